@@ -1,0 +1,67 @@
+//! Database pool and connection-budget settings.
+//!
+//! Environment: `BRISK_DATABASE_URL` (through PgBouncer), `BRISK_DIRECT_DATABASE_URL`,
+//! `BRISK_POOL_SIZE`, `BRISK_POOL_ACQUIRE_TIMEOUT_MS`, `BRISK_POOL_MAX_LIFETIME_SECS`,
+//! `BRISK_POOL_IDLE_TIMEOUT_SECS`, `BRISK_PROCESSES`, `BRISK_PGBOUNCER_POOL_SIZE`,
+//! `BRISK_DB_RESERVE`.
+
+use clap::Args;
+use std::time::Duration;
+
+pub const DEFAULT_URL: &str = "postgres://root@127.0.0.1:6432/brisk";
+pub const DEFAULT_DIRECT_URL: &str = "postgres://root@127.0.0.1:5432/brisk";
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL URL the server uses (through PgBouncer).
+    #[arg(long, env = "BRISK_DATABASE_URL", default_value = DEFAULT_URL, value_parser = parse_pg_url)]
+    pub database_url: String,
+    /// Direct PostgreSQL URL (not through PgBouncer), used to read max_connections.
+    #[arg(long, env = "BRISK_DIRECT_DATABASE_URL", default_value = DEFAULT_DIRECT_URL, value_parser = parse_pg_url)]
+    pub direct_database_url: String,
+    /// Database connections this process keeps (shared by all its workers).
+    #[arg(long, env = "BRISK_POOL_SIZE", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub pool_size: u32,
+    /// Milliseconds a request waits for a free connection before answering 503.
+    #[arg(long, env = "BRISK_POOL_ACQUIRE_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub pool_acquire_timeout_ms: u64,
+    /// Seconds after which a connection is closed and replaced.
+    #[arg(long, env = "BRISK_POOL_MAX_LIFETIME_SECS", default_value_t = 1800)]
+    pub pool_max_lifetime_secs: u64,
+    /// Seconds an idle connection is kept.
+    #[arg(long, env = "BRISK_POOL_IDLE_TIMEOUT_SECS", default_value_t = 300)]
+    pub pool_idle_timeout_secs: u64,
+    /// Processes of this deployment sharing PgBouncer (for the budget check).
+    #[arg(long, env = "BRISK_PROCESSES", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub processes: u32,
+    /// PgBouncer's default_pool_size (server connections per database), from deploy/pgbouncer.ini.
+    #[arg(long, env = "BRISK_PGBOUNCER_POOL_SIZE", default_value_t = 60)]
+    pub pgbouncer_pool_size: u32,
+    /// PostgreSQL connections kept free for migrations, psql and monitoring.
+    #[arg(long, env = "BRISK_DB_RESERVE", default_value_t = 5)]
+    pub db_reserve: u32,
+    /// Skip the start-up connection-budget check.
+    #[arg(long, env = "BRISK_SKIP_BUDGET_CHECK")]
+    pub skip_budget_check: bool,
+}
+
+impl DatabaseArgs {
+    pub fn acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.pool_acquire_timeout_ms)
+    }
+    pub fn max_lifetime(&self) -> Duration {
+        Duration::from_secs(self.pool_max_lifetime_secs)
+    }
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.pool_idle_timeout_secs)
+    }
+}
+
+/// Accepts only `postgres://` / `postgresql://` URLs that parse.
+pub fn parse_pg_url(raw: &str) -> Result<String, String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("not a URL ({e})"))?;
+    match url.scheme() {
+        "postgres" | "postgresql" => Ok(raw.to_string()),
+        other => Err(format!("expected a postgres:// URL, got scheme {other:?}")),
+    }
+}

@@ -1,0 +1,47 @@
+//! Redis and store settings.
+//!
+//! Environment: `BRISK_REDIS_URL`, `BRISK_REDIS_TIMEOUT_MS`, `BRISK_REDIS_PREFIX`, `BRISK_STORE`.
+
+use clap::{Args, ValueEnum};
+use std::time::Duration;
+
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// Where cache and rate-limit state live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// Shared Redis: exact across processes and hosts.
+    Redis,
+    /// In-process: exact across the workers of one process only.
+    Memory,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RedisArgs {
+    /// Redis URL for cache, single-flight leases and rate-limit state.
+    #[arg(long, env = "BRISK_REDIS_URL", default_value = DEFAULT_REDIS_URL, value_parser = parse_redis_url)]
+    pub redis_url: String,
+    /// Milliseconds a Redis command may take before it counts as failed.
+    #[arg(long, env = "BRISK_REDIS_TIMEOUT_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub redis_timeout_ms: u64,
+    /// First segment of every Redis key (`<prefix>:v1:<kind>:{t<id>}:...`).
+    #[arg(long, env = "BRISK_REDIS_PREFIX", default_value = "brisk")]
+    pub redis_prefix: String,
+    /// Store for cache and limiter state.
+    #[arg(long, env = "BRISK_STORE", value_enum, default_value_t = StoreKind::Redis)]
+    pub store: StoreKind,
+}
+
+impl RedisArgs {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.redis_timeout_ms)
+    }
+}
+
+fn parse_redis_url(raw: &str) -> Result<String, String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("not a URL ({e})"))?;
+    match url.scheme() {
+        "redis" | "rediss" => Ok(raw.to_string()),
+        other => Err(format!("expected a redis:// URL, got scheme {other:?}")),
+    }
+}

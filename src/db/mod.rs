@@ -1,0 +1,3 @@
+//! The data layer: schema, pool, queries, migrations and seed.
+
+pub mod schema;

@@ -1,0 +1,6 @@
+//! brisk: a multi-worker application server for read-heavy business APIs.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod redis;

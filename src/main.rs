@@ -1,0 +1,3 @@
+fn main() {
+    let _cli = brisk::config::parse_cli();
+}
