@@ -92,13 +92,20 @@ pub fn parse_cli() -> Cli {
 }
 
 impl ServeArgs {
-    /// Settings with every default, for tests and tools that build a server in-process.
-    pub fn defaults() -> Self {
+    /// Settings from the environment and defaults alone (bare `brisk`, and tests).
+    pub fn from_env_and_defaults() -> Self {
         #[derive(Parser)]
         struct Wrapper {
             #[command(flatten)]
             serve: ServeArgs,
         }
-        Wrapper::parse_from(["brisk"]).serve
+        match Wrapper::try_parse_from(["brisk"]) {
+            Ok(w) => w.serve,
+            Err(e) => {
+                let text = e.render().to_string();
+                eprintln!("{}", text.lines().next().unwrap_or("invalid environment"));
+                std::process::exit(2);
+            }
+        }
     }
 }

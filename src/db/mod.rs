@@ -1,3 +1,7 @@
 //! The data layer: schema, pool, queries, migrations and seed.
 
+pub mod budget;
+pub mod instrument;
+pub mod migrate;
 pub mod schema;
+pub mod seed;

@@ -1,0 +1,4 @@
+//! Tenant-scoped use cases and domain types; knows nothing of actix.
+
+pub mod auth;
+pub mod domain;
