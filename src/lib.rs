@@ -1,9 +1,11 @@
 //! brisk: a multi-worker application server for read-heavy business APIs.
 
 pub mod app;
+pub mod cache;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod metrics;
 pub mod redis;
 pub mod startup;
+pub mod warm;

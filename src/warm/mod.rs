@@ -1,0 +1,110 @@
+//! The warming scheduler: an actix actor that, on an interval, asks the cache's
+//! hot-key counts (`cache::hot`) which hot entries approach their soft expiry and
+//! recomputes them before it, under the same lease as a miss, so users of hot keys
+//! never see a miss; cold keys are left to expire. A semaphore bounds how many
+//! refreshes run at once (its database load). At start-up it runs the registered
+//! preloads (every tenant's catalog). Several processes may run it: the lease keeps
+//! one refresh per key per cluster. It writes the cache only through `Cache`.
+//!
+//! Hits never pass through this actor: the cache counts accesses in a sharded map,
+//! and the actor only reads it once per interval.
+
+use crate::cache::ttl::now_ms;
+use crate::cache::{Cache, RefreshOutcome};
+use actix::prelude::*;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// Scheduler settings (from `config::CacheArgs::warm_config`).
+#[derive(Debug, Clone)]
+pub struct WarmConfig {
+    /// Time between two rounds.
+    pub interval: Duration,
+    /// Refreshes running at once, at most.
+    pub budget: usize,
+    /// Decayed access count from which an entry is hot.
+    pub hot_accesses: f64,
+}
+
+impl WarmConfig {
+    /// How long before its soft expiry a hot entry is refreshed: two rounds, or a
+    /// fifth of its TTL if that is longer (room for a slow computation).
+    pub fn lookahead(&self, ttl: Duration) -> Duration {
+        (self.interval * 2).max(ttl / 5)
+    }
+}
+
+/// The scheduler actor. Start it once per process with [`Warmer::start_with`].
+pub struct Warmer {
+    cache: Cache,
+    config: WarmConfig,
+    budget: Arc<Semaphore>,
+}
+
+/// Stops the scheduler (refreshes already running finish on their own).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+impl Warmer {
+    /// Starts the scheduler in the current actix system and returns its address.
+    pub fn start_with(cache: Cache, config: WarmConfig) -> Addr<Warmer> {
+        let budget = Arc::new(Semaphore::new(config.budget.max(1)));
+        Warmer {
+            cache,
+            config,
+            budget,
+        }
+        .start()
+    }
+
+    fn tick(&mut self) {
+        let config = self.config.clone();
+        let due = self
+            .cache
+            .hot()
+            .due(now_ms(), config.hot_accesses, |ttl| config.lookahead(ttl));
+        for (record, _count) in due {
+            // Hottest first; what does not fit in the budget waits for the next round.
+            let Ok(permit) = Arc::clone(&self.budget).try_acquire_owned() else {
+                break;
+            };
+            let cache = self.cache.clone();
+            let lookahead = config.lookahead(record.ttl);
+            tokio::spawn(async move {
+                let _permit = permit;
+                if cache.refresh(&record, lookahead).await == RefreshOutcome::Failed {
+                    log::warn!("warming of {} failed", record.keys.entry);
+                }
+            });
+        }
+    }
+}
+
+impl Actor for Warmer {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let cache = self.cache.clone();
+        let budget = Arc::clone(&self.budget);
+        ctx.spawn(
+            async move {
+                // Preload under one budget permit so start-up does not flood the pool.
+                let _permit = budget.acquire_owned().await;
+                let n = cache.preload().await;
+                log::info!("cache preload computed {n} entries");
+            }
+            .into_actor(self),
+        );
+        ctx.run_interval(self.config.interval, |act, _ctx| act.tick());
+    }
+}
+
+impl Handler<Shutdown> for Warmer {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Shutdown, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
