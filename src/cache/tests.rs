@@ -1,1 +1,834 @@
+//! The cache against the real Redis on 127.0.0.1:6379 (each test has its own key
+//! prefix, so tests never see each other's keys; nothing is flushed). Computations
+//! are counted with an `AtomicUsize` inside the compute closure.
 
+use super::*;
+use crate::config::{RedisArgs, StoreKind};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::task::JoinHandle;
+
+const REDIS: &str = "127.0.0.1:6379";
+const DEADLINE: Duration = Duration::from_secs(10);
+
+fn prefix() -> String {
+    format!("test-{}", uuid::Uuid::new_v4())
+}
+
+fn redis(addr: &str, prefix: &str) -> Redis {
+    Redis::new(&RedisArgs {
+        redis_url: format!("redis://{addr}"),
+        redis_timeout_ms: 100,
+        redis_prefix: prefix.to_string(),
+        store: StoreKind::Redis,
+    })
+    .unwrap()
+}
+
+fn config() -> CacheConfig {
+    CacheConfig {
+        enabled: true,
+        jitter: 0.1,
+        stale_fraction: 1.0,
+        lease_ttl: Duration::from_secs(5),
+        lease_wait: Duration::from_secs(3),
+        breaker: Duration::from_millis(200),
+        hot_half_life: Duration::from_secs(5),
+    }
+}
+
+fn cache_for(prefix: &str, config: CacheConfig) -> Cache {
+    Cache::new(Backend::Redis(redis(REDIS, prefix)), Metrics::new(), config)
+}
+
+#[derive(Clone, Default)]
+struct Counter(Arc<AtomicUsize>);
+
+impl Counter {
+    fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// A computation that counts itself, takes `delay`, and returns `v<n>`.
+    fn compute(
+        &self,
+        delay: Duration,
+    ) -> impl FnOnce() -> BoxFuture<'static, Result<Bytes, String>> + Clone + Send + 'static {
+        let counter = self.0.clone();
+        move || {
+            async move {
+                let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                tokio::time::sleep(delay).await;
+                Ok(Bytes::from(format!("v{n}")))
+            }
+            .boxed()
+        }
+    }
+}
+
+fn catalog(scope: Scope) -> ViewKey<'static> {
+    ViewKey {
+        namespace: "catalog",
+        route: "/api/catalog",
+        query: "",
+        only: None,
+        scope,
+    }
+}
+
+async fn until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + DEADLINE;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn stampede(cache: &Cache, counter: &Counter, callers: usize) -> Vec<CachedBody> {
+    let tasks: Vec<_> = (0..callers)
+        .map(|_| {
+            let cache = cache.clone();
+            let compute = counter.compute(Duration::from_millis(200));
+            tokio::spawn(async move {
+                cache
+                    .view(
+                        catalog(Scope::Tenant(1)),
+                        Duration::from_secs(60),
+                        None,
+                        compute,
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap().unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_callers_on_a_cold_key_run_one_computation() {
+    let cache = cache_for(&prefix(), config());
+    let counter = Counter::default();
+    let bodies = stampede(&cache, &counter, 200).await;
+    assert_eq!(counter.get(), 1);
+    assert!(bodies.iter().all(|b| b.body.as_deref() == Some(&b"v1"[..])));
+    let misses = bodies
+        .iter()
+        .filter(|b| b.outcome == CacheEvent::Miss)
+        .count();
+    assert_eq!(misses, 1);
+    assert_eq!(cache.metrics().cache_count(CacheEvent::Coalesced), 199);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_memory_store_runs_one_computation_for_two_hundred_callers() {
+    let cache = Cache::new(Backend::Memory, Metrics::new(), config());
+    let counter = Counter::default();
+    let bodies = stampede(&cache, &counter, 200).await;
+    assert_eq!(counter.get(), 1);
+    assert!(bodies.iter().all(|b| b.body.as_deref() == Some(&b"v1"[..])));
+    let again = stampede(&cache, &counter, 1).await;
+    assert_eq!(again[0].outcome, CacheEvent::Hit);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_sharing_redis_run_one_computation() {
+    let prefix = prefix();
+    // Two caches with their own connections and flight registries, as two processes.
+    let one = cache_for(&prefix, config());
+    let two = cache_for(&prefix, config());
+    let counter = Counter::default();
+    let (a, b) = tokio::join!(stampede(&one, &counter, 100), stampede(&two, &counter, 100));
+    assert_eq!(counter.get(), 1);
+    assert!(a
+        .iter()
+        .chain(b.iter())
+        .all(|x| x.body.as_deref() == Some(&b"v1"[..])));
+    // The process that did not compute waited on the other one's lease.
+    let coalesced = one.metrics().cache_count(CacheEvent::Coalesced)
+        + two.metrics().cache_count(CacheEvent::Coalesced);
+    assert_eq!(coalesced, 199);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_caller_does_not_cancel_the_computation() {
+    let cache = cache_for(&prefix(), config());
+    let counter = Counter::default();
+    let spawn_reader = || {
+        let cache = cache.clone();
+        let compute = counter.compute(Duration::from_millis(300));
+        tokio::spawn(async move {
+            cache
+                .view(
+                    catalog(Scope::Tenant(1)),
+                    Duration::from_secs(60),
+                    None,
+                    compute,
+                )
+                .await
+        })
+    };
+    let first = spawn_reader();
+    until("the computation to start", || async { counter.get() == 1 }).await;
+    let second = spawn_reader();
+    // The client that triggered the computation goes away.
+    first.abort();
+    assert!(first.await.unwrap_err().is_cancelled());
+    let got = second.await.unwrap().unwrap();
+    assert_eq!(got.body.as_deref(), Some(&b"v1"[..]));
+    assert_eq!(got.outcome, CacheEvent::Coalesced);
+    let later = stampede(&cache, &counter, 1).await;
+    assert_eq!(later[0].outcome, CacheEvent::Hit);
+    assert_eq!(counter.get(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_entry_is_served_at_once_and_refreshed_exactly_once() {
+    let cache = cache_for(
+        &prefix(),
+        CacheConfig {
+            jitter: 0.0,
+            stale_fraction: 20.0,
+            ..config()
+        },
+    );
+    let counter = Counter::default();
+    let ttl = Duration::from_millis(300);
+    let read = |compute_delay: Duration| {
+        let cache = cache.clone();
+        let compute = counter.compute(compute_delay);
+        async move {
+            cache
+                .view(catalog(Scope::Tenant(1)), ttl, None, compute)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(read(Duration::ZERO).await.outcome, CacheEvent::Miss);
+    // Past the soft expiry: stale reads answer with the old value while the refresh
+    // (which takes 500 ms) runs, so none of them waited for it.
+    let deadline = Instant::now() + DEADLINE;
+    let stale = loop {
+        let got = read(Duration::from_millis(500)).await;
+        if got.outcome == CacheEvent::Stale {
+            break got;
+        }
+        assert!(Instant::now() < deadline, "the entry never went stale");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(stale.body.as_deref(), Some(&b"v1"[..]));
+    let more =
+        futures_util::future::join_all((0..50).map(|_| read(Duration::from_millis(500)))).await;
+    assert!(more
+        .iter()
+        .all(|b| b.outcome == CacheEvent::Stale && b.body.as_deref() == Some(&b"v1"[..])));
+    until("the refreshed value", || {
+        let read = read(Duration::ZERO);
+        async move { read.await.body.as_deref() == Some(&b"v2"[..]) }
+    })
+    .await;
+    assert_eq!(counter.get(), 2, "exactly one refresh");
+    assert_eq!(read(Duration::ZERO).await.outcome, CacheEvent::Hit);
+}
+
+#[tokio::test]
+async fn a_failed_refresh_keeps_serving_the_stale_value_and_is_counted() {
+    let cache = cache_for(
+        &prefix(),
+        CacheConfig {
+            jitter: 0.0,
+            stale_fraction: 20.0,
+            ..config()
+        },
+    );
+    let ttl = Duration::from_millis(200);
+    let ok = || async { Ok::<_, String>(Bytes::from_static(b"good")) };
+    let failing = || async { Err::<Bytes, _>("database down".to_string()) };
+    cache
+        .view(catalog(Scope::Public), ttl, None, ok)
+        .await
+        .unwrap();
+    until("a refresh to fail", || async {
+        let got = cache
+            .view(catalog(Scope::Public), ttl, None, failing)
+            .await
+            .unwrap();
+        assert_eq!(got.body.as_deref(), Some(&b"good"[..]));
+        cache.metrics().cache_count(CacheEvent::RefreshError) >= 1
+    })
+    .await;
+    let got = cache
+        .view(catalog(Scope::Public), ttl, None, failing)
+        .await
+        .unwrap();
+    assert_eq!(got.outcome, CacheEvent::Stale);
+    assert_eq!(got.body.as_deref(), Some(&b"good"[..]));
+}
+
+#[tokio::test]
+async fn errors_are_shared_with_waiters_but_never_cached() {
+    let cache = cache_for(&prefix(), config());
+    let ttl = Duration::from_secs(60);
+    let runs = Arc::new(AtomicUsize::new(0));
+    let failing = {
+        let runs = runs.clone();
+        move || async move {
+            runs.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Err::<Bytes, _>("not found".to_string())
+        }
+    };
+    let (a, b) = tokio::join!(
+        cache.view(catalog(Scope::Tenant(3)), ttl, None, failing.clone()),
+        cache.view(catalog(Scope::Tenant(3)), ttl, None, failing)
+    );
+    assert_eq!(a.unwrap_err(), "not found");
+    assert_eq!(b.unwrap_err(), "not found");
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    let counter = Counter::default();
+    let got = cache
+        .view(
+            catalog(Scope::Tenant(3)),
+            ttl,
+            None,
+            counter.compute(Duration::ZERO),
+        )
+        .await
+        .unwrap();
+    assert_eq!(got.outcome, CacheEvent::Miss);
+    assert_eq!(counter.get(), 1);
+}
+
+#[tokio::test]
+async fn bumping_a_namespace_makes_the_next_read_recompute() {
+    let cache = cache_for(&prefix(), config());
+    let counter = Counter::default();
+    let ttl = Duration::from_secs(60);
+    let read = |scope| cache.view(catalog(scope), ttl, None, counter.compute(Duration::ZERO));
+    assert_eq!(
+        read(Scope::Tenant(1)).await.unwrap().body.as_deref(),
+        Some(&b"v1"[..])
+    );
+    assert_eq!(
+        read(Scope::Tenant(2)).await.unwrap().body.as_deref(),
+        Some(&b"v2"[..])
+    );
+    let before = read(Scope::Tenant(1)).await.unwrap();
+    assert_eq!(before.outcome, CacheEvent::Hit);
+    cache.bump_namespace(Scope::Tenant(1), "catalog").await;
+    let after = read(Scope::Tenant(1)).await.unwrap();
+    assert_eq!(after.outcome, CacheEvent::Miss);
+    assert_eq!(after.body.as_deref(), Some(&b"v3"[..]));
+    assert_ne!(after.etag, before.etag);
+    // Another tenant's namespace is untouched.
+    assert_eq!(
+        read(Scope::Tenant(2)).await.unwrap().outcome,
+        CacheEvent::Hit
+    );
+}
+
+#[tokio::test]
+async fn a_computation_that_started_before_an_invalidation_is_not_stored() {
+    let cache = cache_for(&prefix(), config());
+    let counter = Counter::default();
+    let ttl = Duration::from_secs(60);
+    let slow = {
+        let cache = cache.clone();
+        let compute = counter.compute(Duration::from_millis(300));
+        tokio::spawn(async move {
+            cache
+                .view(catalog(Scope::Tenant(1)), ttl, None, compute)
+                .await
+        })
+    };
+    until("the computation to start", || async { counter.get() == 1 }).await;
+    // The write commits and invalidates while the old computation runs.
+    cache.bump_namespace(Scope::Tenant(1), "catalog").await;
+    assert_eq!(
+        slow.await.unwrap().unwrap().body.as_deref(),
+        Some(&b"v1"[..])
+    );
+    let next = cache
+        .view(
+            catalog(Scope::Tenant(1)),
+            ttl,
+            None,
+            counter.compute(Duration::ZERO),
+        )
+        .await
+        .unwrap();
+    assert_eq!(next.outcome, CacheEvent::Miss);
+    assert_eq!(next.body.as_deref(), Some(&b"v2"[..]));
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+struct Summary {
+    product_id: i64,
+    units_sold: i64,
+}
+
+#[tokio::test]
+async fn memoize_round_trips_values_and_delete_by_arguments_recomputes() {
+    let cache = cache_for(&prefix(), config());
+    let runs = Arc::new(AtomicUsize::new(0));
+    let summary = |product_id: i64| {
+        let runs = runs.clone();
+        move || async move {
+            let n = runs.fetch_add(1, Ordering::SeqCst) as i64;
+            Ok::<_, String>(Summary {
+                product_id,
+                units_sold: 10 + n,
+            })
+        }
+    };
+    let ttl = Duration::from_secs(300);
+    let scope = Scope::Tenant(1);
+    let first: Memo<Summary> = cache
+        .memoize("summary", &7, scope, ttl, summary(7))
+        .await
+        .unwrap();
+    assert_eq!(
+        first.value,
+        Summary {
+            product_id: 7,
+            units_sold: 10
+        }
+    );
+    assert_eq!(first.outcome, CacheEvent::Miss);
+    assert_eq!(&first.json[..], br#"{"product_id":7,"units_sold":10}"#);
+    let hit: Memo<Summary> = cache
+        .memoize("summary", &7, scope, ttl, summary(7))
+        .await
+        .unwrap();
+    assert_eq!((hit.value.units_sold, hit.outcome), (10, CacheEvent::Hit));
+    let other: Memo<Summary> = cache
+        .memoize("summary", &8, scope, ttl, summary(8))
+        .await
+        .unwrap();
+    assert_eq!(other.outcome, CacheEvent::Miss);
+    cache.delete_memo("summary", &7, scope).await;
+    let again: Memo<Summary> = cache
+        .memoize("summary", &7, scope, ttl, summary(7))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.value.units_sold, again.outcome),
+        (12, CacheEvent::Miss)
+    );
+    let kept: Memo<Summary> = cache
+        .memoize("summary", &8, scope, ttl, summary(8))
+        .await
+        .unwrap();
+    assert_eq!(kept.outcome, CacheEvent::Hit);
+    // Another tenant with the same arguments has its own entry.
+    let tenant2: Memo<Summary> = cache
+        .memoize("summary", &7, Scope::Tenant(2), ttl, summary(7))
+        .await
+        .unwrap();
+    assert_eq!(tenant2.outcome, CacheEvent::Miss);
+}
+
+#[tokio::test]
+async fn if_none_match_with_the_stored_etag_answers_without_the_body() {
+    let cache = cache_for(&prefix(), config());
+    let counter = Counter::default();
+    let ttl = Duration::from_secs(60);
+    let first = cache
+        .view(
+            catalog(Scope::Tenant(1)),
+            ttl,
+            None,
+            counter.compute(Duration::ZERO),
+        )
+        .await
+        .unwrap();
+    let etag = first.etag.to_string();
+    let matched = cache
+        .view(
+            catalog(Scope::Tenant(1)),
+            ttl,
+            Some(&etag),
+            counter.compute(Duration::ZERO),
+        )
+        .await
+        .unwrap();
+    assert_eq!((matched.body, matched.outcome), (None, CacheEvent::Hit));
+    assert_eq!(matched.etag, first.etag);
+    let listed = format!("\"nope\", W/{etag}");
+    let weak = cache
+        .view(
+            catalog(Scope::Tenant(1)),
+            ttl,
+            Some(&listed),
+            counter.compute(Duration::ZERO),
+        )
+        .await
+        .unwrap();
+    assert_eq!(weak.body, None);
+    let other = cache
+        .view(
+            catalog(Scope::Tenant(1)),
+            ttl,
+            Some("\"nope\""),
+            counter.compute(Duration::ZERO),
+        )
+        .await
+        .unwrap();
+    assert_eq!(other.body.as_deref(), Some(&b"v1"[..]));
+    // Another tenant with tenant 1's etag gets its own body, never a 304 on 1's entry.
+    let b = cache
+        .view(
+            catalog(Scope::Tenant(2)),
+            ttl,
+            Some(&etag),
+            counter.compute(Duration::ZERO),
+        )
+        .await
+        .unwrap();
+    assert_eq!(b.body.as_deref(), Some(&b"v2"[..]));
+    assert_eq!(counter.get(), 2);
+}
+
+#[tokio::test]
+async fn normalized_queries_share_an_entry() {
+    let cache = cache_for(&prefix(), config());
+    let counter = Counter::default();
+    let ttl = Duration::from_secs(60);
+    let search = |query| ViewKey {
+        namespace: "search",
+        route: "/api/search",
+        query,
+        only: Some(&["q", "limit"]),
+        scope: Scope::Tenant(1),
+    };
+    for q in [
+        "q=a&limit=5",
+        "limit=5&q=a",
+        "?limit=5&q=%61",
+        "q=a&limit=5&junk=1",
+    ] {
+        cache
+            .view(search(q), ttl, None, counter.compute(Duration::ZERO))
+            .await
+            .unwrap();
+    }
+    assert_eq!(counter.get(), 1);
+    cache
+        .view(
+            search("q=a&limit=6"),
+            ttl,
+            None,
+            counter.compute(Duration::ZERO),
+        )
+        .await
+        .unwrap();
+    assert_eq!(counter.get(), 2);
+}
+
+#[tokio::test]
+async fn garbage_in_an_entry_is_a_miss() {
+    let prefix = prefix();
+    let cache = cache_for(&prefix, config());
+    let keys = keys::view_keys(&prefix, Scope::Tenant(1), "catalog", "/api/catalog", "");
+    let mut conn = redis(REDIS, &prefix).conn();
+    let _: () = redis::cmd("SET")
+        .arg(&keys.entry)
+        .arg("definitely not an envelope")
+        .arg("PX")
+        .arg(60_000)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let counter = Counter::default();
+    let got = cache
+        .view(
+            catalog(Scope::Tenant(1)),
+            Duration::from_secs(60),
+            None,
+            counter.compute(Duration::ZERO),
+        )
+        .await
+        .unwrap();
+    assert_eq!((got.outcome, counter.get()), (CacheEvent::Miss, 1));
+    assert_eq!(got.body.as_deref(), Some(&b"v1"[..]));
+}
+
+#[tokio::test]
+async fn a_dead_lease_holder_is_taken_over() {
+    let prefix = prefix();
+    let cache = cache_for(
+        &prefix,
+        CacheConfig {
+            lease_ttl: Duration::from_millis(300),
+            ..config()
+        },
+    );
+    // Another process took the lease and died without writing or releasing it.
+    let keys = keys::view_keys(&prefix, Scope::Tenant(1), "catalog", "/api/catalog", "");
+    let mut conn = redis(REDIS, &prefix).conn();
+    let _: () = redis::cmd("SET")
+        .arg(&keys.lease)
+        .arg("dead-token")
+        .arg("PX")
+        .arg(300)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let counter = Counter::default();
+    let got = cache
+        .view(
+            catalog(Scope::Tenant(1)),
+            Duration::from_secs(60),
+            None,
+            counter.compute(Duration::ZERO),
+        )
+        .await
+        .unwrap();
+    assert_eq!(got.body.as_deref(), Some(&b"v1"[..]));
+    assert_eq!(counter.get(), 1);
+    let hit = cache
+        .view(
+            catalog(Scope::Tenant(1)),
+            Duration::from_secs(60),
+            None,
+            counter.compute(Duration::ZERO),
+        )
+        .await
+        .unwrap();
+    assert_eq!(hit.outcome, CacheEvent::Hit);
+}
+
+type ConnTasks = Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>;
+
+/// A TCP proxy to the machine's Redis that the test can cut and restore.
+struct Proxy {
+    port: u16,
+    accept: JoinHandle<()>,
+    conns: ConnTasks,
+}
+
+impl Proxy {
+    async fn start(port: u16) -> Self {
+        let deadline = Instant::now() + DEADLINE;
+        let listener = loop {
+            let socket = TcpSocket::new_v4().unwrap();
+            socket.set_reuseaddr(true).unwrap();
+            match socket
+                .bind(([127, 0, 0, 1], port).into())
+                .and_then(|()| socket.listen(64))
+            {
+                Ok(l) => break l,
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "cannot rebind proxy: {e}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        };
+        let port = listener.local_addr().unwrap().port();
+        let conns = ConnTasks::default();
+        let accept = tokio::spawn(Self::accept(listener, conns.clone()));
+        Self {
+            port,
+            accept,
+            conns,
+        }
+    }
+
+    async fn accept(listener: TcpListener, conns: ConnTasks) {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let conn = tokio::spawn(async move {
+                if let Ok(mut outbound) = TcpStream::connect(REDIS).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+            conns.lock().unwrap().push(conn);
+        }
+    }
+
+    /// Closes the listener and every proxied connection.
+    fn cut(&self) {
+        self.accept.abort();
+        for conn in self.conns.lock().unwrap().drain(..) {
+            conn.abort();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cut_through_a_proxy_is_bypassed_and_used_again_when_back() {
+    let proxy = Proxy::start(0).await;
+    let prefix = prefix();
+    let cache = Cache::new(
+        Backend::Redis(redis(&format!("127.0.0.1:{}", proxy.port), &prefix)),
+        Metrics::new(),
+        config(),
+    );
+    let counter = Counter::default();
+    let ttl = Duration::from_secs(60);
+    let read = || {
+        cache.view(
+            catalog(Scope::Tenant(1)),
+            ttl,
+            None,
+            counter.compute(Duration::ZERO),
+        )
+    };
+    assert_eq!(read().await.unwrap().outcome, CacheEvent::Miss);
+    assert_eq!(read().await.unwrap().outcome, CacheEvent::Hit);
+
+    proxy.cut();
+    for _ in 0..20 {
+        // Never an error to the caller: computed and served.
+        let got = read().await.unwrap();
+        assert!(got.body.is_some());
+        assert_eq!(got.outcome, CacheEvent::Error);
+    }
+    assert_eq!(cache.metrics().cache_count(CacheEvent::Error), 20);
+    assert_eq!(counter.get(), 21, "each bypassed read computed");
+
+    let restored = Proxy::start(proxy.port).await;
+    let started = Instant::now();
+    until("the cache to use Redis again", || async {
+        read().await.unwrap().outcome == CacheEvent::Hit
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    restored.cut();
+}
+
+#[actix_rt::test]
+async fn warming_keeps_a_hot_key_from_missing_and_lets_a_cold_key_expire() {
+    let prefix = prefix();
+    let cache = cache_for(
+        &prefix,
+        CacheConfig {
+            hot_half_life: Duration::from_secs(2),
+            ..config()
+        },
+    );
+    let runs = Arc::new(AtomicUsize::new(0));
+    let cold_runs = Arc::new(AtomicUsize::new(0));
+    let summary = {
+        let runs = runs.clone();
+        let cold_runs = cold_runs.clone();
+        move |_scope: Scope, product_id: i64| {
+            let counter = if product_id == 1 {
+                runs.clone()
+            } else {
+                cold_runs.clone()
+            };
+            async move {
+                let n = counter.fetch_add(1, Ordering::SeqCst) as i64;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Ok::<_, String>(Summary {
+                    product_id,
+                    units_sold: n,
+                })
+            }
+        }
+    };
+    let ttl = Duration::from_millis(400);
+    cache.register_memo("summary", ttl, summary.clone());
+    let addr = crate::warm::Warmer::start_with(
+        cache.clone(),
+        crate::warm::WarmConfig {
+            interval: Duration::from_millis(50),
+            budget: 2,
+            hot_accesses: 3.0,
+        },
+    );
+    let get = |product_id: i64| {
+        let cache = cache.clone();
+        let summary = summary.clone();
+        async move {
+            let compute = move || summary(Scope::Tenant(1), product_id);
+            cache
+                .memoize::<Summary, _, _, _, _>(
+                    "summary",
+                    &product_id,
+                    Scope::Tenant(1),
+                    ttl,
+                    compute,
+                )
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(get(2).await.outcome, CacheEvent::Miss);
+    assert_eq!(get(1).await.outcome, CacheEvent::Miss);
+    // Steady access for three TTL periods and a half: every read is a fresh hit.
+    let start = Instant::now();
+    let mut outcomes = Vec::new();
+    while start.elapsed() < ttl * 3 + ttl / 2 {
+        outcomes.push(get(1).await.outcome);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let not_hits: Vec<_> = outcomes.iter().filter(|o| **o != CacheEvent::Hit).collect();
+    assert!(not_hits.is_empty(), "hot key saw {not_hits:?}");
+    assert!(
+        runs.load(Ordering::SeqCst) >= 3,
+        "the warmer refreshed the hot key"
+    );
+    // The cold key (one access) was never refreshed and is gone after its hard TTL.
+    let cold = keys::memo_keys(&prefix, Scope::Tenant(1), "summary", "2");
+    until("the cold key to expire", || async {
+        let l = cache.inner.store.read(&cold, None, false).await.unwrap();
+        l.entry.is_none()
+    })
+    .await;
+    assert_eq!(cold_runs.load(Ordering::SeqCst), 1);
+    addr.send(crate::warm::Shutdown).await.unwrap();
+}
+
+#[actix_rt::test]
+async fn preload_computes_registered_entries_at_start_up() {
+    let cache = cache_for(&prefix(), config());
+    let counter = Counter::default();
+    let compute = counter.compute(Duration::ZERO);
+    cache.register_view(
+        "catalog",
+        "/api/catalog",
+        Duration::from_secs(60),
+        move |_scope, _query| (compute.clone())(),
+    );
+    cache.preload_view("catalog", "/api/catalog", || async {
+        vec![
+            (Scope::Tenant(1), String::new()),
+            (Scope::Tenant(2), String::new()),
+        ]
+    });
+    let addr = crate::warm::Warmer::start_with(
+        cache.clone(),
+        crate::warm::WarmConfig {
+            interval: Duration::from_millis(50),
+            budget: 2,
+            hot_accesses: 3.0,
+        },
+    );
+    until("both catalogs to be preloaded", || async {
+        counter.get() == 2
+    })
+    .await;
+    let got = cache
+        .view(
+            catalog(Scope::Tenant(2)),
+            Duration::from_secs(60),
+            None,
+            Counter::default().compute(Duration::ZERO),
+        )
+        .await
+        .unwrap();
+    assert_eq!(got.outcome, CacheEvent::Hit);
+    addr.send(crate::warm::Shutdown).await.unwrap();
+}
