@@ -364,6 +364,49 @@ impl Cache {
         self.compute_uncached(compute).await
     }
 
+    /// A memoized call whose value is already JSON (or any bytes): no decoding on a
+    /// hit, the stored bytes are handed back as they are. Keyed like [`Cache::memoize`]
+    /// (same name + arguments + scope = same entry), with the same rules for `compute`.
+    pub async fn memoize_bytes<A, E, F, Fut>(
+        &self,
+        name: &str,
+        args: &A,
+        scope: Scope,
+        ttl: Duration,
+        compute: F,
+    ) -> Result<CachedBody, E>
+    where
+        A: Serialize + ?Sized,
+        E: Display + Clone + Send + Sync + 'static,
+        F: FnOnce() -> Fut + Clone + Send + 'static,
+        Fut: Future<Output = Result<Bytes, E>> + Send + 'static,
+    {
+        let Ok(args_json) = serde_json::to_string(args) else {
+            let served = self.direct(compute).await?;
+            return Ok(CachedBody {
+                etag: Arc::clone(&served.envelope.etag),
+                body: served.envelope.payload.clone(),
+                outcome: served.outcome,
+            });
+        };
+        let entry_keys = keys::memo_keys(&self.inner.prefix, scope, name, &args_json);
+        let recipe = memo_recipe_id(name);
+        let served = self
+            .serve(
+                &entry_keys,
+                ttl,
+                None,
+                compute,
+                Some((&recipe, scope, &args_json)),
+            )
+            .await?;
+        Ok(CachedBody {
+            etag: Arc::clone(&served.envelope.etag),
+            body: served.envelope.payload.clone(),
+            outcome: served.outcome,
+        })
+    }
+
     async fn compute_uncached<T, E, F, Fut>(&self, compute: F) -> Result<Memo<T>, E>
     where
         T: Serialize,
@@ -436,15 +479,30 @@ impl Cache {
         F: Fn(Scope, A) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
+        self.register_memo_bytes(name, ttl, move |scope, args: A| {
+            let fut = compute(scope, args);
+            async move {
+                let value = fut.await.map_err(|e| e.to_string())?;
+                serde_json::to_vec(&value)
+                    .map(Bytes::from)
+                    .map_err(|e| e.to_string())
+            }
+        });
+    }
+
+    /// Registers how to recompute a [`Cache::memoize_bytes`] function (warming).
+    pub fn register_memo_bytes<A, E, F, Fut>(&self, name: &str, ttl: Duration, compute: F)
+    where
+        A: DeserializeOwned,
+        E: Display,
+        F: Fn(Scope, A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Bytes, E>> + Send + 'static,
+    {
         let compute: RecipeFn = Arc::new(move |scope, args: Arc<str>| {
             let fut = serde_json::from_str::<A>(&args).map(|a| compute(scope, a));
             async move {
-                let value = fut
-                    .map_err(|e| e.to_string())?
+                fut.map_err(|e| e.to_string())?
                     .await
-                    .map_err(|e| e.to_string())?;
-                serde_json::to_vec(&value)
-                    .map(Bytes::from)
                     .map_err(|e| e.to_string())
             }
             .boxed()

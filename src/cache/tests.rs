@@ -832,3 +832,42 @@ async fn preload_computes_registered_entries_at_start_up() {
     assert_eq!(got.outcome, CacheEvent::Hit);
     addr.send(crate::warm::Shutdown).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memoize_bytes_runs_once_for_a_stampede_and_hands_back_the_stored_bytes() {
+    let cache = cache_for(&prefix(), config());
+    let counter = Counter::default();
+    let calls = (0..200).map(|_| {
+        let cache = cache.clone();
+        let compute = counter.compute(Duration::from_millis(100));
+        async move {
+            cache
+                .memoize_bytes(
+                    "summary",
+                    &(1, 42),
+                    Scope::Tenant(1),
+                    Duration::from_secs(300),
+                    compute,
+                )
+                .await
+                .unwrap()
+        }
+    });
+    let got = futures_util::future::join_all(calls).await;
+    assert_eq!(counter.get(), 1);
+    assert!(got.iter().all(|g| g.body.as_deref() == Some(&b"v1"[..])));
+    let hit = cache
+        .memoize_bytes(
+            "summary",
+            &(1, 42),
+            Scope::Tenant(1),
+            Duration::from_secs(300),
+            counter.compute(Duration::ZERO),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (hit.outcome, hit.etag.clone()),
+        (CacheEvent::Hit, got[0].etag.clone())
+    );
+}
