@@ -78,8 +78,14 @@ pub struct OrderPosition {
 /// How a list of orders is paged.
 #[derive(Debug, Clone, Copy)]
 pub enum OrderPage {
-    Offset { page: i64, per_page: i64 },
-    Keyset { after: Option<OrderPosition>, limit: i64 },
+    Offset {
+        page: i64,
+        per_page: i64,
+    },
+    Keyset {
+        after: Option<OrderPosition>,
+        limit: i64,
+    },
 }
 
 /// A list request, tenant-scoped by the caller.
@@ -98,7 +104,9 @@ mod tests {
     fn fields_parse_names_and_reject_unknown_ones() {
         let f = OrderFields::parse("id,status,total_cents").unwrap();
         assert!(f.id && f.status && f.total_cents && !f.customer && !f.items);
-        assert!(OrderFields::parse("id,bogus").unwrap_err().contains("bogus"));
+        assert!(OrderFields::parse("id,bogus")
+            .unwrap_err()
+            .contains("bogus"));
         assert!(OrderFields::parse("").is_err());
     }
 }

@@ -35,7 +35,12 @@ struct SearchResult<'a> {
 }
 
 /// `GET /api/search` body.
-pub async fn search_json(db: &DbPool, tenant_id: i64, q: &str, limit: i64) -> Result<Bytes, ApiError> {
+pub async fn search_json(
+    db: &DbPool,
+    tenant_id: i64,
+    q: &str,
+    limit: i64,
+) -> Result<Bytes, ApiError> {
     let owned = q.to_string();
     let items = db
         .read(move |c| {
@@ -53,7 +58,11 @@ pub async fn search_json(db: &DbPool, tenant_id: i64, q: &str, limit: i64) -> Re
 }
 
 /// `GET /api/products/{id}/summary`: the deliberately expensive aggregate.
-pub async fn product_summary(db: &DbPool, tenant_id: i64, product_id: i64) -> Result<ProductSummary, ApiError> {
+pub async fn product_summary(
+    db: &DbPool,
+    tenant_id: i64,
+    product_id: i64,
+) -> Result<ProductSummary, ApiError> {
     db.read(move |c| Box::pin(queries::products::summary(c, tenant_id, product_id)))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no product with id {product_id}")))

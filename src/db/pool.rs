@@ -44,8 +44,10 @@ impl DbPool {
         let mut config = ManagerConfig::default();
         config.recycling_method = RecyclingMethod::Fast;
         config.custom_setup = Box::new(establish_counted);
-        let manager =
-            AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(&args.database_url, config);
+        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+            &args.database_url,
+            config,
+        );
         let pool = Pool::builder()
             .max_size(args.pool_size)
             .min_idle(Some(0))
@@ -72,8 +74,10 @@ impl DbPool {
     /// An owned connection (for work that outlives the borrow, like streamed bodies).
     pub async fn get_owned(
         &self,
-    ) -> Result<bb8::PooledConnection<'static, AsyncDieselConnectionManager<AsyncPgConnection>>, ApiError>
-    {
+    ) -> Result<
+        bb8::PooledConnection<'static, AsyncDieselConnectionManager<AsyncPgConnection>>,
+        ApiError,
+    > {
         self.pool.get_owned().await.map_err(|e| self.run_error(e))
     }
 

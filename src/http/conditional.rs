@@ -23,7 +23,12 @@ pub fn if_none_match(req: &HttpRequest, etag: &str) -> bool {
 }
 
 /// 200 with the JSON body, or 304 without one; both carry the validators.
-pub fn respond_json(req: &HttpRequest, body: bytes::Bytes, etag: &str, cache_control: &str) -> HttpResponse {
+pub fn respond_json(
+    req: &HttpRequest,
+    body: bytes::Bytes,
+    etag: &str,
+    cache_control: &str,
+) -> HttpResponse {
     let not_modified = if_none_match(req, etag);
     let mut resp = if not_modified {
         HttpResponse::NotModified()

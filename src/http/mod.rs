@@ -29,7 +29,10 @@ pub fn build_app(
     App::new()
         .app_data(state)
         .app_data(web::PayloadConfig::new(middleware::errors::MAX_BODY_BYTES))
-        .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::not_found("no such resource").into()))
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|_, _| ApiError::not_found("no such resource").into()),
+        )
         .configure(routes::configure)
         .default_service(web::to(routes::not_found))
         .wrap(from_fn(middleware::queries::count_statements))

@@ -16,7 +16,10 @@ pub struct KeyRecord {
     pub key_hash: String,
 }
 
-pub async fn find_key(conn: &mut AsyncPgConnection, key_hash: &str) -> Result<Option<KeyRecord>, Error> {
+pub async fn find_key(
+    conn: &mut AsyncPgConnection,
+    key_hash: &str,
+) -> Result<Option<KeyRecord>, Error> {
     api_keys::table
         .inner_join(tenants::table)
         .filter(api_keys::key_hash.eq(key_hash))
@@ -40,7 +43,10 @@ pub struct UserCredentials {
     pub password_hash: String,
 }
 
-pub async fn find_user(conn: &mut AsyncPgConnection, email: &str) -> Result<Option<UserCredentials>, Error> {
+pub async fn find_user(
+    conn: &mut AsyncPgConnection,
+    email: &str,
+) -> Result<Option<UserCredentials>, Error> {
     users::table
         .filter(users::email.eq(email))
         .select((users::id, users::tenant_id, users::password_hash))
@@ -71,5 +77,9 @@ pub async fn insert_token(
 
 /// Every tenant id (the warming scheduler preloads their catalogs).
 pub async fn tenant_ids(conn: &mut AsyncPgConnection) -> Result<Vec<i64>, Error> {
-    tenants::table.select(tenants::id).order(tenants::id).load(conn).await
+    tenants::table
+        .select(tenants::id)
+        .order(tenants::id)
+        .load(conn)
+        .await
 }

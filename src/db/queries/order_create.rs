@@ -2,9 +2,9 @@
 //! product, stock locked (`FOR UPDATE`, in id order so concurrent orders cannot
 //! deadlock), decremented, items priced at the current price.
 
+use crate::app::orders::OrderFields;
 use crate::db::models::{CustomerRef, OrderItemRow, OrderRow, OrderView};
 use crate::db::queries::orders::assemble;
-use crate::app::orders::OrderFields;
 use crate::db::schema::{customers, order_items, orders, products};
 use diesel::prelude::*;
 use diesel::result::Error;
@@ -68,7 +68,8 @@ pub async fn create(
 
             let mut priced = Vec::with_capacity(sorted.len());
             for line in &sorted {
-                let Some(&(_, price, stock)) = locked.iter().find(|p| p.0 == line.product_id) else {
+                let Some(&(_, price, stock)) = locked.iter().find(|p| p.0 == line.product_id)
+                else {
                     return Err(CreateOrderError::ProductNotFound(line.product_id));
                 };
                 if stock < line.quantity {

@@ -50,7 +50,12 @@ macro_rules! page_filters {
 
 /// `(created_at, id) < (pos)`: a row comparison the (tenant_id, created_at desc, id desc)
 /// index answers directly.
-fn keyset_before(pos: OrderPosition) -> diesel::expression::SqlLiteral<Bool, impl diesel::query_builder::QueryFragment<diesel::pg::Pg> + Send> {
+fn keyset_before(
+    pos: OrderPosition,
+) -> diesel::expression::SqlLiteral<
+    Bool,
+    impl diesel::query_builder::QueryFragment<diesel::pg::Pg> + Send,
+> {
     sql::<Bool>("(orders.created_at, orders.id) < (")
         .bind::<Timestamptz, _>(pos.created_at)
         .sql(", ")
@@ -161,11 +166,7 @@ pub async fn assemble(
             .order(order_items::id)
             .load(conn)
             .await?;
-        grouped = items
-            .grouped_by(&parents)
-            .into_iter()
-            .map(Some)
-            .collect();
+        grouped = items.grouped_by(&parents).into_iter().map(Some).collect();
     }
     Ok(rows
         .into_iter()

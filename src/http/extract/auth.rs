@@ -79,8 +79,9 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
 
 /// Resolves the request's key to its tenant, or 401.
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<AuthContext, ApiError> {
-    let key = presented_key(headers)
-        .ok_or_else(|| ApiError::Unauthorized("missing API key (Authorization: Bearer <key> or X-API-Key)".into()))?;
+    let key = presented_key(headers).ok_or_else(|| {
+        ApiError::Unauthorized("missing API key (Authorization: Bearer <key> or X-API-Key)".into())
+    })?;
     if key.len() > 512 {
         return Err(ApiError::Unauthorized("invalid API key".into()));
     }

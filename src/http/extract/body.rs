@@ -6,7 +6,10 @@ use serde::de::DeserializeOwned;
 /// Parses `bytes` as `T`; a type or shape error names the field path.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {
-        return Err(ApiError::bad_request("body", "the request body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "body",
+            "the request body must be a JSON object",
+        ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {

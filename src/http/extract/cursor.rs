@@ -37,7 +37,9 @@ pub fn decode(secret: &[u8], tenant_id: i64, raw: &str) -> Option<OrderPosition>
     }
     let (payload, tag) = bytes.split_at(PAYLOAD);
     // Constant-time comparison of the truncated tag.
-    mac(secret, tenant_id, payload).verify_truncated_left(tag).ok()?;
+    mac(secret, tenant_id, payload)
+        .verify_truncated_left(tag)
+        .ok()?;
     let micros = i64::from_be_bytes(payload[..8].try_into().ok()?);
     let id = i64::from_be_bytes(payload[8..].try_into().ok()?);
     let created_at = DateTime::<Utc>::from_timestamp_micros(micros)?;

@@ -24,7 +24,9 @@ pub async fn json_errors(
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         let resp = HttpResponse::PayloadTooLarge()
             .insert_header((header::CONNECTION, "close"))
-            .json(json_error_body(actix_web::http::StatusCode::PAYLOAD_TOO_LARGE));
+            .json(json_error_body(
+                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            ));
         return Ok(req.into_response(resp).map_into_right_body());
     }
     let res = match next.call(req).await {

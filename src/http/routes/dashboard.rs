@@ -9,7 +9,10 @@ use actix_web::{web, HttpResponse};
 use chrono::{Duration, Utc};
 use serde_json::json;
 
-pub async fn dashboard(state: web::Data<AppState>, Caller(caller): Caller) -> Result<HttpResponse, ApiError> {
+pub async fn dashboard(
+    state: web::Data<AppState>,
+    Caller(caller): Caller,
+) -> Result<HttpResponse, ApiError> {
     let now = Utc::now();
     let today = now
         .date_naive()

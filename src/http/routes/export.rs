@@ -24,7 +24,9 @@ struct Cursor {
 pub async fn export_csv(state: web::Data<AppState>, Caller(caller): Caller) -> HttpResponse {
     let tenant = caller.tenant_id;
     let queries = RequestQueries::current().unwrap_or_default();
-    let header_chunk = futures_util::stream::once(async { Ok::<_, ApiError>(Bytes::from_static(HEADER.as_bytes())) });
+    let header_chunk = futures_util::stream::once(async {
+        Ok::<_, ApiError>(Bytes::from_static(HEADER.as_bytes()))
+    });
     let rows = futures_util::stream::unfold(
         Cursor {
             after_id: 0,
@@ -47,8 +49,17 @@ pub async fn export_csv(state: web::Data<AppState>, Caller(caller): Caller) -> H
                     .await;
                 match fetched {
                     Err(e) => {
-                        log::error!("export of tenant {tenant} failed after id {}: {e}", cur.after_id);
-                        Some((Err(e), Cursor { after_id: cur.after_id, done: true }))
+                        log::error!(
+                            "export of tenant {tenant} failed after id {}: {e}",
+                            cur.after_id
+                        );
+                        Some((
+                            Err(e),
+                            Cursor {
+                                after_id: cur.after_id,
+                                done: true,
+                            },
+                        ))
                     }
                     Ok(rows) if rows.is_empty() => None,
                     Ok(rows) => {
@@ -62,7 +73,10 @@ pub async fn export_csv(state: web::Data<AppState>, Caller(caller): Caller) -> H
     );
     HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
-        .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"orders.csv\""))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"orders.csv\"",
+        ))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .streaming(futures_util::StreamExt::chain(header_chunk, rows))
 }

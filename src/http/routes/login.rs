@@ -51,10 +51,16 @@ pub async fn login(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpR
     let creds: Credentials = parse_json(&body)?;
     let email = creds.email.trim().to_lowercase();
     if email.is_empty() || email.len() > 320 {
-        return Err(ApiError::bad_request("email", "email must be 1 to 320 characters"));
+        return Err(ApiError::bad_request(
+            "email",
+            "email must be 1 to 320 characters",
+        ));
     }
     if creds.password.is_empty() || creds.password.len() > 1024 {
-        return Err(ApiError::bad_request("password", "password must be 1 to 1024 characters"));
+        return Err(ApiError::bad_request(
+            "password",
+            "password must be 1 to 1024 characters",
+        ));
     }
     let lookup = email.clone();
     let user = state
@@ -82,7 +88,14 @@ pub async fn login(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpR
     let expires_at = Utc::now() + Duration::hours(TOKEN_LIFETIME_HOURS);
     {
         let mut conn = state.db.get().await?;
-        auth::insert_token(&mut conn, user.tenant_id, &hash_key(&token), "login", expires_at).await?;
+        auth::insert_token(
+            &mut conn,
+            user.tenant_id,
+            &hash_key(&token),
+            "login",
+            expires_at,
+        )
+        .await?;
     }
     Ok(HttpResponse::Ok().json(json!({"token": token, "tenant_id": user.tenant_id})))
 }

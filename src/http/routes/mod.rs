@@ -14,26 +14,27 @@ use actix_web::web;
 
 /// Every route of API.md.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health::health))
-        .route("/ready", web::get().to(health::ready))
-        .route("/api/login", web::post().to(login::login))
-        .route("/api/catalog", web::get().to(catalog::catalog))
-        .route("/api/products", web::get().to(products::list))
+    // `resource` (not `route`) so a known path with another method answers 405.
+    cfg.service(web::resource("/health").get(health::health))
+        .service(web::resource("/ready").get(health::ready))
+        .service(web::resource("/api/login").post(login::login))
+        .service(web::resource("/api/catalog").get(catalog::catalog))
+        .service(web::resource("/api/products").get(products::list))
         .service(
             web::resource("/api/products/{id}")
-                .route(web::get().to(products::show))
-                .route(web::put().to(products::update)),
+                .get(products::show)
+                .put(products::update),
         )
-        .route("/api/products/{id}/summary", web::get().to(products::summary))
+        .service(web::resource("/api/products/{id}/summary").get(products::summary))
         .service(
             web::resource("/api/orders")
-                .route(web::get().to(orders::list))
-                .route(web::post().to(orders::create)),
+                .get(orders::list)
+                .post(orders::create),
         )
-        .route("/api/orders/{id}", web::get().to(orders::show))
-        .route("/api/search", web::get().to(search::search))
-        .route("/api/export.csv", web::get().to(export::export_csv))
-        .route("/api/dashboard", web::get().to(dashboard::dashboard));
+        .service(web::resource("/api/orders/{id}").get(orders::show))
+        .service(web::resource("/api/search").get(search::search))
+        .service(web::resource("/api/export.csv").get(export::export_csv))
+        .service(web::resource("/api/dashboard").get(dashboard::dashboard));
 }
 
 /// Path ids: anything that is not a positive integer names no resource.

@@ -23,7 +23,11 @@ use std::collections::HashSet;
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
 pub const MAX_PAGE_SIZE: i64 = 100;
 
-fn parse_list_query(state: &AppState, tenant_id: i64, params: &QueryParams) -> Result<OrderQuery, ApiError> {
+fn parse_list_query(
+    state: &AppState,
+    tenant_id: i64,
+    params: &QueryParams,
+) -> Result<OrderQuery, ApiError> {
     let status = match params.get("status").map(str::trim) {
         None | Some("") => None,
         Some(raw) => Some(raw.parse::<OrderStatus>().map_err(|_| {
@@ -35,7 +39,8 @@ fn parse_list_query(state: &AppState, tenant_id: i64, params: &QueryParams) -> R
     };
     let fields = match params.get("fields") {
         None => OrderFields::ALL,
-        Some(raw) => OrderFields::parse(raw).map_err(|e| ApiError::bad_request("fields", format!("fields: {e}")))?,
+        Some(raw) => OrderFields::parse(raw)
+            .map_err(|e| ApiError::bad_request("fields", format!("fields: {e}")))?,
     };
     let keyset = params.get("cursor").is_some() || params.get("limit").is_some();
     let page = if keyset {
@@ -43,15 +48,18 @@ fn parse_list_query(state: &AppState, tenant_id: i64, params: &QueryParams) -> R
             if params.get(offset_param).is_some() {
                 return Err(ApiError::bad_request(
                     "cursor",
-                    format!("cursor/limit (keyset) cannot be combined with {offset_param} (offset)"),
+                    format!(
+                        "cursor/limit (keyset) cannot be combined with {offset_param} (offset)"
+                    ),
                 ));
             }
         }
         let after = match params.get("cursor").map(str::trim) {
             None | Some("") => None,
             Some(raw) => Some(
-                cursor::decode(&state.cursor_secret, tenant_id, raw)
-                    .ok_or_else(|| ApiError::bad_request("cursor", "cursor is malformed or was tampered with"))?,
+                cursor::decode(&state.cursor_secret, tenant_id, raw).ok_or_else(|| {
+                    ApiError::bad_request("cursor", "cursor is malformed or was tampered with")
+                })?,
             ),
         };
         OrderPage::Keyset {
@@ -64,7 +72,11 @@ fn parse_list_query(state: &AppState, tenant_id: i64, params: &QueryParams) -> R
             per_page: params.clamped("per_page", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?,
         }
     };
-    Ok(OrderQuery { status, fields, page })
+    Ok(OrderQuery {
+        status,
+        fields,
+        page,
+    })
 }
 
 pub async fn list(
@@ -131,7 +143,10 @@ struct NewOrderLine {
 impl NewOrder {
     fn validate(&self) -> Result<Vec<NewLine>, ApiError> {
         if !(1..=50).contains(&self.items.len()) {
-            return Err(ApiError::bad_request("items", "items must hold 1 to 50 lines"));
+            return Err(ApiError::bad_request(
+                "items",
+                "items must hold 1 to 50 lines",
+            ));
         }
         let mut seen = HashSet::new();
         let mut lines = Vec::with_capacity(self.items.len());
@@ -139,7 +154,10 @@ impl NewOrder {
             if !seen.insert(line.product_id) {
                 return Err(ApiError::bad_request(
                     format!("items[{i}].product_id"),
-                    format!("items[{i}].product_id: product {} appears twice", line.product_id),
+                    format!(
+                        "items[{i}].product_id: product {} appears twice",
+                        line.product_id
+                    ),
                 ));
             }
             if !(1..=1000).contains(&line.quantity) {
@@ -287,8 +305,12 @@ async fn place(
                 serde_json::to_string(&order).map_err(ApiError::internal)?,
             ));
         }
-        Err(CreateOrderError::CustomerNotFound(id)) => ApiError::not_found(format!("customer {id} not found")),
-        Err(CreateOrderError::ProductNotFound(id)) => ApiError::not_found(format!("product {id} not found")),
+        Err(CreateOrderError::CustomerNotFound(id)) => {
+            ApiError::not_found(format!("customer {id} not found"))
+        }
+        Err(CreateOrderError::ProductNotFound(id)) => {
+            ApiError::not_found(format!("product {id} not found"))
+        }
         Err(CreateOrderError::InsufficientStock {
             product_id,
             requested,
@@ -301,7 +323,9 @@ async fn place(
     };
     let status = answer.status_code();
     let body = answer.error_response().into_body();
-    let bytes = actix_web::body::to_bytes(body).await.map_err(|_| ApiError::internal("error body"))?;
+    let bytes = actix_web::body::to_bytes(body)
+        .await
+        .map_err(|_| ApiError::internal("error body"))?;
     Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
 }
 
@@ -312,9 +336,12 @@ mod tests {
 
     #[test]
     fn canonical_hash_ignores_key_order_but_not_values() {
-        let a = canonical_hash(&json!({"customer_id": 1, "items": [{"product_id": 2, "quantity": 3}]}));
-        let b = canonical_hash(&json!({"items": [{"quantity": 3, "product_id": 2}], "customer_id": 1}));
-        let c = canonical_hash(&json!({"items": [{"quantity": 4, "product_id": 2}], "customer_id": 1}));
+        let a =
+            canonical_hash(&json!({"customer_id": 1, "items": [{"product_id": 2, "quantity": 3}]}));
+        let b =
+            canonical_hash(&json!({"items": [{"quantity": 3, "product_id": 2}], "customer_id": 1}));
+        let c =
+            canonical_hash(&json!({"items": [{"quantity": 4, "product_id": 2}], "customer_id": 1}));
         assert_eq!(a, b);
         assert_ne!(a, c);
     }

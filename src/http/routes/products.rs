@@ -79,20 +79,23 @@ impl ProductUpdate {
         if let Some(name) = &self.name {
             let len = name.trim().chars().count();
             if !(1..=200).contains(&len) {
-                return Err(ApiError::bad_request("name", "name must be 1 to 200 characters"));
+                return Err(ApiError::bad_request(
+                    "name",
+                    "name must be 1 to 200 characters",
+                ));
             }
         }
         if self.price_cents.is_some_and(|p| p < 0) {
-            return Err(ApiError::bad_request("price_cents", "price_cents must be >= 0"));
+            return Err(ApiError::bad_request(
+                "price_cents",
+                "price_cents must be >= 0",
+            ));
         }
         let stock = match self.stock {
             None => None,
-            Some(s) => Some(
-                i32::try_from(s)
-                    .ok()
-                    .filter(|s| *s >= 0)
-                    .ok_or_else(|| ApiError::bad_request("stock", "stock must be an integer from 0 to 2147483647"))?,
-            ),
+            Some(s) => Some(i32::try_from(s).ok().filter(|s| *s >= 0).ok_or_else(|| {
+                ApiError::bad_request("stock", "stock must be an integer from 0 to 2147483647")
+            })?),
         };
         Ok(ProductChanges {
             name: self.name.map(|n| n.trim().to_string()),

@@ -26,5 +26,7 @@ pub async fn search(
     }
     let limit = params.clamped("limit", DEFAULT_LIMIT, MAX_LIMIT)?;
     let body = app::views::search_json(&state.db, caller.tenant_id, q, limit).await?;
-    Ok(HttpResponse::Ok().content_type("application/json").body(body))
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }
