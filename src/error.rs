@@ -6,7 +6,8 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use std::fmt;
 
-#[derive(Debug)]
+// Clone: a cached computation's error is shared with every caller waiting on it.
+#[derive(Debug, Clone)]
 pub enum ApiError {
     /// 400: the detail names the field.
     BadRequest { field: String, detail: String },

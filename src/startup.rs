@@ -5,6 +5,8 @@ use crate::config::server::DEV_SECRET;
 use crate::config::ServeArgs;
 use crate::http;
 use crate::state::AppState;
+use crate::warm::{Shutdown, Warmer};
+use actix::Addr;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, HttpServer};
 use std::net::TcpListener;
@@ -14,6 +16,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    warmer: Option<Addr<Warmer>>,
 }
 
 impl Application {
@@ -21,6 +24,10 @@ impl Application {
     /// System (`actix_web::main`, `actix_web::test`), which the actors need.
     pub async fn build(args: ServeArgs) -> Result<Self, String> {
         let state = AppState::build(&args)?;
+        // One warming scheduler per process (an actor of this System), started with
+        // the shared state so it preloads every tenant's catalog before traffic.
+        let warmer = (!args.cache.warm_disabled && !args.cache.cache_disabled)
+            .then(|| Warmer::start_with(state.cache.clone(), args.cache.warm_config()));
         let data = web::Data::new(state.clone());
         let listener = TcpListener::bind(args.server.bind)
             .map_err(|e| format!("--bind {}: {e}", args.server.bind))?;
@@ -38,6 +45,7 @@ impl Application {
             port,
             server,
             state,
+            warmer,
         })
     }
 
@@ -56,7 +64,11 @@ impl Application {
 
     /// Serves until stopped; SIGTERM/SIGINT drain in-flight requests first.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        if let Some(warmer) = self.warmer {
+            let _ = warmer.send(Shutdown).await;
+        }
+        result
     }
 }
 

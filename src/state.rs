@@ -1,7 +1,8 @@
 //! The state shared by every worker of a process, built once in `startup` before
 //! `HttpServer::new` and cloned (Arcs) into each worker's `App`.
 
-use crate::config::ServeArgs;
+use crate::cache::{Backend, Cache};
+use crate::config::{ServeArgs, StoreKind};
 use crate::db::pool::DbPool;
 use crate::http::extract::auth::KeyMemo;
 use crate::metrics::Metrics;
@@ -17,24 +18,42 @@ pub struct AppState {
     /// Signs pagination cursors.
     pub cursor_secret: Arc<[u8]>,
     pub settings: Arc<ServeArgs>,
+    /// Cached views and memoized calls (Redis, or in-process with `--store memory`).
+    pub cache: Cache,
 }
 
 impl AppState {
     pub fn build(args: &ServeArgs) -> Result<Self, String> {
         let redis = Redis::new(&args.redis).map_err(|e| format!("--redis-url: {e}"))?;
+        let db = DbPool::build(&args.database);
+        let metrics = Metrics::new();
+        let backend = match args.redis.store {
+            StoreKind::Redis => Backend::Redis(redis.clone()),
+            StoreKind::Memory => Backend::Memory,
+        };
+        let cache = Cache::new(backend, metrics.clone(), args.cache.cache_config());
+        crate::warm::recipes::register(&cache, &db);
         Ok(Self {
-            db: DbPool::build(&args.database),
+            db,
             redis,
-            metrics: Metrics::new(),
+            metrics,
+            cache,
             keys: KeyMemo::default(),
             cursor_secret: Arc::from(args.server.secret.as_bytes()),
             settings: Arc::new(args.clone()),
         })
     }
 
-    /// Called after a committed write changed these products of the tenant: drops the
-    /// cached views that show them (the cache subsystem hooks in here).
+    /// Called after a committed product update: drops the tenant's cached catalog
+    /// and searches (the summary is priced from order items and stands).
     pub async fn after_products_changed(&self, tenant_id: i64, product_ids: &[i64]) {
         log::debug!("tenant {tenant_id}: products {product_ids:?} changed");
+        crate::warm::recipes::after_product_updated(&self.cache, tenant_id).await;
+    }
+
+    /// Called after a committed order: stock changed (catalog, searches) and so did
+    /// the touched products' summaries.
+    pub async fn after_order_created(&self, tenant_id: i64, product_ids: &[i64]) {
+        crate::warm::recipes::after_order_created(&self.cache, tenant_id, product_ids).await;
     }
 }

@@ -43,3 +43,37 @@ pub fn respond_json(
         resp.content_type("application/json").body(body)
     }
 }
+
+/// The request's `If-None-Match` values, joined (for the cache, which compares them
+/// with the stored ETag without reading the body).
+pub fn if_none_match_header(req: &HttpRequest) -> Option<String> {
+    let values: Vec<&str> = req
+        .headers()
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.join(", "))
+}
+
+/// 200 with the cached JSON, or 304 without a body when `If-None-Match` matched; both
+/// carry the stored ETag. The cache outcome goes into the response extensions for
+/// the access log.
+pub fn respond_cached(
+    cached: crate::cache::CachedBody,
+    cache_control: Option<&str>,
+) -> HttpResponse {
+    let mut resp = match cached.body {
+        Some(_) => HttpResponse::Ok(),
+        None => HttpResponse::NotModified(),
+    };
+    resp.insert_header((header::ETAG, cached.etag.as_ref()));
+    if let Some(cc) = cache_control {
+        resp.insert_header((header::CACHE_CONTROL, cc));
+    }
+    let mut resp = match cached.body {
+        Some(body) => resp.content_type("application/json").body(body),
+        None => resp.finish(),
+    };
+    resp.extensions_mut().insert(cached.outcome);
+    resp
+}

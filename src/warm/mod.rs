@@ -9,6 +9,8 @@
 //! Hits never pass through this actor: the cache counts accesses in a sharded map,
 //! and the actor only reads it once per interval.
 
+pub mod recipes;
+
 use crate::cache::ttl::now_ms;
 use crate::cache::{Cache, RefreshOutcome};
 use actix::prelude::*;

@@ -5,7 +5,6 @@
 
 use crate::app::auth::AuthContext;
 use crate::app::domain::Plan;
-use crate::db::queries;
 use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::dev::Payload;
@@ -89,17 +88,11 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<AuthC
     let memo = match state.keys.get(&hash) {
         Some(m) => m,
         None => {
-            let h = hash.clone();
-            let found = state
-                .db
-                .read(move |c| {
-                    let h = h.clone();
-                    Box::pin(async move { queries::auth::find_key(c, &h).await })
-                })
-                .await?;
-            let record = found
-                .filter(|r| bool::from(r.key_hash.as_bytes().ct_eq(hash.as_bytes())))
-                .ok_or_else(|| ApiError::Unauthorized("invalid API key".into()))?;
+            // Second layer: the look-up memoized in the shared cache (all processes).
+            let record = crate::warm::recipes::api_key(&state.cache, &state.db, &hash).await?;
+            if !bool::from(record.key_hash.as_bytes().ct_eq(hash.as_bytes())) {
+                return Err(ApiError::Unauthorized("invalid API key".into()));
+            }
             let plan: Plan = record.plan.parse().map_err(ApiError::internal)?;
             let memo = Memo {
                 ctx: AuthContext {

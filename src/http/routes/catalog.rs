@@ -1,9 +1,10 @@
-//! `GET /api/catalog`: every product of the tenant, with a strong ETag.
+//! `GET /api/catalog`: every product of the tenant, cached per tenant, with the
+//! stored strong ETag (a matching `If-None-Match` is a 304 without reading the body).
 
-use crate::app;
-use crate::http::conditional::{etag_for, respond_json};
+use crate::http::conditional::{if_none_match_header, respond_cached};
 use crate::http::extract::auth::Caller;
 use crate::state::AppState;
+use crate::warm::recipes;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 pub const CACHE_CONTROL: &str = "private, max-age=60";
@@ -13,7 +14,8 @@ pub async fn catalog(
     Caller(caller): Caller,
     req: HttpRequest,
 ) -> Result<HttpResponse, crate::error::ApiError> {
-    let body = app::views::catalog_json(&state.db, caller.tenant_id).await?;
-    let etag = etag_for(&body);
-    Ok(respond_json(&req, body, &etag, CACHE_CONTROL))
+    let inm = if_none_match_header(&req);
+    let cached =
+        recipes::catalog(&state.cache, &state.db, caller.tenant_id, inm.as_deref()).await?;
+    Ok(respond_cached(cached, Some(CACHE_CONTROL)))
 }

@@ -299,7 +299,7 @@ async fn place(
     let answer = match result {
         Ok(order) => {
             let ids: Vec<i64> = lines.iter().map(|l| l.product_id).collect();
-            state.after_products_changed(tenant, &ids).await;
+            state.after_order_created(tenant, &ids).await;
             return Ok((
                 StatusCode::CREATED,
                 serde_json::to_string(&order).map_err(ApiError::internal)?,

@@ -1,13 +1,14 @@
 //! `/api/products`: offset list, one product, its summary, and updates.
 
-use crate::app;
 use crate::db::queries::products::{self, ProductChanges};
 use crate::error::ApiError;
+use crate::http::conditional::respond_cached;
 use crate::http::extract::auth::Caller;
 use crate::http::extract::body::parse_json;
 use crate::http::extract::query::QueryParams;
 use crate::http::routes::path_id;
 use crate::state::AppState;
+use crate::warm::recipes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -55,8 +56,8 @@ pub async fn summary(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "product")?;
-    let summary = app::views::product_summary(&state.db, caller.tenant_id, id).await?;
-    Ok(HttpResponse::Ok().json(summary))
+    let cached = recipes::product_summary(&state.cache, &state.db, caller.tenant_id, id).await?;
+    Ok(respond_cached(cached, None))
 }
 
 /// `PUT /api/products/{id}` body: any of the fields, at least one.

@@ -1,14 +1,17 @@
 //! `GET /api/search?q=&limit=`.
 
-use crate::app;
 use crate::error::ApiError;
+use crate::http::conditional::{if_none_match_header, respond_cached};
 use crate::http::extract::auth::Caller;
 use crate::http::extract::query::QueryParams;
 use crate::state::AppState;
+use crate::warm::recipes;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 pub const DEFAULT_LIMIT: i64 = 20;
 pub const MAX_LIMIT: i64 = 100;
+/// Cached per (tenant, q, limit); clients revalidate with the ETag.
+pub const CACHE_CONTROL: &str = "private, no-cache";
 
 pub async fn search(
     state: web::Data<AppState>,
@@ -25,8 +28,15 @@ pub async fn search(
         ));
     }
     let limit = params.clamped("limit", DEFAULT_LIMIT, MAX_LIMIT)?;
-    let body = app::views::search_json(&state.db, caller.tenant_id, q, limit).await?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .body(body))
+    let inm = if_none_match_header(&req);
+    let cached = recipes::search(
+        &state.cache,
+        &state.db,
+        caller.tenant_id,
+        q,
+        limit,
+        inm.as_deref(),
+    )
+    .await?;
+    Ok(respond_cached(cached, Some(CACHE_CONTROL)))
 }

@@ -1,0 +1,270 @@
+//! The application's cached computations, in one place: which reads are cached
+//! under which scope and TTL, what a write invalidates, and how the warming
+//! scheduler recomputes an entry without a request. Handlers call these functions
+//! and map the answer to HTTP; they never build a cache key themselves.
+//!
+//! | read | form | scope | TTL |
+//! |---|---|---|---|
+//! | `GET /api/catalog` | view, query ignored | tenant | 60 s ± 10 % |
+//! | `GET /api/search` | view keyed by the parsed `q` and `limit` | tenant | 60 s ± 10 % |
+//! | `GET /api/products/{id}/summary` | memoized per (tenant, product), warmed | tenant | 300 s ± 10 % |
+//! | API-key look-up | memoized by key hash | public (the hash is the secret's) | 30 s ± 10 % |
+
+use crate::app::views;
+use crate::cache::{Cache, CachedBody, Scope, ViewKey};
+use crate::db::pool::DbPool;
+use crate::db::queries;
+use crate::error::ApiError;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+pub const CATALOG_NAMESPACE: &str = "catalog";
+pub const CATALOG_ROUTE: &str = "/api/catalog";
+pub const CATALOG_TTL: Duration = Duration::from_secs(60);
+pub const SEARCH_NAMESPACE: &str = "search";
+pub const SEARCH_ROUTE: &str = "/api/search";
+pub const SEARCH_TTL: Duration = Duration::from_secs(60);
+pub const SUMMARY: &str = "product_summary";
+pub const SUMMARY_TTL: Duration = Duration::from_secs(300);
+pub const API_KEY: &str = "api_key";
+pub const API_KEY_TTL: Duration = Duration::from_secs(30);
+
+fn tenant_of(scope: Scope) -> Result<i64, ApiError> {
+    match scope {
+        Scope::Tenant(id) => Ok(id),
+        other => Err(ApiError::internal(format!(
+            "tenant recipe called with {other:?}"
+        ))),
+    }
+}
+
+/// The search key's query string, built from the values the handler parsed (so
+/// `?q=a&limit=5` ≡ `?limit=5&q=a`, and `limit=500` ≡ `limit=100` after clamping).
+fn search_query(q: &str, limit: i64) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("limit", &limit.to_string())
+        .append_pair("q", q)
+        .finish()
+}
+
+fn parse_search_query(query: &str) -> Option<(String, i64)> {
+    let mut q = None;
+    let mut limit = None;
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        match k.as_ref() {
+            "q" => q = Some(v.into_owned()),
+            "limit" => limit = v.parse().ok(),
+            _ => {}
+        }
+    }
+    Some((q?, limit?))
+}
+
+/// `GET /api/catalog` body for the tenant (`body` is `None` when `If-None-Match`
+/// matched the stored ETag).
+pub async fn catalog(
+    cache: &Cache,
+    db: &DbPool,
+    tenant_id: i64,
+    if_none_match: Option<&str>,
+) -> Result<CachedBody, ApiError> {
+    let db = db.clone();
+    let key = ViewKey {
+        namespace: CATALOG_NAMESPACE,
+        route: CATALOG_ROUTE,
+        query: "",
+        only: Some(&[]),
+        scope: Scope::Tenant(tenant_id),
+    };
+    cache
+        .view(key, CATALOG_TTL, if_none_match, move || async move {
+            views::catalog_json(&db, tenant_id).await
+        })
+        .await
+}
+
+/// `GET /api/search` body for validated `q` and clamped `limit`.
+pub async fn search(
+    cache: &Cache,
+    db: &DbPool,
+    tenant_id: i64,
+    q: &str,
+    limit: i64,
+    if_none_match: Option<&str>,
+) -> Result<CachedBody, ApiError> {
+    let db = db.clone();
+    let query = search_query(q, limit);
+    let owned_q = q.to_string();
+    let key = ViewKey {
+        namespace: SEARCH_NAMESPACE,
+        route: SEARCH_ROUTE,
+        query: &query,
+        only: None,
+        scope: Scope::Tenant(tenant_id),
+    };
+    cache
+        .view(key, SEARCH_TTL, if_none_match, move || async move {
+            views::search_json(&db, tenant_id, &owned_q, limit).await
+        })
+        .await
+}
+
+async fn summary_json(db: &DbPool, tenant_id: i64, product_id: i64) -> Result<Bytes, ApiError> {
+    let summary = views::product_summary(db, tenant_id, product_id).await?;
+    serde_json::to_vec(&summary)
+        .map(Bytes::from)
+        .map_err(ApiError::internal)
+}
+
+/// `GET /api/products/{id}/summary` body: memoized per (tenant, product), one
+/// aggregate per cluster on a miss, kept warm while it is read.
+pub async fn product_summary(
+    cache: &Cache,
+    db: &DbPool,
+    tenant_id: i64,
+    product_id: i64,
+) -> Result<CachedBody, ApiError> {
+    let db = db.clone();
+    cache
+        .memoize_bytes(
+            SUMMARY,
+            &product_id,
+            Scope::Tenant(tenant_id),
+            SUMMARY_TTL,
+            move || async move { summary_json(&db, tenant_id, product_id).await },
+        )
+        .await
+}
+
+/// What an API-key hash resolves to (memoized).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    pub key_id: i64,
+    pub tenant_id: i64,
+    pub plan: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub key_hash: String,
+}
+
+/// Resolves a key hash (memoized across processes for a short TTL; unknown keys
+/// are not cached). Expiry is the caller's to check on every use.
+pub async fn api_key(cache: &Cache, db: &DbPool, key_hash: &str) -> Result<ApiKeyRecord, ApiError> {
+    let db = db.clone();
+    let hash = key_hash.to_string();
+    let memo = cache
+        .memoize(
+            API_KEY,
+            key_hash,
+            Scope::Public,
+            API_KEY_TTL,
+            move || async move {
+                let found = db
+                    .read(move |c| {
+                        let h = hash.clone();
+                        Box::pin(async move { queries::auth::find_key(c, &h).await })
+                    })
+                    .await?;
+                found
+                    .map(|r| ApiKeyRecord {
+                        key_id: r.key_id,
+                        tenant_id: r.tenant_id,
+                        plan: r.plan,
+                        expires_at: r.expires_at,
+                        key_hash: r.key_hash,
+                    })
+                    .ok_or_else(|| ApiError::Unauthorized("invalid API key".into()))
+            },
+        )
+        .await?;
+    Ok(memo.value)
+}
+
+/// After a committed `PUT /api/products/{id}`: the tenant's catalog and searches
+/// show the product; its summary is priced from order items and stands.
+pub async fn after_product_updated(cache: &Cache, tenant_id: i64) {
+    let scope = Scope::Tenant(tenant_id);
+    cache.bump_namespace(scope, CATALOG_NAMESPACE).await;
+    cache.bump_namespace(scope, SEARCH_NAMESPACE).await;
+}
+
+/// After a committed `POST /api/orders`: stock changed (catalog, searches) and the
+/// touched products' summaries.
+pub async fn after_order_created(cache: &Cache, tenant_id: i64, product_ids: &[i64]) {
+    after_product_updated(cache, tenant_id).await;
+    for id in product_ids {
+        cache
+            .delete_memo(SUMMARY, id, Scope::Tenant(tenant_id))
+            .await;
+    }
+}
+
+/// Registers the recipes the warming scheduler recomputes, and the start-up preload
+/// of every tenant's catalog.
+pub fn register(cache: &Cache, db: &DbPool) {
+    let pool = db.clone();
+    cache.register_view(
+        CATALOG_NAMESPACE,
+        CATALOG_ROUTE,
+        CATALOG_TTL,
+        move |scope, _query| {
+            let db = pool.clone();
+            async move { views::catalog_json(&db, tenant_of(scope)?).await }
+        },
+    );
+    let pool = db.clone();
+    cache.preload_view(CATALOG_NAMESPACE, CATALOG_ROUTE, move || {
+        let db = pool.clone();
+        async move {
+            match db.read(|c| Box::pin(queries::auth::tenant_ids(c))).await {
+                Ok(ids) => ids
+                    .into_iter()
+                    .map(|id| (Scope::Tenant(id), String::new()))
+                    .collect(),
+                Err(e) => {
+                    log::warn!("catalog preload skipped: {e}");
+                    Vec::new()
+                }
+            }
+        }
+    });
+    let pool = db.clone();
+    cache.register_view(
+        SEARCH_NAMESPACE,
+        SEARCH_ROUTE,
+        SEARCH_TTL,
+        move |scope, query| {
+            let db = pool.clone();
+            async move {
+                let (q, limit) = parse_search_query(&query)
+                    .ok_or_else(|| ApiError::internal(format!("bad search key {query:?}")))?;
+                views::search_json(&db, tenant_of(scope)?, &q, limit).await
+            }
+        },
+    );
+    let pool = db.clone();
+    cache.register_memo_bytes(SUMMARY, SUMMARY_TTL, move |scope, product_id: i64| {
+        let db = pool.clone();
+        async move { summary_json(&db, tenant_of(scope)?, product_id).await }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::keys::normalize_query;
+
+    #[test]
+    fn search_keys_round_trip_and_ignore_parameter_order() {
+        let query = search_query("red chair&x=1", 5);
+        assert_eq!(
+            parse_search_query(&normalize_query(&query, None)),
+            Some(("red chair&x=1".to_string(), 5))
+        );
+        assert_eq!(
+            normalize_query(&search_query("a", 5), None),
+            normalize_query("q=a&limit=5", None)
+        );
+    }
+}
