@@ -57,7 +57,7 @@ pub fn if_none_match_header(req: &HttpRequest) -> Option<String> {
 
 /// 200 with the cached JSON, or 304 without a body when `If-None-Match` matched; both
 /// carry the stored ETag. The cache outcome goes into the response extensions for
-/// the access log.
+/// the access log, and into `X-Cache` (hit, stale, miss, coalesced, error).
 pub fn respond_cached(
     cached: crate::cache::CachedBody,
     cache_control: Option<&str>,
@@ -66,7 +66,8 @@ pub fn respond_cached(
         Some(_) => HttpResponse::Ok(),
         None => HttpResponse::NotModified(),
     };
-    resp.insert_header((header::ETAG, cached.etag.as_ref()));
+    resp.insert_header((header::ETAG, cached.etag.as_ref()))
+        .insert_header(("x-cache", cached.outcome.as_str()));
     if let Some(cc) = cache_control {
         resp.insert_header((header::CACHE_CONTROL, cc));
     }

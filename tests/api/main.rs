@@ -3,5 +3,6 @@
 mod helpers;
 
 mod basics;
+mod cache;
 mod orders;
 mod products;
