@@ -30,6 +30,9 @@ struct HotState {
 const SHARDS: usize = 32;
 /// Below this decayed count an entry is forgotten (left to expire).
 const FORGET_BELOW: f64 = 0.05;
+/// Entries tracked per shard at most: a flood of distinct one-off keys (searches)
+/// cannot grow the map without bound; known keys keep counting when it is full.
+const MAX_PER_SHARD: usize = 4096;
 
 /// Decayed access counts per entry key.
 pub struct HotKeys {
@@ -64,12 +67,14 @@ impl HotKeys {
     pub fn touch(&self, record: impl FnOnce() -> HotRecord, entry_key: &str, soft_expiry_ms: u64) {
         let now = Instant::now();
         let mut shard = self.shard(entry_key);
+        let full = shard.len() >= MAX_PER_SHARD;
         match shard.get_mut(entry_key) {
             Some(state) => {
                 state.count = decayed(state.count, now - state.last, self.half_life) + 1.0;
                 state.last = now;
                 state.soft_expiry_ms = state.soft_expiry_ms.max(soft_expiry_ms);
             }
+            None if full => {}
             None => {
                 shard.insert(
                     entry_key.to_string(),
