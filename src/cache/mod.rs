@@ -18,6 +18,7 @@ pub mod envelope;
 pub mod flight;
 pub mod hot;
 pub mod keys;
+pub mod payloads;
 pub mod store;
 pub mod ttl;
 
@@ -31,6 +32,7 @@ use envelope::{if_none_match_matches, parse_if_none_match, Envelope};
 use flight::{ErasedError, FlightError, FlightResult, FlightValue, Flights};
 use futures_util::future::{BoxFuture, FutureExt};
 use hot::{HotKeys, HotRecord};
+use payloads::Payloads;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -38,7 +40,7 @@ use std::fmt::Display;
 use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
-use store::{MemoryStore, RedisStore, Store};
+use store::{MemoryStore, Read, RedisStore, Store};
 use ttl::now_ms;
 
 pub use keys::Scope;
@@ -183,6 +185,7 @@ struct Inner {
     config: CacheConfig,
     flights: Arc<Flights>,
     hot: HotKeys,
+    payloads: Payloads,
     recipes: RwLock<HashMap<String, Recipe>>,
     preloads: RwLock<Vec<(String, PreloadFn)>>,
 }
@@ -234,6 +237,7 @@ impl Cache {
                 config,
                 flights: Arc::new(Flights::default()),
                 hot,
+                payloads: Payloads::default(),
                 recipes: RwLock::default(),
                 preloads: RwLock::default(),
             }),
@@ -276,6 +280,9 @@ impl Cache {
             .serve(
                 &entry_keys,
                 ttl,
+                Read::View {
+                    whole_up_to: payloads::WHOLE_UP_TO,
+                },
                 candidates.as_deref(),
                 compute,
                 Some((&recipe, key.scope, &query)),
@@ -334,6 +341,7 @@ impl Cache {
                 .serve(
                     &entry_keys,
                     ttl,
+                    Read::Whole,
                     None,
                     to_json.clone(),
                     Some((&recipe, scope, &args_json)),
@@ -395,6 +403,7 @@ impl Cache {
             .serve(
                 &entry_keys,
                 ttl,
+                Read::Whole,
                 None,
                 compute,
                 Some((&recipe, scope, &args_json)),
@@ -603,7 +612,7 @@ impl Cache {
         let Some(recipe) = self.recipe(&record.recipe) else {
             return RefreshOutcome::Skipped;
         };
-        let lookup = match inner.store.read(&record.keys, None, false).await {
+        let lookup = match inner.store.read(&record.keys, Read::Whole).await {
             Ok(l) => l,
             Err(_) => return RefreshOutcome::Failed,
         };
@@ -668,6 +677,7 @@ impl Cache {
         &self,
         keys: &keys::EntryKeys,
         ttl: Duration,
+        read: Read,
         if_none_match: Option<&[String]>,
         compute: F,
         hot: Option<(&str, Scope, &str)>,
@@ -686,13 +696,25 @@ impl Cache {
                 outcome: CacheEvent::Miss,
             });
         }
-        let lookup = match inner.store.read(keys, if_none_match, false).await {
+        let lookup = match inner.store.read(keys, read).await {
             Ok(lookup) => lookup,
             Err(_) => return self.bypass(keys, compute).await,
         };
         let generation = lookup.generation;
         let flight_key = keys.flight(generation);
-        if let Some(entry) = lookup.entry.filter(|e| e.generation == generation) {
+        let entry = match lookup.entry.filter(|e| e.generation == generation) {
+            // A large view came back header-only: enough for a 304; otherwise take
+            // the payload from the in-process copy, or fetch it.
+            Some(e) if e.payload.is_none() => {
+                if if_none_match.is_some_and(|c| if_none_match_matches(c, &e.etag)) {
+                    Some(e)
+                } else {
+                    self.fill_payload(keys, e).await
+                }
+            }
+            other => other,
+        };
+        if let Some(entry) = entry {
             let entry = Arc::new(entry);
             let outcome = if now_ms() < entry.soft_expiry_ms {
                 CacheEvent::Hit
@@ -739,6 +761,9 @@ impl Cache {
                 envelope,
                 computed_here,
             }) if envelope.payload.is_some() => {
+                if let Some(payload) = &envelope.payload {
+                    inner.payloads.put(&envelope.etag, payload);
+                }
                 let outcome = if started && computed_here {
                     CacheEvent::Miss
                 } else {
@@ -756,6 +781,27 @@ impl Cache {
                 None => self.direct(compute).await,
             },
             _ => self.direct(compute).await,
+        }
+    }
+
+    /// The payload of a header-only entry: from the in-process copy by ETag, else
+    /// one GET. `None` (treated as a miss) when the entry changed or went away.
+    async fn fill_payload(&self, keys: &keys::EntryKeys, header: Envelope) -> Option<Envelope> {
+        let inner = &self.inner;
+        if let Some(payload) = inner.payloads.get(&header.etag) {
+            return Some(Envelope {
+                payload: Some(payload),
+                ..header
+            });
+        }
+        match inner.store.entry(keys).await {
+            Ok(Some(full)) if full.generation == header.generation => {
+                if let Some(payload) = &full.payload {
+                    inner.payloads.put(&full.etag, payload);
+                }
+                Some(full)
+            }
+            _ => None,
         }
     }
 
@@ -895,7 +941,7 @@ async fn compute_under_lease(
         Mode::Miss => Duration::ZERO,
         Mode::Refresh { lookahead } => *lookahead,
     };
-    if let Ok(lookup) = inner.store.read(keys, None, false).await {
+    if let Ok(lookup) = inner.store.read(keys, Read::Whole).await {
         if let Some(e) = lookup.entry.filter(|e| {
             e.generation == lookup.generation
                 && e.soft_expiry_ms > now_ms() + lookahead.as_millis() as u64
@@ -957,7 +1003,7 @@ async fn wait_for_holder(
     loop {
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_millis(50));
-        let lookup = match inner.store.read(keys, None, true).await {
+        let lookup = match inner.store.read(keys, Read::WithLease).await {
             Ok(l) => l,
             Err(_) => {
                 inner.metrics.cache(CacheEvent::Error);

@@ -33,6 +33,17 @@ pub enum StoreError {
     BreakerOpen,
 }
 
+/// What a read fetches besides the generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// The whole entry.
+    Whole,
+    /// The whole entry and whether its lease is held.
+    WithLease,
+    /// The whole entry up to this many bytes, else its header only.
+    View { whole_up_to: usize },
+}
+
 /// What one read found.
 #[derive(Debug, Clone)]
 pub struct Lookup {
@@ -45,27 +56,25 @@ pub struct Lookup {
     pub lease_held: bool,
 }
 
-// `If-None-Match` read: one round trip; when an etag matches, only the envelope's
-// header comes back, never the payload. Byte 18 (1-based) holds the etag length.
-static READ_IF_NONE_MATCH: LazyLock<redis::Script> = LazyLock::new(|| {
+// View read: one round trip that never moves a large payload. A value up to
+// ARGV[1] bytes comes back whole; a larger one comes back as its header only
+// (GETRANGE copies just those bytes), and the caller answers `If-None-Match` from
+// it, or takes the payload from its in-process copy by ETag (`payloads`), or asks
+// for it with a second GET.
+static READ_VIEW: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(&format!(
         r"
 local g = redis.call('GET', KEYS[1])
-local v = redis.call('GET', KEYS[2])
-if not v then return {{g, false, 0}} end
-if string.len(v) >= {FIXED_HEADER} and string.byte(v, 1) == 1 then
-  local n = string.byte(v, {FIXED_HEADER})
-  local etag = string.sub(v, {FIXED_HEADER} + 1, {FIXED_HEADER} + n)
-  for i = 1, #ARGV do
-    if ARGV[i] == '*' or ARGV[i] == etag then
-      return {{g, string.sub(v, 1, {FIXED_HEADER} + n), 1}}
-    end
-  end
-end
-return {{g, v, 0}}
+local n = redis.call('STRLEN', KEYS[2])
+if n == 0 then return {{g, false, 0}} end
+if n <= tonumber(ARGV[1]) then return {{g, redis.call('GET', KEYS[2]), 0}} end
+return {{g, redis.call('GETRANGE', KEYS[2], 0, {MAX_HEADER}), 1}}
 "
     ))
 });
+
+/// Longest envelope header: fixed part plus a 255-byte etag (0-based last index).
+const MAX_HEADER: usize = FIXED_HEADER + 255 - 1;
 
 // Stores an entry only if its generation is still current (a computation that
 // started before an invalidation must not overwrite it), then releases the lease
@@ -160,20 +169,12 @@ impl RedisStore {
         Err(result)
     }
 
-    async fn read(
-        &self,
-        keys: &EntryKeys,
-        if_none_match: Option<&[String]>,
-        with_lease: bool,
-    ) -> Result<Lookup, StoreError> {
+    async fn read(&self, keys: &EntryKeys, read: Read) -> Result<Lookup, StoreError> {
         let mut conn = self.redis.conn();
-        match if_none_match {
-            Some(candidates) if !candidates.is_empty() && !with_lease => {
-                let mut inv = READ_IF_NONE_MATCH.prepare_invoke();
-                inv.key(&keys.generation).key(&keys.entry);
-                for c in candidates {
-                    inv.arg(c);
-                }
+        match read {
+            Read::View { whole_up_to } => {
+                let mut inv = READ_VIEW.prepare_invoke();
+                inv.key(&keys.generation).key(&keys.entry).arg(whole_up_to);
                 let (g, v, header_only): (Option<Vec<u8>>, Option<Vec<u8>>, i64) =
                     self.run(inv.invoke_async(&mut conn)).await?;
                 Ok(Lookup {
@@ -182,10 +183,10 @@ impl RedisStore {
                     lease_held: false,
                 })
             }
-            _ => {
+            Read::Whole | Read::WithLease => {
                 let mut cmd = redis::cmd("MGET");
                 cmd.arg(&keys.generation).arg(&keys.entry);
-                if with_lease {
+                if read == Read::WithLease {
                     cmd.arg(&keys.lease);
                 }
                 let mut values: Vec<Option<Vec<u8>>> = self.run(cmd.query_async(&mut conn)).await?;
@@ -200,6 +201,14 @@ impl RedisStore {
                 })
             }
         }
+    }
+
+    async fn entry(&self, keys: &EntryKeys) -> Result<Option<Envelope>, StoreError> {
+        let mut conn = self.redis.conn();
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(&keys.entry);
+        let raw: Option<Vec<u8>> = self.run(cmd.query_async(&mut conn)).await?;
+        Ok(raw.and_then(|v| Envelope::decode(&v, false)))
     }
 
     async fn write(
@@ -404,15 +413,18 @@ pub enum Store {
 
 impl Store {
     /// Reads generation + entry (+ lease) in one round trip.
-    pub async fn read(
-        &self,
-        keys: &EntryKeys,
-        if_none_match: Option<&[String]>,
-        with_lease: bool,
-    ) -> Result<Lookup, StoreError> {
+    pub async fn read(&self, keys: &EntryKeys, read: Read) -> Result<Lookup, StoreError> {
         match self {
-            Store::Redis(r) => r.read(keys, if_none_match, with_lease).await,
-            Store::Memory(m) => Ok(m.read(keys, with_lease)),
+            Store::Redis(r) => r.read(keys, read).await,
+            Store::Memory(m) => Ok(m.read(keys, read == Read::WithLease)),
+        }
+    }
+
+    /// The whole entry alone (after a header-only view read).
+    pub async fn entry(&self, keys: &EntryKeys) -> Result<Option<Envelope>, StoreError> {
+        match self {
+            Store::Redis(r) => r.entry(keys).await,
+            Store::Memory(m) => Ok(m.read(keys, false).entry),
         }
     }
 

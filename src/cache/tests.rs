@@ -783,7 +783,7 @@ async fn warming_keeps_a_hot_key_from_missing_and_lets_a_cold_key_expire() {
     // The cold key (one access) was never refreshed and is gone after its hard TTL.
     let cold = keys::memo_keys(&prefix, Scope::Tenant(1), "summary", "2");
     until("the cold key to expire", || async {
-        let l = cache.inner.store.read(&cold, None, false).await.unwrap();
+        let l = cache.inner.store.read(&cold, store::Read::Whole).await.unwrap();
         l.entry.is_none()
     })
     .await;
@@ -870,4 +870,67 @@ async fn memoize_bytes_runs_once_for_a_stampede_and_hands_back_the_stored_bytes(
         (hit.outcome, hit.etag.clone()),
         (CacheEvent::Hit, got[0].etag.clone())
     );
+}
+
+#[tokio::test]
+async fn large_views_are_read_header_first_and_served_from_the_local_copy() {
+    let prefix = prefix();
+    let one = cache_for(&prefix, config());
+    let two = cache_for(&prefix, config());
+    let big = Bytes::from(vec![b'x'; 100 * 1024]);
+    let runs = Arc::new(AtomicUsize::new(0));
+    let compute = {
+        let (big, runs) = (big.clone(), runs.clone());
+        move || async move {
+            runs.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, String>(big)
+        }
+    };
+    let ttl = Duration::from_secs(60);
+    let first = one
+        .view(catalog(Scope::Tenant(1)), ttl, None, compute.clone())
+        .await
+        .unwrap();
+    assert_eq!(first.body.as_ref(), Some(&big));
+    // Another process: header-only read, then one GET fills its local copy.
+    assert!(two.inner.payloads.get(&first.etag).is_none());
+    let got = two
+        .view(catalog(Scope::Tenant(1)), ttl, None, compute.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        (got.outcome, got.body.as_ref()),
+        (CacheEvent::Hit, Some(&big))
+    );
+    assert!(two.inner.payloads.get(&first.etag).is_some());
+    let again = two
+        .view(catalog(Scope::Tenant(1)), ttl, None, compute.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.outcome, again.body.as_ref()),
+        (CacheEvent::Hit, Some(&big))
+    );
+    let not_modified = two
+        .view(
+            catalog(Scope::Tenant(1)),
+            ttl,
+            Some(&first.etag),
+            compute.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (not_modified.outcome, not_modified.body),
+        (CacheEvent::Hit, None)
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    // After an invalidation the local copy of the old ETag is not served.
+    two.bump_namespace(Scope::Tenant(1), "catalog").await;
+    let fresh = two
+        .view(catalog(Scope::Tenant(1)), ttl, Some(&first.etag), compute)
+        .await
+        .unwrap();
+    assert_eq!(fresh.outcome, CacheEvent::Miss);
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
 }
