@@ -783,7 +783,12 @@ async fn warming_keeps_a_hot_key_from_missing_and_lets_a_cold_key_expire() {
     // The cold key (one access) was never refreshed and is gone after its hard TTL.
     let cold = keys::memo_keys(&prefix, Scope::Tenant(1), "summary", "2");
     until("the cold key to expire", || async {
-        let l = cache.inner.store.read(&cold, store::Read::Whole).await.unwrap();
+        let l = cache
+            .inner
+            .store
+            .read(&cold, store::Read::Whole)
+            .await
+            .unwrap();
         l.entry.is_none()
     })
     .await;
@@ -933,4 +938,40 @@ async fn large_views_are_read_header_first_and_served_from_the_local_copy() {
         .unwrap();
     assert_eq!(fresh.outcome, CacheEvent::Miss);
     assert_eq!(runs.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_accepts_but_never_answers_is_bypassed_after_its_timeout() {
+    // A black hole: connections are accepted and never answered.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hole = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            held.push(conn);
+        }
+    });
+    let cache = Cache::new(
+        Backend::Redis(redis(&addr.to_string(), &prefix())),
+        Metrics::new(),
+        config(),
+    );
+    let counter = Counter::default();
+    let ttl = Duration::from_secs(60);
+    for _ in 0..10 {
+        let got = cache
+            .view(
+                catalog(Scope::Tenant(1)),
+                ttl,
+                None,
+                counter.compute(Duration::ZERO),
+            )
+            .await
+            .unwrap();
+        assert_eq!(got.outcome, CacheEvent::Error);
+        assert!(got.body.is_some());
+    }
+    assert_eq!(counter.get(), 10);
+    assert_eq!(cache.metrics().cache_count(CacheEvent::Error), 10);
+    hole.abort();
 }
