@@ -6,7 +6,7 @@
 //! responses is the number of statements the database ran for them.
 
 use crate::helpers::{
-    key, product_ids, spawn_app, spawn_app_on, spawn_app_with, statements, wait_until, TestApp,
+    key, product_ids, spawn_app_on, spawn_app_with, statements, wait_until, TestApp,
 };
 use diesel::{PgConnection, RunQueryDsl};
 use reqwest::{Response, StatusCode};
@@ -41,8 +41,9 @@ async fn stampede(app: &TestApp, path: &str, n: usize) -> Vec<(u16, String, u64,
 
 /// A debug build answering 200 concurrent requests on two shared cores can take
 /// longer than the default 100 ms Redis timeout to poll a reply; a timed-out read
-/// bypasses the cache (and computes), which would blur the count these tests make.
-/// Timeouts have their own test (the proxy cut).
+/// bypasses the cache (and computes), which would blur the counts these tests make.
+/// Timeouts have their own tests (the proxy cut here, a silent Redis in the unit
+/// tests).
 fn patient_redis(args: &mut brisk::config::ServeArgs) {
     args.redis.redis_timeout_ms = 2_000;
 }
@@ -150,7 +151,7 @@ fn queries_waiting_on_a_lock(app: &TestApp) -> i64 {
 
 #[actix_web::test]
 async fn a_client_that_disconnects_does_not_cancel_the_computation_for_the_others() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(patient_redis).await;
     let id = first_product(&app, 1);
     let path = format!("/api/products/{id}/summary");
     let lock = TableLock::take(&app);
@@ -196,7 +197,7 @@ async fn a_client_that_disconnects_does_not_cancel_the_computation_for_the_other
 
 #[actix_web::test]
 async fn the_catalog_answers_304_from_the_stored_etag_without_a_query() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(patient_redis).await;
     let first = app.get("/api/catalog", Some(&key(1))).await;
     assert_eq!(first.status(), StatusCode::OK);
     let etag = first.headers()["etag"].to_str().unwrap().to_string();
@@ -218,7 +219,7 @@ async fn the_catalog_answers_304_from_the_stored_etag_without_a_query() {
 
 #[actix_web::test]
 async fn search_queries_in_any_parameter_order_share_one_entry() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(patient_redis).await;
     let (s1, c1, n1, b1) = get(&app, "/api/search?q=a&limit=5", 1).await;
     assert_eq!((s1, c1.as_str()), (200, "miss"));
     assert!(n1 >= 1);
@@ -235,7 +236,7 @@ async fn search_queries_in_any_parameter_order_share_one_entry() {
 
 #[actix_web::test]
 async fn tenant_a_cached_catalog_is_never_served_to_tenant_b() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(patient_redis).await;
     let (status, _, _, body) = get(&app, "/api/catalog", 1).await;
     assert_eq!(status, 200);
     let one: Value = serde_json::from_slice(&body).unwrap();
@@ -288,7 +289,7 @@ async fn tenant_a_cached_catalog_is_never_served_to_tenant_b() {
 
 #[actix_web::test]
 async fn a_product_update_shows_in_the_next_catalog_and_search_with_a_new_etag() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(patient_redis).await;
     let id = first_product(&app, 1);
     let before = app.get("/api/catalog", Some(&key(1))).await;
     let etag_before = before.headers()["etag"].to_str().unwrap().to_string();
@@ -343,7 +344,7 @@ async fn a_product_update_shows_in_the_next_catalog_and_search_with_a_new_etag()
 
 #[actix_web::test]
 async fn an_order_updates_the_summary_and_the_catalog_stock() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(patient_redis).await;
     let id = first_product(&app, 1);
     let customer = crate::helpers::customer_ids(&mut app.db(), 1)[0];
     let path = format!("/api/products/{id}/summary");
@@ -456,8 +457,13 @@ impl Proxy {
 async fn with_redis_cut_every_cached_route_still_answers_200_and_recovers() {
     let proxy = Proxy::start(0).await;
     let port = proxy.port;
-    let app =
-        spawn_app_with(|args| args.redis.redis_url = format!("redis://127.0.0.1:{port}")).await;
+    let app = spawn_app_with(|args| {
+        // A cut connection fails at once; the patient timeout only keeps a
+        // loaded test machine from tripping the breaker before the cut.
+        patient_redis(args);
+        args.redis.redis_url = format!("redis://127.0.0.1:{port}");
+    })
+    .await;
     let id = first_product(&app, 1);
     let paths = [
         "/api/catalog".to_string(),
@@ -467,7 +473,13 @@ async fn with_redis_cut_every_cached_route_still_answers_200_and_recovers() {
     for p in &paths {
         assert_eq!(get(&app, p, 1).await.0, 200);
     }
-    assert_eq!(get(&app, "/api/catalog", 1).await.1, "hit");
+    assert!(
+        wait_until(Duration::from_secs(5), || async {
+            get(&app, "/api/catalog", 1).await.1 == "hit"
+        })
+        .await,
+        "the catalog is cached before the cut"
+    );
 
     proxy.cut();
     for round in 0..5 {
@@ -495,4 +507,30 @@ async fn with_redis_cut_every_cached_route_still_answers_200_and_recovers() {
     );
     log::info!("cache back after {:?}", started.elapsed());
     restored.cut();
+}
+
+#[actix_web::test]
+async fn the_memory_store_caches_within_one_process() {
+    let app = spawn_app_with(|args| args.redis.store = brisk::config::StoreKind::Memory).await;
+    let (s1, c1, _, b1) = get(&app, "/api/catalog", 1).await;
+    let (s2, c2, n2, b2) = get(&app, "/api/catalog", 1).await;
+    assert_eq!((s1, s2), (200, 200));
+    // The warming scheduler preloads catalogs at start-up: the first read may
+    // find it done, running, or not started yet.
+    assert!(["miss", "coalesced", "hit"].contains(&c1.as_str()), "{c1}");
+    assert_eq!((c2.as_str(), n2), ("hit", 0));
+    assert_eq!(b1, b2);
+    let (_, c3, _, b3) = get(&app, "/api/catalog", 2).await;
+    assert_ne!(b1, b3);
+    assert!(["miss", "coalesced", "hit"].contains(&c3.as_str()), "{c3}");
+}
+
+#[actix_web::test]
+async fn with_the_cache_disabled_every_read_computes() {
+    let app = spawn_app_with(|args| args.cache.cache_disabled = true).await;
+    for _ in 0..2 {
+        let (status, cache, n, _) = get(&app, "/api/catalog", 1).await;
+        assert_eq!((status, cache.as_str()), (200, "miss"));
+        assert!(n >= 1);
+    }
 }
