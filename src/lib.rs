@@ -5,5 +5,6 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod metrics;
+pub mod ratelimit;
 pub mod redis;
 pub mod startup;
