@@ -16,6 +16,7 @@ use super::Limiter;
 use crate::app::auth::AuthContext;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::InternalError;
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpMessage, ResponseError};
 
@@ -51,12 +52,18 @@ pub async fn rate_limit<B: MessageBody + 'static>(
         decision.apply_headers(resp.headers_mut());
         return Ok(req.into_response(resp).map_into_right_body());
     }
-    let http_req = req.request().clone();
-    let mut res = match next.call(req).await {
-        Ok(res) => res.map_into_left_body(),
-        // An inner middleware's error becomes its response here, so it gets the headers too.
-        Err(e) => ServiceResponse::from_err(e, http_req).map_into_right_body(),
-    };
-    decision.apply_headers(res.headers_mut());
-    Ok(res)
+    // (Cloning the HttpRequest here would break routing: it needs the only reference.)
+    match next.call(req).await {
+        Ok(res) => {
+            let mut res = res.map_into_left_body();
+            decision.apply_headers(res.headers_mut());
+            Ok(res)
+        }
+        // An inner middleware's error: keep it an error, with the headers on its response.
+        Err(e) => {
+            let mut resp = e.error_response();
+            decision.apply_headers(resp.headers_mut());
+            Err(InternalError::from_response(e, resp).into())
+        }
+    }
 }

@@ -427,3 +427,6 @@ impl Limiter {
         Ok(Self::new(policy, backend, settings, metrics))
     }
 }
+
+#[cfg(test)]
+mod tests;
