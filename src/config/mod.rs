@@ -15,7 +15,11 @@ pub use server::{LogFormat, ServerArgs};
 
 /// The `brisk` command line.
 #[derive(Debug, Parser)]
-#[command(name = "brisk", version, about = "A multi-worker application server for read-heavy APIs")]
+#[command(
+    name = "brisk",
+    version,
+    about = "A multi-worker application server for read-heavy APIs"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -84,7 +88,9 @@ pub fn parse_cli() -> Cli {
     match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => match e.kind() {
-            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => e.exit(),
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                e.exit()
+            }
             _ => {
                 let text = e.render().to_string();
                 let first = text.lines().next().unwrap_or("invalid arguments");
