@@ -5,6 +5,7 @@ use crate::config::ServeArgs;
 use crate::db::pool::DbPool;
 use crate::http::extract::auth::KeyMemo;
 use crate::metrics::Metrics;
+use crate::ratelimit::Limiter;
 use crate::redis::Redis;
 use std::sync::Arc;
 
@@ -17,15 +18,27 @@ pub struct AppState {
     /// Signs pagination cursors.
     pub cursor_secret: Arc<[u8]>,
     pub settings: Arc<ServeArgs>,
+    /// The process's rate limiter (shared by every worker).
+    pub limiter: Limiter,
 }
 
 impl AppState {
     pub fn build(args: &ServeArgs) -> Result<Self, String> {
         let redis = Redis::new(&args.redis).map_err(|e| format!("--redis-url: {e}"))?;
+        let metrics = Metrics::new();
+        let limiter = Limiter::from_args(
+            &args.ratelimit,
+            args.redis.store,
+            &redis,
+            args.server.trusted_hops,
+            args.database.processes,
+            metrics.clone(),
+        )?;
         Ok(Self {
             db: DbPool::build(&args.database),
             redis,
-            metrics: Metrics::new(),
+            metrics,
+            limiter,
             keys: KeyMemo::default(),
             cursor_secret: Arc::from(args.server.secret.as_bytes()),
             settings: Arc::new(args.clone()),

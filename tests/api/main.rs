@@ -5,3 +5,4 @@ mod helpers;
 mod basics;
 mod orders;
 mod products;
+mod ratelimit;
