@@ -179,19 +179,23 @@ for i = 1, n do
   local key = KEYS[i]
   local count = tonumber(ARGV[2 * i])
   local cutoff = now - tonumber(ARGV[2 * i + 1])
-  -- drop admissions that left the window; the log is ascending, oldest first
-  while true do
-    local head = redis.call('LINDEX', key, 0)
-    if (not head) or tonumber(head) > cutoff then break end
-    local batch = redis.call('LRANGE', key, 0, 127)
-    local k = 0
-    for j = 1, #batch do
-      if tonumber(batch[j]) <= cutoff then k = j else break end
-    end
-    redis.call('LTRIM', key, k, -1)
-    if k < #batch then break end
-  end
+  -- drop admissions that left the window; the log is ascending, oldest first:
+  -- gallop from the head, then binary-search the first entry still inside, one LTRIM
   local len = redis.call('LLEN', key)
+  if len > 0 and tonumber(redis.call('LINDEX', key, 0)) <= cutoff then
+    local bound = 1
+    while bound < len and tonumber(redis.call('LINDEX', key, bound)) <= cutoff do
+      bound = bound * 2
+    end
+    local lo = math.floor(bound / 2) + 1
+    local hi = math.min(bound, len)
+    while lo < hi do
+      local mid = math.floor((lo + hi) / 2)
+      if tonumber(redis.call('LINDEX', key, mid)) <= cutoff then lo = mid + 1 else hi = mid end
+    end
+    redis.call('LTRIM', key, lo, -1)
+    len = len - lo
+  end
   lens[i] = len
   if len + cost > count then allowed = 0 end
 end

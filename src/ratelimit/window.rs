@@ -53,9 +53,8 @@ impl Log {
         let Some(cutoff) = now.checked_sub(period_ms) else {
             return;
         };
-        while self.entries.front().is_some_and(|&t| t <= cutoff) {
-            self.entries.pop_front();
-        }
+        let expired = self.entries.partition_point(|&t| t <= cutoff);
+        self.entries.drain(..expired);
     }
 }
 

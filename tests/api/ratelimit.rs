@@ -3,9 +3,16 @@
 
 use crate::helpers::*;
 use brisk::config::ratelimit::Limits;
+use brisk::config::ServeArgs;
 use brisk::ratelimit::parse_limits;
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
+
+/// Limits decided by Redis even on a loaded test machine: a 2 s Redis timeout instead of
+/// 100 ms, so no decision falls back to the failure policy (tested in `ratelimit::tests`).
+fn patient_redis(args: &mut ServeArgs) {
+    args.redis.redis_timeout_ms = 2_000;
+}
 
 fn header(resp: &Response, name: &str) -> Option<String> {
     resp.headers()
@@ -18,7 +25,8 @@ fn header(resp: &Response, name: &str) -> Option<String> {
 async fn two_servers_sharing_redis_admit_exactly_the_limit_across_both() {
     let db = tokio::task::spawn_blocking(fresh_database).await.unwrap();
     let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
-    let configure = |args: &mut brisk::config::ServeArgs| {
+    let configure = |args: &mut ServeArgs| {
+        patient_redis(args);
         args.redis.redis_prefix = prefix.clone();
         args.ratelimit.rate_limit_free = Limits(parse_limits("10 per minute").unwrap());
     };
@@ -52,7 +60,7 @@ async fn bad_login(app: &TestApp, forwarded_for: &str) -> Response {
 
 #[actix_web::test]
 async fn with_zero_hops_a_new_forwarded_for_on_every_login_does_not_reset_the_count() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(patient_redis).await;
     let mut statuses = Vec::new();
     for i in 0..7 {
         statuses.push(
@@ -67,7 +75,11 @@ async fn with_zero_hops_a_new_forwarded_for_on_every_login_does_not_reset_the_co
 
 #[actix_web::test]
 async fn with_one_hop_the_address_left_of_the_trusted_one_is_ignored() {
-    let app = spawn_app_with(|args| args.server.trusted_hops = 1).await;
+    let app = spawn_app_with(|args| {
+        patient_redis(args);
+        args.server.trusted_hops = 1;
+    })
+    .await;
     let mut statuses = Vec::new();
     for i in 0..7 {
         let xff = format!("6.6.6.{i}, 198.51.100.20");
@@ -88,7 +100,7 @@ async fn with_one_hop_the_address_left_of_the_trusted_one_is_ignored() {
 
 #[actix_web::test]
 async fn export_is_allowed_once_per_day_per_tenant() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(patient_redis).await;
     let first = app.get("/api/export.csv", Some(&key(3))).await;
     assert_eq!(first.status(), 200);
     assert_eq!(header(&first, "x-ratelimit-limit").as_deref(), Some("1"));
@@ -124,7 +136,7 @@ async fn export_is_allowed_once_per_day_per_tenant() {
 
 #[actix_web::test]
 async fn every_api_response_carries_the_plan_limit_headers_and_exempt_routes_none() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(patient_redis).await;
     for (tenant, limit) in [(1, 60), (2, 600), (4, 6000)] {
         let resp = app
             .get("/api/products?per_page=1", Some(&key(tenant)))

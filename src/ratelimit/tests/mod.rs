@@ -22,10 +22,13 @@ pub fn unique_prefix() -> String {
     format!("test-rl-{}", uuid::Uuid::new_v4().simple())
 }
 
+/// A Redis handle with its own prefix. On the direct URL the timeout is 2 s, so a
+/// loaded test machine never turns a store test into a fallback test; outage tests go
+/// through [`TcpProxy`] with the production default of 100 ms.
 pub fn redis_at(url: &str, prefix: &str) -> Redis {
     Redis::new(&RedisArgs {
         redis_url: url.to_string(),
-        redis_timeout_ms: 100,
+        redis_timeout_ms: if url == REDIS_URL { 2_000 } else { 100 },
         redis_prefix: prefix.to_string(),
         store: StoreKind::Redis,
     })

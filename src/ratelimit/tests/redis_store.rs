@@ -69,11 +69,13 @@ async fn a_request_rejected_by_the_hourly_limit_leaves_the_daily_remaining_uncha
     assert_eq!(limits.checks.len(), 2);
     for expected in [199, 198] {
         let d = l.decide(&limits).await;
+        assert_eq!(d.source, Source::Store);
         assert!(d.allowed);
         assert_eq!(d.limits[0].remaining, expected);
     }
     for _ in 0..3 {
         let d = l.decide(&limits).await;
+        assert_eq!(d.source, Source::Store);
         assert!(!d.allowed);
         assert_eq!(d.limits[0].remaining, 198, "daily untouched by the refusal");
         assert_eq!(d.limits[0].retry_after_ms, None);
@@ -104,6 +106,7 @@ async fn at_most_the_limit_passes_in_any_window_length_span_by_redis_time() {
     let end = tokio::time::Instant::now() + Duration::from_millis(2_300);
     while tokio::time::Instant::now() < end {
         let d = l.decide(&limits).await;
+        assert_eq!(d.source, Source::Store, "decided by Redis, by Redis time");
         if d.allowed {
             admitted.push(d.now_ms);
         }
@@ -204,4 +207,48 @@ async fn the_memory_store_limits_the_same_way_without_redis() {
     assert_eq!(metrics.limiter_count(LimiterEvent::Allowed), 3);
     assert_eq!(metrics.limiter_count(LimiterEvent::Rejected), 2);
     assert_eq!(metrics.limiter_count(LimiterEvent::DecidedWithoutStore), 0);
+}
+
+#[tokio::test]
+async fn the_redis_script_decides_exactly_like_the_pure_algorithm() {
+    use crate::ratelimit::store::RedisStore;
+    use crate::ratelimit::window::{self, Log};
+    use crate::ratelimit::{Check, Rate};
+    use std::sync::Arc;
+    let prefix = unique_prefix();
+    let store = RedisStore::new(redis_at(REDIS_URL, &prefix));
+    let checks: Vec<Check> = [(7, 300), (3, 70), (40, 2_000)]
+        .into_iter()
+        .enumerate()
+        .map(|(i, (count, ms))| Check {
+            name: Arc::from(format!("l{i}")),
+            rate: Rate::new(count, Duration::from_millis(ms)),
+            key: format!("{prefix}:v1:rl:{{t1}}:parity:{i}"),
+        })
+        .collect();
+    let rates: Vec<Rate> = checks.iter().map(|c| c.rate).collect();
+    let mut logs = [Log::new(), Log::new(), Log::new()];
+    let (mut admitted, mut refused) = (0, 0);
+    // Bursts and pauses over several periods of every limit, so logs fill, refuse,
+    // and drain partly and wholly (the script's gallop + binary search + LTRIM).
+    for round in 0..12u64 {
+        for _ in 0..(2 + round % 5) {
+            let cost = 1 + round % 2;
+            let out = store.decide(&checks, cost).await.expect("Redis answers");
+            let mut refs: Vec<&mut Log> = logs.iter_mut().collect();
+            let (allowed, statuses) = window::decide(&mut refs, &rates, out.now_ms, cost);
+            assert_eq!(out.allowed, allowed, "round {round}");
+            assert_eq!(out.statuses, statuses, "round {round}");
+            if allowed {
+                admitted += 1;
+            } else {
+                refused += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(15 + 40 * (round % 4))).await;
+    }
+    assert!(
+        admitted > 10 && refused > 5,
+        "{admitted} admitted, {refused} refused"
+    );
 }
