@@ -4,4 +4,5 @@ mod helpers;
 
 mod basics;
 mod orders;
+mod pool;
 mod products;
