@@ -11,7 +11,7 @@
 //! the loaded ids, commits, then ANALYZEs.
 
 use crate::config::SeedArgs;
-use crate::db::migrate::{quote_ident, redact};
+use crate::db::migrate::{connect, quote_ident};
 use crate::db::schema::{api_keys, customers, order_items, orders, products, tenants, users};
 use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::Argon2;
@@ -479,11 +479,6 @@ struct Definition {
     name: String,
     #[diesel(sql_type = Text)]
     def: String,
-}
-
-fn connect(direct_url: &str) -> Result<PgConnection, String> {
-    PgConnection::establish(direct_url)
-        .map_err(|e| format!("cannot connect to {}: {e}", redact(direct_url)))
 }
 
 fn is_empty_on(conn: &mut PgConnection) -> Result<bool, String> {
