@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 pub const DIRECT: &str = "postgres://root@127.0.0.1:5432";
 pub const BOUNCER: &str = "postgres://root@127.0.0.1:6432";
-pub const TEMPLATE_DB: &str = "brisk_test_template";
 /// Scale of the test data set: 20 customers, 20 products, 1,000 orders per tenant.
 pub const TEST_SCALE: f64 = 0.02;
 
@@ -37,23 +36,46 @@ struct Name {
     datname: String,
 }
 
-/// Builds the template once per test run (per process), after dropping the
-/// databases earlier runs left behind.
+/// This run's template database. Names carry the test process id, so runs in
+/// several checkouts at once never touch each other's databases.
+fn template_db() -> String {
+    format!("brisk_tpl_{}", std::process::id())
+}
+
+/// The pid a test database name belongs to (`brisk_tpl_<pid>`, `brisk_t_<pid>_<uuid>`).
+fn owner_pid(datname: &str) -> Option<u32> {
+    let rest = datname
+        .strip_prefix("brisk_tpl_")
+        .or_else(|| datname.strip_prefix("brisk_t_"))?;
+    rest.split('_').next()?.parse().ok()
+}
+
+/// Builds the template once per test process, after dropping the databases of
+/// earlier runs whose process is gone.
 fn ensure_template() {
     static READY: OnceLock<()> = OnceLock::new();
     READY.get_or_init(|| {
         let mut admin = admin_conn();
-        let stale: Vec<Name> = diesel::sql_query(
-            "SELECT datname::text AS datname FROM pg_database WHERE datname LIKE 'brisk\\_t\\_%' OR datname = 'brisk_test_template'",
+        let candidates: Vec<Name> = diesel::sql_query(
+            "SELECT datname::text AS datname FROM pg_database WHERE datname LIKE 'brisk\\_t%'",
         )
         .load(&mut admin)
         .expect("list test databases");
-        for db in stale {
-            diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", db.datname))
-                .execute(&mut admin)
-                .expect("drop a stale test database");
+        for db in candidates {
+            let Some(pid) = owner_pid(&db.datname) else {
+                continue;
+            };
+            if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                continue;
+            }
+            diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                db.datname
+            ))
+            .execute(&mut admin)
+            .expect("drop a stale test database");
         }
-        let url = format!("{DIRECT}/{TEMPLATE_DB}");
+        let url = format!("{DIRECT}/{}", template_db());
         brisk::db::migrate::migrate(&url).expect("migrate the template");
         seed::seed(
             &url,
@@ -70,11 +92,16 @@ fn ensure_template() {
 pub fn fresh_database() -> String {
     static CLONE_LOCK: Mutex<()> = Mutex::new(());
     ensure_template();
-    let name = format!("brisk_t_{}", uuid::Uuid::new_v4().simple());
+    let name = format!(
+        "brisk_t_{}_{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    );
     let _guard = CLONE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let mut admin = admin_conn();
     diesel::sql_query(format!(
-        "CREATE DATABASE \"{name}\" TEMPLATE \"{TEMPLATE_DB}\""
+        "CREATE DATABASE \"{name}\" TEMPLATE \"{}\"",
+        template_db()
     ))
     .execute(&mut admin)
     .expect("clone the template");
