@@ -154,16 +154,19 @@ ensure_pgbouncer() {
     fi
     local dir="$RUN/pgbouncer"
     [ "$PGB_PORT" = 6432 ] || dir="$RUN/pgbouncer-$PGB_PORT"
-    mkdir -p "$dir"
-    # The config with absolute paths; PgBouncer (as postgres) must read it and
-    # the auth file, and write its log and pid file.
+    # The config with absolute paths, owned by postgres: PgBouncer runs as
+    # that user and must read it and the auth file, and write its log and pid.
+    local tmp
+    tmp="$(mktemp)"
     sed -e "s#= run/pgbouncer/#= $dir/#" -e "s#= deploy/#= $dir/#" \
         -e "s#^listen_port = .*#listen_port = $PGB_PORT#" \
         -e "s#^\\* = host=127.0.0.1 port=5432#* = host=127.0.0.1 port=$PG_PORT#" \
-        "$ROOT/deploy/pgbouncer.ini" >"$dir/pgbouncer.ini"
-    cp "$ROOT/deploy/userlist.txt" "$dir/userlist.txt"
-    rm -f "$dir/pgbouncer.pid"
-    $SUDO chown -R postgres: "$dir"
+        "$ROOT/deploy/pgbouncer.ini" >"$tmp"
+    $SUDO install -d -o postgres -g postgres "$dir"
+    $SUDO install -o postgres -g postgres -m 0644 "$tmp" "$dir/pgbouncer.ini"
+    $SUDO install -o postgres -g postgres -m 0644 "$ROOT/deploy/userlist.txt" "$dir/userlist.txt"
+    rm -f "$tmp"
+    $SUDO rm -f "$dir/pgbouncer.pid"
     log "starting PgBouncer (session mode) from $dir/pgbouncer.ini"
     as_postgres pgbouncer -d "$dir/pgbouncer.ini"
     wait_for "PgBouncer" port_open "$PGB_PORT"
