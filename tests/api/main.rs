@@ -4,5 +4,6 @@ mod helpers;
 
 mod basics;
 mod orders;
+mod pgbouncer;
 mod pool;
 mod products;
