@@ -108,7 +108,9 @@ pub fn fresh_database() -> String {
     name
 }
 
-/// A running test server.
+/// A running test server. It runs on a thread of its own with its own actix
+/// System, as a separate process would; dropping it stops the server and waits
+/// for its workers, so no test leaves connections open behind it.
 pub struct TestApp {
     pub base: String,
     pub port: u16,
@@ -118,6 +120,7 @@ pub struct TestApp {
     pub args: ServeArgs,
     pub client: Client,
     handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Settings for a test server on `db_name`: port 0, 2 workers, small pool, own Redis prefix.
@@ -147,17 +150,32 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     spawn_app_on(&db_name, configure).await
 }
 
+type Started = Result<(u16, AppState, actix_web::dev::ServerHandle), String>;
+
 /// Starts a server on an existing database (a second "process" of one deployment).
 pub async fn spawn_app_on(db_name: &str, configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     let mut args = test_args(db_name);
     configure(&mut args);
-    let app = Application::build(args.clone())
+    let server_args = args.clone();
+    let (tx, rx) = std::sync::mpsc::channel::<Started>();
+    let thread = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            match Application::build(server_args).await {
+                Ok(app) => {
+                    let _ = tx.send(Ok((app.port(), app.state().clone(), app.handle())));
+                    let _ = app.run_until_stopped().await;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        })
+    });
+    let (port, state, handle) = tokio::task::spawn_blocking(move || rx.recv())
         .await
+        .expect("join the start-up")
+        .expect("the server thread ended before starting")
         .expect("build the app");
-    let port = app.port();
-    let state = app.state().clone();
-    let handle = app.handle();
-    actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         base: format!("http://127.0.0.1:{port}"),
         port,
@@ -170,6 +188,17 @@ pub async fn spawn_app_on(db_name: &str, configure: impl FnOnce(&mut ServeArgs))
             .build()
             .unwrap(),
         handle,
+        thread: Some(thread),
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // The command is sent at once; the server's own thread carries it out.
+        let _ = self.handle.stop(false);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -246,6 +275,11 @@ impl TestApp {
     /// Stops the server without waiting for in-flight requests.
     pub async fn stop(&self) {
         self.handle.stop(false).await;
+    }
+
+    /// Stops the server gracefully: in-flight requests finish first.
+    pub async fn stop_gracefully(&self) {
+        self.handle.stop(true).await;
     }
 }
 
