@@ -195,7 +195,7 @@ pub async fn spawn_app_on(db_name: &str, configure: impl FnOnce(&mut ServeArgs))
 impl Drop for TestApp {
     fn drop(&mut self) {
         // The command is sent at once; the server's own thread carries it out.
-        let _ = self.handle.stop(false);
+        drop(self.handle.stop(false));
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
