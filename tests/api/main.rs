@@ -4,5 +4,7 @@ mod helpers;
 
 mod basics;
 mod orders;
+mod pgbouncer;
+mod pool;
 mod products;
 mod ratelimit;
