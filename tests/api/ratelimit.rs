@@ -170,3 +170,103 @@ async fn every_api_response_carries_the_plan_limit_headers_and_exempt_routes_non
         assert!(header(&resp, "x-ratelimit-limit").is_none(), "{path}");
     }
 }
+
+/// A TCP proxy in front of the real Redis that the test can cut (every connection
+/// dropped, new ones closed at once) and restore.
+struct RedisProxy {
+    port: u16,
+    cut: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RedisProxy {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = std::sync::Arc::new(tokio::sync::watch::channel(false).0);
+        let c = cut.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut rx = c.subscribe();
+                if *rx.borrow_and_update() {
+                    continue; // dropped: the client sees the connection close
+                }
+                tokio::spawn(async move {
+                    let Ok(mut redis) = tokio::net::TcpStream::connect("127.0.0.1:6379").await
+                    else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut redis) => {}
+                        _ = rx.changed() => {}
+                    }
+                });
+            }
+        });
+        Self { port, cut, task }
+    }
+
+    fn set_cut(&self, cut: bool) {
+        self.cut.send_replace(cut);
+    }
+}
+
+impl Drop for RedisProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.cut.send_replace(true);
+    }
+}
+
+#[actix_web::test]
+async fn a_redis_cut_applies_each_routes_failure_policy_and_never_a_5xx() {
+    use brisk::metrics::events::LimiterEvent;
+    let proxy = RedisProxy::start().await;
+    let app = spawn_app_with(|args| {
+        args.redis.redis_url = format!("redis://127.0.0.1:{}", proxy.port);
+        // A cut closes connections (errors at once); the generous timeout only keeps a
+        // loaded machine from failing the decisions made while Redis is reachable.
+        args.redis.redis_timeout_ms = 1_000;
+        args.ratelimit.rate_limit_on_failure = brisk::ratelimit::FailurePolicy::Deny;
+        args.ratelimit.rate_limit_breaker_ms = 200;
+    })
+    .await;
+    let k4 = key(4);
+    assert_eq!(
+        app.get("/api/products?per_page=1", Some(&k4))
+            .await
+            .status(),
+        200
+    );
+
+    proxy.set_cut(true);
+    // deny (the plan limit's class here): 429 with Retry-After, never a 5xx.
+    for _ in 0..3 {
+        let resp = app.get("/api/products?per_page=1", Some(&k4)).await;
+        assert_eq!(resp.status(), 429);
+        assert!(header(&resp, "retry-after").is_some());
+    }
+    // local (login's default): this process keeps limiting, 5 per minute per client.
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        statuses.push(bad_login(&app, "ignored").await.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429]);
+    assert_eq!(app.get("/health", None).await.status(), 200, "exempt");
+    let without = app
+        .state
+        .metrics
+        .limiter_count(LimiterEvent::DecidedWithoutStore);
+    assert_eq!(without, 10, "every decision taken without Redis is counted");
+    assert!(app.state.metrics.limiter_count(LimiterEvent::StoreError) >= 1);
+
+    proxy.set_cut(false);
+    let back = wait_until(std::time::Duration::from_secs(10), || async {
+        app.get("/api/products?per_page=1", Some(&k4))
+            .await
+            .status()
+            == 200
+    })
+    .await;
+    assert!(back, "Redis used again after it came back");
+}
