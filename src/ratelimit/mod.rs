@@ -3,6 +3,11 @@
 //! policy ([`policy`]), the client address behind proxies ([`client_ip`]) and the
 //! actix-web middleware ([`middleware`]).
 //!
+//! The algorithm is an exact sliding-window log, not GCRA: see [`window`] for why (the
+//! spec's "at most the limit in any window-length span" is beyond any GCRA that lets a
+//! burst of the limit through). Redis memory per (limit, identity) is one list entry per
+//! request admitted in the last window, so at most `count` entries.
+//!
 //! A [`Limiter`] is built once per process (cheap to clone: an Arc) and shared by every
 //! worker. Per request it makes one decision: one Redis round trip (a Lua script that
 //! checks every limit of the request and charges all or none) on the shared multiplexed

@@ -6,7 +6,7 @@
 //! `/metrics`, `/dashboard`, ...) is exempt, as are the routes listed with
 //! `--rate-limit-exempt`.
 
-use super::limits::{parse_limits, LimitParseError, Rate};
+use super::limits::{parse_limits, Rate};
 use crate::app::auth::AuthContext;
 use crate::app::domain::Plan;
 use actix_web::http::Method;
@@ -428,11 +428,6 @@ fn key(prefix: &str, tag: &str, scope: &str, id: &str, rate: &Rate) -> String {
         rate.count,
         rate.period_ms()
     )
-}
-
-/// Parses a limits string for clap (a bad one stops start-up, quoted).
-pub fn parse_limits_arg(raw: &str) -> Result<Vec<Rate>, LimitParseError> {
-    parse_limits(raw)
 }
 
 #[cfg(test)]
