@@ -6,6 +6,7 @@ use crate::config::{ServeArgs, StoreKind};
 use crate::db::pool::DbPool;
 use crate::http::extract::auth::KeyMemo;
 use crate::metrics::Metrics;
+use crate::ratelimit::Limiter;
 use crate::redis::Redis;
 use std::sync::Arc;
 
@@ -18,6 +19,8 @@ pub struct AppState {
     /// Signs pagination cursors.
     pub cursor_secret: Arc<[u8]>,
     pub settings: Arc<ServeArgs>,
+    /// The process's rate limiter (shared by every worker).
+    pub limiter: Limiter,
     /// Cached views and memoized calls (Redis, or in-process with `--store memory`).
     pub cache: Cache,
 }
@@ -27,6 +30,14 @@ impl AppState {
         let redis = Redis::new(&args.redis).map_err(|e| format!("--redis-url: {e}"))?;
         let db = DbPool::build(&args.database);
         let metrics = Metrics::new();
+        let limiter = Limiter::from_args(
+            &args.ratelimit,
+            args.redis.store,
+            &redis,
+            args.server.trusted_hops,
+            args.database.processes,
+            metrics.clone(),
+        )?;
         let backend = match args.redis.store {
             StoreKind::Redis => Backend::Redis(redis.clone()),
             StoreKind::Memory => Backend::Memory,
@@ -37,6 +48,7 @@ impl AppState {
             db,
             redis,
             metrics,
+            limiter,
             cache,
             keys: KeyMemo::default(),
             cursor_secret: Arc::from(args.server.secret.as_bytes()),

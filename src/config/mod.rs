@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod database;
+pub mod ratelimit;
 pub mod redis;
 pub mod server;
 
@@ -10,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub use cache::CacheArgs;
 pub use database::DatabaseArgs;
+pub use ratelimit::RateLimitArgs;
 pub use redis::{RedisArgs, StoreKind};
 pub use server::{LogFormat, ServerArgs};
 
@@ -18,11 +20,15 @@ pub use server::{LogFormat, ServerArgs};
 #[command(
     name = "brisk",
     version,
-    about = "A multi-worker application server for read-heavy APIs"
+    about = "A multi-worker application server for read-heavy APIs",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// `brisk [flags]` is `brisk serve [flags]`.
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 /// What the binary does; `serve` when none is given.
@@ -47,6 +53,8 @@ pub struct ServeArgs {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub redis: RedisArgs,
+    #[command(flatten)]
+    pub ratelimit: RateLimitArgs,
     #[command(flatten)]
     pub cache: CacheArgs,
 }

@@ -14,7 +14,7 @@ use actix_web::{web, App, Error};
 
 /// The application of one worker. The middleware chain, outermost first:
 /// compression → JSON errors and the 1 MiB body limit → authentication →
-/// statement counting → routes.
+/// rate limiting → statement counting → routes.
 pub fn build_app(
     state: web::Data<AppState>,
 ) -> App<
@@ -27,6 +27,7 @@ pub fn build_app(
     >,
 > {
     App::new()
+        .app_data(web::Data::new(state.limiter.clone()))
         .app_data(state)
         .app_data(web::PayloadConfig::new(middleware::errors::MAX_BODY_BYTES))
         .app_data(
@@ -36,6 +37,7 @@ pub fn build_app(
         .configure(routes::configure)
         .default_service(web::to(routes::not_found))
         .wrap(from_fn(middleware::queries::count_statements))
+        .wrap(from_fn(crate::ratelimit::rate_limit))
         .wrap(from_fn(middleware::auth::require_api_key))
         .wrap(from_fn(middleware::errors::json_errors))
         .wrap(Compress::default())

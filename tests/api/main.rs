@@ -5,4 +5,7 @@ mod helpers;
 mod basics;
 mod cache;
 mod orders;
+mod pgbouncer;
+mod pool;
 mod products;
+mod ratelimit;
