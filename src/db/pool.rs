@@ -82,23 +82,27 @@ impl DbPool {
     }
 
     /// Runs an idempotent read; when the connection turns out to be dead (PgBouncer or
-    /// PostgreSQL restarted), retries once on a fresh one.
+    /// PostgreSQL restarted), retries on a fresh one. Every idle connection may be
+    /// dead after a restart (the warming scheduler keeps more than one open); each
+    /// failed one is discarded as broken, so `max_size` retries reach a fresh one.
     pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         F: for<'c> Fn(&'c mut AsyncPgConnection) -> BoxFuture<'c, Result<T, DieselError>>,
     {
-        let first = {
-            let mut conn = self.get().await?;
-            f(&mut conn).await
-        };
-        match first {
-            Err(e) if is_connection_lost(&e) => {
-                self.stats.broken_retries.fetch_add(1, Ordering::Relaxed);
-                log::warn!("database connection lost ({e}); retrying the read once");
+        let mut retries = 0;
+        loop {
+            let result = {
                 let mut conn = self.get().await?;
-                f(&mut conn).await.map_err(ApiError::from)
+                f(&mut conn).await
+            };
+            match result {
+                Err(e) if is_connection_lost(&e) && retries < self.max_size => {
+                    retries += 1;
+                    self.stats.broken_retries.fetch_add(1, Ordering::Relaxed);
+                    log::warn!("database connection lost ({e}); retrying the read");
+                }
+                other => return other.map_err(ApiError::from),
             }
-            other => other.map_err(ApiError::from),
         }
     }
 

@@ -43,9 +43,11 @@ async fn stampede(app: &TestApp, path: &str, n: usize) -> Vec<(u16, String, u64,
 /// longer than the default 100 ms Redis timeout to poll a reply; a timed-out read
 /// bypasses the cache (and computes), which would blur the counts these tests make.
 /// Timeouts have their own tests (the proxy cut here, a silent Redis in the unit
-/// tests).
+/// tests). Rate limits are off: stampedes of 200 would exceed a plan, and the
+/// limiter has its own tests.
 fn patient_redis(args: &mut brisk::config::ServeArgs) {
     args.redis.redis_timeout_ms = 2_000;
+    args.ratelimit.rate_limit_disabled = true;
 }
 
 fn first_product(app: &TestApp, tenant: i64) -> i64 {
