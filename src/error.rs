@@ -19,9 +19,15 @@ pub enum ApiError {
     /// 422: the request is well-formed but cannot be processed as sent.
     Unprocessable { code: &'static str, detail: String },
     /// 429: a rate limit is exhausted.
-    RateLimited { detail: String, retry_after_secs: u64 },
+    RateLimited {
+        detail: String,
+        retry_after_secs: u64,
+    },
     /// 503: a dependency is saturated or down; retry shortly.
-    Unavailable { detail: String, retry_after_secs: u64 },
+    Unavailable {
+        detail: String,
+        retry_after_secs: u64,
+    },
     /// 500: logged with its cause; the client sees a generic sentence.
     Internal(String),
 }
@@ -150,7 +156,10 @@ impl ResponseError for ApiError {
 pub fn json_error_body(status: StatusCode) -> serde_json::Value {
     let (code, detail) = match status.as_u16() {
         404 => ("not_found", "no such resource"),
-        405 => ("method_not_allowed", "the method is not allowed on this resource"),
+        405 => (
+            "method_not_allowed",
+            "the method is not allowed on this resource",
+        ),
         413 => ("payload_too_large", "the request body exceeds 1 MiB"),
         400 => ("bad_request", "the request is malformed"),
         401 => ("unauthorized", "missing or invalid API key"),

@@ -2,18 +2,24 @@
 //! environment: every flag has an environment fallback and shows in `--help`.
 
 pub mod database;
+pub mod metrics;
 pub mod redis;
 pub mod server;
 
 use clap::{Args, Parser, Subcommand};
 
 pub use database::DatabaseArgs;
+pub use metrics::MetricsArgs;
 pub use redis::{RedisArgs, StoreKind};
 pub use server::{LogFormat, ServerArgs};
 
 /// The `brisk` command line.
 #[derive(Debug, Parser)]
-#[command(name = "brisk", version, about = "A multi-worker application server for read-heavy APIs")]
+#[command(
+    name = "brisk",
+    version,
+    about = "A multi-worker application server for read-heavy APIs"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -41,6 +47,8 @@ pub struct ServeArgs {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub redis: RedisArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 /// `brisk migrate`.
@@ -80,7 +88,9 @@ pub fn parse_cli() -> Cli {
     match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => match e.kind() {
-            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => e.exit(),
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                e.exit()
+            }
             _ => {
                 let text = e.render().to_string();
                 let first = text.lines().next().unwrap_or("invalid arguments");
