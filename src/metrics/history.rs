@@ -139,8 +139,12 @@ impl Metrics {
                 });
             }
         });
+        // The open point comes after every closed one (a tick may be dated ahead of the
+        // clock by a caller of `tick_if_due`, as tests do).
+        let last_closed = points.last().map_or(0, |p| p.t_ms);
+        let t_ms = (self.inner.started_unix_ms + elapsed / 1_000_000).max(last_closed + 1);
         points.push(Point {
-            t_ms: self.inner.started_unix_ms + elapsed / 1_000_000,
+            t_ms,
             secs: (elapsed.saturating_sub(history.last_tick_nanos)) as f64 / 1e9,
             routes,
             cache: sub(self.cache_counts(), history.prev_cache),

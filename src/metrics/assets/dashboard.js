@@ -32,12 +32,16 @@ function lineChart(canvas, xs, series, opts) {
   for (let i = 0; i <= 4; i++) {
     const v = (max * i) / 4, y = Y(v);
     ctx.beginPath(); ctx.moveTo(pad.l, y); ctx.lineTo(w - pad.r, y); ctx.stroke();
-    ctx.fillText(opts.percent ? Math.round(v * 100) + "%" : fmt(v, v < 10 ? 1 : 0), pad.l - 6, y);
+    const digits = max >= 40 ? 0 : max >= 4 ? 1 : max >= 0.4 ? 2 : 3;
+    ctx.fillText(opts.percent ? Math.round(v * 100) + "%" : fmt(v, digits), pad.l - 6, y);
   }
   ctx.textAlign = "center"; ctx.textBaseline = "top";
-  if (xs.length) {
-    const secs = Math.round(span / 1000);
-    ctx.fillText("−" + secs + " s", X(x0), h - pad.b + 6);
+  if (xs.length > 1) {
+    ctx.textAlign = "left";
+    ctx.fillText("−" + Math.round(span / 1000) + " s", X(x0), h - pad.b + 6);
+    ctx.textAlign = "right";
+    ctx.fillText("now", X(x1), h - pad.b + 6);
+  } else if (xs.length) {
     ctx.fillText("now", X(x1), h - pad.b + 6);
   }
 
@@ -123,7 +127,12 @@ function table(d) {
   }
 }
 
-function render(d) {
+// The page's own requests (/dashboard, its assets and data) stay in the table but not in
+// the charts, where they would only add noise.
+const isOwn = (r) => r.route === "/dashboard" || r.route.startsWith("/dashboard/");
+
+function render(all) {
+  const d = Object.assign({}, all, { routes: all.routes.filter((r) => !isOwn(r)) });
   const xs = d.t_ms;
   const total = xs.map((_, j) => d.routes.reduce((acc, r) => acc + (r.rps[j] || 0), 0));
   document.getElementById("tile-rps").textContent = fmt(last(total));
@@ -148,7 +157,7 @@ function render(d) {
   }
   lineChart(document.getElementById("chart-pools"), xs, pools, { legend: "legend-pools" });
   routeCharts(d);
-  table(d);
+  table(all);
 }
 
 async function refresh() {
