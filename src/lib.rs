@@ -4,6 +4,8 @@ pub mod app;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod http;
 pub mod metrics;
 pub mod redis;
 pub mod startup;
+pub mod state;

@@ -2,3 +2,5 @@
 
 pub mod auth;
 pub mod domain;
+pub mod orders;
+pub mod views;

@@ -1,8 +1,219 @@
-//! `brisk migrate`: creates the database if missing and runs embedded migrations.
-//! (Placeholder: the seed/migrate work item replaces this.)
+//! `brisk migrate`: creates the database named in the direct URL when it is
+//! missing, then runs the migrations embedded in the binary from `migrations/`.
+//!
+//! Both steps use a direct, synchronous connection to PostgreSQL (never
+//! PgBouncer): `CREATE DATABASE` cannot run inside a pooled session, and the
+//! migrations run once, before the server starts.
 
 use crate::config::MigrateArgs;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-pub fn run_cli(_args: &MigrateArgs) -> Result<(), String> {
-    Err("migrate is not built yet".into())
+/// The migrations of `migrations/`, compiled into the binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Advisory-lock key held while migrating, so concurrent `migrate` runs (test
+/// binaries starting together, several processes deploying) apply each
+/// migration once.
+const MIGRATION_LOCK_KEY: i64 = 0x6272_6973_6b5f_6d67; // "brisk_mg"
+
+/// What one `migrate` run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MigrateReport {
+    /// True when the database did not exist and was created.
+    pub created_database: bool,
+    /// Versions of the migrations applied by this run, in order.
+    pub applied: Vec<String>,
+}
+
+/// Creates the database of `direct_url` if missing and runs pending migrations.
+pub fn migrate(direct_url: &str) -> Result<(), String> {
+    migrate_with_report(direct_url).map(|_| ())
+}
+
+/// Like [`migrate`], returning what was created and applied.
+pub fn migrate_with_report(direct_url: &str) -> Result<MigrateReport, String> {
+    let created_database = create_database_if_missing(direct_url)?;
+    let mut conn = PgConnection::establish(direct_url)
+        .map_err(|e| format!("cannot connect to {}: {e}", redact(direct_url)))?;
+    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+        .execute(&mut conn)
+        .map_err(|e| format!("cannot take the migration lock: {e}"))?;
+    let outcome = conn
+        .run_pending_migrations(MIGRATIONS)
+        .map(|versions| versions.iter().map(|v| v.to_string()).collect::<Vec<_>>())
+        .map_err(|e| format!("migration failed: {e}"));
+    // The lock also goes away with the session; unlock anyway so a long-lived
+    // caller's connection does not keep it.
+    let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
+        .execute(&mut conn);
+    Ok(MigrateReport {
+        created_database,
+        applied: outcome?,
+    })
+}
+
+/// `brisk migrate`: migrates and prints what it did.
+pub fn run_cli(args: &MigrateArgs) -> Result<(), String> {
+    let (_, name) = split_database(&args.direct_database_url)?;
+    let report = migrate_with_report(&args.direct_database_url)?;
+    if report.created_database {
+        println!("created database {name}");
+    }
+    if report.applied.is_empty() {
+        println!("database {name} is up to date");
+    }
+    for version in &report.applied {
+        println!("applied migration {version}");
+    }
+    Ok(())
+}
+
+/// Creates the database named in `direct_url` when it does not exist, through
+/// the `postgres` maintenance database of the same server. Returns whether it
+/// created it.
+pub fn create_database_if_missing(direct_url: &str) -> Result<bool, String> {
+    let (maintenance_url, name) = split_database(direct_url)?;
+    let mut conn = PgConnection::establish(&maintenance_url)
+        .map_err(|e| format!("cannot connect to {}: {e}", redact(&maintenance_url)))?;
+    if database_exists(&mut conn, &name)? {
+        return Ok(false);
+    }
+    match diesel::sql_query(format!("CREATE DATABASE {}", quote_ident(&name))).execute(&mut conn) {
+        Ok(_) => Ok(true),
+        // Another process created it between the check and here.
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
+        Err(DieselError::DatabaseError(_, info)) if info.message().contains("already exists") => {
+            Ok(false)
+        }
+        Err(e) => Err(format!("cannot create database {name}: {e}")),
+    }
+}
+
+/// Drops the database named in `direct_url` if it exists (tests and scratch
+/// databases), closing other sessions on it first.
+pub fn drop_database(direct_url: &str) -> Result<(), String> {
+    let (maintenance_url, name) = split_database(direct_url)?;
+    let mut conn = PgConnection::establish(&maintenance_url)
+        .map_err(|e| format!("cannot connect to {}: {e}", redact(&maintenance_url)))?;
+    diesel::sql_query(format!(
+        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+        quote_ident(&name)
+    ))
+    .execute(&mut conn)
+    .map_err(|e| format!("cannot drop database {name}: {e}"))?;
+    Ok(())
+}
+
+fn database_exists(conn: &mut PgConnection, name: &str) -> Result<bool, String> {
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let found: Found =
+        diesel::sql_query("SELECT count(*) AS n FROM pg_database WHERE datname = $1")
+            .bind::<diesel::sql_types::Text, _>(name)
+            .get_result(conn)
+            .map_err(|e| format!("cannot list databases: {e}"))?;
+    Ok(found.n > 0)
+}
+
+/// Splits a postgres URL into (URL of the `postgres` database on the same
+/// server, the database name). A URL without a path names the user's
+/// database, as libpq does.
+pub fn split_database(direct_url: &str) -> Result<(String, String), String> {
+    let mut url =
+        url::Url::parse(direct_url).map_err(|e| format!("bad database URL {direct_url:?}: {e}"))?;
+    let path = url.path().trim_start_matches('/').to_string();
+    let name = if path.is_empty() {
+        url.username().to_string()
+    } else {
+        percent_decode(&path)
+    };
+    if name.is_empty() {
+        return Err(format!(
+            "database URL {} names no database",
+            redact(direct_url)
+        ));
+    }
+    url.set_path("/postgres");
+    Ok((url.to_string(), name))
+}
+
+fn percent_decode(raw: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", raw.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| raw.to_string())
+}
+
+/// Quotes a PostgreSQL identifier (`"` doubled).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The URL without its password, for messages.
+pub fn redact(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => raw.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_database_points_at_the_maintenance_database_of_the_same_server() {
+        let (maint, name) = split_database("postgres://root@127.0.0.1:5432/brisk").unwrap();
+        assert_eq!(maint, "postgres://root@127.0.0.1:5432/postgres");
+        assert_eq!(name, "brisk");
+        let (maint, name) =
+            split_database("postgresql://u:p@db:5433/my%20db?sslmode=disable").unwrap();
+        assert_eq!(maint, "postgresql://u:p@db:5433/postgres?sslmode=disable");
+        assert_eq!(name, "my db");
+    }
+
+    #[test]
+    fn a_url_without_a_database_names_the_users_database() {
+        let (_, name) = split_database("postgres://root@127.0.0.1:5432").unwrap();
+        assert_eq!(name, "root");
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote_ident("brisk"), "\"brisk\"");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+
+    #[test]
+    fn passwords_are_redacted_from_messages() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+    }
+
+    #[test]
+    fn migrate_creates_the_database_and_is_idempotent() {
+        let name = format!("brisk_migratetest_{}", uuid::Uuid::new_v4().simple());
+        let url = format!("postgres://root@127.0.0.1:5432/{name}");
+        let first = migrate_with_report(&url);
+        let second = migrate_with_report(&url);
+        let _ = drop_database(&url);
+        let first = first.unwrap();
+        assert!(first.created_database);
+        let embedded =
+            diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
+                .unwrap()
+                .len();
+        assert_eq!(first.applied.len(), embedded);
+        let second = second.unwrap();
+        assert!(!second.created_database);
+        assert!(second.applied.is_empty());
+    }
 }

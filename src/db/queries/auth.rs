@@ -1,0 +1,85 @@
+//! API keys and users: credential look-ups (by hash) and login tokens.
+
+use crate::db::schema::{api_keys, tenants, users};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::Error;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+/// What a key hash resolves to.
+#[derive(Debug, Clone, Queryable)]
+pub struct KeyRecord {
+    pub key_id: i64,
+    pub tenant_id: i64,
+    pub plan: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub key_hash: String,
+}
+
+pub async fn find_key(
+    conn: &mut AsyncPgConnection,
+    key_hash: &str,
+) -> Result<Option<KeyRecord>, Error> {
+    api_keys::table
+        .inner_join(tenants::table)
+        .filter(api_keys::key_hash.eq(key_hash))
+        .select((
+            api_keys::id,
+            api_keys::tenant_id,
+            tenants::plan,
+            api_keys::expires_at,
+            api_keys::key_hash,
+        ))
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// A user's credentials, found by email.
+#[derive(Debug, Clone, Queryable)]
+pub struct UserCredentials {
+    pub user_id: i64,
+    pub tenant_id: i64,
+    pub password_hash: String,
+}
+
+pub async fn find_user(
+    conn: &mut AsyncPgConnection,
+    email: &str,
+) -> Result<Option<UserCredentials>, Error> {
+    users::table
+        .filter(users::email.eq(email))
+        .select((users::id, users::tenant_id, users::password_hash))
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Stores a login token (by its hash) for the tenant.
+pub async fn insert_token(
+    conn: &mut AsyncPgConnection,
+    tenant_id: i64,
+    key_hash: &str,
+    label: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<(), Error> {
+    diesel::insert_into(api_keys::table)
+        .values((
+            api_keys::tenant_id.eq(tenant_id),
+            api_keys::key_hash.eq(key_hash),
+            api_keys::label.eq(label),
+            api_keys::expires_at.eq(Some(expires_at)),
+        ))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Every tenant id (the warming scheduler preloads their catalogs).
+pub async fn tenant_ids(conn: &mut AsyncPgConnection) -> Result<Vec<i64>, Error> {
+    tenants::table
+        .select(tenants::id)
+        .order(tenants::id)
+        .load(conn)
+        .await
+}

@@ -1,0 +1,159 @@
+//! Product reads and writes, always filtered by the caller's tenant.
+
+use crate::db::models::{Product, ProductBrief, ProductSummary};
+use crate::db::schema::products;
+use diesel::prelude::*;
+use diesel::result::Error;
+use diesel::sql_types::BigInt;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+/// Every product of the tenant, ordered by id (the catalog).
+pub async fn all(conn: &mut AsyncPgConnection, tenant_id: i64) -> Result<Vec<ProductBrief>, Error> {
+    products::table
+        .filter(products::tenant_id.eq(tenant_id))
+        .order(products::id)
+        .select(ProductBrief::as_select())
+        .load(conn)
+        .await
+}
+
+/// One offset page and the tenant's product count, pipelined on one connection.
+pub async fn page(
+    conn: &mut AsyncPgConnection,
+    tenant_id: i64,
+    page: i64,
+    per_page: i64,
+) -> Result<(Vec<ProductBrief>, i64), Error> {
+    let mut c = &*conn;
+    let mut c2 = &*conn;
+    let rows = products::table
+        .filter(products::tenant_id.eq(tenant_id))
+        .order(products::id)
+        .limit(per_page)
+        .offset((page - 1).saturating_mul(per_page))
+        .select(ProductBrief::as_select())
+        .load(&mut c);
+    let total = products::table
+        .filter(products::tenant_id.eq(tenant_id))
+        .count()
+        .get_result(&mut c2);
+    futures_util::try_join!(rows, total)
+}
+
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    tenant_id: i64,
+    product_id: i64,
+) -> Result<Option<Product>, Error> {
+    products::table
+        .filter(products::tenant_id.eq(tenant_id))
+        .filter(products::id.eq(product_id))
+        .select(Product::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Escapes `\`, `%` and `_` so they match literally under ILIKE.
+pub fn like_pattern(q: &str) -> String {
+    let mut pattern = String::with_capacity(q.len() + 2);
+    pattern.push('%');
+    for ch in q.chars() {
+        if matches!(ch, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(ch);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// Products whose name or sku contains `q` (case-insensitive), ordered by id.
+pub async fn search(
+    conn: &mut AsyncPgConnection,
+    tenant_id: i64,
+    q: &str,
+    limit: i64,
+) -> Result<Vec<ProductBrief>, Error> {
+    let pattern = like_pattern(q);
+    products::table
+        .filter(products::tenant_id.eq(tenant_id))
+        .filter(
+            products::name
+                .ilike(pattern.clone())
+                .or(products::sku.ilike(pattern)),
+        )
+        .order(products::id)
+        .limit(limit)
+        .select(ProductBrief::as_select())
+        .load(conn)
+        .await
+}
+
+/// The changes of a PUT; at least one is set (checked at the edge).
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = products)]
+pub struct ProductChanges {
+    pub name: Option<String>,
+    pub price_cents: Option<i64>,
+    pub stock: Option<i32>,
+}
+
+/// Applies `changes`; `None` when the tenant has no such product.
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    tenant_id: i64,
+    product_id: i64,
+    changes: &ProductChanges,
+) -> Result<Option<Product>, Error> {
+    diesel::update(
+        products::table
+            .filter(products::tenant_id.eq(tenant_id))
+            .filter(products::id.eq(product_id)),
+    )
+    .set((changes, products::updated_at.eq(diesel::dsl::now)))
+    .returning(Product::as_returning())
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+/// The expensive aggregate: sales of one product over non-cancelled orders.
+/// `None` when the tenant has no such product.
+pub async fn summary(
+    conn: &mut AsyncPgConnection,
+    tenant_id: i64,
+    product_id: i64,
+) -> Result<Option<ProductSummary>, Error> {
+    diesel::sql_query(
+        "SELECT p.id AS product_id,
+                COALESCE(SUM(oi.quantity), 0)::int8 AS units_sold,
+                COALESCE(SUM(oi.quantity::int8 * oi.unit_price_cents), 0)::int8 AS revenue_cents,
+                COUNT(DISTINCT o.id)::int8 AS order_count,
+                MAX(o.created_at) AS last_ordered_at
+           FROM products p
+           LEFT JOIN (order_items oi
+                      JOIN orders o ON o.id = oi.order_id
+                                   AND o.status <> 'cancelled'
+                                   AND o.tenant_id = $2)
+                  ON oi.product_id = p.id
+          WHERE p.id = $1 AND p.tenant_id = $2
+          GROUP BY p.id",
+    )
+    .bind::<BigInt, _>(product_id)
+    .bind::<BigInt, _>(tenant_id)
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_pattern;
+
+    #[test]
+    fn like_wildcards_in_queries_match_literally() {
+        assert_eq!(like_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
+        assert_eq!(like_pattern("amber"), "%amber%");
+    }
+}

@@ -1,0 +1,6 @@
+//! Request parsing at the edge: authentication, query parameters, cursors, bodies.
+
+pub mod auth;
+pub mod body;
+pub mod cursor;
+pub mod query;

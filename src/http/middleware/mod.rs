@@ -1,0 +1,5 @@
+//! The middleware of the request path, registered in one place (`register`).
+
+pub mod auth;
+pub mod errors;
+pub mod queries;

@@ -1,0 +1,42 @@
+//! Liveness and readiness.
+
+use crate::state::AppState;
+use actix_web::{web, HttpResponse};
+use diesel::sql_types::Integer;
+use diesel::IntoSql;
+use diesel_async::RunQueryDsl;
+use serde_json::json;
+use std::time::Duration;
+
+/// Touches nothing: the process is up.
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// Checks the database through the pool and Redis; 503 naming what failed.
+pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let db = async {
+        state
+            .db
+            .read(|c| {
+                Box::pin(async move {
+                    diesel::select(1_i32.into_sql::<Integer>())
+                        .get_result::<i32>(c)
+                        .await
+                })
+            })
+            .await
+            .is_ok()
+    };
+    let db = tokio::time::timeout(Duration::from_secs(2), db);
+    let (db_ok, redis_ok) = futures_util::join!(db, state.redis.ping());
+    let db_ok = matches!(db_ok, Ok(true));
+    let word = |ok: bool| if ok { "ok" } else { "error" };
+    if db_ok && redis_ok {
+        HttpResponse::Ok().json(json!({"status": "ready", "db": "ok", "redis": "ok"}))
+    } else {
+        HttpResponse::ServiceUnavailable().json(json!({
+            "status": "degraded", "db": word(db_ok), "redis": word(redis_ok)
+        }))
+    }
+}

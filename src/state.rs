@@ -1,0 +1,40 @@
+//! The state shared by every worker of a process, built once in `startup` before
+//! `HttpServer::new` and cloned (Arcs) into each worker's `App`.
+
+use crate::config::ServeArgs;
+use crate::db::pool::DbPool;
+use crate::http::extract::auth::KeyMemo;
+use crate::metrics::Metrics;
+use crate::redis::Redis;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DbPool,
+    pub redis: Redis,
+    pub metrics: Metrics,
+    pub keys: KeyMemo,
+    /// Signs pagination cursors.
+    pub cursor_secret: Arc<[u8]>,
+    pub settings: Arc<ServeArgs>,
+}
+
+impl AppState {
+    pub fn build(args: &ServeArgs) -> Result<Self, String> {
+        let redis = Redis::new(&args.redis).map_err(|e| format!("--redis-url: {e}"))?;
+        Ok(Self {
+            db: DbPool::build(&args.database),
+            redis,
+            metrics: Metrics::new(),
+            keys: KeyMemo::default(),
+            cursor_secret: Arc::from(args.server.secret.as_bytes()),
+            settings: Arc::new(args.clone()),
+        })
+    }
+
+    /// Called after a committed write changed these products of the tenant: drops the
+    /// cached views that show them (the cache subsystem hooks in here).
+    pub async fn after_products_changed(&self, tenant_id: i64, product_ids: &[i64]) {
+        log::debug!("tenant {tenant_id}: products {product_ids:?} changed");
+    }
+}

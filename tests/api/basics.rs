@@ -1,0 +1,204 @@
+//! Health, readiness, JSON errors, authentication.
+
+use crate::helpers::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+#[actix_web::test]
+async fn health_answers_ok_without_a_key() {
+    let app = spawn_app().await;
+    let resp = app.get("/health", None).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+}
+
+#[actix_web::test]
+async fn ready_checks_the_database_and_redis() {
+    let app = spawn_app().await;
+    let resp = app.get("/ready", None).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        json!({"status": "ready", "db": "ok", "redis": "ok"})
+    );
+}
+
+#[actix_web::test]
+async fn ready_reports_a_dead_redis_as_degraded() {
+    let app = spawn_app_with(|a| a.redis.redis_url = "redis://127.0.0.1:1".into()).await;
+    let resp = app.get("/ready", None).await;
+    assert_eq!(resp.status(), 503);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        json!({"status": "degraded", "db": "ok", "redis": "error"})
+    );
+}
+
+#[actix_web::test]
+async fn unknown_routes_answer_json_404_with_or_without_a_key() {
+    let app = spawn_app().await;
+    for (path, k) in [
+        ("/nope", None),
+        ("/api/nope", None),
+        ("/api/nope", Some(key(1))),
+        ("/API/catalog", Some(key(1))),
+        ("/api/catalog/", Some(key(1))),
+    ] {
+        let resp = app.get(path, k.as_deref()).await;
+        assert_eq!(resp.status(), 404, "{path}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "not_found", "{path}");
+        assert!(body["detail"].is_string());
+    }
+}
+
+#[actix_web::test]
+async fn a_wrong_method_answers_json_405() {
+    let app = spawn_app().await;
+    let resp = app
+        .request(Method::DELETE, "/api/catalog", Some(&key(1)), None)
+        .await;
+    assert_eq!(resp.status(), 405);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "method_not_allowed");
+}
+
+#[actix_web::test]
+async fn a_body_over_one_mebibyte_is_refused_before_it_is_read() {
+    let app = spawn_app().await;
+    let big = vec![b'x'; 1024 * 1024 + 1];
+    let resp = app
+        .client
+        .put(app.url("/api/products/1"))
+        .bearer_auth(key(1))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "payload_too_large");
+}
+
+#[actix_web::test]
+async fn a_streamed_body_over_one_mebibyte_is_refused_too() {
+    let app = spawn_app().await;
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..20).map(|_| Ok(vec![b' '; 64 * 1024])).collect();
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+    let resp = app
+        .client
+        .post(app.url("/api/orders"))
+        .bearer_auth(key(1))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+}
+
+#[actix_web::test]
+async fn api_routes_require_a_valid_unexpired_key() {
+    let app = spawn_app().await;
+    let resp = app.get("/api/catalog", None).await;
+    assert_eq!(resp.status(), 401);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "unauthorized");
+    assert_eq!(
+        app.get("/api/catalog", Some("no-such-key")).await.status(),
+        401
+    );
+
+    // X-API-Key works as well as Bearer.
+    let resp = app
+        .client
+        .get(app.url("/api/catalog"))
+        .header("X-API-Key", key(2))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    // An expired key is refused.
+    {
+        use diesel::RunQueryDsl;
+        let mut db = app.db();
+        diesel::sql_query(format!(
+            "INSERT INTO api_keys (tenant_id, key_hash, label, expires_at) VALUES (1, '{}', 'old', now() - interval '1 minute')",
+            brisk::http::extract::auth::hash_key("expired-key")
+        ))
+        .execute(&mut db)
+        .unwrap();
+    }
+    let resp = app.get("/api/catalog", Some("expired-key")).await;
+    assert_eq!(resp.status(), 401);
+}
+
+#[actix_web::test]
+async fn login_issues_a_working_key_and_refuses_bad_credentials() {
+    let app = spawn_app().await;
+    let resp = app
+        .request(
+            Method::POST,
+            "/api/login",
+            None,
+            Some(&json!({"email": "admin@tenant3.example", "password": "password"})),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["tenant_id"], 3);
+    let token = body["token"].as_str().unwrap().to_string();
+    let (status, catalog) = {
+        let resp = app.get("/api/catalog", Some(&token)).await;
+        (resp.status(), resp.json::<Value>().await.unwrap())
+    };
+    assert_eq!(status, 200);
+    assert_eq!(catalog["tenant_id"], 3);
+
+    for creds in [
+        json!({"email": "admin@tenant3.example", "password": "wrong"}),
+        json!({"email": "nobody@example.com", "password": "password"}),
+    ] {
+        let resp = app
+            .request(Method::POST, "/api/login", None, Some(&creds))
+            .await;
+        assert_eq!(resp.status(), 401);
+        assert_eq!(resp.json::<Value>().await.unwrap()["error"], "unauthorized");
+    }
+    let resp = app
+        .request(
+            Method::POST,
+            "/api/login",
+            None,
+            Some(&json!({"email": "a@b.c"})),
+        )
+        .await;
+    assert_eq!(resp.status(), 400);
+    assert!(resp.json::<Value>().await.unwrap()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("password"));
+}
+
+#[actix_web::test]
+async fn responses_are_compressed_by_accept_encoding() {
+    let app = spawn_app().await;
+    let raw = reqwest::Client::builder()
+        .no_gzip()
+        .no_brotli()
+        .build()
+        .unwrap();
+    for enc in ["gzip", "br"] {
+        let resp = raw
+            .get(app.url("/api/catalog"))
+            .bearer_auth(key(1))
+            .header("Accept-Encoding", enc)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["content-encoding"], enc);
+    }
+}

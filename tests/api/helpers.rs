@@ -1,0 +1,281 @@
+//! Test harness: a real brisk server on port 0, in-process, against a fresh
+//! database cloned from a migrated and seeded template, through PgBouncer, with
+//! its own Redis key prefix. Helpers are named per endpoint.
+
+#![allow(dead_code)]
+
+use brisk::config::ServeArgs;
+use brisk::db::seed::{self, SeedOptions};
+use brisk::startup::Application;
+use brisk::state::AppState;
+use diesel::prelude::*;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use reqwest::{Client, Method, Response};
+use serde_json::Value;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub const DIRECT: &str = "postgres://root@127.0.0.1:5432";
+pub const BOUNCER: &str = "postgres://root@127.0.0.1:6432";
+pub const TEMPLATE_DB: &str = "brisk_test_template";
+/// Scale of the test data set: 20 customers, 20 products, 1,000 orders per tenant.
+pub const TEST_SCALE: f64 = 0.02;
+
+/// Demo key of tenant `n` (seeded).
+pub fn key(n: i64) -> String {
+    seed::demo_key(n)
+}
+
+fn admin_conn() -> PgConnection {
+    PgConnection::establish(&format!("{DIRECT}/postgres"))
+        .expect("connect to the postgres database")
+}
+
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    datname: String,
+}
+
+/// Builds the template once per test run (per process), after dropping the
+/// databases earlier runs left behind.
+fn ensure_template() {
+    static READY: OnceLock<()> = OnceLock::new();
+    READY.get_or_init(|| {
+        let mut admin = admin_conn();
+        let stale: Vec<Name> = diesel::sql_query(
+            "SELECT datname::text AS datname FROM pg_database WHERE datname LIKE 'brisk\\_t\\_%' OR datname = 'brisk_test_template'",
+        )
+        .load(&mut admin)
+        .expect("list test databases");
+        for db in stale {
+            diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", db.datname))
+                .execute(&mut admin)
+                .expect("drop a stale test database");
+        }
+        let url = format!("{DIRECT}/{TEMPLATE_DB}");
+        brisk::db::migrate::migrate(&url).expect("migrate the template");
+        seed::seed(
+            &url,
+            &SeedOptions {
+                scale: TEST_SCALE,
+                anchor: None,
+            },
+        )
+        .expect("seed the template");
+    });
+}
+
+/// A fresh database cloned from the template; returns its name.
+pub fn fresh_database() -> String {
+    static CLONE_LOCK: Mutex<()> = Mutex::new(());
+    ensure_template();
+    let name = format!("brisk_t_{}", uuid::Uuid::new_v4().simple());
+    let _guard = CLONE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut admin = admin_conn();
+    diesel::sql_query(format!(
+        "CREATE DATABASE \"{name}\" TEMPLATE \"{TEMPLATE_DB}\""
+    ))
+    .execute(&mut admin)
+    .expect("clone the template");
+    name
+}
+
+/// A running test server.
+pub struct TestApp {
+    pub base: String,
+    pub port: u16,
+    pub db_name: String,
+    pub redis_prefix: String,
+    pub state: AppState,
+    pub args: ServeArgs,
+    pub client: Client,
+    handle: actix_web::dev::ServerHandle,
+}
+
+/// Settings for a test server on `db_name`: port 0, 2 workers, small pool, own Redis prefix.
+pub fn test_args(db_name: &str) -> ServeArgs {
+    let mut args = ServeArgs::from_env_and_defaults();
+    args.server.bind = "127.0.0.1:0".parse().unwrap();
+    args.server.workers = 2;
+    args.server.secret = "test-secret".into();
+    args.server.shutdown_timeout_secs = 1;
+    args.database.database_url = format!("{BOUNCER}/{db_name}");
+    args.database.direct_database_url = format!("{DIRECT}/{db_name}");
+    args.database.pool_size = 4;
+    args.database.skip_budget_check = true;
+    args.redis.redis_prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
+    args
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts a server on a fresh database; `configure` adjusts its settings first.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
+    let db_name = tokio::task::spawn_blocking(fresh_database)
+        .await
+        .expect("create a test database");
+    spawn_app_on(&db_name, configure).await
+}
+
+/// Starts a server on an existing database (a second "process" of one deployment).
+pub async fn spawn_app_on(db_name: &str, configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
+    let mut args = test_args(db_name);
+    configure(&mut args);
+    let app = Application::build(args.clone())
+        .await
+        .expect("build the app");
+    let port = app.port();
+    let state = app.state().clone();
+    let handle = app.handle();
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        port,
+        db_name: db_name.to_string(),
+        redis_prefix: args.redis.redis_prefix.clone(),
+        state,
+        args,
+        client: Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        handle,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A direct (not pooled, not through PgBouncer) connection to the test database.
+    pub fn db(&self) -> PgConnection {
+        PgConnection::establish(&format!("{DIRECT}/{}", self.db_name))
+            .expect("connect to the test database")
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        req.send().await.expect("request failed")
+    }
+
+    pub async fn get(&self, path: &str, key: Option<&str>) -> Response {
+        self.request(Method::GET, path, key, None).await
+    }
+
+    pub async fn get_json(&self, path: &str, tenant: i64) -> (u16, Value) {
+        let resp = self.get(path, Some(&key(tenant))).await;
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn put_product(&self, tenant: i64, id: i64, body: &Value) -> (u16, Value) {
+        let resp = self
+            .request(
+                Method::PUT,
+                &format!("/api/products/{id}"),
+                Some(&key(tenant)),
+                Some(body),
+            )
+            .await;
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post_order(
+        &self,
+        tenant: i64,
+        body: &Value,
+        idempotency_key: Option<&str>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .post(self.url("/api/orders"))
+            .bearer_auth(key(tenant))
+            .json(body);
+        if let Some(k) = idempotency_key {
+            req = req.header("Idempotency-Key", k);
+        }
+        let resp = req.send().await.expect("request failed");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Stops the server without waiting for in-flight requests.
+    pub async fn stop(&self) {
+        self.handle.stop(false).await;
+    }
+}
+
+/// The statement count a response reports in `Server-Timing`.
+pub fn statements(resp: &Response) -> u64 {
+    resp.headers()
+        .get_all("server-timing")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|part| {
+            let part = part.trim();
+            if !part.starts_with("db;") {
+                return None;
+            }
+            let desc = part.split("desc=\"").nth(1)?;
+            desc.split(' ').next()?.parse().ok()
+        })
+        .expect("a Server-Timing db entry")
+}
+
+/// Polls `check` until it returns true or `timeout` passes.
+pub async fn wait_until<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Ids of the products of a tenant, via SQL.
+pub fn product_ids(conn: &mut PgConnection, tenant: i64) -> Vec<i64> {
+    use brisk::db::schema::products::dsl::*;
+    products
+        .filter(tenant_id.eq(tenant))
+        .order(id)
+        .select(id)
+        .load(conn)
+        .unwrap()
+}
+
+/// Ids of the customers of a tenant, via SQL.
+pub fn customer_ids(conn: &mut PgConnection, tenant: i64) -> Vec<i64> {
+    use brisk::db::schema::customers::dsl::*;
+    customers
+        .filter(tenant_id.eq(tenant))
+        .order(id)
+        .select(id)
+        .load(conn)
+        .unwrap()
+}

@@ -1,0 +1,7 @@
+//! API integration tests: one binary, a real server per test.
+
+mod helpers;
+
+mod basics;
+mod orders;
+mod products;
