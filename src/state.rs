@@ -4,7 +4,7 @@
 use crate::config::ServeArgs;
 use crate::db::pool::DbPool;
 use crate::http::extract::auth::KeyMemo;
-use crate::metrics::Metrics;
+use crate::metrics::{Bb8Pool, Metrics};
 use crate::redis::Redis;
 use std::sync::Arc;
 
@@ -22,10 +22,13 @@ pub struct AppState {
 impl AppState {
     pub fn build(args: &ServeArgs) -> Result<Self, String> {
         let redis = Redis::new(&args.redis).map_err(|e| format!("--redis-url: {e}"))?;
+        let db = DbPool::build(&args.database);
+        let metrics = Metrics::with_history(args.metrics.interval(), args.metrics.metrics_history);
+        metrics.register_pool("db", Bb8Pool::new(db.inner().clone(), db.max_size()));
         Ok(Self {
-            db: DbPool::build(&args.database),
+            db,
             redis,
-            metrics: Metrics::new(),
+            metrics,
             keys: KeyMemo::default(),
             cursor_secret: Arc::from(args.server.secret.as_bytes()),
             settings: Arc::new(args.clone()),

@@ -661,6 +661,45 @@ mod tests {
         assert_eq!(data["cache_hit_ratio_total"], 1.0);
     }
 
+    fn line() -> AccessLine<'static> {
+        AccessLine {
+            request_id: "r1",
+            method: "GET",
+            route: "/api/orders",
+            path: "/api/orders",
+            status: 200,
+            elapsed_ms: 12.5,
+            statements: 14,
+            db_ms: 3.25,
+            cache: Some("hit"),
+            client: Some("10.0.0.7".parse().unwrap()),
+            complete: true,
+        }
+    }
+
+    #[actix_web::test]
+    async fn the_access_line_is_key_value_text_or_one_json_object() {
+        assert_eq!(
+            line().render(false, None),
+            "request_id=r1 client=10.0.0.7 method=GET route=/api/orders path=/api/orders status=200 \
+             elapsed_ms=12.500 statements=14 db_ms=3.250 cache=hit"
+        );
+        let v: serde_json::Value = serde_json::from_str(&line().render(true, None)).unwrap();
+        assert_eq!(v["route"], "/api/orders");
+        assert_eq!(v["statements"], 14);
+        assert_eq!(v["client"], "10.0.0.7");
+        assert_eq!(v["cache"], "hit");
+        let warn = line().render(
+            true,
+            Some(("n_plus_one", "14 statements (threshold 10)".into())),
+        );
+        let v: serde_json::Value = serde_json::from_str(&warn).unwrap();
+        assert_eq!(v["warning"], "n_plus_one");
+        assert!(line()
+            .render(false, Some(("slow_request", "12.5 ms".into())))
+            .starts_with("slow_request: 12.5 ms: request_id=r1"));
+    }
+
     #[actix_web::test]
     async fn sane_request_ids_are_short_and_printable() {
         let ok = |s: &str| sane_request_id(&HeaderValue::from_str(s).unwrap()).is_some();

@@ -3,5 +3,6 @@
 mod helpers;
 
 mod basics;
+mod metrics;
 mod orders;
 mod products;
