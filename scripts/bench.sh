@@ -112,9 +112,16 @@ done
 curl -fsS "$BASE/metrics" >"$OUT/metrics.txt" || true
 stop_brisk
 
-start_brisk "$WORKERS" --metrics-middleware false
-run W7 "GET /health" W7 "$WORKERS" no-middleware
-stop_brisk
+# The middleware's cost: /health without and with it, alternated twice so that drift in
+# the machine's load (other processes) falls on both sides alike.
+for _ in 1 2; do
+  start_brisk "$WORKERS" --metrics-middleware false
+  run W7 "GET /health" W7 "$WORKERS" no-middleware
+  stop_brisk
+  start_brisk "$WORKERS"
+  run W7 "GET /health" W7 "$WORKERS" middleware-on
+  stop_brisk
+done
 
 for n in $SWEEP; do
   start_brisk "$n"

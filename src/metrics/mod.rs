@@ -12,6 +12,7 @@ pub mod events;
 pub mod handlers;
 pub mod histogram;
 pub mod history;
+pub mod logging;
 pub mod middleware;
 pub mod pool;
 pub mod prometheus;
