@@ -1,14 +1,54 @@
-# brisk developer targets. `make test` needs PostgreSQL (5432), PgBouncer (6432) and
-# Redis (6379) running, and installs Debian's chromium for the browser test.
+# brisk: `make run` serves the seeded API on 127.0.0.1:8080, `make test` runs every test.
+# Settings come from BRISK_* environment variables (see README.md), e.g.
+#   BRISK_DIRECT_DATABASE_URL=postgres://root@127.0.0.1:5432/scratch make seed SCALE=0.1
 
-.PHONY: test bench browser
+SHELL := /bin/bash
+CARGO ?= cargo
+SCALE ?= 1
+WORKERS ?= $(shell nproc)
+BRISK := target/release/brisk
 
+.PHONY: services build migrate seed run test lint bench check-budget browser
+
+## services: PostgreSQL, Redis and PgBouncer up (installed from Debian's packages if missing)
+services:
+	scripts/services.sh
+
+## build: the release binary
+build:
+	$(CARGO) build --release
+
+## migrate: create the database if missing and run pending migrations (direct connection)
+migrate: services build
+	$(BRISK) migrate
+
+## seed: the standard data set at scale SCALE (default 1); refuses a non-empty database
+seed: migrate
+	$(BRISK) seed --scale $(SCALE)
+
+## run: services, migrate, seed an empty database, then serve with WORKERS workers (default: nproc)
+run: migrate
+	$(BRISK) seed --if-empty --scale $(SCALE)
+	$(BRISK) serve --workers $(WORKERS)
+
+## browser: Debian's chromium for the headless test of the live page (once; idempotent)
 browser:
 	scripts/ensure-chromium.sh
 
-test: browser
-	cargo test
+## test: every test against the real services (through PgBouncer), the browser test included
+test: services browser
+	$(CARGO) test
 
-# Drives a release brisk on the seeded data set with wrk; writes target/bench/report.md.
-bench:
-	scripts/bench.sh
+## lint: formatting and clippy, warnings as errors
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+## bench: the load benchmark and its report (scripts/bench.sh)
+bench: services
+	@if [ -x scripts/bench.sh ]; then scripts/bench.sh; \
+	else echo "make bench: scripts/bench.sh does not exist yet" >&2; exit 1; fi
+
+## check-budget: pool_size × processes against PgBouncer and PostgreSQL's max_connections
+check-budget: build
+	$(BRISK) check-budget

@@ -319,7 +319,11 @@ fn machine() -> String {
         .find(|l| l.starts_with("MemTotal:"))
         .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0 / 1024.0);
-    format!("Machine: {cores} cores (nproc), {model}, {mem_gib:.1} GiB memory; load generator on the same machine.")
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into());
+    format!("Machine: {cores} cores (nproc), {model}, {mem_gib:.1} GiB memory; load generator on the same machine; 1-minute load average when the report was written: {load}.")
 }
 
 type PlotResult = Result<(), Box<dyn std::error::Error>>;

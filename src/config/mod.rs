@@ -18,11 +18,15 @@ pub use server::{LogFormat, ServerArgs};
 #[command(
     name = "brisk",
     version,
-    about = "A multi-worker application server for read-heavy APIs"
+    about = "A multi-worker application server for read-heavy APIs",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// `brisk [flags]` is `brisk serve [flags]`.
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 /// What the binary does; `serve` when none is given.

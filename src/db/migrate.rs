@@ -36,8 +36,7 @@ pub fn migrate(direct_url: &str) -> Result<(), String> {
 /// Like [`migrate`], returning what was created and applied.
 pub fn migrate_with_report(direct_url: &str) -> Result<MigrateReport, String> {
     let created_database = create_database_if_missing(direct_url)?;
-    let mut conn = PgConnection::establish(direct_url)
-        .map_err(|e| format!("cannot connect to {}: {e}", redact(direct_url)))?;
+    let mut conn = connect(direct_url)?;
     diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
         .execute(&mut conn)
         .map_err(|e| format!("cannot take the migration lock: {e}"))?;
@@ -76,8 +75,7 @@ pub fn run_cli(args: &MigrateArgs) -> Result<(), String> {
 /// created it.
 pub fn create_database_if_missing(direct_url: &str) -> Result<bool, String> {
     let (maintenance_url, name) = split_database(direct_url)?;
-    let mut conn = PgConnection::establish(&maintenance_url)
-        .map_err(|e| format!("cannot connect to {}: {e}", redact(&maintenance_url)))?;
+    let mut conn = connect(&maintenance_url)?;
     if database_exists(&mut conn, &name)? {
         return Ok(false);
     }
@@ -96,8 +94,7 @@ pub fn create_database_if_missing(direct_url: &str) -> Result<bool, String> {
 /// databases), closing other sessions on it first.
 pub fn drop_database(direct_url: &str) -> Result<(), String> {
     let (maintenance_url, name) = split_database(direct_url)?;
-    let mut conn = PgConnection::establish(&maintenance_url)
-        .map_err(|e| format!("cannot connect to {}: {e}", redact(&maintenance_url)))?;
+    let mut conn = connect(&maintenance_url)?;
     diesel::sql_query(format!(
         "DROP DATABASE IF EXISTS {} WITH (FORCE)",
         quote_ident(&name)
@@ -148,6 +145,19 @@ fn percent_decode(raw: &str) -> String {
         .next()
         .map(|(_, v)| v.into_owned())
         .unwrap_or_else(|| raw.to_string())
+}
+
+/// Opens a direct synchronous connection; the error names the URL (without
+/// its password) on one line.
+pub fn connect(url: &str) -> Result<PgConnection, String> {
+    PgConnection::establish(url).map_err(|e| {
+        let reason = e
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        format!("cannot connect to {}: {reason}", redact(url))
+    })
 }
 
 /// Quotes a PostgreSQL identifier (`"` doubled).

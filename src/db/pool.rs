@@ -160,8 +160,19 @@ pub fn is_connection_lost(e: &DieselError) -> bool {
         DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
         | DieselError::DatabaseError(DatabaseErrorKind::UnableToSendCommand, _) => true,
         DieselError::DatabaseError(_, info) => {
-            let m = info.message();
-            m.contains("connection closed") || m.contains("server closed the connection")
+            // tokio-postgres and PgBouncer report a lost server only in prose.
+            const LOST: [&str; 8] = [
+                "connection closed",
+                "server closed the connection",
+                "terminating connection",
+                "server conn crashed",
+                "server_login_retry",
+                "connection reset",
+                "broken pipe",
+                "unexpected eof",
+            ];
+            let m = info.message().to_ascii_lowercase();
+            LOST.iter().any(|needle| m.contains(needle))
         }
         _ => false,
     }

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 pub const DIRECT: &str = "postgres://root@127.0.0.1:5432";
 pub const BOUNCER: &str = "postgres://root@127.0.0.1:6432";
-pub const TEMPLATE_DB: &str = "brisk_test_template";
 /// Scale of the test data set: 20 customers, 20 products, 1,000 orders per tenant.
 pub const TEST_SCALE: f64 = 0.02;
 
@@ -37,23 +36,46 @@ struct Name {
     datname: String,
 }
 
-/// Builds the template once per test run (per process), after dropping the
-/// databases earlier runs left behind.
+/// This run's template database. Names carry the test process id, so runs in
+/// several checkouts at once never touch each other's databases.
+fn template_db() -> String {
+    format!("brisk_tpl_{}", std::process::id())
+}
+
+/// The pid a test database name belongs to (`brisk_tpl_<pid>`, `brisk_t_<pid>_<uuid>`).
+fn owner_pid(datname: &str) -> Option<u32> {
+    let rest = datname
+        .strip_prefix("brisk_tpl_")
+        .or_else(|| datname.strip_prefix("brisk_t_"))?;
+    rest.split('_').next()?.parse().ok()
+}
+
+/// Builds the template once per test process, after dropping the databases of
+/// earlier runs whose process is gone.
 fn ensure_template() {
     static READY: OnceLock<()> = OnceLock::new();
     READY.get_or_init(|| {
         let mut admin = admin_conn();
-        let stale: Vec<Name> = diesel::sql_query(
-            "SELECT datname::text AS datname FROM pg_database WHERE datname LIKE 'brisk\\_t\\_%' OR datname = 'brisk_test_template'",
+        let candidates: Vec<Name> = diesel::sql_query(
+            "SELECT datname::text AS datname FROM pg_database WHERE datname LIKE 'brisk\\_t%'",
         )
         .load(&mut admin)
         .expect("list test databases");
-        for db in stale {
-            diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", db.datname))
-                .execute(&mut admin)
-                .expect("drop a stale test database");
+        for db in candidates {
+            let Some(pid) = owner_pid(&db.datname) else {
+                continue;
+            };
+            if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                continue;
+            }
+            diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                db.datname
+            ))
+            .execute(&mut admin)
+            .expect("drop a stale test database");
         }
-        let url = format!("{DIRECT}/{TEMPLATE_DB}");
+        let url = format!("{DIRECT}/{}", template_db());
         brisk::db::migrate::migrate(&url).expect("migrate the template");
         seed::seed(
             &url,
@@ -70,18 +92,25 @@ fn ensure_template() {
 pub fn fresh_database() -> String {
     static CLONE_LOCK: Mutex<()> = Mutex::new(());
     ensure_template();
-    let name = format!("brisk_t_{}", uuid::Uuid::new_v4().simple());
+    let name = format!(
+        "brisk_t_{}_{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    );
     let _guard = CLONE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let mut admin = admin_conn();
     diesel::sql_query(format!(
-        "CREATE DATABASE \"{name}\" TEMPLATE \"{TEMPLATE_DB}\""
+        "CREATE DATABASE \"{name}\" TEMPLATE \"{}\"",
+        template_db()
     ))
     .execute(&mut admin)
     .expect("clone the template");
     name
 }
 
-/// A running test server.
+/// A running test server. It runs on a thread of its own with its own actix
+/// System, as a separate process would; dropping it stops the server and waits
+/// for its workers, so no test leaves connections open behind it.
 pub struct TestApp {
     pub base: String,
     pub port: u16,
@@ -91,6 +120,7 @@ pub struct TestApp {
     pub args: ServeArgs,
     pub client: Client,
     handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Settings for a test server on `db_name`: port 0, 2 workers, small pool, own Redis prefix.
@@ -120,17 +150,32 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     spawn_app_on(&db_name, configure).await
 }
 
+type Started = Result<(u16, AppState, actix_web::dev::ServerHandle), String>;
+
 /// Starts a server on an existing database (a second "process" of one deployment).
 pub async fn spawn_app_on(db_name: &str, configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     let mut args = test_args(db_name);
     configure(&mut args);
-    let app = Application::build(args.clone())
+    let server_args = args.clone();
+    let (tx, rx) = std::sync::mpsc::channel::<Started>();
+    let thread = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            match Application::build(server_args).await {
+                Ok(app) => {
+                    let _ = tx.send(Ok((app.port(), app.state().clone(), app.handle())));
+                    let _ = app.run_until_stopped().await;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        })
+    });
+    let (port, state, handle) = tokio::task::spawn_blocking(move || rx.recv())
         .await
+        .expect("join the start-up")
+        .expect("the server thread ended before starting")
         .expect("build the app");
-    let port = app.port();
-    let state = app.state().clone();
-    let handle = app.handle();
-    actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         base: format!("http://127.0.0.1:{port}"),
         port,
@@ -143,6 +188,17 @@ pub async fn spawn_app_on(db_name: &str, configure: impl FnOnce(&mut ServeArgs))
             .build()
             .unwrap(),
         handle,
+        thread: Some(thread),
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // The command is sent at once; the server's own thread carries it out.
+        drop(self.handle.stop(false));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -219,6 +275,11 @@ impl TestApp {
     /// Stops the server without waiting for in-flight requests.
     pub async fn stop(&self) {
         self.handle.stop(false).await;
+    }
+
+    /// Stops the server gracefully: in-flight requests finish first.
+    pub async fn stop_gracefully(&self) {
+        self.handle.stop(true).await;
     }
 }
 

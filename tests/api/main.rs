@@ -5,4 +5,6 @@ mod helpers;
 mod basics;
 mod metrics;
 mod orders;
+mod pgbouncer;
+mod pool;
 mod products;

@@ -15,12 +15,28 @@ use crate::http::routes::path_id;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
+
+#[derive(Serialize)]
+struct OffsetPage<'a, T> {
+    items: &'a [T],
+    page: i64,
+    per_page: i64,
+    pages: i64,
+    total: i64,
+    next_cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+struct KeysetPage<'a, T> {
+    items: &'a [T],
+    next_cursor: Option<String>,
+}
 pub const MAX_PAGE_SIZE: i64 = 100;
 
 fn parse_list_query(
@@ -97,18 +113,24 @@ pub async fn list(
     let next_cursor = list
         .next
         .map(|pos| cursor::encode(&state.cursor_secret, tenant, pos));
-    let body = match query.page {
+    // Typed bodies: serialized straight to bytes, no intermediate `Value`.
+    Ok(match query.page {
         OrderPage::Offset { page, per_page } => {
             let total = list.total.unwrap_or(0);
-            json!({
-                "items": list.items, "page": page, "per_page": per_page,
-                "pages": (total + per_page - 1) / per_page, "total": total,
-                "next_cursor": next_cursor,
+            HttpResponse::Ok().json(OffsetPage {
+                items: &list.items,
+                page,
+                per_page,
+                pages: (total + per_page - 1) / per_page,
+                total,
+                next_cursor,
             })
         }
-        OrderPage::Keyset { .. } => json!({"items": list.items, "next_cursor": next_cursor}),
-    };
-    Ok(HttpResponse::Ok().json(body))
+        OrderPage::Keyset { .. } => HttpResponse::Ok().json(KeysetPage {
+            items: &list.items,
+            next_cursor,
+        }),
+    })
 }
 
 pub async fn show(

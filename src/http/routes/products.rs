@@ -9,10 +9,18 @@ use crate::http::extract::query::QueryParams;
 use crate::http::routes::path_id;
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_PER_PAGE: i64 = 50;
+
+#[derive(Serialize)]
+struct ProductPage<'a> {
+    items: &'a [crate::db::models::ProductBrief],
+    page: i64,
+    per_page: i64,
+    pages: i64,
+    total: i64,
+}
 pub const MAX_PER_PAGE: i64 = 100;
 
 pub async fn list(
@@ -29,9 +37,13 @@ pub async fn list(
         .read(move |c| Box::pin(products::page(c, tenant, page, per_page)))
         .await?;
     let pages = (total + per_page - 1) / per_page;
-    Ok(HttpResponse::Ok().json(json!({
-        "items": items, "page": page, "per_page": per_page, "pages": pages, "total": total
-    })))
+    Ok(HttpResponse::Ok().json(ProductPage {
+        items: &items,
+        page,
+        per_page,
+        pages,
+        total,
+    }))
 }
 
 pub async fn show(

@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Brings up what brisk needs, idempotently (`make services`):
+#   PostgreSQL 127.0.0.1:5432, Redis 127.0.0.1:6379, PgBouncer 127.0.0.1:6432,
+#   plus libpq-dev (Diesel links libpq) and wrk (benchmarks).
+# A service that already answers is left alone. What is missing is installed
+# from Debian's packages and started with its data and logs under run/.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RUN="$ROOT/run"
+DEADLINE_SECS="${SERVICES_DEADLINE_SECS:-30}"
+# Other ports only to try this script beside running services; the data of
+# a non-default port goes to run/<service>-<port>.
+PG_PORT="${SERVICES_POSTGRES_PORT:-5432}"
+REDIS_PORT="${SERVICES_REDIS_PORT:-6379}"
+PGB_PORT="${SERVICES_PGBOUNCER_PORT:-6432}"
+
+log() { echo "services: $*"; }
+die() { echo "services: $*" >&2; exit 1; }
+
+# Root runs apt and switches users directly; others go through sudo.
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || die "not root and no sudo: cannot install or start services"
+    SUDO="sudo"
+fi
+
+# True when something accepts TCP connections on 127.0.0.1:$1.
+port_open() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Polls `$@` until it succeeds or the deadline passes.
+wait_for() {
+    local what="$1"
+    shift
+    local deadline=$((SECONDS + DEADLINE_SECS))
+    until "$@"; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            die "$what did not come up within ${DEADLINE_SECS}s"
+        fi
+        sleep 0.2
+    done
+}
+
+APT_UPDATED=0
+apt_install() {
+    local missing=()
+    local pkg
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+            || missing+=("$pkg")
+    done
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get to install them"
+    if [ "$APT_UPDATED" -eq 0 ]; then
+        log "apt-get update"
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
+        APT_UPDATED=1
+    fi
+    log "installing ${missing[*]}"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+    INSTALLED+=("${missing[@]}")
+}
+INSTALLED=()
+
+# Runs a command as the postgres system user (initdb, pg_ctl and PgBouncer
+# refuse to run as root).
+as_postgres() {
+    if [ "$(id -un)" = postgres ]; then
+        "$@"
+    elif [ "$(id -u)" -eq 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        sudo -u postgres -- "$@"
+    fi
+}
+
+pg_bin() {
+    local dir
+    dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+    [ -n "$dir" ] || die "no PostgreSQL server binaries under /usr/lib/postgresql"
+    echo "$dir"
+}
+
+ensure_postgres() {
+    if port_open "$PG_PORT"; then
+        log "PostgreSQL is up on 127.0.0.1:$PG_PORT"
+        return 0
+    fi
+    apt_install postgresql
+    local bin data="$RUN/postgres" socket="$RUN/postgres-socket"
+    if [ "$PG_PORT" != 5432 ]; then
+        data="$RUN/postgres-$PG_PORT"
+        socket="$RUN/postgres-socket-$PG_PORT"
+    fi
+    bin="$(pg_bin)"
+    $SUDO mkdir -p "$data" "$socket"
+    $SUDO chown postgres: "$data" "$socket"
+    $SUDO chmod 700 "$data"
+    if [ ! -f "$data/PG_VERSION" ]; then
+        log "initdb $data (trust authentication, local development only)"
+        as_postgres "$bin/initdb" -D "$data" -U postgres --auth=trust --encoding=UTF8 \
+            --locale=C.UTF-8 >/dev/null
+    fi
+    log "starting PostgreSQL from $data"
+    as_postgres "$bin/pg_ctl" -D "$data" -l "$data/postgres.log" -w -t "$DEADLINE_SECS" \
+        -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories=$socket -c max_connections=100" \
+        start >/dev/null
+    wait_for "PostgreSQL" port_open "$PG_PORT"
+    # brisk connects as root (the default URLs); create the role and its
+    # database once.
+    local psql_pg=(psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -qAt)
+    if [ "$("${psql_pg[@]}" -c "SELECT 1 FROM pg_roles WHERE rolname = 'root'")" != 1 ]; then
+        "${psql_pg[@]}" -c "CREATE ROLE root SUPERUSER LOGIN"
+    fi
+    if [ "$("${psql_pg[@]}" -c "SELECT 1 FROM pg_database WHERE datname = 'root'")" != 1 ]; then
+        "${psql_pg[@]}" -c "CREATE DATABASE root OWNER root"
+    fi
+}
+
+ensure_redis() {
+    if port_open "$REDIS_PORT"; then
+        log "Redis is up on 127.0.0.1:$REDIS_PORT"
+        return 0
+    fi
+    apt_install redis-server
+    local dir="$RUN/redis"
+    [ "$REDIS_PORT" = 6379 ] || dir="$RUN/redis-$REDIS_PORT"
+    mkdir -p "$dir"
+    log "starting Redis with data in $dir"
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$dir" \
+        --logfile "$dir/redis.log" --pidfile "$dir/redis.pid"
+    wait_for "Redis" port_open "$REDIS_PORT"
+}
+
+# PgBouncer answers when a query through it reaches PostgreSQL.
+pgbouncer_answers() {
+    psql "postgres://root@127.0.0.1:$PGB_PORT/postgres?connect_timeout=2" -qAtc "SELECT 1" \
+        >/dev/null 2>&1
+}
+
+ensure_pgbouncer() {
+    if port_open "$PGB_PORT"; then
+        log "PgBouncer is up on 127.0.0.1:$PGB_PORT"
+        return 0
+    fi
+    local before=("${INSTALLED[@]}")
+    apt_install pgbouncer
+    if [ "${#INSTALLED[@]}" -gt "${#before[@]}" ]; then
+        # Debian may start its own instance (/etc/pgbouncer) on install: ours
+        # replaces it.
+        $SUDO service pgbouncer stop >/dev/null 2>&1 || true
+    fi
+    local dir="$RUN/pgbouncer"
+    [ "$PGB_PORT" = 6432 ] || dir="$RUN/pgbouncer-$PGB_PORT"
+    # The config with absolute paths, owned by postgres: PgBouncer runs as
+    # that user and must read it and the auth file, and write its log and pid.
+    local tmp
+    tmp="$(mktemp)"
+    sed -e "s#= run/pgbouncer/#= $dir/#" -e "s#= deploy/#= $dir/#" \
+        -e "s#^listen_port = .*#listen_port = $PGB_PORT#" \
+        -e "s#^\\* = host=127.0.0.1 port=5432#* = host=127.0.0.1 port=$PG_PORT#" \
+        "$ROOT/deploy/pgbouncer.ini" >"$tmp"
+    $SUDO install -d -o postgres -g postgres "$dir"
+    $SUDO install -o postgres -g postgres -m 0644 "$tmp" "$dir/pgbouncer.ini"
+    $SUDO install -o postgres -g postgres -m 0644 "$ROOT/deploy/userlist.txt" "$dir/userlist.txt"
+    rm -f "$tmp"
+    $SUDO rm -f "$dir/pgbouncer.pid"
+    log "starting PgBouncer (session mode) from $dir/pgbouncer.ini"
+    as_postgres pgbouncer -d "$dir/pgbouncer.ini"
+    wait_for "PgBouncer" port_open "$PGB_PORT"
+    wait_for "PgBouncer (query through it)" pgbouncer_answers
+}
+
+mkdir -p "$RUN"
+apt_install libpq-dev wrk
+# psql is used below to check PgBouncer and to set up a fresh cluster.
+command -v psql >/dev/null || apt_install postgresql-client
+ensure_postgres
+ensure_redis
+ensure_pgbouncer
+log "ready: PostgreSQL 127.0.0.1:$PG_PORT, PgBouncer 127.0.0.1:$PGB_PORT, Redis 127.0.0.1:$REDIS_PORT"

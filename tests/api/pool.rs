@@ -1,0 +1,166 @@
+//! The pool under stress: exhaustion answers 503 fast, and dead connections
+//! (backends terminated, PgBouncer restarted) are replaced without failing reads.
+
+use crate::helpers::*;
+use diesel::RunQueryDsl;
+use serde_json::Value;
+use std::net::TcpListener;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+#[actix_web::test]
+async fn an_exhausted_pool_answers_503_within_the_acquire_timeout() {
+    let app = spawn_app_with(|a| {
+        a.database.pool_size = 1;
+        a.database.pool_acquire_timeout_ms = 300;
+    })
+    .await;
+    let id = product_ids(&mut app.db(), 1)[0];
+    // Warm the key memo, then hold the only connection.
+    assert_eq!(app.get_json(&format!("/api/products/{id}"), 1).await.0, 200);
+    let held = app.state.db.get_owned().await.unwrap();
+    let started = Instant::now();
+    let resp = app.get(&format!("/api/products/{id}"), Some(&key(1))).await;
+    let waited = started.elapsed();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "service_unavailable");
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    drop(held);
+    assert_eq!(app.get_json(&format!("/api/products/{id}"), 1).await.0, 200);
+}
+
+#[actix_web::test]
+async fn reads_survive_terminated_backends() {
+    let app = spawn_app_with(|a| a.database.pool_size = 2).await;
+    let id = product_ids(&mut app.db(), 1)[0];
+    for _ in 0..6 {
+        assert_eq!(app.get_json(&format!("/api/products/{id}"), 1).await.0, 200);
+    }
+    diesel::sql_query(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND pid <> pg_backend_pid()",
+        app.db_name
+    ))
+    .execute(&mut app.db())
+    .unwrap();
+    for _ in 0..6 {
+        let (status, body) = app.get_json(&format!("/api/products/{id}"), 1).await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+/// A private PgBouncer (session mode, like deploy/) that the test may restart.
+struct Bouncer {
+    dir: std::path::PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Bouncer {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("brisk-bouncer-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("userlist.txt"), "\"root\" \"\"\n").unwrap();
+        std::fs::write(
+            dir.join("pgbouncer.ini"),
+            format!(
+                "[databases]\n* = host=127.0.0.1 port=5432\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n\
+                 auth_type = trust\nauth_file = {dir}/userlist.txt\npool_mode = session\nserver_idle_timeout = 5\n\
+                 logfile = {dir}/pgbouncer.log\n",
+                dir = dir.display()
+            ),
+        )
+        .unwrap();
+        let _ = Command::new("chown")
+            .args(["-R", "postgres"])
+            .arg(&dir)
+            .status();
+        let mut b = Bouncer {
+            dir,
+            port,
+            child: None,
+        };
+        b.spawn();
+        b
+    }
+
+    fn spawn(&mut self) {
+        let ini = self.dir.join("pgbouncer.ini");
+        // PgBouncer refuses to run as root.
+        let child = Command::new("runuser")
+            .args(["-u", "postgres", "--", "pgbouncer"])
+            .arg(&ini)
+            .spawn()
+            .expect("start pgbouncer");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "pgbouncer did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("pkill")
+                .args([
+                    "-f",
+                    &format!("{}", self.dir.join("pgbouncer.ini").display()),
+                ])
+                .status();
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(Instant::now() < deadline, "pgbouncer did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Bouncer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[actix_web::test]
+async fn reads_recover_after_pgbouncer_restarts() {
+    let mut bouncer = tokio::task::spawn_blocking(Bouncer::start).await.unwrap();
+    let port = bouncer.port;
+    let app = spawn_app_with(move |a| {
+        a.database.database_url = a
+            .database
+            .database_url
+            .replace(":6432/", &format!(":{port}/"));
+        a.database.pool_size = 2;
+    })
+    .await;
+    let id = product_ids(&mut app.db(), 1)[0];
+    for _ in 0..4 {
+        assert_eq!(app.get_json(&format!("/api/products/{id}"), 1).await.0, 200);
+    }
+    bouncer = tokio::task::spawn_blocking(move || {
+        bouncer.stop();
+        bouncer.spawn();
+        bouncer
+    })
+    .await
+    .unwrap();
+    for _ in 0..6 {
+        let (status, body) = app.get_json(&format!("/api/products/{id}"), 1).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    drop(bouncer);
+}
