@@ -6,6 +6,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod ratelimit;
 pub mod redis;
 pub mod startup;
 pub mod state;

@@ -5,6 +5,7 @@ use crate::config::ServeArgs;
 use crate::db::pool::DbPool;
 use crate::http::extract::auth::KeyMemo;
 use crate::metrics::{Bb8Pool, Metrics};
+use crate::ratelimit::Limiter;
 use crate::redis::Redis;
 use std::sync::Arc;
 
@@ -17,6 +18,8 @@ pub struct AppState {
     /// Signs pagination cursors.
     pub cursor_secret: Arc<[u8]>,
     pub settings: Arc<ServeArgs>,
+    /// The process's rate limiter (shared by every worker).
+    pub limiter: Limiter,
 }
 
 impl AppState {
@@ -25,10 +28,19 @@ impl AppState {
         let db = DbPool::build(&args.database);
         let metrics = Metrics::with_history(args.metrics.interval(), args.metrics.metrics_history);
         metrics.register_pool("db", Bb8Pool::new(db.inner().clone(), db.max_size()));
+        let limiter = Limiter::from_args(
+            &args.ratelimit,
+            args.redis.store,
+            &redis,
+            args.server.trusted_hops,
+            args.database.processes,
+            metrics.clone(),
+        )?;
         Ok(Self {
             db,
             redis,
             metrics,
+            limiter,
             keys: KeyMemo::default(),
             cursor_secret: Arc::from(args.server.secret.as_bytes()),
             settings: Arc::new(args.clone()),

@@ -3,6 +3,7 @@
 
 pub mod database;
 pub mod metrics;
+pub mod ratelimit;
 pub mod redis;
 pub mod server;
 
@@ -10,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub use database::DatabaseArgs;
 pub use metrics::MetricsArgs;
+pub use ratelimit::RateLimitArgs;
 pub use redis::{RedisArgs, StoreKind};
 pub use server::{LogFormat, ServerArgs};
 
@@ -53,6 +55,8 @@ pub struct ServeArgs {
     pub redis: RedisArgs,
     #[command(flatten)]
     pub metrics: MetricsArgs,
+    #[command(flatten)]
+    pub ratelimit: RateLimitArgs,
 }
 
 /// `brisk migrate`.

@@ -8,3 +8,4 @@ mod orders;
 mod pgbouncer;
 mod pool;
 mod products;
+mod ratelimit;

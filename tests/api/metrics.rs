@@ -129,6 +129,24 @@ async fn known_traffic_is_counted_in_metrics_by_route_pattern() {
         "no /health traffic yet"
     );
 
+    // Limiter outcomes: the five authenticated /api requests passed the limiter.
+    assert!(
+        sample(
+            &text,
+            r#"brisk_ratelimit_decisions_total{outcome="allowed"}"#
+        )
+        .unwrap()
+            >= 5.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"brisk_ratelimit_decisions_total{outcome="rejected"}"#
+        ),
+        Some(0.0)
+    );
+
     // Pool gauges of the database pool (size 4 in tests).
     assert_eq!(
         sample(&text, r#"brisk_pool_max_connections{pool="db"}"#),

@@ -1,0 +1,81 @@
+//! Cost of one rate-limit decision: the memory store (`--store memory`, and the `local`
+//! fallback) and, when Redis answers on 127.0.0.1:6379, the Redis store (one EVALSHA
+//! round trip on the shared multiplexed connection).
+//!
+//! `cargo bench --bench limiter`
+
+use actix_web::http::Method;
+use brisk::app::auth::AuthContext;
+use brisk::app::domain::Plan;
+use brisk::config::{RedisArgs, StoreKind};
+use brisk::metrics::events::Metrics;
+use brisk::ratelimit::{parse_limits, Backend, Limiter, LimiterSettings, Policy, PolicySpec};
+use brisk::redis::Redis;
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::hint::black_box;
+use std::net::IpAddr;
+
+fn limiter(backend: Backend) -> Limiter {
+    let mut spec = PolicySpec::defaults();
+    // Large enough that the bench measures admissions, small enough to keep logs bounded.
+    spec.free = parse_limits("100000 per second").unwrap();
+    Limiter::new(
+        Policy::new(spec).unwrap(),
+        backend,
+        LimiterSettings::default(),
+        Metrics::new(),
+    )
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ip: IpAddr = "203.0.113.9".parse().unwrap();
+    let auth = AuthContext {
+        tenant_id: 1,
+        plan: Plan::Free,
+        key_id: 1,
+    };
+
+    let mem = limiter(Backend::Memory);
+    c.bench_function("memory: limits_for + decide (plan)", |b| {
+        b.iter(|| {
+            let limits = mem
+                .limits_for(&Method::GET, "/api/products", Some(&auth), ip)
+                .unwrap();
+            black_box(rt.block_on(mem.decide(&limits)).allowed)
+        })
+    });
+    let export = mem
+        .limits_for(&Method::GET, "/api/export.csv", Some(&auth), ip)
+        .unwrap();
+    c.bench_function("memory: decide (plan + export, refused)", |b| {
+        b.iter(|| black_box(rt.block_on(mem.decide(&export)).allowed))
+    });
+
+    let args = RedisArgs {
+        redis_url: "redis://127.0.0.1:6379".into(),
+        redis_timeout_ms: 100,
+        redis_prefix: format!("bench-rl-{}", uuid::Uuid::new_v4().simple()),
+        store: StoreKind::Redis,
+    };
+    // The connection manager spawns its driver on the current runtime.
+    let _enter = rt.enter();
+    let redis = Redis::new(&args).unwrap();
+    if rt.block_on(redis.ping()) {
+        let red = limiter(Backend::Redis(redis));
+        let limits = red
+            .limits_for(&Method::GET, "/api/products", Some(&auth), ip)
+            .unwrap();
+        c.bench_function("redis: decide (plan, one round trip)", |b| {
+            b.iter(|| black_box(rt.block_on(red.decide(&limits)).allowed))
+        });
+    } else {
+        eprintln!("Redis not reachable: skipping the Redis bench");
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

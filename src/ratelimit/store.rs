@@ -1,0 +1,368 @@
+//! Where the sliding-window logs live: Redis (shared by every process; one Lua script
+//! per request checks and charges all of its limits, time from Redis `TIME`) or process
+//! memory (`--store memory`, and the `local` failure fallback): sharded mutexes over the
+//! same pure algorithm, exact across the workers of one process.
+
+use super::limits::Rate;
+use super::policy::Check;
+use super::window::{self, Log, Status};
+use crate::redis::Redis;
+use redis::Script;
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// The outcome of one multi-limit check in a store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOutcome {
+    /// Epoch milliseconds of the decision, by the store's clock.
+    pub now_ms: u64,
+    pub allowed: bool,
+    /// One status per check, in order.
+    pub statuses: Vec<Status>,
+}
+
+/// Epoch milliseconds that never go backwards within the process.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    base: Instant,
+    base_epoch_ms: u64,
+}
+
+impl Clock {
+    pub fn new() -> Self {
+        let base_epoch_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        Self {
+            base: Instant::now(),
+            base_epoch_ms,
+        }
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.base_epoch_ms + self.base.elapsed().as_millis() as u64
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+const SHARDS: usize = 64;
+/// A shard sweeps its expired logs every this many decisions.
+const SWEEP_EVERY: u32 = 1024;
+
+struct Entry {
+    log: Log,
+    expires_at: u64,
+}
+
+#[derive(Default)]
+struct Shard {
+    logs: HashMap<String, Entry>,
+    ops: u32,
+}
+
+/// In-process store: `SHARDS` mutex-guarded maps; a decision locks the shards of its
+/// keys in index order (no deadlock), so concurrent workers never see half a charge.
+/// Locks are std mutexes held for microseconds and never across an await.
+#[derive(Clone)]
+pub struct MemoryStore {
+    shards: Arc<[Mutex<Shard>]>,
+    hasher: RandomState,
+    clock: Clock,
+}
+
+impl MemoryStore {
+    pub fn new(clock: Clock) -> Self {
+        let shards: Vec<Mutex<Shard>> = (0..SHARDS).map(|_| Mutex::default()).collect();
+        Self {
+            shards: shards.into(),
+            hasher: RandomState::new(),
+            clock,
+        }
+    }
+
+    fn shard_of(&self, key: &str) -> usize {
+        (self.hasher.hash_one(key) as usize) % SHARDS
+    }
+
+    /// Checks and charges `checks` at the store's clock.
+    pub fn decide(&self, checks: &[Check], cost: u64) -> StoreOutcome {
+        self.decide_at(checks, |c| c.rate, cost, self.clock.now_ms())
+    }
+
+    /// Same, with each check's rate mapped (the `local` fallback's share) at `now`.
+    pub fn decide_at(
+        &self,
+        checks: &[Check],
+        rate_of: impl Fn(&Check) -> Rate,
+        cost: u64,
+        now: u64,
+    ) -> StoreOutcome {
+        let idx: Vec<usize> = checks.iter().map(|c| self.shard_of(&c.key)).collect();
+        let mut order = idx.clone();
+        order.sort_unstable();
+        order.dedup();
+        // A poisoned shard only means another thread panicked mid-decision; the map
+        // is still a valid map, so keep limiting with it.
+        let mut guards: Vec<(usize, MutexGuard<'_, Shard>)> = order
+            .iter()
+            .map(|&i| (i, self.shards[i].lock().unwrap_or_else(|p| p.into_inner())))
+            .collect();
+        let rates: Vec<Rate> = checks.iter().map(&rate_of).collect();
+        // Take the logs out, decide on them, put back the non-empty ones.
+        let mut logs: Vec<Log> = checks
+            .iter()
+            .zip(&idx)
+            .map(|(c, i)| {
+                let g = guards.iter_mut().find(|(j, _)| j == i).map(|(_, g)| g);
+                g.and_then(|g| g.logs.remove(&c.key))
+                    .map_or_else(Log::new, |e| e.log)
+            })
+            .collect();
+        let mut refs: Vec<&mut Log> = logs.iter_mut().collect();
+        let (allowed, statuses) = window::decide(&mut refs, &rates, now, cost);
+        for ((c, i), (log, rate)) in checks.iter().zip(&idx).zip(logs.into_iter().zip(&rates)) {
+            if let Some((_, g)) = guards.iter_mut().find(|(j, _)| j == i) {
+                if !log.is_empty() {
+                    let expires_at = log.expires_at(rate.period_ms());
+                    g.logs.insert(c.key.clone(), Entry { log, expires_at });
+                }
+            }
+        }
+        for (_, g) in guards.iter_mut() {
+            g.ops += 1;
+            if g.ops >= SWEEP_EVERY {
+                g.ops = 0;
+                g.logs.retain(|_, e| e.expires_at > now);
+            }
+        }
+        StoreOutcome {
+            now_ms: now,
+            allowed,
+            statuses,
+        }
+    }
+
+    /// Logs held (for tests of the sweep).
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).logs.len())
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The Redis transcription of `window::decide`. KEYS: one log per check. ARGV[1]: cost;
+/// ARGV[2i], ARGV[2i+1]: count and period (ms) of KEYS[i]. Returns
+/// `{now_ms, allowed, remaining_1, reset_after_ms_1, retry_after_ms_1 (-1: none), ...}`.
+/// Time comes from Redis, so host clocks do not matter. Each key gets PEXPIRE of its
+/// window after its newest entry: an idle identity costs nothing after one period.
+const SCRIPT: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local cost = tonumber(ARGV[1])
+local n = #KEYS
+local lens = {}
+local allowed = 1
+for i = 1, n do
+  local key = KEYS[i]
+  local count = tonumber(ARGV[2 * i])
+  local cutoff = now - tonumber(ARGV[2 * i + 1])
+  -- drop admissions that left the window; the log is ascending, oldest first:
+  -- gallop from the head, then binary-search the first entry still inside, one LTRIM
+  local len = redis.call('LLEN', key)
+  if len > 0 and tonumber(redis.call('LINDEX', key, 0)) <= cutoff then
+    local bound = 1
+    while bound < len and tonumber(redis.call('LINDEX', key, bound)) <= cutoff do
+      bound = bound * 2
+    end
+    local lo = math.floor(bound / 2) + 1
+    local hi = math.min(bound, len)
+    while lo < hi do
+      local mid = math.floor((lo + hi) / 2)
+      if tonumber(redis.call('LINDEX', key, mid)) <= cutoff then lo = mid + 1 else hi = mid end
+    end
+    redis.call('LTRIM', key, lo, -1)
+    len = len - lo
+  end
+  lens[i] = len
+  if len + cost > count then allowed = 0 end
+end
+local out = {now, allowed}
+for i = 1, n do
+  local key = KEYS[i]
+  local count = tonumber(ARGV[2 * i])
+  local period = tonumber(ARGV[2 * i + 1])
+  local len = lens[i]
+  local remaining, reset, retry
+  if allowed == 1 then
+    local last = tonumber(redis.call('LINDEX', key, -1) or now)
+    local at = math.max(now, last)
+    local stamp = string.format('%d', at)
+    for c = 1, cost do redis.call('RPUSH', key, stamp) end
+    redis.call('PEXPIRE', key, period + at - now)
+    remaining = math.max(count - len - cost, 0)
+    reset = tonumber(redis.call('LINDEX', key, 0)) + period - now
+    retry = -1
+  else
+    remaining = math.max(count - len, 0)
+    if len > 0 then
+      reset = tonumber(redis.call('LINDEX', key, 0)) + period - now
+    else
+      reset = 0
+    end
+    if len + cost <= count then
+      retry = -1
+    elseif cost > count then
+      retry = period
+    else
+      retry = math.max(tonumber(redis.call('LINDEX', key, len + cost - count - 1)) + period - now, 1)
+    end
+  end
+  out[#out + 1] = remaining
+  out[#out + 1] = math.max(reset, 0)
+  out[#out + 1] = retry
+end
+return out
+"#;
+
+/// Redis store: one `EVALSHA` per request on the shared multiplexed connection
+/// (`Script` reloads on NOSCRIPT), no PING, no new connection.
+#[derive(Clone)]
+pub struct RedisStore {
+    redis: Redis,
+    script: Arc<Script>,
+}
+
+impl RedisStore {
+    pub fn new(redis: Redis) -> Self {
+        Self {
+            redis,
+            script: Arc::new(Script::new(SCRIPT)),
+        }
+    }
+
+    /// The shared handle (its timeout bounds a decision).
+    pub fn redis(&self) -> &Redis {
+        &self.redis
+    }
+
+    /// Checks and charges `checks` atomically in one round trip.
+    pub async fn decide(&self, checks: &[Check], cost: u64) -> redis::RedisResult<StoreOutcome> {
+        let mut inv = self.script.prepare_invoke();
+        for c in checks {
+            inv.key(c.key.as_str());
+        }
+        inv.arg(cost);
+        for c in checks {
+            inv.arg(c.rate.count).arg(c.rate.period_ms());
+        }
+        let mut conn = self.redis.conn();
+        let raw: Vec<i64> = inv.invoke_async(&mut conn).await?;
+        parse_reply(&raw, checks.len()).ok_or_else(|| {
+            redis::RedisError::from((
+                redis::ErrorKind::Parse,
+                "rate-limit script reply has the wrong shape",
+            ))
+        })
+    }
+}
+
+fn parse_reply(raw: &[i64], n: usize) -> Option<StoreOutcome> {
+    if raw.len() != 2 + 3 * n {
+        return None;
+    }
+    let statuses = raw[2..]
+        .chunks_exact(3)
+        .map(|c| Status {
+            remaining: c[0].max(0) as u64,
+            reset_after_ms: c[1].max(0) as u64,
+            retry_after_ms: (c[2] >= 0).then_some(c[2] as u64),
+        })
+        .collect();
+    Some(StoreOutcome {
+        now_ms: raw[0].max(0) as u64,
+        allowed: raw[1] == 1,
+        statuses,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn check(key: &str, count: u64, secs: u64) -> Check {
+        Check {
+            name: Arc::from("t"),
+            rate: Rate::new(count, Duration::from_secs(secs)),
+            key: key.into(),
+        }
+    }
+
+    #[test]
+    fn memory_store_charges_all_or_none_across_shards() {
+        let store = MemoryStore::new(Clock::new());
+        let checks = [check("daily", 200, 86_400), check("hourly", 2, 3_600)];
+        let now = 1_000_000;
+        assert!(store.decide_at(&checks, |c| c.rate, 1, now).allowed);
+        assert!(store.decide_at(&checks, |c| c.rate, 1, now + 1).allowed);
+        let out = store.decide_at(&checks, |c| c.rate, 1, now + 2);
+        assert!(!out.allowed);
+        assert_eq!(out.statuses[0].remaining, 198);
+        assert_eq!(out.statuses[1].remaining, 0);
+    }
+
+    #[test]
+    fn memory_store_is_exact_across_threads() {
+        let store = MemoryStore::new(Clock::new());
+        let checks = vec![check("shared", 500, 3_600)];
+        let admitted: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        (0..200)
+                            .filter(|_| store.decide(&checks, 1).allowed)
+                            .count()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(admitted, 500);
+    }
+
+    #[test]
+    fn memory_store_sweeps_expired_logs() {
+        let store = MemoryStore::new(Clock::new());
+        for i in 0..2_000 {
+            store.decide_at(&[check(&format!("k{i}"), 1, 1)], |c| c.rate, 1, 0);
+        }
+        assert_eq!(store.len(), 2_000);
+        // Later traffic on 4,096 other keys makes every shard sweep at least once.
+        for i in 0..(SHARDS as u32 * SWEEP_EVERY * 3) {
+            let key = format!("late{}", i % 4096);
+            store.decide_at(&[check(&key, 1, 1)], |c| c.rate, 1, 10_000);
+        }
+        assert_eq!(store.len(), 4_096, "the 2,000 expired logs are gone");
+    }
+
+    #[test]
+    fn script_replies_parse_and_bad_shapes_are_refused() {
+        let out = parse_reply(&[5_000, 1, 3, 60_000, -1], 1).unwrap();
+        assert!(out.allowed);
+        assert_eq!(out.statuses[0].retry_after_ms, None);
+        assert!(parse_reply(&[5_000, 1, 3], 1).is_none());
+    }
+}

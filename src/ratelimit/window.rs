@@ -1,0 +1,272 @@
+//! The limiting algorithm, pure over (state, now): an exact sliding-window log.
+//!
+//! For each (limit, identity) the state is the ascending list of the times (ms) at which
+//! requests were admitted within the last `period`. A request of `cost` is admitted iff
+//! `len + cost <= count` after dropping admissions older than `period`; so **at most
+//! `count` requests pass in any span of `period`**, wherever the span starts: no
+//! fixed-window double burst at window edges, and no GCRA-style refill either.
+//!
+//! Why not GCRA: GCRA with a burst of `count` (the only shape that lets "5 per minute"
+//! pass 5 requests at once) admits `2·count − 1` requests in the worst span of one
+//! `period` (the burst, then one per `period/count`), so it cannot meet "at most the
+//! limit in any window-length span" that the spec and API.md ("a rolling 24 h") ask for;
+//! no O(1)-state algorithm can. The log costs one entry per admitted request inside the
+//! window (bounded by `count`, see [`super::limits::MAX_COUNT`]), each operation is O(1)
+//! amortized (each entry is appended once and dropped once).
+//!
+//! Several limits are checked together by [`decide`]: every log is evaluated first and
+//! all are charged only when all admit (all or none). The Redis script
+//! (`super::store::redis`) is a line-by-line transcription of this module and the memory
+//! store calls it directly.
+
+use super::limits::Rate;
+use std::collections::VecDeque;
+
+/// Admission times (ms, ascending) of one (limit, identity) within its window.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Log {
+    entries: VecDeque<u64>,
+}
+
+impl Log {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Admissions currently held (after the last prune).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The time after which this log holds nothing that `period` still counts.
+    pub fn expires_at(&self, period_ms: u64) -> u64 {
+        self.entries.back().map_or(0, |last| last + period_ms)
+    }
+
+    /// Drops admissions that are no longer inside `(now - period, now]`.
+    pub fn prune(&mut self, now: u64, period_ms: u64) {
+        // Before the first full period nothing can have left the window.
+        let Some(cutoff) = now.checked_sub(period_ms) else {
+            return;
+        };
+        let expired = self.entries.partition_point(|&t| t <= cutoff);
+        self.entries.drain(..expired);
+    }
+}
+
+/// What one limit says about one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status {
+    /// Requests still admissible in the current window after this decision.
+    pub remaining: u64,
+    /// Milliseconds until the oldest counted admission leaves the window (0 when empty).
+    pub reset_after_ms: u64,
+    /// When this limit refuses the request: milliseconds until it would admit it.
+    pub retry_after_ms: Option<u64>,
+}
+
+/// Evaluates one pruned log without charging it.
+pub fn evaluate(log: &Log, now: u64, rate: Rate, cost: u64) -> Status {
+    let period = rate.period_ms();
+    let len = log.len() as u64;
+    let reset_after_ms = log
+        .entries
+        .front()
+        .map_or(0, |&t| (t + period).saturating_sub(now));
+    let retry_after_ms = if len + cost <= rate.count {
+        None
+    } else if cost > rate.count {
+        // Never admissible; say "one window" rather than "never".
+        Some(period)
+    } else {
+        // `len + cost - count` admissions must leave; the last of them is at this index.
+        let idx = (len + cost - rate.count - 1) as usize;
+        Some((log.entries[idx] + period).saturating_sub(now).max(1))
+    };
+    Status {
+        remaining: rate.count.saturating_sub(len),
+        reset_after_ms,
+        retry_after_ms,
+    }
+}
+
+/// Records `cost` admissions at `now` (kept ascending if the clock stepped back).
+pub fn charge(log: &mut Log, now: u64, cost: u64) {
+    let at = log.entries.back().map_or(now, |&last| last.max(now));
+    for _ in 0..cost {
+        log.entries.push_back(at);
+    }
+}
+
+/// Checks every limit of a request and charges all of them or none.
+/// Returns whether the request is admitted and each limit's status after the decision.
+pub fn decide(logs: &mut [&mut Log], rates: &[Rate], now: u64, cost: u64) -> (bool, Vec<Status>) {
+    debug_assert_eq!(logs.len(), rates.len());
+    for (log, rate) in logs.iter_mut().zip(rates) {
+        log.prune(now, rate.period_ms());
+    }
+    let mut statuses: Vec<Status> = logs
+        .iter()
+        .zip(rates)
+        .map(|(log, rate)| evaluate(log, now, *rate, cost))
+        .collect();
+    let allowed = statuses.iter().all(|s| s.retry_after_ms.is_none());
+    if allowed {
+        for ((log, rate), status) in logs.iter_mut().zip(rates).zip(statuses.iter_mut()) {
+            charge(log, now, cost);
+            let period = rate.period_ms();
+            status.remaining = rate.count.saturating_sub(log.len() as u64);
+            status.reset_after_ms = log
+                .entries
+                .front()
+                .map_or(0, |&t| (t + period).saturating_sub(now));
+        }
+    }
+    (allowed, statuses)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn rate(count: u64, secs: u64) -> Rate {
+        Rate::new(count, Duration::from_secs(secs))
+    }
+
+    /// A fake clock: every test drives `now` itself.
+    struct Bucket {
+        log: Log,
+        rate: Rate,
+    }
+
+    impl Bucket {
+        fn new(rate: Rate) -> Self {
+            Self {
+                log: Log::new(),
+                rate,
+            }
+        }
+        fn hit(&mut self, now: u64) -> (bool, Status) {
+            let (ok, s) = decide(&mut [&mut self.log], &[self.rate], now, 1);
+            (ok, s[0])
+        }
+    }
+
+    #[test]
+    fn a_burst_up_to_the_limit_passes_and_the_next_request_waits_for_the_oldest() {
+        let mut b = Bucket::new(rate(5, 60));
+        for i in 0..5 {
+            let (ok, s) = b.hit(1_000 + i * 10);
+            assert!(ok);
+            assert_eq!(s.remaining, 4 - i);
+            assert_eq!(s.reset_after_ms, 60_000 - i * 10);
+        }
+        let (ok, s) = b.hit(2_000);
+        assert!(!ok);
+        assert_eq!(s.remaining, 0);
+        // The first admission (t=1000) leaves the window at 61000.
+        assert_eq!(s.retry_after_ms, Some(59_000));
+        assert!(!b.hit(60_999).0);
+        assert!(b.hit(61_000).0);
+    }
+
+    #[test]
+    fn no_window_edge_double_burst_at_most_the_limit_in_any_window_length_span() {
+        // A client hammering every 7 ms for ten windows, across every "edge".
+        let r = rate(10, 1);
+        let mut b = Bucket::new(r);
+        let mut admitted = Vec::new();
+        let mut now = 123;
+        while now < 10_000 {
+            if b.hit(now).0 {
+                admitted.push(now);
+            }
+            now += 7;
+        }
+        // Sliding check over every admitted start: the span [t, t + period) holds <= count.
+        for (i, &t) in admitted.iter().enumerate() {
+            let in_span = admitted[i..].iter().take_while(|&&u| u < t + 1_000).count();
+            assert!(in_span <= 10, "{in_span} admitted in the 1 s span from {t}");
+        }
+        // And the limiter is not stingy: each window-length span is used fully.
+        assert!(admitted.len() >= 9 * 10, "only {} admitted", admitted.len());
+    }
+
+    #[test]
+    fn the_fixed_window_edge_attack_gets_only_the_limit() {
+        // Fixed windows admit 10 at 0.999 s and 10 more at 1.001 s; this must not.
+        let mut b = Bucket::new(rate(10, 1));
+        let before = (0..10).filter(|_| b.hit(999).0).count();
+        let after = (0..10).filter(|_| b.hit(1_001).0).count();
+        assert_eq!((before, after), (10, 0));
+        assert!(!b.hit(1_998).0);
+        assert!(b.hit(1_999).0);
+    }
+
+    #[test]
+    fn a_request_rejected_by_one_limit_charges_none_of_the_others() {
+        let (mut daily, mut hourly) = (Log::new(), Log::new());
+        let rates = [rate(200, 86_400), rate(2, 3_600)];
+        for t in [0, 10] {
+            assert!(decide(&mut [&mut daily, &mut hourly], &rates, t, 1).0);
+        }
+        let (ok, s) = decide(&mut [&mut daily, &mut hourly], &rates, 20, 1);
+        assert!(!ok);
+        assert_eq!(
+            s[0].remaining, 198,
+            "daily unchanged by the rejected request"
+        );
+        assert_eq!(s[0].retry_after_ms, None);
+        assert_eq!(s[1].retry_after_ms, Some(3_600_000 - 20));
+        assert_eq!(daily.len(), 2);
+    }
+
+    #[test]
+    fn cost_above_one_needs_that_many_free_slots() {
+        let mut log = Log::new();
+        let r = rate(5, 10);
+        for t in [0, 1_000, 2_000] {
+            assert!(decide(&mut [&mut log], &[r], t, 1).0);
+        }
+        let (ok, s) = decide(&mut [&mut log], &[r], 3_000, 3);
+        assert!(!ok);
+        // One admission must leave: the oldest, at 0 + 10 s.
+        assert_eq!(s[0].retry_after_ms, Some(7_000));
+        let (ok, s) = decide(&mut [&mut log], &[r], 10_000, 3);
+        assert!(ok);
+        assert_eq!(s[0].remaining, 0);
+        let (ok, s) = decide(&mut [&mut log], &[r], 10_000, 6);
+        assert!(!ok);
+        assert_eq!(
+            s[0].retry_after_ms,
+            Some(10_000),
+            "never admissible: one window"
+        );
+    }
+
+    #[test]
+    fn a_clock_step_back_keeps_the_log_ordered_and_counted() {
+        let mut b = Bucket::new(rate(2, 1));
+        assert!(b.hit(5_000).0);
+        assert!(b.hit(4_000).0); // recorded at 5000
+        assert!(!b.hit(4_500).0);
+        assert!(b.hit(6_000).0);
+    }
+
+    #[test]
+    fn pruning_forgets_admissions_older_than_the_period() {
+        let mut log = Log::new();
+        let r = rate(3, 1);
+        for t in [0, 100, 200] {
+            decide(&mut [&mut log], &[r], t, 1);
+        }
+        log.prune(1_150, r.period_ms());
+        assert_eq!(log.len(), 1);
+        assert_eq!(log.expires_at(r.period_ms()), 1_200);
+    }
+}
