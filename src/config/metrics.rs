@@ -17,6 +17,7 @@ pub const DEFAULT_INTERVAL_SECS: u64 = 5;
 /// Points of history kept (60 × 5 s = the last five minutes).
 pub const DEFAULT_HISTORY: usize = 60;
 
+/// `brisk serve` flags of the measurement subsystem.
 #[derive(Debug, Clone, Args)]
 pub struct MetricsArgs {
     /// Record per-route metrics and write the access log (`false` only to measure its cost).
@@ -40,9 +41,11 @@ pub struct MetricsArgs {
 }
 
 impl MetricsArgs {
+    /// `--slow-request-ms` as a duration.
     pub fn slow_request(&self) -> Duration {
         Duration::from_millis(self.slow_request_ms)
     }
+    /// `--metrics-interval-secs` as a duration.
     pub fn interval(&self) -> Duration {
         Duration::from_secs(self.metrics_interval_secs)
     }

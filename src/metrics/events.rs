@@ -30,6 +30,7 @@ pub enum CacheEvent {
 }
 
 impl CacheEvent {
+    /// Every outcome, in counter order.
     pub const ALL: [CacheEvent; 6] = [
         CacheEvent::Hit,
         CacheEvent::Stale,
@@ -39,6 +40,7 @@ impl CacheEvent {
         CacheEvent::RefreshError,
     ];
 
+    /// The label value (`outcome="..."`) and access-log word.
     pub fn as_str(self) -> &'static str {
         match self {
             CacheEvent::Hit => "hit",
@@ -63,6 +65,7 @@ pub enum LimiterEvent {
 }
 
 impl LimiterEvent {
+    /// Every outcome, in counter order.
     pub const ALL: [LimiterEvent; 4] = [
         LimiterEvent::Allowed,
         LimiterEvent::Rejected,
@@ -70,6 +73,7 @@ impl LimiterEvent {
         LimiterEvent::StoreError,
     ];
 
+    /// The label value (`outcome="..."`) and access-log word.
     pub fn as_str(self) -> &'static str {
         match self {
             LimiterEvent::Allowed => "allowed",
@@ -149,18 +153,22 @@ impl Metrics {
         }
     }
 
+    /// Counts one cache outcome (one relaxed atomic add).
     pub fn cache(&self, event: CacheEvent) {
         self.inner.counters.cache[event as usize].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts one limiter decision (one relaxed atomic add).
     pub fn limiter(&self, event: LimiterEvent) {
         self.inner.counters.limiter[event as usize].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Cache outcomes of this kind since start.
     pub fn cache_count(&self, event: CacheEvent) -> u64 {
         self.inner.counters.cache[event as usize].load(Ordering::Relaxed)
     }
 
+    /// Limiter decisions of this kind since start.
     pub fn limiter_count(&self, event: LimiterEvent) -> u64 {
         self.inner.counters.limiter[event as usize].load(Ordering::Relaxed)
     }

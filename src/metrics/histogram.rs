@@ -39,8 +39,11 @@ pub fn percentiles(h: &Histogram<u64>) -> Percentiles {
 /// Three quantiles of one histogram, in the histogram's unit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Percentiles {
+    /// Median.
     pub p50: u64,
+    /// 95th percentile.
     pub p95: u64,
+    /// 99th percentile.
     pub p99: u64,
 }
 

@@ -21,9 +21,13 @@ pub struct Point {
     pub t_ms: u64,
     /// Length of the interval in seconds (longer than the nominal one after idle time).
     pub secs: f64,
+    /// Routes that had requests in the interval.
     pub routes: Vec<RoutePoint>,
+    /// Cache outcomes within the interval, in `CacheEvent::ALL` order.
     pub cache: [u64; 6],
+    /// Limiter decisions within the interval, in `LimiterEvent::ALL` order.
     pub limiter: [u64; 4],
+    /// Pool readings at the end of the interval.
     pub pools: Vec<(String, PoolSample)>,
 }
 
@@ -32,6 +36,7 @@ pub struct Point {
 pub struct RoutePoint {
     pub method: &'static str,
     pub route: Arc<str>,
+    /// Requests finished in the interval.
     pub count: u64,
     /// Latency quantiles in µs.
     pub latency: Percentiles,
@@ -282,11 +287,14 @@ pub fn hit_ratio(cache: &[u64; 6]) -> Option<f64> {
 /// the interval still open.
 #[derive(Debug, Serialize)]
 pub struct Dashboard {
+    /// Nominal seconds per point.
     pub interval_secs: f64,
     pub uptime_secs: f64,
     pub in_flight: i64,
+    /// End of each point, Unix ms (the time axis of every series).
     pub t_ms: Vec<u64>,
     pub routes: Vec<RouteSeries>,
+    /// Per point; `None` without lookups.
     pub cache_hit_ratio: Vec<Option<f64>>,
     pub limiter_rejected_per_s: Vec<f64>,
     pub limiter_allowed_per_s: Vec<f64>,
@@ -299,6 +307,7 @@ pub struct Dashboard {
 /// One (method, route): totals since start and per-point series.
 #[derive(Debug, Serialize)]
 pub struct RouteSeries {
+    /// `"<METHOD> <route>"`.
     pub key: String,
     pub method: &'static str,
     pub route: String,
@@ -310,6 +319,7 @@ pub struct RouteSeries {
     pub statements_p99: u64,
     pub db_ms_mean: f64,
     pub status: BTreeMap<&'static str, u64>,
+    /// Per point: requests per second, then latency quantiles in ms (`None`: no requests).
     pub rps: Vec<f64>,
     pub p50: Vec<Option<f64>>,
     pub p95: Vec<Option<f64>>,
@@ -324,6 +334,7 @@ pub struct PoolSeries {
     pub in_use: Vec<Option<u64>>,
     pub connections: Vec<Option<u64>>,
     pub waiting: Vec<Option<u64>>,
+    /// The newest reading.
     pub latest: PoolSample,
 }
 

@@ -56,6 +56,7 @@ pub struct AccessLogSettings {
 }
 
 impl AccessLogSettings {
+    /// From the `serve` flags.
     pub fn new(args: &MetricsArgs, format: LogFormat) -> Self {
         Self {
             enabled: args.access_log,
@@ -95,6 +96,7 @@ pub struct RequestMetrics {
 }
 
 impl RequestMetrics {
+    /// Records into `metrics`; logs per `settings`; client address = TCP peer.
     pub fn new(metrics: Metrics, settings: AccessLogSettings) -> Self {
         Self {
             shared: Arc::new(Shared {

@@ -8,14 +8,23 @@
 //! pools register a `PoolGauges` provider at start-up with `Metrics::register_pool`.
 //! Nothing here holds a lock across an `.await`.
 
+/// The `Metrics` handle and the cache/limiter outcome counters.
 pub mod events;
+/// `/metrics` and the live page's endpoints.
 pub mod handlers;
+/// Percentile math over HDR histograms.
 pub mod histogram;
+/// The live page's per-interval history and JSON.
 pub mod history;
+/// env_logger set-up, text or JSON lines.
 pub mod logging;
+/// Request id, timing, access log and per-route recording.
 pub mod middleware;
+/// Pool gauges providers.
 pub mod pool;
+/// The Prometheus text exposition.
 pub mod prometheus;
+/// Per (route pattern, method) statistics.
 pub mod routes;
 
 pub use events::{CacheEvent, InFlight, LimiterEvent, Metrics};

@@ -50,9 +50,13 @@ fn status_class(status: u16) -> usize {
 /// What one finished request contributes.
 #[derive(Debug, Clone, Copy)]
 pub struct Observation {
+    /// Response status code.
     pub status: u16,
+    /// From arrival to the end of the response body.
     pub elapsed: Duration,
+    /// SQL statements the request ran (transaction control excluded).
     pub statements: u64,
+    /// Time spent in those statements.
     pub db_time: Duration,
 }
 
