@@ -9,3 +9,4 @@ mod pgbouncer;
 mod pool;
 mod products;
 mod ratelimit;
+mod shutdown;
