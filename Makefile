@@ -37,7 +37,7 @@ browser:
 
 ## test: every test against the real services (through PgBouncer), the browser test included
 test: services browser
-	$(CARGO) test
+	scripts/test.sh
 
 ## lint: formatting and clippy, warnings as errors
 lint:
