@@ -8,7 +8,7 @@ SCALE ?= 1
 WORKERS ?= $(shell nproc)
 BRISK := target/release/brisk
 
-.PHONY: services build migrate seed run test lint bench check-budget
+.PHONY: services build migrate seed run test lint bench check-budget browser
 
 ## services: PostgreSQL, Redis and PgBouncer up (installed from Debian's packages if missing)
 services:
@@ -31,9 +31,13 @@ run: migrate
 	$(BRISK) seed --if-empty --scale $(SCALE)
 	$(BRISK) serve --workers $(WORKERS)
 
-## test: every test against the real services (through PgBouncer)
-test: services
-	$(CARGO) test
+## browser: Debian's chromium for the headless test of the live page (once; idempotent)
+browser:
+	scripts/ensure-chromium.sh
+
+## test: every test against the real services (through PgBouncer), the browser test included
+test: services browser
+	scripts/test.sh
 
 ## lint: formatting and clippy, warnings as errors
 lint:

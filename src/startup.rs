@@ -80,7 +80,7 @@ pub fn init_logging() {
 
 /// `brisk serve`.
 pub fn serve(args: ServeArgs) -> Result<(), String> {
-    init_logging();
+    crate::metrics::logging::init(args.server.log_format);
     if args.server.secret == DEV_SECRET {
         log::warn!("BRISK_SECRET is the development default: set it (the same in every process) in production");
     }

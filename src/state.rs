@@ -5,7 +5,7 @@ use crate::cache::{Backend, Cache};
 use crate::config::{ServeArgs, StoreKind};
 use crate::db::pool::DbPool;
 use crate::http::extract::auth::KeyMemo;
-use crate::metrics::Metrics;
+use crate::metrics::{Bb8Pool, Metrics};
 use crate::ratelimit::Limiter;
 use crate::redis::Redis;
 use std::sync::Arc;
@@ -29,7 +29,8 @@ impl AppState {
     pub fn build(args: &ServeArgs) -> Result<Self, String> {
         let redis = Redis::new(&args.redis).map_err(|e| format!("--redis-url: {e}"))?;
         let db = DbPool::build(&args.database);
-        let metrics = Metrics::new();
+        let metrics = Metrics::with_history(args.metrics.interval(), args.metrics.metrics_history);
+        metrics.register_pool("db", Bb8Pool::new(db.inner().clone(), db.max_size()));
         let limiter = Limiter::from_args(
             &args.ratelimit,
             args.redis.store,

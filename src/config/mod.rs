@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod database;
+pub mod metrics;
 pub mod ratelimit;
 pub mod redis;
 pub mod server;
@@ -11,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub use cache::CacheArgs;
 pub use database::DatabaseArgs;
+pub use metrics::MetricsArgs;
 pub use ratelimit::RateLimitArgs;
 pub use redis::{RedisArgs, StoreKind};
 pub use server::{LogFormat, ServerArgs};
@@ -53,6 +55,8 @@ pub struct ServeArgs {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub redis: RedisArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
     #[command(flatten)]
     pub ratelimit: RateLimitArgs,
     #[command(flatten)]

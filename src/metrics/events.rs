@@ -1,8 +1,15 @@
-//! Outcome counters fed by the cache and the rate limiter: plain atomics, so
-//! recording costs one relaxed add and no lock.
+//! The process-wide `Metrics` handle: outcome counters fed by the cache and the rate
+//! limiter (plain atomics: one relaxed add, no lock), per-route request statistics fed
+//! by the middleware, the in-flight gauge, the registered pool gauges and the live
+//! page's history.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use super::history::History;
+use super::pool::{PoolGauges, PoolSample};
+use super::routes::{method_slot, Observation, RouteRegistry, RouteStats};
+use actix_web::http::Method;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 /// What a cache lookup did. Handlers also put the outcome of their request in the
 /// response extensions so the access log can show it.
@@ -23,6 +30,7 @@ pub enum CacheEvent {
 }
 
 impl CacheEvent {
+    /// Every outcome, in counter order.
     pub const ALL: [CacheEvent; 6] = [
         CacheEvent::Hit,
         CacheEvent::Stale,
@@ -32,6 +40,7 @@ impl CacheEvent {
         CacheEvent::RefreshError,
     ];
 
+    /// The label value (`outcome="..."`) and access-log word.
     pub fn as_str(self) -> &'static str {
         match self {
             CacheEvent::Hit => "hit",
@@ -56,6 +65,7 @@ pub enum LimiterEvent {
 }
 
 impl LimiterEvent {
+    /// Every outcome, in counter order.
     pub const ALL: [LimiterEvent; 4] = [
         LimiterEvent::Allowed,
         LimiterEvent::Rejected,
@@ -63,6 +73,7 @@ impl LimiterEvent {
         LimiterEvent::StoreError,
     ];
 
+    /// The label value (`outcome="..."`) and access-log word.
     pub fn as_str(self) -> &'static str {
         match self {
             LimiterEvent::Allowed => "allowed",
@@ -74,35 +85,160 @@ impl LimiterEvent {
 }
 
 #[derive(Default)]
-struct Counters {
-    cache: [AtomicU64; 6],
-    limiter: [AtomicU64; 4],
+pub(super) struct Counters {
+    pub(super) cache: [AtomicU64; 6],
+    pub(super) limiter: [AtomicU64; 4],
 }
 
-/// Shared by every worker of the process; clone freely.
-#[derive(Clone, Default)]
+/// Everything behind the `Arc` of [`Metrics`].
+pub(super) struct Inner {
+    pub(super) counters: Counters,
+    pub(super) routes: RouteRegistry,
+    pub(super) in_flight: AtomicI64,
+    pub(super) pools: RwLock<Vec<(String, Arc<dyn PoolGauges>)>>,
+    pub(super) history: Mutex<History>,
+    /// When the next history point is due, in nanoseconds since `started`.
+    pub(super) next_tick_nanos: AtomicU64,
+    pub(super) started: Instant,
+    pub(super) started_unix_ms: u64,
+    pub(super) interval: Duration,
+}
+
+/// Shared by every worker of the process; clone freely. Built once at start-up.
+#[derive(Clone)]
 pub struct Metrics {
-    counters: Arc<Counters>,
+    pub(super) inner: Arc<Inner>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::with_history(
+            Duration::from_secs(crate::config::metrics::DEFAULT_INTERVAL_SECS),
+            crate::config::metrics::DEFAULT_HISTORY,
+        )
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
 }
 
 impl Metrics {
+    /// Metrics with the default history (5 s points, the last 5 minutes).
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Metrics whose live-page history keeps `capacity` points of `interval` each.
+    pub fn with_history(interval: Duration, capacity: usize) -> Self {
+        let interval = interval.max(Duration::from_millis(1));
+        let started_unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        Self {
+            inner: Arc::new(Inner {
+                counters: Counters::default(),
+                routes: RouteRegistry::default(),
+                in_flight: AtomicI64::new(0),
+                pools: RwLock::new(Vec::new()),
+                history: Mutex::new(History::new(capacity.max(1))),
+                next_tick_nanos: AtomicU64::new(interval.as_nanos() as u64),
+                started: Instant::now(),
+                started_unix_ms,
+                interval,
+            }),
+        }
+    }
+
+    /// Counts one cache outcome (one relaxed atomic add).
     pub fn cache(&self, event: CacheEvent) {
-        self.counters.cache[event as usize].fetch_add(1, Ordering::Relaxed);
+        self.inner.counters.cache[event as usize].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts one limiter decision (one relaxed atomic add).
     pub fn limiter(&self, event: LimiterEvent) {
-        self.counters.limiter[event as usize].fetch_add(1, Ordering::Relaxed);
+        self.inner.counters.limiter[event as usize].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Cache outcomes of this kind since start.
     pub fn cache_count(&self, event: CacheEvent) -> u64 {
-        self.counters.cache[event as usize].load(Ordering::Relaxed)
+        self.inner.counters.cache[event as usize].load(Ordering::Relaxed)
     }
 
+    /// Limiter decisions of this kind since start.
     pub fn limiter_count(&self, event: LimiterEvent) -> u64 {
-        self.counters.limiter[event as usize].load(Ordering::Relaxed)
+        self.inner.counters.limiter[event as usize].load(Ordering::Relaxed)
+    }
+
+    /// Records one finished request under its route pattern (or
+    /// [`super::routes::UNMATCHED`]); also closes a history point when one is due.
+    pub fn record_request(&self, route: &str, method: &Method, observation: &Observation) {
+        self.inner
+            .routes
+            .record(route, method_slot(method), observation);
+        self.tick_if_due(Instant::now());
+    }
+
+    /// Counts a request as in flight until the guard drops (a cancelled request included).
+    pub fn in_flight_guard(&self) -> InFlight {
+        self.inner.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight {
+            metrics: self.clone(),
+        }
+    }
+
+    /// Requests being handled right now.
+    pub fn in_flight(&self) -> i64 {
+        self.inner.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Registers a pool under `name` (`"db"`, `"redis"`); sampled only when read.
+    /// Registering a name again replaces the previous provider.
+    pub fn register_pool(&self, name: &str, gauges: impl PoolGauges) {
+        let mut pools = self.inner.pools.write().unwrap_or_else(|e| e.into_inner());
+        pools.retain(|(n, _)| n != name);
+        pools.push((name.to_string(), Arc::new(gauges)));
+    }
+
+    /// A reading of every registered pool, in registration order.
+    pub fn pool_samples(&self) -> Vec<(String, PoolSample)> {
+        let pools: Vec<(String, Arc<dyn PoolGauges>)> = self
+            .inner
+            .pools
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(n, g)| (n.clone(), Arc::clone(g)))
+            .collect();
+        pools.into_iter().map(|(n, g)| (n, g.sample())).collect()
+    }
+
+    /// Visits every (route, method) seen so far, sorted.
+    pub fn for_each_route(&self, f: impl FnMut(&Arc<str>, &'static str, &RouteStats)) {
+        self.inner.routes.for_each(f)
+    }
+
+    /// All cache counters, in [`CacheEvent::ALL`] order.
+    pub fn cache_counts(&self) -> [u64; 6] {
+        CacheEvent::ALL.map(|e| self.cache_count(e))
+    }
+
+    /// All limiter counters, in [`LimiterEvent::ALL`] order.
+    pub fn limiter_counts(&self) -> [u64; 4] {
+        LimiterEvent::ALL.map(|e| self.limiter_count(e))
+    }
+}
+
+/// Drop guard of one in-flight request.
+pub struct InFlight {
+    metrics: Metrics,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.metrics.inner.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -4,8 +4,10 @@ mod helpers;
 
 mod basics;
 mod cache;
+mod metrics;
 mod orders;
 mod pgbouncer;
 mod pool;
 mod products;
 mod ratelimit;
+mod shutdown;

@@ -1,6 +1,7 @@
 //! Innermost middleware: charges the statements the handler runs to the request.
 //! The counter comes from the request extensions when an outer layer (metrics,
-//! access log) put one there; otherwise one is made here. Authentication runs
+//! access log) put one there; otherwise one is made here and reported in
+//! `Server-Timing` (with `--metrics-middleware false`). Authentication runs
 //! outside this scope, so its memoized look-up is not counted.
 
 use crate::db::instrument::RequestQueries;
@@ -14,18 +15,22 @@ pub async fn count_statements(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let counter = {
+    let (counter, outer) = {
         let mut ext = req.extensions_mut();
         match ext.get::<RequestQueries>() {
-            Some(c) => c.clone(),
+            Some(c) => (c.clone(), true),
             None => {
                 let c = RequestQueries::default();
                 ext.insert(c.clone());
-                c
+                (c, false)
             }
         }
     };
     let mut res = counter.clone().scope(next.call(req)).await?;
+    if outer {
+        // The metrics middleware reports it (Server-Timing, access log).
+        return Ok(res);
+    }
     let value = format!(
         "db;dur={:.3};desc=\"{} statements\"",
         counter.elapsed().as_secs_f64() * 1000.0,

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every test (unit, API, browser) and closes with one summary line,
+# "N passed, N failed", summed over all test binaries.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+mkdir -p target
+log=target/test-output.log
+cargo test --lib --bins --tests --no-fail-fast "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+awk '/^test result:/ {
+        for (i = 1; i <= NF; i++) {
+            if ($(i+1) ~ /^passed/) p += $i
+            if ($(i+1) ~ /^failed/) f += $i
+        }
+     }
+     END { printf "%d passed, %d failed\n", p, f }' "$log"
+exit "$status"

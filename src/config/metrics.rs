@@ -1,0 +1,72 @@
+//! Measurement settings: the metrics/access-log middleware, its warning thresholds and
+//! the live page's history window.
+//!
+//! Environment: `BRISK_METRICS_MIDDLEWARE`, `BRISK_ACCESS_LOG`, `BRISK_SLOW_REQUEST_MS`,
+//! `BRISK_STATEMENT_WARN_THRESHOLD`, `BRISK_METRICS_INTERVAL_SECS`,
+//! `BRISK_METRICS_HISTORY`.
+
+use clap::{ArgAction, Args};
+use std::time::Duration;
+
+/// A request slower than this logs a warning.
+pub const DEFAULT_SLOW_REQUEST_MS: u64 = 500;
+/// A request running more statements than this logs the N+1 warning.
+pub const DEFAULT_STATEMENT_WARN_THRESHOLD: u64 = 10;
+/// Width of one point of the live page's history.
+pub const DEFAULT_INTERVAL_SECS: u64 = 5;
+/// Points of history kept (60 × 5 s = the last five minutes).
+pub const DEFAULT_HISTORY: usize = 60;
+
+/// `brisk serve` flags of the measurement subsystem.
+#[derive(Debug, Clone, Args)]
+pub struct MetricsArgs {
+    /// Record per-route metrics and write the access log (`false` only to measure its cost).
+    #[arg(long, env = "BRISK_METRICS_MIDDLEWARE", default_value_t = true, action = ArgAction::Set)]
+    pub metrics_middleware: bool,
+    /// Write one access-log line per request (info level, target `brisk::access`).
+    #[arg(long, env = "BRISK_ACCESS_LOG", default_value_t = true, action = ArgAction::Set)]
+    pub access_log: bool,
+    /// Milliseconds above which a request logs a slow-request warning.
+    #[arg(long, env = "BRISK_SLOW_REQUEST_MS", default_value_t = DEFAULT_SLOW_REQUEST_MS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub slow_request_ms: u64,
+    /// Statements per request above which the access log warns (the N+1 alarm).
+    #[arg(long, env = "BRISK_STATEMENT_WARN_THRESHOLD", default_value_t = DEFAULT_STATEMENT_WARN_THRESHOLD)]
+    pub statement_warn_threshold: u64,
+    /// Seconds per point of the live page's history.
+    #[arg(long, env = "BRISK_METRICS_INTERVAL_SECS", default_value_t = DEFAULT_INTERVAL_SECS, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub metrics_interval_secs: u64,
+    /// Points of history kept for the live page.
+    #[arg(long, env = "BRISK_METRICS_HISTORY", default_value_t = DEFAULT_HISTORY, value_parser = parse_history)]
+    pub metrics_history: usize,
+}
+
+impl MetricsArgs {
+    /// `--slow-request-ms` as a duration.
+    pub fn slow_request(&self) -> Duration {
+        Duration::from_millis(self.slow_request_ms)
+    }
+    /// `--metrics-interval-secs` as a duration.
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs(self.metrics_interval_secs)
+    }
+}
+
+impl Default for MetricsArgs {
+    fn default() -> Self {
+        Self {
+            metrics_middleware: true,
+            access_log: true,
+            slow_request_ms: DEFAULT_SLOW_REQUEST_MS,
+            statement_warn_threshold: DEFAULT_STATEMENT_WARN_THRESHOLD,
+            metrics_interval_secs: DEFAULT_INTERVAL_SECS,
+            metrics_history: DEFAULT_HISTORY,
+        }
+    }
+}
+
+fn parse_history(raw: &str) -> Result<usize, String> {
+    match raw.parse::<usize>() {
+        Ok(n) if (1..=10_000).contains(&n) => Ok(n),
+        _ => Err(format!("history must be 1..=10000 points, got {raw:?}")),
+    }
+}

@@ -1,0 +1,64 @@
+//! Log output for `brisk serve`: env_logger (`RUST_LOG`, default `info`), as text or,
+//! with `--log-format json`, one JSON object per line. Access-log lines are already
+//! JSON objects in that mode; the timestamp and level are merged into them, so every
+//! line parses as one flat object.
+
+use crate::config::LogFormat;
+use std::io::Write;
+
+/// Initialises the global logger once; later calls do nothing.
+pub fn init(format: LogFormat) {
+    let mut builder =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    if format == LogFormat::Json {
+        builder.format(|buf, record| {
+            let line = json_line(
+                &chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                record.level().as_str(),
+                record.target(),
+                &record.args().to_string(),
+            );
+            writeln!(buf, "{line}")
+        });
+    }
+    let _ = builder.try_init();
+}
+
+/// One JSON log line: `message` is merged when it is itself a JSON object, else
+/// carried as `msg`.
+pub fn json_line(ts: &str, level: &str, target: &str, message: &str) -> String {
+    let mut obj = match serde_json::from_str::<serde_json::Value>(message) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => {
+            let mut map = serde_json::Map::new();
+            map.insert("msg".into(), message.into());
+            map
+        }
+    };
+    obj.insert("ts".into(), ts.into());
+    obj.insert("level".into(), level.into());
+    obj.insert("target".into(), target.into());
+    serde_json::Value::Object(obj).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_lines_are_merged_and_other_messages_are_wrapped() {
+        let v: serde_json::Value = serde_json::from_str(&json_line(
+            "t",
+            "INFO",
+            "brisk::access",
+            r#"{"route":"/api/orders","status":200}"#,
+        ))
+        .unwrap();
+        assert_eq!(v["route"], "/api/orders");
+        assert_eq!(v["level"], "INFO");
+        let v: serde_json::Value =
+            serde_json::from_str(&json_line("t", "WARN", "brisk", "plain \"text\"")).unwrap();
+        assert_eq!(v["msg"], "plain \"text\"");
+        assert_eq!(v["target"], "brisk");
+    }
+}

@@ -1,0 +1,312 @@
+//! Measurement end to end: known traffic against a real server shows up in `/metrics`
+//! under route patterns (never raw paths), with statement counts and pool gauges;
+//! responses carry `X-Request-Id` and `Server-Timing`; and the live page, loaded in
+//! Debian's chromium (headless), draws charts from that traffic. The screenshot is saved
+//! under `target/test-artifacts/`. `make test` installs chromium first
+//! (`scripts/ensure-chromium.sh`); `BRISK_CHROMIUM` may point at another binary.
+
+use crate::helpers::{key, product_ids, spawn_app, statements, wait_until, TestApp};
+use std::path::PathBuf;
+use std::time::Duration;
+
+async fn scrape(app: &TestApp) -> String {
+    let resp = app.get("/metrics", None).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    resp.text().await.unwrap()
+}
+
+/// The value of the sample whose series is exactly `series`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Waits until `series` reaches `at_least` (a request is recorded when its body ends,
+/// which can trail the client's read by a moment); returns the final scrape.
+async fn scrape_until(app: &TestApp, series: &str, at_least: f64) -> String {
+    let reached = wait_until(Duration::from_secs(5), || async {
+        sample(&scrape(app).await, series).unwrap_or(0.0) >= at_least
+    })
+    .await;
+    let text = scrape(app).await;
+    assert!(reached, "{series} never reached {at_least}:\n{text}");
+    text
+}
+
+#[actix_web::test]
+async fn known_traffic_is_counted_in_metrics_by_route_pattern() {
+    let app = spawn_app().await;
+    let ids = product_ids(&mut app.db(), 1);
+    for id in &ids[..3] {
+        let (status, _) = app.get_json(&format!("/api/products/{id}"), 1).await;
+        assert_eq!(status, 200);
+    }
+    let (status, _) = app.get_json("/api/products/999999999", 1).await;
+    assert_eq!(status, 404);
+    let (status, _) = app.get_json("/api/orders?per_page=5", 1).await;
+    assert_eq!(status, 200);
+    assert_eq!(app.get("/no/such/route/42", None).await.status(), 404);
+    assert_eq!(app.get("/api/catalog", None).await.status(), 401);
+
+    let product = r#"{method="GET",route="/api/products/{id}""#;
+    let text = scrape_until(
+        &app,
+        &format!(r#"brisk_http_requests_total{product},status="4xx"}}"#),
+        1.0,
+    )
+    .await;
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"brisk_http_requests_total{product},status="2xx"}}"#)
+        ),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("brisk_http_request_duration_seconds_count{product}}}")
+        ),
+        Some(4.0)
+    );
+    for id in &ids[..3] {
+        assert!(
+            !text.contains(&format!("/api/products/{id}\"")),
+            "raw path {id} in labels"
+        );
+    }
+    assert!(
+        !text.contains("/no/such/route"),
+        "raw unknown path in labels"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"brisk_http_requests_total{method="GET",route="unmatched",status="4xx"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"brisk_http_requests_total{method="GET",route="/api/catalog",status="4xx"}"#
+        ),
+        Some(1.0),
+        "a request refused by authentication is labelled by its route"
+    );
+
+    // Statements per request: the orders page ran 1..=3 statements (API.md's bound),
+    // charged to its route by the counter the middleware put in the extensions.
+    let orders = r#"{method="GET",route="/api/orders"}"#;
+    assert_eq!(
+        sample(
+            &text,
+            &format!("brisk_http_request_statements_count{orders}")
+        ),
+        Some(1.0)
+    );
+    let n = sample(&text, &format!("brisk_http_request_statements_sum{orders}")).unwrap();
+    assert!((1.0..=3.0).contains(&n), "orders page statements: {n}");
+    assert!(
+        sample(
+            &text,
+            &format!("brisk_http_request_db_seconds_total{orders}")
+        )
+        .unwrap()
+            > 0.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"brisk_http_request_statements_sum{method="GET",route="/health"}"#
+        ),
+        None,
+        "no /health traffic yet"
+    );
+
+    // Limiter outcomes: the five authenticated /api requests passed the limiter.
+    assert!(
+        sample(
+            &text,
+            r#"brisk_ratelimit_decisions_total{outcome="allowed"}"#
+        )
+        .unwrap()
+            >= 5.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"brisk_ratelimit_decisions_total{outcome="rejected"}"#
+        ),
+        Some(0.0)
+    );
+
+    // Pool gauges of the database pool (size 4 in tests).
+    assert_eq!(
+        sample(&text, r#"brisk_pool_max_connections{pool="db"}"#),
+        Some(4.0)
+    );
+    assert!(sample(&text, r#"brisk_pool_connections{pool="db"}"#).unwrap() >= 1.0);
+    assert_eq!(
+        sample(&text, r#"brisk_pool_acquire_timeouts_total{pool="db"}"#),
+        Some(0.0)
+    );
+    // The scrape itself is in flight while it renders.
+    assert_eq!(sample(&text, "brisk_http_requests_in_flight"), Some(1.0));
+}
+
+#[actix_web::test]
+async fn responses_carry_a_request_id_and_server_timing() {
+    let app = spawn_app().await;
+    let resp = app
+        .client
+        .get(app.url("/api/orders?per_page=3"))
+        .bearer_auth(key(1))
+        .header("x-request-id", "trace-abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-request-id"], "trace-abc-123");
+    let n = statements(&resp);
+    assert!((1..=3).contains(&n), "statements in Server-Timing: {n}");
+    let timing = resp.headers()["server-timing"].to_str().unwrap();
+    assert!(timing.contains(", total;dur="), "{timing}");
+
+    let a = app.get("/health", None).await;
+    let b = app.get("/health", None).await;
+    let (a, b) = (&a.headers()["x-request-id"], &b.headers()["x-request-id"]);
+    assert_ne!(a, b, "generated ids differ");
+    assert_eq!(statements(&app.get("/health", None).await), 0);
+}
+
+fn chromium() -> String {
+    std::env::var("BRISK_CHROMIUM").unwrap_or_else(|_| "chromium".to_string())
+}
+
+fn artifacts_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&dir).expect("create target/test-artifacts");
+    dir
+}
+
+/// Runs headless chromium, offline and quiet, on a fresh profile, with `extra` (the
+/// action and the URL); returns stdout.
+async fn run_chromium(extra: &[String]) -> String {
+    let profile = std::env::temp_dir().join(format!("brisk-chromium-{}", uuid::Uuid::new_v4()));
+    let mut cmd = tokio::process::Command::new(chromium());
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--hide-scrollbars",
+        "--window-size=1400,1900",
+        "--virtual-time-budget=8000",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .args(extra)
+    .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+        .await
+        .expect("chromium finished within 120 s")
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} ({e}): run scripts/ensure-chromium.sh (make test does) or set BRISK_CHROMIUM",
+                chromium()
+            )
+        });
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The value of `attr` in the start tag that contains `marker`.
+fn attr_of(dom: &str, marker: &str, attr: &str) -> Option<String> {
+    let at = dom.find(marker)?;
+    let tag_start = dom[..at].rfind('<')?;
+    let tag = &dom[tag_start..tag_start + dom[tag_start..].find('>')?];
+    let key = format!("{attr}=\"");
+    let v = &tag[tag.find(&key)? + key.len()..];
+    Some(v[..v.find('"')?].to_string())
+}
+
+#[actix_web::test]
+async fn the_live_page_draws_charts_from_real_traffic_in_a_headless_browser() {
+    let app = spawn_app().await;
+    let ids = product_ids(&mut app.db(), 2);
+    for id in ids.iter().cycle().take(40) {
+        let (status, _) = app.get_json(&format!("/api/products/{id}"), 2).await;
+        assert_eq!(status, 200);
+    }
+    for page in 1..=5 {
+        let (status, _) = app
+            .get_json(&format!("/api/orders?page={page}&per_page=20"), 2)
+            .await;
+        assert_eq!(status, 200);
+    }
+    for _ in 0..20 {
+        assert_eq!(app.get("/health", None).await.status(), 200);
+    }
+    // Everything above is recorded before the page asks for its data.
+    scrape_until(
+        &app,
+        r#"brisk_http_requests_total{method="GET",route="/health",status="2xx"}"#,
+        20.0,
+    )
+    .await;
+
+    let dom = run_chromium(&["--dump-dom".into(), app.url("/dashboard")]).await;
+    std::fs::write(artifacts_dir().join("dashboard.html"), &dom).unwrap();
+    assert_eq!(
+        attr_of(&dom, "id=\"status\"", "data-state").as_deref(),
+        Some("ok"),
+        "the page loaded /dashboard/data.json"
+    );
+    for chart in ["chart-rps", "chart-p99", "chart-pools"] {
+        let points: u64 = attr_of(&dom, &format!("id=\"{chart}\""), "data-points")
+            .unwrap_or_else(|| panic!("{chart} was never drawn"))
+            .parse()
+            .unwrap();
+        assert!(points > 0, "{chart} has data points");
+    }
+    for route in ["/api/products/{id}", "/api/orders", "/health"] {
+        assert!(
+            dom.contains(&format!("data-route=\"{route}\"")),
+            "the route table lists {route}"
+        );
+        assert_eq!(
+            attr_of(&dom, &format!("data-route=\"GET {route}\""), "class").as_deref(),
+            Some("route-chart"),
+            "a p50/p95/p99 chart for {route}"
+        );
+    }
+    assert!(
+        !dom.contains(&format!("/api/products/{}<", ids[0])),
+        "no raw path on the page"
+    );
+
+    let shot = artifacts_dir().join("dashboard.png");
+    let _ = std::fs::remove_file(&shot);
+    run_chromium(&[
+        format!("--screenshot={}", shot.display()),
+        app.url("/dashboard"),
+    ])
+    .await;
+    let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
+    assert!(size > 10_000, "screenshot written ({size} bytes)");
+}
