@@ -5,8 +5,14 @@
 //! registry (`flight`) and the hot-key counts the warming scheduler reads (`hot`).
 //! It knows nothing of HTTP or the database: callers pass a computation.
 //!
-//! A read is one round trip (MGET of the generation counter and the entry, or one
-//! script for `If-None-Match`), never a pass through an actor mailbox. On a miss,
+//! A read is one round trip, never a pass through an actor mailbox: a memoized
+//! call MGETs its generation counter and its entry; a view runs one script that
+//! returns the generation and the entry, or only the entry's header when the
+//! payload is large (`payloads`): the header answers `If-None-Match` (304 without
+//! moving the body) and names the ETag under which this process keeps a copy of the
+//! payload. The generation lives in the entry and is compared on read (rather than
+//! spliced into the key) so that both keys are declared to Redis and share the
+//! scope's hash slot; writes store only if the generation is unchanged. On a miss,
 //! callers of one key in this process share one spawned computation (`flight`); that
 //! computation takes a Redis lease (`SET NX PX`) so that one process per cluster
 //! computes, and the others poll with a short backoff until the value lands (bounded
