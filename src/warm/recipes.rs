@@ -8,8 +8,10 @@
 //! | `GET /api/catalog` | view, query ignored | tenant | 60 s ± 10 % |
 //! | `GET /api/search` | view keyed by the parsed `q` and `limit` | tenant | 60 s ± 10 % |
 //! | `GET /api/products/{id}/summary` | memoized per (tenant, product), warmed | tenant | 300 s ± 10 % |
+//! | order count (offset pages' `total`) | memoized per (tenant, status) | tenant | 300 s ± 10 % |
 //! | API-key look-up | memoized by key hash | public (the hash is the secret's) | 30 s ± 10 % |
 
+use crate::app::domain::OrderStatus;
 use crate::app::views;
 use crate::cache::{Cache, CachedBody, Scope, ViewKey};
 use crate::db::instrument::RequestQueries;
@@ -30,6 +32,9 @@ pub const SEARCH_ROUTE: &str = "/api/search";
 pub const SEARCH_TTL: Duration = Duration::from_secs(60);
 pub const SUMMARY: &str = "product_summary";
 pub const SUMMARY_TTL: Duration = Duration::from_secs(300);
+pub const ORDER_COUNT: &str = "order_count";
+/// Counts change only through `POST /api/orders`, which deletes them after commit.
+pub const ORDER_COUNT_TTL: Duration = Duration::from_secs(300);
 pub const API_KEY: &str = "api_key";
 pub const API_KEY_TTL: Duration = Duration::from_secs(30);
 
@@ -163,6 +168,38 @@ pub async fn product_summary(
         .await
 }
 
+/// The argument every order-count memo is keyed by: `None` counts all statuses.
+fn count_args(status: Option<OrderStatus>) -> &'static str {
+    status.map(OrderStatus::as_str).unwrap_or("all")
+}
+
+/// The tenant's order count for the offset pages' `total`: memoized per (tenant,
+/// status) and deleted after every committed order, so it stays the true total.
+pub async fn order_count(
+    cache: &Cache,
+    db: &DbPool,
+    tenant_id: i64,
+    status: Option<OrderStatus>,
+) -> Result<i64, ApiError> {
+    let db = db.clone();
+    let queries = RequestQueries::current();
+    let memo = cache
+        .memoize(
+            ORDER_COUNT,
+            count_args(status),
+            Scope::Tenant(tenant_id),
+            ORDER_COUNT_TTL,
+            move || {
+                charged(queries, async move {
+                    db.read(move |c| Box::pin(queries::orders::count(c, tenant_id, status)))
+                        .await
+                })
+            },
+        )
+        .await?;
+    Ok(memo.value)
+}
+
 /// What an API-key hash resolves to (memoized).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApiKeyRecord {
@@ -218,11 +255,15 @@ pub async fn after_product_updated(cache: &Cache, tenant_id: i64) {
 /// touched products' summaries.
 pub async fn after_order_created(cache: &Cache, tenant_id: i64, product_ids: &[i64]) {
     after_product_updated(cache, tenant_id).await;
+    let scope = Scope::Tenant(tenant_id);
     for id in product_ids {
-        cache
-            .delete_memo(SUMMARY, id, Scope::Tenant(tenant_id))
-            .await;
+        cache.delete_memo(SUMMARY, id, scope).await;
     }
+    let statuses = std::iter::once(None).chain(OrderStatus::ALL.into_iter().map(Some));
+    futures_util::future::join_all(
+        statuses.map(|status| cache.delete_memo(ORDER_COUNT, count_args(status), scope)),
+    )
+    .await;
 }
 
 /// Registers the recipes the warming scheduler recomputes, and the start-up preload

@@ -513,3 +513,37 @@ async fn dashboard_reports_today_and_top_products_of_the_tenant() {
         .iter()
         .all(|p| mine.contains(&p["product_id"].as_i64().unwrap()) && p["name"].is_string()));
 }
+
+#[actix_web::test]
+async fn the_memoized_total_counts_an_order_as_soon_as_it_is_created() {
+    let app = spawn_app().await;
+    let mut db = app.db();
+    let product = product_ids(&mut db, 2)[4];
+    let customer = customer_ids(&mut db, 2)[4];
+    set_stock(&app, product, 10);
+    let (_, all) = app.get_json("/api/orders?per_page=5", 2).await;
+    let (_, pending) = app
+        .get_json("/api/orders?per_page=5&status=pending", 2)
+        .await;
+    // A second read is served from the memo: the page and its items only.
+    let resp = app.get("/api/orders?per_page=5", Some(&key(2))).await;
+    assert_eq!(statements(&resp), 2);
+    let (status, _) = app
+        .post_order(
+            2,
+            &json!({"customer_id": customer, "items": [{"product_id": product, "quantity": 1}]}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (_, all_after) = app.get_json("/api/orders?per_page=5", 2).await;
+    let (_, pending_after) = app
+        .get_json("/api/orders?per_page=5&status=pending", 2)
+        .await;
+    assert_eq!(all_after["total"], all["total"].as_i64().unwrap() + 1);
+    assert_eq!(
+        pending_after["total"],
+        pending["total"].as_i64().unwrap() + 1
+    );
+    assert_eq!(all_after["total"], orders_of(&app, 2));
+}

@@ -1,7 +1,7 @@
 //! Order reads: lists (offset and keyset) with eager loading, one order, and the
 //! CSV export's chunks. A list costs at most three statements whatever its size:
-//! the page (joined with customers when asked), the count (offset form), and the
-//! items of every order on the page (`belonging_to` + `grouped_by`).
+//! the page (joined with customers when asked), the count (offset form, memoized),
+//! and the items of every order on the page (`belonging_to` + `grouped_by`).
 
 use crate::app::orders::{OrderFields, OrderPage, OrderPosition, OrderQuery};
 use crate::db::models::{CustomerRef, OrderItemRow, OrderRow, OrderView};
@@ -18,8 +18,6 @@ pub struct OrderList {
     pub items: Vec<OrderView>,
     /// The position after the last order of the page, if the page is full.
     pub next: Option<OrderPosition>,
-    /// Only for the offset form.
-    pub total: Option<i64>,
 }
 
 type Row = (OrderRow, Option<CustomerRef>);
@@ -63,7 +61,6 @@ fn keyset_before(
         .sql(")")
 }
 
-// Both take a shared reference so the offset form can pipeline them on one connection.
 async fn load_page(
     mut conn: &AsyncPgConnection,
     tenant_id: i64,
@@ -85,36 +82,30 @@ async fn load_page(
     }
 }
 
-async fn count(
-    mut conn: &AsyncPgConnection,
+/// The tenant's order count (with the status filter): the offset form's `total`.
+/// Memoized by the cache (`warm::recipes::order_count`): counting 50k rows is the
+/// most expensive statement of a page.
+pub async fn count(
+    conn: &mut AsyncPgConnection,
     tenant_id: i64,
-    query: &OrderQuery,
+    status: Option<crate::app::domain::OrderStatus>,
 ) -> Result<i64, Error> {
     let mut q = orders::table
         .filter(orders::tenant_id.eq(tenant_id))
         .into_boxed();
-    if let Some(status) = query.status {
+    if let Some(status) = status {
         q = q.filter(orders::status.eq(status.as_str()));
     }
-    q.count().get_result(&mut conn).await
+    q.count().get_result(conn).await
 }
 
-/// Lists one page of the tenant's orders.
+/// Lists one page of the tenant's orders (the offset form's total comes from [`count`]).
 pub async fn list(
     conn: &mut AsyncPgConnection,
     tenant_id: i64,
     query: &OrderQuery,
 ) -> Result<OrderList, Error> {
-    let (rows, total) = match query.page {
-        // Page and count are independent: pipelined on the one connection.
-        OrderPage::Offset { .. } => {
-            let page = load_page(&*conn, tenant_id, query);
-            let total = count(&*conn, tenant_id, query);
-            let (rows, total) = futures_util::try_join!(page, total)?;
-            (rows, Some(total))
-        }
-        OrderPage::Keyset { .. } => (load_page(&*conn, tenant_id, query).await?, None),
-    };
+    let rows = load_page(&*conn, tenant_id, query).await?;
     let page_size = match query.page {
         OrderPage::Offset { per_page, .. } => per_page,
         OrderPage::Keyset { limit, .. } => limit,
@@ -128,7 +119,7 @@ pub async fn list(
         None
     };
     let items = assemble(conn, rows, query.fields).await?;
-    Ok(OrderList { items, next, total })
+    Ok(OrderList { items, next })
 }
 
 /// One order of the tenant, with its customer and items; `None` if the tenant has no such order.

@@ -13,6 +13,7 @@ use crate::http::extract::cursor;
 use crate::http::extract::query::QueryParams;
 use crate::http::routes::path_id;
 use crate::state::AppState;
+use crate::warm::recipes;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::{Deserialize, Serialize};
@@ -103,12 +104,18 @@ pub async fn list(
     let params = QueryParams::parse(req.query_string());
     let tenant = caller.tenant_id;
     let query = parse_list_query(&state, tenant, &params)?;
-    let list = {
-        let q = query;
-        state
-            .db
-            .read(move |c| Box::pin(async move { orders::list(c, tenant, &q).await }))
-            .await?
+    let q = query;
+    let page = state
+        .db
+        .read(move |c| Box::pin(async move { orders::list(c, tenant, &q).await }));
+    // The count is independent of the page: both run at once.
+    let (list, total) = match query.page {
+        OrderPage::Offset { .. } => {
+            let total = recipes::order_count(&state.cache, &state.db, tenant, query.status);
+            let (list, total) = futures_util::try_join!(page, total)?;
+            (list, Some(total))
+        }
+        OrderPage::Keyset { .. } => (page.await?, None),
     };
     let next_cursor = list
         .next
@@ -116,7 +123,7 @@ pub async fn list(
     // Typed bodies: serialized straight to bytes, no intermediate `Value`.
     Ok(match query.page {
         OrderPage::Offset { page, per_page } => {
-            let total = list.total.unwrap_or(0);
+            let total = total.unwrap_or(0);
             HttpResponse::Ok().json(OffsetPage {
                 items: &list.items,
                 page,
