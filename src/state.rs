@@ -5,6 +5,7 @@ use crate::cache::{Backend, Cache};
 use crate::config::{ServeArgs, StoreKind};
 use crate::db::pool::DbPool;
 use crate::http::extract::auth::KeyMemo;
+use crate::http::precompressed::Precompressed;
 use crate::metrics::{Bb8Pool, Metrics};
 use crate::ratelimit::Limiter;
 use crate::redis::Redis;
@@ -16,6 +17,8 @@ pub struct AppState {
     pub redis: Redis,
     pub metrics: Metrics,
     pub keys: KeyMemo,
+    /// Compressed variants of cached bodies, per ETag.
+    pub variants: Precompressed,
     /// Signs pagination cursors.
     pub cursor_secret: Arc<[u8]>,
     pub settings: Arc<ServeArgs>,
@@ -52,6 +55,7 @@ impl AppState {
             limiter,
             cache,
             keys: KeyMemo::default(),
+            variants: Precompressed::default(),
             cursor_secret: Arc::from(args.server.secret.as_bytes()),
             settings: Arc::new(args.clone()),
         })

@@ -1,50 +1,11 @@
-//! HTTP caching helpers: strong ETags and `If-None-Match`.
+//! HTTP caching helpers: `If-None-Match`, 304, and cached bodies with their
+//! precompressed variants.
 
+use crate::http::precompressed::{negotiate, Precompressed, MIN_BYTES};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
-use sha2::{Digest, Sha256};
 
-/// A strong, quoted ETag for a representation.
-pub fn etag_for(body: &[u8]) -> String {
-    let digest = Sha256::digest(body);
-    format!("\"{}\"", hex::encode(&digest[..16]))
-}
-
-/// True when the request's `If-None-Match` names `etag` (or `*`). Weak comparison,
-/// as RFC 9110 prescribes for If-None-Match.
-pub fn if_none_match(req: &HttpRequest, etag: &str) -> bool {
-    let want = etag.trim_start_matches("W/");
-    req.headers()
-        .get_all(header::IF_NONE_MATCH)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == want)
-}
-
-/// 200 with the JSON body, or 304 without one; both carry the validators.
-pub fn respond_json(
-    req: &HttpRequest,
-    body: bytes::Bytes,
-    etag: &str,
-    cache_control: &str,
-) -> HttpResponse {
-    let not_modified = if_none_match(req, etag);
-    let mut resp = if not_modified {
-        HttpResponse::NotModified()
-    } else {
-        HttpResponse::Ok()
-    };
-    resp.insert_header((header::ETAG, etag))
-        .insert_header((header::CACHE_CONTROL, cache_control));
-    if not_modified {
-        resp.finish()
-    } else {
-        resp.content_type("application/json").body(body)
-    }
-}
-
-/// The request's `If-None-Match` values, joined (for the cache, which compares them
+/// The request's `If-None-Match` values, joined (the cache answers a match
 /// with the stored ETag without reading the body).
 pub fn if_none_match_header(req: &HttpRequest) -> Option<String> {
     let values: Vec<&str> = req
@@ -59,6 +20,8 @@ pub fn if_none_match_header(req: &HttpRequest) -> Option<String> {
 /// carry the stored ETag. The cache outcome goes into the response extensions for
 /// the access log, and into `X-Cache` (hit, stale, miss, coalesced, error).
 pub fn respond_cached(
+    req: &HttpRequest,
+    variants: &Precompressed,
     cached: crate::cache::CachedBody,
     cache_control: Option<&str>,
 ) -> HttpResponse {
@@ -72,7 +35,23 @@ pub fn respond_cached(
         resp.insert_header((header::CACHE_CONTROL, cc));
     }
     let mut resp = match cached.body {
-        Some(body) => resp.content_type("application/json").body(body),
+        Some(body) => {
+            resp.content_type("application/json")
+                .insert_header((header::VARY, "accept-encoding"));
+            let variant = match negotiate(req) {
+                Some(enc) if body.len() >= MIN_BYTES => variants
+                    .get_or_compress(&cached.etag, enc, &body)
+                    .map(|b| (enc, b)),
+                _ => None,
+            };
+            match variant {
+                // `Compress` leaves a response that already has Content-Encoding alone.
+                Some((enc, compressed)) => resp
+                    .insert_header((header::CONTENT_ENCODING, enc.header_value()))
+                    .body(compressed),
+                None => resp.body(body),
+            }
+        }
         None => resp.finish(),
     };
     resp.extensions_mut().insert(cached.outcome);

@@ -3,6 +3,7 @@
 pub mod conditional;
 pub mod extract;
 pub mod middleware;
+pub mod precompressed;
 pub mod routes;
 
 use crate::error::ApiError;

@@ -184,21 +184,56 @@ async fn login_issues_a_working_key_and_refuses_bad_credentials() {
 
 #[actix_web::test]
 async fn responses_are_compressed_by_accept_encoding() {
+    use std::io::Read;
     let app = spawn_app().await;
     let raw = reqwest::Client::builder()
         .no_gzip()
         .no_brotli()
         .build()
         .unwrap();
+    let identity = raw
+        .get(app.url("/api/catalog"))
+        .bearer_auth(key(1))
+        .send()
+        .await
+        .unwrap();
+    assert!(identity.headers().get("content-encoding").is_none());
+    let plain = identity.bytes().await.unwrap();
     for enc in ["gzip", "br"] {
-        let resp = raw
-            .get(app.url("/api/catalog"))
-            .bearer_auth(key(1))
-            .header("Accept-Encoding", enc)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200);
-        assert_eq!(resp.headers()["content-encoding"], enc);
+        // Twice: the second answer comes from the stored variant.
+        for _ in 0..2 {
+            let resp = raw
+                .get(app.url("/api/catalog"))
+                .bearer_auth(key(1))
+                .header("Accept-Encoding", enc)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            assert_eq!(resp.headers()["content-encoding"], enc);
+            assert_eq!(resp.headers()["vary"], "accept-encoding");
+            let packed = resp.bytes().await.unwrap();
+            assert!(packed.len() < plain.len());
+            let mut out = Vec::new();
+            if enc == "gzip" {
+                flate2::read::GzDecoder::new(&packed[..])
+                    .read_to_end(&mut out)
+                    .unwrap();
+            } else {
+                brotli::Decompressor::new(&packed[..], 4096)
+                    .read_to_end(&mut out)
+                    .unwrap();
+            }
+            assert_eq!(out, plain.to_vec(), "{enc}");
+        }
     }
+    // Small uncached bodies are compressed by the middleware.
+    let resp = raw
+        .get(app.url("/api/orders?per_page=20"))
+        .bearer_auth(key(1))
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
 }

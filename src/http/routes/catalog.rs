@@ -17,5 +17,10 @@ pub async fn catalog(
     let inm = if_none_match_header(&req);
     let cached =
         recipes::catalog(&state.cache, &state.db, caller.tenant_id, inm.as_deref()).await?;
-    Ok(respond_cached(cached, Some(CACHE_CONTROL)))
+    Ok(respond_cached(
+        &req,
+        &state.variants,
+        cached,
+        Some(CACHE_CONTROL),
+    ))
 }

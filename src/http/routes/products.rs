@@ -66,10 +66,11 @@ pub async fn summary(
     state: web::Data<AppState>,
     Caller(caller): Caller,
     id: web::Path<String>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "product")?;
     let cached = recipes::product_summary(&state.cache, &state.db, caller.tenant_id, id).await?;
-    Ok(respond_cached(cached, None))
+    Ok(respond_cached(&req, &state.variants, cached, None))
 }
 
 /// `PUT /api/products/{id}` body: any of the fields, at least one.

@@ -38,5 +38,10 @@ pub async fn search(
         inm.as_deref(),
     )
     .await?;
-    Ok(respond_cached(cached, Some(CACHE_CONTROL)))
+    Ok(respond_cached(
+        &req,
+        &state.variants,
+        cached,
+        Some(CACHE_CONTROL),
+    ))
 }
