@@ -3,7 +3,7 @@
 //! Environment: `BRISK_DATABASE_URL` (through PgBouncer), `BRISK_DIRECT_DATABASE_URL`,
 //! `BRISK_POOL_SIZE`, `BRISK_POOL_ACQUIRE_TIMEOUT_MS`, `BRISK_POOL_MAX_LIFETIME_SECS`,
 //! `BRISK_POOL_IDLE_TIMEOUT_SECS`, `BRISK_PROCESSES`, `BRISK_PGBOUNCER_POOL_SIZE`,
-//! `BRISK_DB_RESERVE`.
+//! `BRISK_DB_RESERVE`, `BRISK_DB_STATEMENT_TIMEOUT_MS`, `BRISK_SKIP_BUDGET_CHECK`.
 
 use clap::Args;
 use std::time::Duration;
@@ -40,6 +40,9 @@ pub struct DatabaseArgs {
     /// PostgreSQL connections kept free for migrations, psql and monitoring.
     #[arg(long, env = "BRISK_DB_RESERVE", default_value_t = 5)]
     pub db_reserve: u32,
+    /// Milliseconds a statement may run before PostgreSQL cancels it (the request answers 503).
+    #[arg(long, env = "BRISK_DB_STATEMENT_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub db_statement_timeout_ms: u64,
     /// Skip the start-up connection-budget check.
     #[arg(long, env = "BRISK_SKIP_BUDGET_CHECK")]
     pub skip_budget_check: bool,

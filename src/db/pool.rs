@@ -13,7 +13,7 @@ use diesel_async::pooled_connection::bb8::{Pool, PooledConnection, RunError};
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, PoolError, RecyclingMethod,
 };
-use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,7 +43,8 @@ impl DbPool {
     pub fn build(args: &DatabaseArgs) -> Self {
         let mut config = ManagerConfig::default();
         config.recycling_method = RecyclingMethod::Fast;
-        config.custom_setup = Box::new(establish_counted);
+        let statement_timeout_ms = args.db_statement_timeout_ms;
+        config.custom_setup = Box::new(move |url| establish_counted(url, statement_timeout_ms));
         let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
             &args.database_url,
             config,
@@ -148,10 +149,18 @@ impl DbPool {
     }
 }
 
-/// Opens a connection with the statement counter installed.
-fn establish_counted(url: &str) -> BoxFuture<'_, diesel::ConnectionResult<AsyncPgConnection>> {
+/// Opens a connection with a statement timeout (no request hangs on a stuck
+/// query; PgBouncer's `DISCARD ALL` resets it for the next client) and, after that
+/// setup, the statement counter.
+fn establish_counted(
+    url: &str,
+    statement_timeout_ms: u64,
+) -> BoxFuture<'_, diesel::ConnectionResult<AsyncPgConnection>> {
     async move {
         let mut conn = AsyncPgConnection::establish(url).await?;
+        conn.batch_execute(&format!("SET statement_timeout = {statement_timeout_ms}"))
+            .await
+            .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
         conn.set_instrumentation(CountingInstrumentation::default());
         Ok(conn)
     }
@@ -190,6 +199,14 @@ impl From<DieselError> for ApiError {
                 detail: "the database connection was lost".into(),
                 retry_after_secs: 1,
             },
+            DieselError::DatabaseError(_, ref info)
+                if info.message().contains("statement timeout") =>
+            {
+                ApiError::Unavailable {
+                    detail: "the database did not answer in time".into(),
+                    retry_after_secs: 1,
+                }
+            }
             other => ApiError::internal(other),
         }
     }

@@ -35,6 +35,40 @@ async fn ready_reports_a_dead_redis_as_degraded() {
 }
 
 #[actix_web::test]
+async fn ready_ignores_redis_with_the_memory_store() {
+    let app = spawn_app_with(|a| {
+        a.redis.redis_url = "redis://127.0.0.1:1".into();
+        a.redis.store = brisk::config::StoreKind::Memory;
+    })
+    .await;
+    let resp = app.get("/ready", None).await;
+    assert_eq!(resp.status(), 200);
+}
+
+#[actix_web::test]
+async fn a_repeated_unknown_key_is_refused_without_a_query_each_time() {
+    let app = spawn_app().await;
+    for _ in 0..3 {
+        let resp = app.get("/api/catalog", Some("wrong-key")).await;
+        assert_eq!(resp.status(), 401);
+    }
+    // A login token issued now is accepted at once: only hashes seen before are remembered.
+    let resp = app
+        .request(
+            Method::POST,
+            "/api/login",
+            None,
+            Some(&json!({"email": "admin@tenant1.example", "password": "password"})),
+        )
+        .await;
+    let token = resp.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(app.get("/api/catalog", Some(&token)).await.status(), 200);
+}
+
+#[actix_web::test]
 async fn unknown_routes_answer_json_404_with_or_without_a_key() {
     let app = spawn_app().await;
     for (path, k) in [

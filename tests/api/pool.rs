@@ -164,3 +164,29 @@ async fn reads_recover_after_pgbouncer_restarts() {
     }
     drop(bouncer);
 }
+
+#[actix_web::test]
+async fn a_statement_stuck_behind_a_lock_is_cancelled_and_answers_503() {
+    let app = spawn_app_with(|a| a.database.db_statement_timeout_ms = 300).await;
+    let id = product_ids(&mut app.db(), 1)[0];
+    // Another session holds the product's row lock for the whole request.
+    let mut holder = app.db();
+    diesel::sql_query("BEGIN").execute(&mut holder).unwrap();
+    diesel::sql_query(format!(
+        "SELECT id FROM products WHERE id = {id} FOR UPDATE"
+    ))
+    .execute(&mut holder)
+    .unwrap();
+    let started = Instant::now();
+    let (status, body) = app
+        .put_product(1, id, &serde_json::json!({"stock": 3}))
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "service_unavailable");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    diesel::sql_query("ROLLBACK").execute(&mut holder).unwrap();
+    let (status, _) = app
+        .put_product(1, id, &serde_json::json!({"stock": 3}))
+        .await;
+    assert_eq!(status, 200);
+}

@@ -75,15 +75,24 @@ fn sigterm_drains_the_request_in_flight_then_exits() {
         .unwrap();
     assert_eq!(read_response(&mut reader).0, 200);
 
-    // Start a login whose body is still on its way, then ask the server to stop.
+    // Start a login whose body is still on its way; the server's `100 Continue`
+    // proves it is handling the request. Then ask the server to stop.
     let body = br#"{"email":"admin@tenant1.example","password":"password"}"#;
     let head = format!(
-        "POST /api/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        "POST /api/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     writer.write_all(head.as_bytes()).unwrap();
-    writer.write_all(&body[..10]).unwrap();
     writer.flush().unwrap();
+    let mut continue_line = String::new();
+    reader.read_line(&mut continue_line).unwrap();
+    assert!(
+        continue_line.starts_with("HTTP/1.1 100"),
+        "{continue_line:?}"
+    );
+    let mut blank = String::new();
+    reader.read_line(&mut blank).unwrap();
+    writer.write_all(&body[..10]).unwrap();
     let term = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

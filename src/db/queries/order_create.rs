@@ -4,6 +4,7 @@
 
 use crate::app::orders::OrderFields;
 use crate::db::models::{CustomerRef, OrderItemRow, OrderRow, OrderView};
+use crate::db::queries::idempotency;
 use crate::db::queries::orders::assemble;
 use crate::db::schema::{customers, order_items, orders, products};
 use diesel::prelude::*;
@@ -36,13 +37,17 @@ impl From<Error> for CreateOrderError {
     }
 }
 
-/// Creates the order; nothing is written unless everything succeeds.
+/// Creates the order; nothing is written unless everything succeeds. With an
+/// idempotency key, the 201 answer is stored in the same transaction as the
+/// order: a claim still open after a crash then proves nothing was committed.
+/// Returns the order and its JSON.
 pub async fn create(
     conn: &mut AsyncPgConnection,
     tenant_id: i64,
     customer_id: i64,
     lines: &[NewLine],
-) -> Result<OrderView, CreateOrderError> {
+    idempotency_key: Option<&str>,
+) -> Result<(OrderView, String), CreateOrderError> {
     let mut sorted: Vec<NewLine> = lines.to_vec();
     sorted.sort_by_key(|l| l.product_id);
     conn.transaction::<_, CreateOrderError, _>(async |conn| {
@@ -131,7 +136,13 @@ pub async fn create(
                 .await?;
 
             let mut views = assemble(conn, vec![(order, Some(customer))], OrderFields::ALL).await?;
-            Ok(views.pop().unwrap_or_default())
+            let view = views.pop().unwrap_or_default();
+            let json = serde_json::to_string(&view)
+                .map_err(|e| CreateOrderError::Db(Error::SerializationError(Box::new(e))))?;
+            if let Some(key) = idempotency_key {
+                idempotency::complete(conn, tenant_id, key, 201, &json).await?;
+            }
+            Ok((view, json))
         }
     })
     .await

@@ -24,7 +24,9 @@ const KEY_MEMO_CAPACITY: usize = 10_000;
 
 #[derive(Clone)]
 struct Memo {
-    ctx: AuthContext,
+    /// `None`: the key is unknown. Remembered too, so a client hammering with a
+    /// wrong key costs no query (a new login token is random: never pre-cached).
+    ctx: Option<AuthContext>,
     expires_at: Option<DateTime<Utc>>,
     cached_at: Instant,
 }
@@ -89,28 +91,38 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<AuthC
         Some(m) => m,
         None => {
             // Second layer: the look-up memoized in the shared cache (all processes).
-            let record = crate::warm::recipes::api_key(&state.cache, &state.db, &hash).await?;
-            if !bool::from(record.key_hash.as_bytes().ct_eq(hash.as_bytes())) {
-                return Err(ApiError::Unauthorized("invalid API key".into()));
-            }
-            let plan: Plan = record.plan.parse().map_err(ApiError::internal)?;
-            let memo = Memo {
-                ctx: AuthContext {
-                    tenant_id: record.tenant_id,
-                    plan,
-                    key_id: record.key_id,
+            let record = match crate::warm::recipes::api_key(&state.cache, &state.db, &hash).await {
+                Ok(r) if bool::from(r.key_hash.as_bytes().ct_eq(hash.as_bytes())) => Some(r),
+                Ok(_) | Err(ApiError::Unauthorized(_)) => None,
+                Err(other) => return Err(other),
+            };
+            let memo = match record {
+                Some(record) => Memo {
+                    ctx: Some(AuthContext {
+                        tenant_id: record.tenant_id,
+                        plan: record.plan.parse::<Plan>().map_err(ApiError::internal)?,
+                        key_id: record.key_id,
+                    }),
+                    expires_at: record.expires_at,
+                    cached_at: Instant::now(),
                 },
-                expires_at: record.expires_at,
-                cached_at: Instant::now(),
+                None => Memo {
+                    ctx: None,
+                    expires_at: None,
+                    cached_at: Instant::now(),
+                },
             };
             state.keys.put(hash, memo.clone());
             memo
         }
     };
+    let ctx = memo
+        .ctx
+        .ok_or_else(|| ApiError::Unauthorized("invalid API key".into()))?;
     if memo.expires_at.is_some_and(|t| t <= Utc::now()) {
         return Err(ApiError::Unauthorized("API key expired".into()));
     }
-    Ok(memo.ctx)
+    Ok(ctx)
 }
 
 /// Extractor for handlers: the caller's tenant, put there by the auth middleware.

@@ -265,7 +265,7 @@ pub async fn create(
     let lines = order.validate()?;
     let tenant = caller.tenant_id;
     let Some(key) = idempotency_key(&req)? else {
-        let (status, body) = place(&state, tenant, order.customer_id, &lines).await?;
+        let (status, body) = place(&state, tenant, order.customer_id, &lines, None).await?;
         return Ok(json_response(status, body));
     };
 
@@ -291,12 +291,8 @@ pub async fn create(
                 .content_type("application/json")
                 .body(body))
         }
-        Claim::Fresh => match place(&state, tenant, order.customer_id, &lines).await {
-            Ok((status, body)) => {
-                let mut conn = state.db.get().await?;
-                idempotency::complete(&mut conn, tenant, &key, status.as_u16(), &body).await?;
-                Ok(json_response(status, body))
-            }
+        Claim::Fresh => match place(&state, tenant, order.customer_id, &lines, Some(&key)).await {
+            Ok((status, body)) => Ok(json_response(status, body)),
             Err(err) => {
                 // Not an answer worth replaying (5xx/503): free the key for a retry.
                 if let Ok(mut conn) = state.db.get().await {
@@ -314,25 +310,24 @@ fn json_response(status: StatusCode, body: String) -> HttpResponse {
         .body(body)
 }
 
-/// Creates the order; 201, or the 404/409 that a retry must see again. Other errors propagate.
+/// Creates the order; 201, or the 404/409 that a retry must see again. Other
+/// errors propagate. With an idempotency key the answer is stored: a 201 inside
+/// the order's transaction, a 404/409 (nothing was written) right after.
 async fn place(
     state: &AppState,
     tenant: i64,
     customer_id: i64,
     lines: &[NewLine],
+    idempotency_key: Option<&str>,
 ) -> Result<(StatusCode, String), ApiError> {
-    let result = {
-        let mut conn = state.db.get().await?;
-        order_create::create(&mut conn, tenant, customer_id, lines).await
-    };
+    let mut conn = state.db.get().await?;
+    let result = order_create::create(&mut conn, tenant, customer_id, lines, idempotency_key).await;
     let answer = match result {
-        Ok(order) => {
+        Ok((_, json)) => {
+            drop(conn);
             let ids: Vec<i64> = lines.iter().map(|l| l.product_id).collect();
             state.after_order_created(tenant, &ids).await;
-            return Ok((
-                StatusCode::CREATED,
-                serde_json::to_string(&order).map_err(ApiError::internal)?,
-            ));
+            return Ok((StatusCode::CREATED, json));
         }
         Err(CreateOrderError::CustomerNotFound(id)) => {
             ApiError::not_found(format!("customer {id} not found"))
@@ -355,7 +350,12 @@ async fn place(
     let bytes = actix_web::body::to_bytes(body)
         .await
         .map_err(|_| ApiError::internal("error body"))?;
-    Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+    let body = String::from_utf8_lossy(&bytes).into_owned();
+    if let Some(key) = idempotency_key {
+        // Nothing was committed: if storing fails, the open claim only delays a retry.
+        idempotency::complete(&mut conn, tenant, key, status.as_u16(), &body).await?;
+    }
+    Ok((status, body))
 }
 
 #[cfg(test)]
