@@ -19,10 +19,27 @@
 //! by `lease_wait`), then serve stale or compute themselves if the holder died.
 //! Store failures never reach the caller: the value is computed and served, and the
 //! failure is counted as `CacheEvent::Error`.
+//!
+//! Invalidations (`bump_namespace`, `delete_memo`, called after the commit) always
+//! try Redis, even while the read breaker is open. One that fails is not dropped: it
+//! is kept in this process's pending set (`invalidate`, deduplicated by generation
+//! key, bounded) and a background task owned by the cache retries it with backoff
+//! until Redis takes it. The rule that keeps "the next read after the write's
+//! response sees the new value" meanwhile: **while an invalidation of a generation
+//! key is pending in this process, every read in this process of an entry under
+//! that key (every view of the (scope, namespace); the one memoized entry) bypasses
+//! the cache**: it is computed from the source, not stored, and shared only with
+//! reads that also began after the last failed invalidation of that key. Once the
+//! retry lands, the generation has moved and reads use the cache again (the first
+//! one misses). Other processes see the invalidation when the retry lands; until
+//! then they may serve the old value (they cannot be told without Redis). If the
+//! pending set is full, this process bypasses the cache for every key for a while
+//! (`invalidate`'s module doc).
 
 pub mod envelope;
 pub mod flight;
 pub mod hot;
+pub mod invalidate;
 pub mod keys;
 pub mod payloads;
 pub mod store;
@@ -38,6 +55,7 @@ use envelope::{if_none_match_matches, parse_if_none_match, Envelope};
 use flight::{ErasedError, FlightError, FlightResult, FlightValue, Flights};
 use futures_util::future::{BoxFuture, FutureExt};
 use hot::{HotKeys, HotRecord};
+use invalidate::Invalidations;
 use payloads::Payloads;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -49,6 +67,7 @@ use std::time::{Duration, Instant};
 use store::{MemoryStore, Read, RedisStore, Store};
 use ttl::now_ms;
 
+pub use invalidate::InvalidationStats;
 pub use keys::Scope;
 
 /// Cache settings (built from `config::CacheArgs`; tests build them directly).
@@ -185,7 +204,9 @@ enum Mode {
 type Thunk = Box<dyn FnOnce() -> BoxFuture<'static, Result<Bytes, ErasedError>> + Send>;
 
 struct Inner {
-    store: Store,
+    store: Arc<Store>,
+    /// Failed invalidations and their retry task.
+    invalidations: Arc<Invalidations>,
     prefix: String,
     metrics: Metrics,
     config: CacheConfig,
@@ -194,6 +215,13 @@ struct Inner {
     payloads: Payloads,
     recipes: RwLock<HashMap<String, Recipe>>,
     preloads: RwLock<Vec<(String, PreloadFn)>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The retry task holds the store and the pending set, not the cache: stop it.
+        self.invalidations.stop();
+    }
 }
 
 /// The process's cache handle: cheap to clone (an `Arc`), built once in startup.
@@ -235,9 +263,14 @@ impl Cache {
             Backend::Memory => (Store::Memory(MemoryStore::default()), "mem".to_string()),
         };
         let hot = HotKeys::new(config.hot_half_life);
+        let invalidations = Arc::new(Invalidations::new(
+            invalidate::MAX_PENDING,
+            config.lease_ttl,
+        ));
         Self {
             inner: Arc::new(Inner {
-                store,
+                store: Arc::new(store),
+                invalidations,
                 prefix,
                 metrics,
                 config,
@@ -446,20 +479,63 @@ impl Cache {
             return;
         };
         let k = keys::memo_keys(&self.inner.prefix, scope, name, &args_json);
-        if let Err(e) = self.inner.store.bump(&k.generation, Some(&k.entry)).await {
-            self.inner.metrics.cache(CacheEvent::Error);
-            log::warn!("cache invalidation of {name} failed: {e}");
-        }
+        self.invalidate(&k.generation, Some(&k.entry), name).await;
     }
 
     /// Invalidates every view of `namespace` in `scope` (call after the commit) by
     /// bumping its generation counter: no KEYS, SCAN or FLUSH.
     pub async fn bump_namespace(&self, scope: Scope, namespace: &str) {
         let key = keys::namespace_generation_key(&self.inner.prefix, scope, namespace);
-        if let Err(e) = self.inner.store.bump(&key, None).await {
-            self.inner.metrics.cache(CacheEvent::Error);
-            log::warn!("cache invalidation of {namespace} failed: {e}");
+        self.invalidate(&key, None, namespace).await;
+    }
+
+    /// Bumps `generation_key` (deleting `entry_key`), whatever the read breaker
+    /// says; on failure keeps it pending and makes sure the retry task runs.
+    async fn invalidate(&self, generation_key: &str, entry_key: Option<&str>, what: &str) {
+        let inner = &self.inner;
+        let started = inner.invalidations.begin();
+        match inner.store.bump(generation_key, entry_key).await {
+            Ok(_) => inner.invalidations.applied(generation_key, started),
+            Err(e) => {
+                inner.metrics.cache(CacheEvent::Error);
+                if inner.invalidations.record(generation_key, entry_key) {
+                    log::warn!(
+                        "cache invalidation of {what} failed ({e}); retrying in the background, \
+                         its reads bypass the cache here until then"
+                    );
+                } else {
+                    log::error!(
+                        "cache invalidation of {what} failed ({e}) and {} are already pending: \
+                         dropped; this process bypasses the cache until its entries expire",
+                        invalidate::MAX_PENDING
+                    );
+                }
+                inner.invalidations.ensure_retrier(&inner.store);
+            }
         }
+    }
+
+    /// What happened to this process's invalidations (pending, failed, retried).
+    pub fn invalidation_stats(&self) -> InvalidationStats {
+        self.inner.invalidations.stats()
+    }
+
+    /// Tries the pending invalidations now until none is left or `within` passes
+    /// (call at shutdown, after the server stopped: a process that exits with some
+    /// pending leaves other processes serving old values until their TTL). Returns
+    /// how many are still pending.
+    pub async fn flush_invalidations(&self, within: Duration) -> usize {
+        let inner = &self.inner;
+        let deadline = Instant::now() + within;
+        let mut delay = Duration::from_millis(10);
+        while !inner.invalidations.is_empty() && Instant::now() < deadline {
+            if !inner.invalidations.retry_once(&inner.store).await {
+                let left = deadline.saturating_duration_since(Instant::now());
+                tokio::time::sleep(delay.min(left)).await;
+                delay = (delay * 2).min(Duration::from_millis(200));
+            }
+        }
+        inner.invalidations.len()
     }
 
     /// Registers how to recompute a view without a request (warming, preload).
@@ -615,6 +691,14 @@ impl Cache {
         if !inner.config.enabled {
             return RefreshOutcome::NotDue;
         }
+        if inner
+            .invalidations
+            .blocking(&record.keys.generation)
+            .is_some()
+        {
+            // Its invalidation is pending: nothing of it is read or stored here.
+            return RefreshOutcome::Skipped;
+        }
         let Some(recipe) = self.recipe(&record.recipe) else {
             return RefreshOutcome::Skipped;
         };
@@ -702,9 +786,25 @@ impl Cache {
                 outcome: CacheEvent::Miss,
             });
         }
+        if let Some(tag) = inner.invalidations.blocking(&keys.generation) {
+            // An invalidation of this key failed and is pending: the stored entry
+            // may predate the write, so compute (module doc). The retry task may
+            // have died with its runtime: make sure one runs.
+            inner.invalidations.ensure_retrier(&inner.store);
+            return self
+                .bypass(format!("{}#pending{tag}", keys.entry), compute)
+                .await;
+        }
+        // Read before the store call: an invalidation issued after this point must
+        // not let this read join a bypass computation that started before it.
+        let issued = inner.invalidations.issued();
         let lookup = match inner.store.read(keys, read).await {
             Ok(lookup) => lookup,
-            Err(_) => return self.bypass(keys, compute).await,
+            Err(_) => {
+                return self
+                    .bypass(format!("{}#bypass{issued}", keys.entry), compute)
+                    .await
+            }
         };
         let generation = lookup.generation;
         let flight_key = keys.flight(generation);
@@ -825,9 +925,10 @@ impl Cache {
         })
     }
 
-    /// The store failed: compute (still one computation per key in this process)
-    /// and serve; counted as `Error`, never returned as one.
-    async fn bypass<E, F, Fut>(&self, keys: &keys::EntryKeys, compute: F) -> Result<Served, E>
+    /// The store failed, or the key's invalidation is pending: compute (one
+    /// computation per `flight_key` in this process) and serve, without storing;
+    /// counted as `Error`, never returned as one.
+    async fn bypass<E, F, Fut>(&self, flight_key: String, compute: F) -> Result<Served, E>
     where
         E: Display + Clone + Send + Sync + 'static,
         F: FnOnce() -> Fut + Clone + Send + 'static,
@@ -835,7 +936,7 @@ impl Cache {
     {
         let inner = &self.inner;
         inner.metrics.cache(CacheEvent::Error);
-        let key = format!("{}#bypass", keys.entry);
+        let key = flight_key;
         let thunk = thunk_of(compute.clone());
         let (flight, _) = inner.flights.join_or_start(&key, || {
             async move { compute_only(thunk).await.map_err(FlightError::Compute) }.boxed()
@@ -966,6 +1067,7 @@ async fn compute_under_lease(
             let soft = ttl::jittered(ttl, inner.config.jitter, rand::random());
             let envelope = Envelope::new(generation, now_ms() + soft.as_millis() as u64, payload);
             let hard = ttl::hard_ttl(soft, inner.config.stale_fraction);
+            inner.invalidations.note_hard_ttl(hard);
             if inner
                 .store
                 .write(keys, &envelope, hard, token)

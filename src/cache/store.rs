@@ -9,6 +9,9 @@
 //! which the cache is bypassed without touching Redis, so a dead or slow Redis costs
 //! one timeout per breaker window, not one per request. The breaker closes by itself,
 //! so a returning Redis is used again within one window, without a restart.
+//! Invalidations (`bump`) are the exception: they always try Redis, breaker or not,
+//! because skipping one leaves an old value served everywhere until its TTL; a
+//! failed one is kept and retried by the cache (`invalidate`).
 
 use super::envelope::{Envelope, FIXED_HEADER};
 use super::keys::EntryKeys;
@@ -153,6 +156,15 @@ impl RedisStore {
         if now_ms() < self.open_until_ms.load(Ordering::Relaxed) {
             return Err(StoreError::BreakerOpen);
         }
+        self.attempt(fut).await
+    }
+
+    /// One command under the timeout, whatever the breaker says (invalidations:
+    /// failing fast would lose them); a failure still opens the breaker for reads.
+    async fn attempt<T, Fut>(&self, fut: Fut) -> Result<T, StoreError>
+    where
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
         let result = match tokio::time::timeout(self.redis.timeout(), fut).await {
             Ok(Ok(v)) => return Ok(v),
             Ok(Err(e)) => StoreError::Redis(e.to_string()),
@@ -264,7 +276,9 @@ impl RedisStore {
             inv.key(entry);
         }
         inv.arg(GENERATION_TTL.as_millis() as u64);
-        self.run(inv.invoke_async(&mut conn)).await
+        // Never skipped by the breaker: an invalidation not attempted is an old
+        // value served until its TTL (the caller keeps the failed ones pending).
+        self.attempt(inv.invoke_async(&mut conn)).await
     }
 }
 
@@ -466,7 +480,8 @@ impl Store {
         }
     }
 
-    /// Increments a generation counter (and deletes `entry_key` if given).
+    /// Increments a generation counter (and deletes `entry_key` if given). Always
+    /// tries Redis, even with the breaker open.
     pub async fn bump(
         &self,
         generation_key: &str,

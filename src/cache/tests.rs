@@ -975,3 +975,286 @@ async fn a_redis_that_accepts_but_never_answers_is_bypassed_after_its_timeout() 
     assert_eq!(cache.metrics().cache_count(CacheEvent::Error), 10);
     hole.abort();
 }
+
+async fn redis_get(prefix: &str, key: &str) -> Option<String> {
+    let mut conn = redis(REDIS, prefix).conn();
+    redis::cmd("GET")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+fn order_count(
+    runs: &Arc<AtomicUsize>,
+) -> impl FnOnce() -> BoxFuture<'static, Result<i64, String>> + Clone + Send + 'static {
+    let runs = runs.clone();
+    move || async move { Ok(runs.fetch_add(1, Ordering::SeqCst) as i64 + 100) }.boxed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalidations_that_fail_while_redis_is_cut_are_retried_and_reach_other_processes() {
+    let proxy = Proxy::start(0).await;
+    let prefix = prefix();
+    let one = Cache::new(
+        Backend::Redis(redis(&format!("127.0.0.1:{}", proxy.port), &prefix)),
+        Metrics::new(),
+        config(),
+    );
+    // Another process, with its own connection to Redis (never cut).
+    let two = cache_for(&prefix, config());
+    let counter = Counter::default();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let ttl = Duration::from_secs(60);
+    let read = |cache: &Cache| {
+        let (cache, compute) = (cache.clone(), counter.compute(Duration::ZERO));
+        async move {
+            cache
+                .view(catalog(Scope::Tenant(1)), ttl, None, compute)
+                .await
+                .unwrap()
+        }
+    };
+    let count = |cache: &Cache| {
+        let (cache, compute) = (cache.clone(), order_count(&runs));
+        async move {
+            cache
+                .memoize::<i64, _, _, _, _>("order_count", "all", Scope::Tenant(1), ttl, compute)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(read(&one).await.body.as_deref(), Some(&b"v1"[..]));
+    assert_eq!(read(&two).await.outcome, CacheEvent::Hit);
+    assert_eq!(count(&one).await.value, 100);
+    assert_eq!(count(&two).await.outcome, CacheEvent::Hit);
+
+    proxy.cut();
+    // The write commits; its invalidations fail and are kept.
+    one.bump_namespace(Scope::Tenant(1), "catalog").await;
+    one.delete_memo("order_count", "all", Scope::Tenant(1))
+        .await;
+    let stats = one.invalidation_stats();
+    assert_eq!((stats.pending, stats.failed), (2, 2));
+    assert!(one.metrics().cache_count(CacheEvent::Error) >= 2);
+    // Reads in this process compute: new values, never the old entry.
+    for expected in [&b"v2"[..], &b"v3"[..]] {
+        let got = read(&one).await;
+        assert_eq!(got.body.as_deref(), Some(expected));
+        assert_eq!(got.outcome, CacheEvent::Error);
+    }
+    assert_eq!(count(&one).await.value, 101);
+    assert_eq!(count(&one).await.value, 102);
+    assert_eq!(counter.get(), 3);
+
+    let restored = Proxy::start(proxy.port).await;
+    until("the pending invalidations to reach Redis", || async {
+        one.invalidation_stats().pending == 0
+    })
+    .await;
+    assert_eq!(one.invalidation_stats().retried, 2);
+    let generation = keys::namespace_generation_key(&prefix, Scope::Tenant(1), "catalog");
+    assert_eq!(redis_get(&prefix, &generation).await.as_deref(), Some("1"));
+    // The other process sees the new generations and recomputes.
+    let got = read(&two).await;
+    assert_eq!(
+        (got.outcome, got.body.as_deref()),
+        (CacheEvent::Miss, Some(&b"v4"[..]))
+    );
+    let got = count(&two).await;
+    assert_eq!((got.outcome, got.value), (CacheEvent::Miss, 103));
+    // Nothing left to retry: the task exits instead of looping.
+    until("the retry task to exit", || async {
+        !one.inner.invalidations.retrying()
+    })
+    .await;
+    restored.cut();
+}
+
+#[tokio::test]
+async fn while_a_bump_is_pending_reads_here_bypass_the_old_entry() {
+    let prefix = prefix();
+    // No breaker: every read below reaches Redis and would find the old entry.
+    let no_breaker = CacheConfig {
+        breaker: Duration::ZERO,
+        ..config()
+    };
+    let one = cache_for(&prefix, no_breaker.clone());
+    let two = cache_for(&prefix, no_breaker);
+    let counter = Counter::default();
+    let ttl = Duration::from_secs(60);
+    let read = |cache: &Cache| {
+        let (cache, compute) = (cache.clone(), counter.compute(Duration::ZERO));
+        async move {
+            cache
+                .view(catalog(Scope::Tenant(1)), ttl, None, compute)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(read(&one).await.body.as_deref(), Some(&b"v1"[..]));
+    // A Redis that answers reads but rejects the bump: the counter holds a value
+    // INCR refuses (reads take it as generation 0, the old entry's).
+    let generation = keys::namespace_generation_key(&prefix, Scope::Tenant(1), "catalog");
+    let mut conn = redis(REDIS, &prefix).conn();
+    let _: () = redis::cmd("SET")
+        .arg(&generation)
+        .arg("not-a-number")
+        .arg("PX")
+        .arg(60_000)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    one.bump_namespace(Scope::Tenant(1), "catalog").await;
+    assert_eq!(one.invalidation_stats().pending, 1);
+    for expected in [&b"v2"[..], &b"v3"[..]] {
+        let got = read(&one).await;
+        assert_eq!(
+            (got.outcome, got.body.as_deref()),
+            (CacheEvent::Error, Some(expected))
+        );
+    }
+    // Another process cannot know until the bump lands: it still has the old entry.
+    assert_eq!(read(&two).await.body.as_deref(), Some(&b"v1"[..]));
+    until("a retry to fail", || async {
+        one.invalidation_stats().retry_failures >= 1
+    })
+    .await;
+    assert_eq!(one.invalidation_stats().pending, 1);
+    assert_eq!(read(&one).await.body.as_deref(), Some(&b"v4"[..]));
+
+    let _: () = redis::cmd("DEL")
+        .arg(&generation)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    until("the pending bump to land", || async {
+        one.invalidation_stats().pending == 0
+    })
+    .await;
+    assert_eq!(redis_get(&prefix, &generation).await.as_deref(), Some("1"));
+    let got = read(&one).await;
+    assert_eq!(
+        (got.outcome, got.body.as_deref()),
+        (CacheEvent::Miss, Some(&b"v5"[..]))
+    );
+    let got = read(&two).await;
+    assert_eq!(
+        (got.outcome, got.body.as_deref()),
+        (CacheEvent::Hit, Some(&b"v5"[..]))
+    );
+}
+
+#[tokio::test]
+async fn an_invalidation_issued_while_the_breaker_is_open_still_reaches_redis() {
+    let prefix = prefix();
+    let one = cache_for(
+        &prefix,
+        CacheConfig {
+            breaker: Duration::from_secs(60),
+            ..config()
+        },
+    );
+    let two = cache_for(&prefix, config());
+    let counter = Counter::default();
+    let ttl = Duration::from_secs(60);
+    let read = |cache: &Cache, tenant: i64| {
+        let (cache, compute) = (cache.clone(), counter.compute(Duration::ZERO));
+        async move {
+            cache
+                .view(catalog(Scope::Tenant(tenant)), ttl, None, compute)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(read(&one, 1).await.body.as_deref(), Some(&b"v1"[..]));
+    assert_eq!(read(&two, 1).await.outcome, CacheEvent::Hit);
+    // Trip the breaker with a failed call on a healthy Redis: another tenant's
+    // entry key holds a hash, so the read script fails (WRONGTYPE).
+    let broken = keys::view_keys(&prefix, Scope::Tenant(9), "catalog", "/api/catalog", "");
+    let mut conn = redis(REDIS, &prefix).conn();
+    let _: () = redis::pipe()
+        .cmd("HSET")
+        .arg(&broken.entry)
+        .arg("f")
+        .arg("v")
+        .ignore()
+        .cmd("PEXPIRE")
+        .arg(&broken.entry)
+        .arg(60_000)
+        .ignore()
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(read(&one, 9).await.outcome, CacheEvent::Error);
+    // Open: reads bypass Redis.
+    assert_eq!(read(&one, 1).await.outcome, CacheEvent::Error);
+
+    one.bump_namespace(Scope::Tenant(1), "catalog").await;
+    let stats = one.invalidation_stats();
+    assert_eq!((stats.pending, stats.failed), (0, 0));
+    let generation = keys::namespace_generation_key(&prefix, Scope::Tenant(1), "catalog");
+    assert_eq!(redis_get(&prefix, &generation).await.as_deref(), Some("1"));
+    assert_eq!(read(&two, 1).await.outcome, CacheEvent::Miss);
+    // Still open for reads.
+    assert_eq!(read(&one, 1).await.outcome, CacheEvent::Error);
+}
+
+#[tokio::test]
+async fn dropping_the_cache_stops_its_retry_task() {
+    let prefix = prefix();
+    let cache = cache_for(&prefix, config());
+    let generation = keys::namespace_generation_key(&prefix, Scope::Tenant(1), "catalog");
+    let mut conn = redis(REDIS, &prefix).conn();
+    let _: () = redis::cmd("SET")
+        .arg(&generation)
+        .arg("not-a-number")
+        .arg("PX")
+        .arg(60_000)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    cache.bump_namespace(Scope::Tenant(1), "catalog").await;
+    let invalidations = Arc::clone(&cache.inner.invalidations);
+    assert!(invalidations.retrying());
+    until("a retry to fail", || async {
+        invalidations.stats().retry_failures >= 1
+    })
+    .await;
+    drop(cache);
+    until("the retry task to stop", || async {
+        !invalidations.retrying()
+    })
+    .await;
+    // Still pending, so the task did not exit on its own: it was stopped.
+    assert_eq!(invalidations.len(), 1);
+}
+
+#[tokio::test]
+async fn flush_invalidations_applies_what_is_pending_before_its_deadline() {
+    let prefix = prefix();
+    let cache = cache_for(&prefix, config());
+    let generation = keys::namespace_generation_key(&prefix, Scope::Tenant(1), "catalog");
+    let mut conn = redis(REDIS, &prefix).conn();
+    let _: () = redis::cmd("SET")
+        .arg(&generation)
+        .arg("not-a-number")
+        .arg("PX")
+        .arg(60_000)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    cache.bump_namespace(Scope::Tenant(1), "catalog").await;
+    // Redis still refuses it: still pending when the deadline passes.
+    assert_eq!(
+        cache.flush_invalidations(Duration::from_millis(200)).await,
+        1
+    );
+    let _: () = redis::cmd("DEL")
+        .arg(&generation)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(cache.flush_invalidations(DEADLINE).await, 0);
+    assert_eq!(redis_get(&prefix, &generation).await.as_deref(), Some("1"));
+}

@@ -1,0 +1,348 @@
+//! Post-commit invalidations that did not reach the store, kept until they do.
+//!
+//! An invalidation (a namespace bump, a memo delete) is the only thing that tells
+//! every process that an entry is old, so it is never dropped on a Redis failure:
+//! it is recorded here, by generation key (deduplicated), and a background task
+//! retries it with backoff until Redis takes it. While one is pending, reads of its
+//! keys in this process bypass the cache (`Cache::serve` asks [`Invalidations::blocking`]).
+//!
+//! The task is owned by the `Cache`: it is spawned on the first failure (on the
+//! runtime of the caller), exits by itself once the set is empty, and is aborted
+//! when the cache is dropped. A read that finds its key pending restarts it if it
+//! died with its runtime (an actix worker that stopped).
+//!
+//! The set is bounded ([`MAX_PENDING`]). When it is full, a new invalidation cannot
+//! be remembered; the safe fallback is that this process bypasses the cache for
+//! *every* read until every entry that the lost invalidation should have removed has
+//! reached its hard TTL (the longest hard TTL this process wrote, plus the lease TTL
+//! for a computation that started before the commit and stored after it). Other
+//! processes are not told about a lost invalidation: they may serve the old value
+//! until its hard TTL, and the loss is logged as an error and counted.
+
+use super::store::Store;
+use super::ttl::now_ms;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::task::AbortHandle;
+
+/// Most invalidations remembered at once (distinct generation keys).
+pub const MAX_PENDING: usize = 10_000;
+/// First retry delay; doubled after each failed round up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// Invalidations retried per round (the rest wait for the next, short, round).
+const BATCH: usize = 512;
+
+struct Op {
+    /// The memoized entry to delete with the bump (`None` for a namespace).
+    entry: Option<String>,
+    /// When it was (last) recorded: a later bump covers it, an earlier one may not.
+    seq: u64,
+}
+
+/// Counts of what happened to invalidations. Failures when issued are also counted
+/// as `CacheEvent::Error`; `Metrics` has no counter for applied retries, so they are
+/// counted here.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InvalidationStats {
+    /// Invalidations waiting for Redis now.
+    pub pending: usize,
+    /// Invalidations that failed when issued (also counted as `CacheEvent::Error`).
+    pub failed: u64,
+    /// Pending invalidations that a retry applied.
+    pub retried: u64,
+    /// Retry attempts that failed.
+    pub retry_failures: u64,
+    /// Invalidations lost because the set was full (see the module doc).
+    pub dropped: u64,
+}
+
+/// The pending set and its retry task.
+pub struct Invalidations {
+    ops: Mutex<HashMap<String, Op>>,
+    /// `ops.len()`, readable without the lock (the read path's fast check).
+    len: AtomicUsize,
+    capacity: usize,
+    /// Sequence of recorded failures.
+    seq: AtomicU64,
+    /// Invalidations issued by this process (pending or not); part of the key of a
+    /// computation shared while the store is bypassed, so a read issued after an
+    /// invalidation never joins a computation that started before it.
+    issued: AtomicU64,
+    /// Unix ms until which every read bypasses the cache (after an overflow).
+    bypass_all_until_ms: AtomicU64,
+    /// Longest hard TTL written by this process, and the lease TTL (the overflow
+    /// fallback's horizon).
+    max_hard_ttl_ms: AtomicU64,
+    lease_ttl_ms: u64,
+    running: AtomicBool,
+    task: Mutex<Option<AbortHandle>>,
+    failed: AtomicU64,
+    retried: AtomicU64,
+    retry_failures: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl Invalidations {
+    pub fn new(capacity: usize, lease_ttl: Duration) -> Self {
+        Self {
+            ops: Mutex::default(),
+            len: AtomicUsize::new(0),
+            capacity: capacity.max(1),
+            seq: AtomicU64::new(0),
+            issued: AtomicU64::new(0),
+            bypass_all_until_ms: AtomicU64::new(0),
+            max_hard_ttl_ms: AtomicU64::new(0),
+            lease_ttl_ms: lease_ttl.as_millis() as u64,
+            running: AtomicBool::new(false),
+            task: Mutex::default(),
+            failed: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
+            retry_failures: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    fn ops(&self) -> std::sync::MutexGuard<'_, HashMap<String, Op>> {
+        // Held for a map operation only; a panic elsewhere leaves the map usable.
+        self.ops.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Called before an invalidation's store call; returns the sequence to pass to
+    /// [`Invalidations::applied`] if it succeeds.
+    pub fn begin(&self) -> u64 {
+        self.issued.fetch_add(1, Ordering::SeqCst);
+        self.seq.load(Ordering::SeqCst)
+    }
+
+    /// Invalidations issued so far by this process.
+    pub fn issued(&self) -> u64 {
+        self.issued.load(Ordering::SeqCst)
+    }
+
+    /// Records that this process wrote an entry with this hard TTL.
+    pub fn note_hard_ttl(&self, hard: Duration) {
+        self.max_hard_ttl_ms
+            .fetch_max(hard.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// A store bump that started when the sequence was `started` succeeded: it covers
+    /// every failure of the same key recorded before it started (their commits came
+    /// first). A failure recorded since may belong to a commit after the bump: kept.
+    pub fn applied(&self, generation_key: &str, started: u64) {
+        if self.len.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let mut ops = self.ops();
+        if ops.get(generation_key).is_some_and(|op| op.seq <= started) {
+            ops.remove(generation_key);
+            self.len.store(ops.len(), Ordering::SeqCst);
+        }
+    }
+
+    /// Remembers a failed invalidation. False when the set is full: the
+    /// invalidation is lost and every read bypasses the cache for a while (module doc).
+    pub fn record(&self, generation_key: &str, entry: Option<&str>) -> bool {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        let mut ops = self.ops();
+        let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(op) = ops.get_mut(generation_key) {
+            op.seq = seq;
+            if op.entry.is_none() {
+                op.entry = entry.map(str::to_string);
+            }
+            return true;
+        }
+        if ops.len() >= self.capacity {
+            drop(ops);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            let horizon = self.max_hard_ttl_ms.load(Ordering::Relaxed) + self.lease_ttl_ms;
+            self.bypass_all_until_ms
+                .fetch_max(now_ms() + horizon, Ordering::SeqCst);
+            return false;
+        }
+        ops.insert(
+            generation_key.to_string(),
+            Op {
+                entry: entry.map(str::to_string),
+                seq,
+            },
+        );
+        self.len.store(ops.len(), Ordering::SeqCst);
+        true
+    }
+
+    /// `Some(tag)` when a read of an entry under `generation_key` must not be served
+    /// from the cache: an invalidation of it is pending (or one was lost). The tag
+    /// changes with every recorded failure: computations shared under it started
+    /// after the last failed invalidation.
+    pub fn blocking(&self, generation_key: &str) -> Option<u64> {
+        if now_ms() < self.bypass_all_until_ms.load(Ordering::Relaxed) {
+            return Some(self.seq.load(Ordering::SeqCst));
+        }
+        if self.len.load(Ordering::SeqCst) == 0 {
+            return None;
+        }
+        self.ops().get(generation_key).map(|op| op.seq)
+    }
+
+    /// Invalidations waiting now.
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::SeqCst)
+    }
+
+    /// Whether the retry task is running.
+    pub fn retrying(&self) -> bool {
+        self.running.load(Ordering::SeqCst)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn stats(&self) -> InvalidationStats {
+        InvalidationStats {
+            pending: self.len(),
+            failed: self.failed.load(Ordering::Relaxed),
+            retried: self.retried.load(Ordering::Relaxed),
+            retry_failures: self.retry_failures.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+        }
+    }
+
+    fn snapshot(&self) -> Vec<(String, Option<String>)> {
+        self.ops()
+            .iter()
+            .take(BATCH)
+            .map(|(k, op)| (k.clone(), op.entry.clone()))
+            .collect()
+    }
+
+    /// Starts the retry task unless it runs or nothing is pending. Needs a Tokio
+    /// runtime (every caller is async); without one it does nothing and the next
+    /// failure or blocked read starts it.
+    pub fn ensure_retrier(self: &Arc<Self>, store: &Arc<Store>) {
+        if self.is_empty() || self.running.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.running.store(false, Ordering::SeqCst);
+            return;
+        };
+        let task = runtime.spawn(retry(Arc::clone(self), Arc::clone(store)));
+        let mut slot = self.task.lock().unwrap_or_else(|p| p.into_inner());
+        *slot = Some(task.abort_handle());
+    }
+
+    /// One pass over the pending set (at most one batch): true if no attempt failed.
+    pub async fn retry_once(&self, store: &Store) -> bool {
+        for (generation_key, entry) in self.snapshot() {
+            let started = self.seq.load(Ordering::SeqCst);
+            match store.bump(&generation_key, entry.as_deref()).await {
+                Ok(_) => {
+                    self.retried.fetch_add(1, Ordering::Relaxed);
+                    self.applied(&generation_key, started);
+                }
+                Err(e) => {
+                    self.retry_failures.fetch_add(1, Ordering::Relaxed);
+                    log::debug!("retry of cache invalidation {generation_key} failed: {e}");
+                    // Redis is still unwell: back off instead of failing the rest.
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Stops the retry task (the cache is being dropped).
+    pub fn stop(&self) {
+        if let Some(task) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            task.abort();
+        }
+    }
+}
+
+/// Clears `running` if the task ends in any way (aborted, its runtime shut down),
+/// unless it handed the role over.
+struct Running<'a> {
+    invalidations: &'a Invalidations,
+    armed: bool,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.invalidations.running.store(false, Ordering::SeqCst);
+        }
+    }
+}
+
+/// The retry task: retries with exponential backoff until the set is empty, then
+/// exits (the next failure starts a new one).
+async fn retry(invalidations: Arc<Invalidations>, store: Arc<Store>) {
+    let mut guard = Running {
+        invalidations: &invalidations,
+        armed: true,
+    };
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        if invalidations.is_empty() {
+            // Hand the role back, then look again: a failure recorded between the
+            // check and the store saw `running` and did not start a task.
+            invalidations.running.store(false, Ordering::SeqCst);
+            if invalidations.is_empty() || invalidations.running.swap(true, Ordering::SeqCst) {
+                guard.armed = false;
+                log::info!("pending cache invalidations applied");
+                return;
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        if invalidations.retry_once(&store).await {
+            backoff = FIRST_BACKOFF;
+        } else {
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_deduplicated_by_key_and_cleared_only_by_a_later_bump() {
+        let inv = Invalidations::new(10, Duration::from_secs(1));
+        assert_eq!(inv.blocking("g1"), None);
+        let started_before = inv.begin();
+        assert!(inv.record("g1", None));
+        assert!(inv.record("g1", Some("e1")));
+        assert_eq!(inv.len(), 1);
+        let tag = inv.blocking("g1").unwrap();
+        assert_eq!(inv.blocking("g2"), None);
+        // A bump that started before the last failure does not cover it.
+        inv.applied("g1", started_before);
+        assert_eq!(inv.blocking("g1"), Some(tag));
+        let started_after = inv.begin();
+        inv.applied("g1", started_after);
+        assert_eq!((inv.blocking("g1"), inv.len()), (None, 0));
+        assert_eq!(inv.stats().failed, 2);
+    }
+
+    #[test]
+    fn a_full_set_drops_the_invalidation_and_bypasses_every_read() {
+        let inv = Invalidations::new(2, Duration::from_secs(1));
+        inv.note_hard_ttl(Duration::from_secs(60));
+        assert!(inv.record("g1", None));
+        assert!(inv.record("g2", None));
+        // Already pending: deduplicated, still fits.
+        assert!(inv.record("g1", None));
+        assert_eq!(inv.blocking("other"), None);
+        assert!(!inv.record("g3", None));
+        assert_eq!(inv.stats().dropped, 1);
+        assert!(inv.blocking("other").is_some(), "every key bypassed");
+        let until = inv.bypass_all_until_ms.load(Ordering::SeqCst);
+        assert!(until >= now_ms() + 60_000 && until <= now_ms() + 62_000);
+    }
+}
