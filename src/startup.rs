@@ -65,6 +65,15 @@ impl Application {
     /// Serves until stopped; SIGTERM/SIGINT drain in-flight requests first.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        // Invalidations still pending would leave other processes serving old values.
+        let left = self
+            .state
+            .cache
+            .flush_invalidations(std::time::Duration::from_secs(2))
+            .await;
+        if left > 0 {
+            log::warn!("{left} cache invalidations could not reach Redis before exit");
+        }
         if let Some(warmer) = self.warmer {
             let _ = warmer.send(Shutdown).await;
         }
