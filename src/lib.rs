@@ -12,3 +12,6 @@ pub mod redis;
 pub mod startup;
 pub mod state;
 pub mod warm;
+
+#[cfg(test)]
+pub(crate) mod test_support;

@@ -4,9 +4,8 @@
 
 use super::*;
 use crate::config::{RedisArgs, StoreKind};
+use crate::test_support::{Mode, TcpProxy};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::task::JoinHandle;
 
 const REDIS: &str = "127.0.0.1:6379";
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -605,65 +604,9 @@ async fn a_dead_lease_holder_is_taken_over() {
     assert_eq!(hit.outcome, CacheEvent::Hit);
 }
 
-type ConnTasks = Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>;
-
-/// A TCP proxy to the machine's Redis that the test can cut and restore.
-struct Proxy {
-    port: u16,
-    accept: JoinHandle<()>,
-    conns: ConnTasks,
-}
-
-impl Proxy {
-    async fn start(port: u16) -> Self {
-        let deadline = Instant::now() + DEADLINE;
-        let listener = loop {
-            let socket = TcpSocket::new_v4().unwrap();
-            socket.set_reuseaddr(true).unwrap();
-            match socket
-                .bind(([127, 0, 0, 1], port).into())
-                .and_then(|()| socket.listen(64))
-            {
-                Ok(l) => break l,
-                Err(e) => {
-                    assert!(Instant::now() < deadline, "cannot rebind proxy: {e}");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            }
-        };
-        let port = listener.local_addr().unwrap().port();
-        let conns = ConnTasks::default();
-        let accept = tokio::spawn(Self::accept(listener, conns.clone()));
-        Self {
-            port,
-            accept,
-            conns,
-        }
-    }
-
-    async fn accept(listener: TcpListener, conns: ConnTasks) {
-        while let Ok((mut inbound, _)) = listener.accept().await {
-            let conn = tokio::spawn(async move {
-                if let Ok(mut outbound) = TcpStream::connect(REDIS).await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                }
-            });
-            conns.lock().unwrap().push(conn);
-        }
-    }
-
-    /// Closes the listener and every proxied connection.
-    fn cut(&self) {
-        self.accept.abort();
-        for conn in self.conns.lock().unwrap().drain(..) {
-            conn.abort();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cut_through_a_proxy_is_bypassed_and_used_again_when_back() {
-    let proxy = Proxy::start(0).await;
+    let proxy = TcpProxy::start().await;
     let prefix = prefix();
     let cache = Cache::new(
         Backend::Redis(redis(&format!("127.0.0.1:{}", proxy.port), &prefix)),
@@ -683,7 +626,7 @@ async fn redis_cut_through_a_proxy_is_bypassed_and_used_again_when_back() {
     assert_eq!(read().await.unwrap().outcome, CacheEvent::Miss);
     assert_eq!(read().await.unwrap().outcome, CacheEvent::Hit);
 
-    proxy.cut();
+    proxy.set(Mode::Refuse);
     for _ in 0..20 {
         // Never an error to the caller: computed and served.
         let got = read().await.unwrap();
@@ -693,7 +636,7 @@ async fn redis_cut_through_a_proxy_is_bypassed_and_used_again_when_back() {
     assert_eq!(cache.metrics().cache_count(CacheEvent::Error), 20);
     assert_eq!(counter.get(), 21, "each bypassed read computed");
 
-    let restored = Proxy::start(proxy.port).await;
+    proxy.set(Mode::Forward);
     let started = Instant::now();
     until("the cache to use Redis again", || async {
         read().await.unwrap().outcome == CacheEvent::Hit
@@ -704,7 +647,6 @@ async fn redis_cut_through_a_proxy_is_bypassed_and_used_again_when_back() {
         "{:?}",
         started.elapsed()
     );
-    restored.cut();
 }
 
 #[actix_rt::test]
@@ -943,16 +885,10 @@ async fn large_views_are_read_header_first_and_served_from_the_local_copy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_that_accepts_but_never_answers_is_bypassed_after_its_timeout() {
     // A black hole: connections are accepted and never answered.
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let hole = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((conn, _)) = listener.accept().await {
-            held.push(conn);
-        }
-    });
+    let hole = TcpProxy::start().await;
+    hole.set(Mode::Blackhole);
     let cache = Cache::new(
-        Backend::Redis(redis(&addr.to_string(), &prefix())),
+        Backend::Redis(redis(&format!("127.0.0.1:{}", hole.port), &prefix())),
         Metrics::new(),
         config(),
     );
@@ -973,7 +909,6 @@ async fn a_redis_that_accepts_but_never_answers_is_bypassed_after_its_timeout() 
     }
     assert_eq!(counter.get(), 10);
     assert_eq!(cache.metrics().cache_count(CacheEvent::Error), 10);
-    hole.abort();
 }
 
 async fn redis_get(prefix: &str, key: &str) -> Option<String> {
@@ -994,7 +929,7 @@ fn order_count(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalidations_that_fail_while_redis_is_cut_are_retried_and_reach_other_processes() {
-    let proxy = Proxy::start(0).await;
+    let proxy = TcpProxy::start().await;
     let prefix = prefix();
     let one = Cache::new(
         Backend::Redis(redis(&format!("127.0.0.1:{}", proxy.port), &prefix)),
@@ -1029,7 +964,7 @@ async fn invalidations_that_fail_while_redis_is_cut_are_retried_and_reach_other_
     assert_eq!(count(&one).await.value, 100);
     assert_eq!(count(&two).await.outcome, CacheEvent::Hit);
 
-    proxy.cut();
+    proxy.set(Mode::Refuse);
     // The write commits; its invalidations fail and are kept.
     one.bump_namespace(Scope::Tenant(1), "catalog").await;
     one.delete_memo("order_count", "all", Scope::Tenant(1))
@@ -1047,7 +982,7 @@ async fn invalidations_that_fail_while_redis_is_cut_are_retried_and_reach_other_
     assert_eq!(count(&one).await.value, 102);
     assert_eq!(counter.get(), 3);
 
-    let restored = Proxy::start(proxy.port).await;
+    proxy.set(Mode::Forward);
     until("the pending invalidations to reach Redis", || async {
         one.invalidation_stats().pending == 0
     })
@@ -1068,7 +1003,6 @@ async fn invalidations_that_fail_while_redis_is_cut_are_retried_and_reach_other_
         !one.inner.invalidations.retrying()
     })
     .await;
-    restored.cut();
 }
 
 #[tokio::test]

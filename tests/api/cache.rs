@@ -6,15 +6,12 @@
 //! responses is the number of statements the database ran for them.
 
 use crate::helpers::{
-    key, product_ids, spawn_app_on, spawn_app_with, statements, wait_until, TestApp,
+    key, product_ids, spawn_app_on, spawn_app_with, statements, wait_until, RedisProxy, TestApp,
 };
 use diesel::{PgConnection, RunQueryDsl};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::task::JoinHandle;
 
 fn x_cache(resp: &Response) -> String {
     resp.headers()
@@ -397,73 +394,15 @@ async fn an_order_updates_the_summary_and_the_catalog_stock() {
     );
 }
 
-type ConnTasks = Arc<Mutex<Vec<JoinHandle<()>>>>;
-
-/// A TCP proxy to the machine's Redis that the test cuts and restores.
-struct Proxy {
-    port: u16,
-    accept: JoinHandle<()>,
-    conns: ConnTasks,
-}
-
-impl Proxy {
-    async fn start(port: u16) -> Self {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        let listener = loop {
-            let socket = TcpSocket::new_v4().unwrap();
-            socket.set_reuseaddr(true).unwrap();
-            match socket
-                .bind(([127, 0, 0, 1], port).into())
-                .and_then(|()| socket.listen(64))
-            {
-                Ok(l) => break l,
-                Err(e) => {
-                    assert!(
-                        std::time::Instant::now() < deadline,
-                        "cannot rebind the proxy: {e}"
-                    );
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            }
-        };
-        let port = listener.local_addr().unwrap().port();
-        let conns = ConnTasks::default();
-        let accept = tokio::spawn(Self::accept(listener, conns.clone()));
-        Self {
-            port,
-            accept,
-            conns,
-        }
-    }
-
-    async fn accept(listener: TcpListener, conns: ConnTasks) {
-        while let Ok((mut inbound, _)) = listener.accept().await {
-            let conn = tokio::spawn(async move {
-                if let Ok(mut outbound) = TcpStream::connect("127.0.0.1:6379").await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                }
-            });
-            conns.lock().unwrap().push(conn);
-        }
-    }
-
-    fn cut(&self) {
-        self.accept.abort();
-        for conn in self.conns.lock().unwrap().drain(..) {
-            conn.abort();
-        }
-    }
-}
-
 #[actix_web::test]
 async fn with_redis_cut_every_cached_route_still_answers_200_and_recovers() {
-    let proxy = Proxy::start(0).await;
-    let port = proxy.port;
+    let proxy = RedisProxy::start().await;
+    let url = proxy.url();
     let app = spawn_app_with(|args| {
         // A cut connection fails at once; the patient timeout only keeps a
         // loaded test machine from tripping the breaker before the cut.
         patient_redis(args);
-        args.redis.redis_url = format!("redis://127.0.0.1:{port}");
+        args.redis.redis_url = url;
     })
     .await;
     let id = first_product(&app, 1);
@@ -483,7 +422,7 @@ async fn with_redis_cut_every_cached_route_still_answers_200_and_recovers() {
         "the catalog is cached before the cut"
     );
 
-    proxy.cut();
+    proxy.set_cut(true);
     for round in 0..5 {
         for p in &paths {
             let (status, cache, _, body) = get(&app, p, 1).await;
@@ -496,7 +435,7 @@ async fn with_redis_cut_every_cached_route_still_answers_200_and_recovers() {
         }
     }
 
-    let restored = Proxy::start(port).await;
+    proxy.set_cut(false);
     let started = std::time::Instant::now();
     assert!(
         wait_until(Duration::from_secs(5), || async {
@@ -508,7 +447,6 @@ async fn with_redis_cut_every_cached_route_still_answers_200_and_recovers() {
         "the cache did not use Redis again within 5 s"
     );
     log::info!("cache back after {:?}", started.elapsed());
-    restored.cut();
 }
 
 #[actix_web::test]

@@ -171,53 +171,6 @@ async fn every_api_response_carries_the_plan_limit_headers_and_exempt_routes_non
     }
 }
 
-/// A TCP proxy in front of the real Redis that the test can cut (every connection
-/// dropped, new ones closed at once) and restore.
-struct RedisProxy {
-    port: u16,
-    cut: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl RedisProxy {
-    async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let cut = std::sync::Arc::new(tokio::sync::watch::channel(false).0);
-        let c = cut.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                let mut rx = c.subscribe();
-                if *rx.borrow_and_update() {
-                    continue; // dropped: the client sees the connection close
-                }
-                tokio::spawn(async move {
-                    let Ok(mut redis) = tokio::net::TcpStream::connect("127.0.0.1:6379").await
-                    else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut redis) => {}
-                        _ = rx.changed() => {}
-                    }
-                });
-            }
-        });
-        Self { port, cut, task }
-    }
-
-    fn set_cut(&self, cut: bool) {
-        self.cut.send_replace(cut);
-    }
-}
-
-impl Drop for RedisProxy {
-    fn drop(&mut self) {
-        self.task.abort();
-        self.cut.send_replace(true);
-    }
-}
-
 #[actix_web::test]
 async fn a_redis_cut_applies_each_routes_failure_policy_and_never_a_5xx() {
     use brisk::metrics::events::LimiterEvent;
