@@ -117,3 +117,29 @@ fn sigterm_drains_the_request_in_flight_then_exits() {
     assert!(exit.success(), "{exit:?}");
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
 }
+
+#[test]
+fn a_bad_flag_stops_start_up_with_one_line_naming_it() {
+    for (args, flag) in [
+        (vec!["--workers", "0"], "--workers"),
+        (
+            vec!["serve", "--database-url", "not a url"],
+            "--database-url",
+        ),
+        (vec!["--redis-url", "http://x"], "--redis-url"),
+        (
+            vec!["--rate-limit-free", "lots per minute"],
+            "lots per minute",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_brisk"))
+            .args(&args)
+            .output()
+            .expect("run brisk");
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {stderr}");
+        assert!(lines[0].contains(flag), "{args:?}: {stderr}");
+    }
+}
