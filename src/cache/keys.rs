@@ -78,6 +78,14 @@ impl EntryKeys {
     pub fn flight(&self, generation: u64) -> String {
         format!("{}#{generation}", self.entry)
     }
+
+    /// These keys with the lease of one generation: a computation of an older
+    /// generation (overtaken by an invalidation) must not make the readers of the
+    /// new one wait for it. Same hash slot: the tag precedes the suffix.
+    pub fn with_generation_lease(mut self, generation: u64) -> Self {
+        self.lease = format!("{}:g{generation}", self.lease);
+        self
+    }
 }
 
 /// Keys of a cached view: entry `<p>:v1:view:{s}:<ns>:<route>:<query>`, generation

@@ -570,7 +570,8 @@ async fn a_dead_lease_holder_is_taken_over() {
         },
     );
     // Another process took the lease and died without writing or releasing it.
-    let keys = keys::view_keys(&prefix, Scope::Tenant(1), "catalog", "/api/catalog", "");
+    let keys = keys::view_keys(&prefix, Scope::Tenant(1), "catalog", "/api/catalog", "")
+        .with_generation_lease(0);
     let mut conn = redis(REDIS, &prefix).conn();
     let _: () = redis::cmd("SET")
         .arg(&keys.lease)
@@ -1191,4 +1192,69 @@ async fn flush_invalidations_applies_what_is_pending_before_its_deadline() {
         .unwrap();
     assert_eq!(cache.flush_invalidations(DEADLINE).await, 0);
     assert_eq!(redis_get(&prefix, &generation).await.as_deref(), Some("1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_after_an_invalidation_do_not_wait_for_the_computation_it_made_obsolete() {
+    let prefix = prefix();
+    // Two caches sharing Redis (two processes); waiting on A's lease would take 60 s.
+    let config = CacheConfig {
+        lease_wait: Duration::from_secs(60),
+        lease_ttl: Duration::from_secs(60),
+        ..config()
+    };
+    let a = cache_for(&prefix, config.clone());
+    let b = cache_for(&prefix, config);
+    let (release, held) = tokio::sync::oneshot::channel::<()>();
+    let held = Arc::new(tokio::sync::Mutex::new(Some(held)));
+    let started = Arc::new(AtomicUsize::new(0));
+    // Process A computes generation 0 and is stuck until the test lets it go.
+    let slow = {
+        let a = a.clone();
+        let held = held.clone();
+        let started = started.clone();
+        tokio::spawn(async move {
+            a.view(
+                catalog(Scope::Tenant(1)),
+                Duration::from_secs(60),
+                None,
+                move || {
+                    async move {
+                        started.fetch_add(1, Ordering::SeqCst);
+                        if let Some(rx) = held.lock().await.take() {
+                            let _ = rx.await;
+                        }
+                        Ok::<_, String>(Bytes::from_static(b"old"))
+                    }
+                    .boxed()
+                },
+            )
+            .await
+        })
+    };
+    // Wait until A computes, holding the lease.
+    let deadline = Instant::now() + DEADLINE;
+    while started.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "A never started computing");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A write commits: B bumps the namespace, then reads.
+    b.bump_namespace(Scope::Tenant(1), "catalog").await;
+    let counter = Counter::default();
+    let fresh = tokio::time::timeout(
+        Duration::from_secs(20),
+        b.view(
+            catalog(Scope::Tenant(1)),
+            Duration::from_secs(60),
+            None,
+            counter.compute(Duration::ZERO),
+        ),
+    )
+    .await
+    .expect("B waited for A's obsolete computation")
+    .unwrap();
+    assert_eq!(fresh.body.as_deref(), Some(&b"v1"[..]));
+    assert_eq!(counter.get(), 1);
+    let _ = release.send(());
+    slow.await.unwrap().unwrap();
 }
