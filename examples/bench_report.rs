@@ -273,7 +273,7 @@ fn report(results: &Path, out: &Path) -> Result<(), String> {
         }
         let _ = writeln!(
             md,
-            "\nCost: {:.1} % of /health throughput (negative: within noise).",
+            "\nCost: {:.1} % of /health throughput (a negative cost means the two sides differ by less than the noise).",
             (1.0 - mean(&mwon, |r| r.rps) / mean(&nomw, |r| r.rps)) * 100.0
         );
     }
