@@ -141,27 +141,13 @@ impl Metrics {
             "The same durations in buckets, for aggregation across processes.",
         );
         for r in &rows {
-            for (le, n) in LATENCY_BUCKETS_SECONDS.iter().zip(&r.latency_buckets) {
-                let _ = writeln!(
-                    out,
-                    "brisk_http_request_latency_seconds_bucket{{{},le=\"{le}\"}} {n}",
-                    r.labels
-                );
-            }
-            let _ = writeln!(
-                out,
-                "brisk_http_request_latency_seconds_bucket{{{},le=\"+Inf\"}} {}",
-                r.labels, r.count
-            );
-            let _ = writeln!(
-                out,
-                "brisk_http_request_latency_seconds_sum{{{}}} {}",
-                r.labels, r.latency_sum
-            );
-            let _ = writeln!(
-                out,
-                "brisk_http_request_latency_seconds_count{{{}}} {}",
-                r.labels, r.count
+            histogram_series(
+                &mut out,
+                "brisk_http_request_latency_seconds",
+                &r.labels,
+                LATENCY_BUCKETS_SECONDS.iter().zip(&r.latency_buckets),
+                r.latency_sum,
+                r.count,
             );
         }
 
@@ -172,27 +158,13 @@ impl Metrics {
             "SQL statements per request (transaction control excluded).",
         );
         for r in &rows {
-            for (le, n) in STATEMENT_BUCKETS.iter().zip(&r.statements_buckets) {
-                let _ = writeln!(
-                    out,
-                    "brisk_http_request_statements_bucket{{{},le=\"{le}\"}} {n}",
-                    r.labels
-                );
-            }
-            let _ = writeln!(
-                out,
-                "brisk_http_request_statements_bucket{{{},le=\"+Inf\"}} {}",
-                r.labels, r.count
-            );
-            let _ = writeln!(
-                out,
-                "brisk_http_request_statements_sum{{{}}} {}",
-                r.labels, r.statements_sum
-            );
-            let _ = writeln!(
-                out,
-                "brisk_http_request_statements_count{{{}}} {}",
-                r.labels, r.count
+            histogram_series(
+                &mut out,
+                "brisk_http_request_statements",
+                &r.labels,
+                STATEMENT_BUCKETS.iter().zip(&r.statements_buckets),
+                r.statements_sum,
+                r.count,
             );
         }
 
@@ -315,6 +287,23 @@ impl Metrics {
         );
         out
     }
+}
+
+/// One labelled series of a Prometheus histogram: cumulative buckets, `+Inf`, sum, count.
+fn histogram_series<'a, B: std::fmt::Display + 'a>(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    buckets: impl Iterator<Item = (B, &'a u64)>,
+    sum: impl std::fmt::Display,
+    count: u64,
+) {
+    for (le, n) in buckets {
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {n}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
+    let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+    let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
 }
 
 #[cfg(test)]
