@@ -5,9 +5,9 @@
 //! `cargo bench --bench limiter`
 
 use actix_web::http::Method;
-use brisk::app::auth::AuthContext;
-use brisk::app::domain::Plan;
+use brisk::caller::AuthContext;
 use brisk::config::{RedisArgs, StoreKind};
+use brisk::domain::types::Plan;
 use brisk::metrics::events::Metrics;
 use brisk::ratelimit::{parse_limits, Backend, Limiter, LimiterSettings, Policy, PolicySpec};
 use brisk::redis::Redis;

@@ -2,8 +2,10 @@
 
 pub mod app;
 pub mod cache;
+pub mod caller;
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod error;
 pub mod http;
 pub mod metrics;

@@ -13,7 +13,7 @@
 
 use super::client_ip::client_ip;
 use super::Limiter;
-use crate::app::auth::AuthContext;
+use crate::caller::AuthContext;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;

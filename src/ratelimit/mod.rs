@@ -27,7 +27,7 @@ pub use limits::{parse_limits, LimitParseError, Rate};
 pub use middleware::rate_limit;
 pub use policy::{Check, FailurePolicy, KeyBy, Policy, PolicySpec, RequestLimits, RouteRule};
 
-use crate::app::auth::AuthContext;
+use crate::caller::AuthContext;
 use crate::error::ApiError;
 use crate::metrics::events::{LimiterEvent, Metrics};
 use crate::redis::Redis;

@@ -7,8 +7,8 @@
 //! `--rate-limit-exempt`.
 
 use super::limits::{parse_limits, Rate};
-use crate::app::auth::AuthContext;
-use crate::app::domain::Plan;
+use crate::caller::AuthContext;
+use crate::domain::types::Plan;
 use actix_web::http::Method;
 use clap::ValueEnum;
 use std::collections::{HashMap, HashSet};

@@ -11,12 +11,12 @@
 //! | order count (offset pages' `total`) | memoized per (tenant, status) | tenant | 300 s ± 10 % |
 //! | API-key look-up | memoized by key hash | public (the hash is the secret's) | 30 s ± 10 % |
 
-use crate::app::domain::OrderStatus;
 use crate::app::views;
 use crate::cache::{Cache, CachedBody, Scope, ViewKey};
 use crate::db::instrument::RequestQueries;
 use crate::db::pool::DbPool;
 use crate::db::queries;
+use crate::domain::types::OrderStatus;
 use crate::error::ApiError;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};

@@ -2,11 +2,11 @@
 //! product, stock locked (`FOR UPDATE`, in id order so concurrent orders cannot
 //! deadlock), decremented, items priced at the current price.
 
-use crate::app::orders::OrderFields;
 use crate::db::models::{CustomerRef, OrderItemRow, OrderRow, OrderView};
 use crate::db::queries::idempotency;
 use crate::db::queries::orders::assemble;
 use crate::db::schema::{customers, order_items, orders, products};
+use crate::domain::orders::OrderFields;
 use diesel::prelude::*;
 use diesel::result::Error;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};

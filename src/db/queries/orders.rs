@@ -3,9 +3,9 @@
 //! the page (joined with customers when asked), the count (offset form, memoized),
 //! and the items of every order on the page (`belonging_to` + `grouped_by`).
 
-use crate::app::orders::{OrderFields, OrderPage, OrderPosition, OrderQuery};
 use crate::db::models::{CustomerRef, OrderItemRow, OrderRow, OrderView};
 use crate::db::schema::{customers, order_items, orders};
+use crate::domain::orders::{OrderFields, OrderPage, OrderPosition, OrderQuery};
 use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
 use diesel::prelude::*;
@@ -51,7 +51,7 @@ macro_rules! page_filters {
 /// The ids of one offset page, as a subquery.
 fn offset_page_ids(
     tenant_id: i64,
-    status: Option<crate::app::domain::OrderStatus>,
+    status: Option<crate::domain::types::OrderStatus>,
     page: i64,
     per_page: i64,
 ) -> orders::BoxedQuery<'static, diesel::pg::Pg, BigInt> {
@@ -109,7 +109,7 @@ async fn load_page(
 pub async fn count(
     conn: &mut AsyncPgConnection,
     tenant_id: i64,
-    status: Option<crate::app::domain::OrderStatus>,
+    status: Option<crate::domain::types::OrderStatus>,
 ) -> Result<i64, Error> {
     let mut q = orders::table
         .filter(orders::tenant_id.eq(tenant_id))

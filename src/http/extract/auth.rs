@@ -3,8 +3,8 @@
 //! compared again in constant time. Resolved keys are memoized in-process for a
 //! short TTL so a hot key costs no query; expiry is still checked on every use.
 
-use crate::app::auth::AuthContext;
-use crate::app::domain::Plan;
+use crate::caller::AuthContext;
+use crate::domain::types::Plan;
 use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::dev::Payload;

@@ -1,7 +1,7 @@
 //! Opaque keyset cursors: `(created_at, id)` signed with HMAC-SHA256 over the
 //! tenant too, so a cursor cannot be forged, edited, or replayed by another tenant.
 
-use crate::app::orders::OrderPosition;
+use crate::domain::orders::OrderPosition;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};

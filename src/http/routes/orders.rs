@@ -1,11 +1,11 @@
 //! `/api/orders`: offset and keyset lists with sparse fieldsets, one order, and
 //! order creation with `Idempotency-Key`.
 
-use crate::app::domain::OrderStatus;
-use crate::app::orders::{OrderFields, OrderPage, OrderQuery};
 use crate::db::queries::idempotency::{self, Claim};
 use crate::db::queries::order_create::{self, CreateOrderError, NewLine};
 use crate::db::queries::orders;
+use crate::domain::orders::{OrderFields, OrderPage, OrderQuery};
+use crate::domain::types::OrderStatus;
 use crate::error::ApiError;
 use crate::http::extract::auth::Caller;
 use crate::http::extract::body::parse_json;

@@ -4,8 +4,8 @@
 //! routes untouched, login spoofing with 0 and 1 trusted hops.
 
 use super::*;
-use crate::app::auth::AuthContext;
-use crate::app::domain::Plan;
+use crate::caller::AuthContext;
+use crate::domain::types::Plan;
 use crate::error::ApiError;
 use crate::ratelimit::limits::parse_limits;
 use crate::ratelimit::policy::parse_route_rule;

@@ -3,8 +3,8 @@
 //! seconds of coming back.
 
 use super::*;
-use crate::app::auth::AuthContext;
-use crate::app::domain::Plan;
+use crate::caller::AuthContext;
+use crate::domain::types::Plan;
 use crate::metrics::events::LimiterEvent;
 use crate::ratelimit::limits::parse_limits;
 use crate::ratelimit::policy::parse_route_rule;

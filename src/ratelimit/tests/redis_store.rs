@@ -2,8 +2,8 @@
 //! limits, no edge burst, Retry-After honoured, keys prefixed and expiring.
 
 use super::*;
-use crate::app::auth::AuthContext;
-use crate::app::domain::Plan;
+use crate::caller::AuthContext;
+use crate::domain::types::Plan;
 use crate::ratelimit::limits::parse_limits;
 use crate::ratelimit::policy::parse_route_rule;
 use crate::ratelimit::{RequestLimits, Source};

@@ -1,7 +1,7 @@
 //! Who is calling: resolved from the API key by the auth middleware and stored in
 //! the request's extensions for the limiter and the handlers.
 
-use super::domain::Plan;
+use crate::domain::Plan;
 
 /// The authenticated caller of an `/api/*` route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

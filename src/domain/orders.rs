@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::domain::OrderStatus;
+use super::types::OrderStatus;
 
 /// Which order fields a response carries (sparse fieldsets). Relations that are
 /// not named are not loaded at all.

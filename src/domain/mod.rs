@@ -1,0 +1,8 @@
+//! The order application's domain: statuses, plans, list queries and positions.
+//! The bottom of the application: imports nothing of the crate.
+
+pub mod orders;
+pub mod types;
+
+pub use orders::{OrderFields, OrderPage, OrderPosition, OrderQuery};
+pub use types::{OrderStatus, Plan};
