@@ -15,5 +15,5 @@ pub mod startup;
 pub mod state;
 pub mod warm;
 
-#[cfg(test)]
-pub(crate) mod test_support;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

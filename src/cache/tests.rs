@@ -4,15 +4,11 @@
 
 use super::*;
 use crate::config::{RedisArgs, StoreKind};
-use crate::test_support::{Mode, TcpProxy};
+use crate::testing::{unique_prefix as prefix, Mode, TcpProxy};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 const REDIS: &str = "127.0.0.1:6379";
 const DEADLINE: Duration = Duration::from_secs(10);
-
-fn prefix() -> String {
-    format!("test-{}", uuid::Uuid::new_v4())
-}
 
 fn redis(addr: &str, prefix: &str) -> Redis {
     Redis::new(&RedisArgs {

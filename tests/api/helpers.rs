@@ -134,7 +134,7 @@ pub fn test_args(db_name: &str) -> ServeArgs {
     args.database.direct_database_url = format!("{DIRECT}/{db_name}");
     args.database.pool_size = 4;
     args.database.skip_budget_check = true;
-    args.redis.redis_prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
+    args.redis.redis_prefix = brisk::testing::unique_prefix();
     args
 }
 
@@ -341,56 +341,5 @@ pub fn customer_ids(conn: &mut PgConnection, tenant: i64) -> Vec<i64> {
         .unwrap()
 }
 
-/// A TCP proxy in front of the real Redis that the test can cut (every connection
-/// dropped, new ones closed at once) and restore.
-pub struct RedisProxy {
-    pub port: u16,
-    cut: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl RedisProxy {
-    pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let cut = std::sync::Arc::new(tokio::sync::watch::channel(false).0);
-        let c = cut.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                let mut rx = c.subscribe();
-                if *rx.borrow_and_update() {
-                    continue; // dropped: the client sees the connection close
-                }
-                tokio::spawn(async move {
-                    let Ok(mut redis) = tokio::net::TcpStream::connect("127.0.0.1:6379").await
-                    else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut redis) => {}
-                        _ = rx.changed() => {}
-                    }
-                });
-            }
-        });
-        Self { port, cut, task }
-    }
-
-    /// Cuts (true) or restores (false) the way to Redis.
-    pub fn set_cut(&self, cut: bool) {
-        self.cut.send_replace(cut);
-    }
-}
-
-impl RedisProxy {
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for RedisProxy {
-    fn drop(&mut self) {
-        self.task.abort();
-        self.cut.send_replace(true);
-    }
-}
+/// The shared test proxy (`brisk::testing`), here in front of the machine's Redis.
+pub use brisk::testing::TcpProxy as RedisProxy;

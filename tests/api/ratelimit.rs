@@ -24,7 +24,7 @@ fn header(resp: &Response, name: &str) -> Option<String> {
 #[actix_web::test]
 async fn two_servers_sharing_redis_admit_exactly_the_limit_across_both() {
     let db = tokio::task::spawn_blocking(fresh_database).await.unwrap();
-    let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let prefix = brisk::testing::unique_prefix();
     let configure = |args: &mut ServeArgs| {
         patient_redis(args);
         args.redis.redis_prefix = prefix.clone();

@@ -56,7 +56,7 @@ fn sigterm_drains_the_request_in_flight_then_exits() {
         .arg("--database-url")
         .arg(format!("{BOUNCER}/{db}"))
         .arg("--redis-prefix")
-        .arg(format!("test-{}", uuid::Uuid::new_v4().simple()))
+        .arg(brisk::testing::unique_prefix())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -6,7 +6,7 @@ mod middleware;
 mod outage;
 mod redis_store;
 
-pub use crate::test_support::{Mode, TcpProxy};
+pub use crate::testing::{unique_prefix, Mode, TcpProxy};
 
 use super::{Backend, Limiter, LimiterSettings, Policy, PolicySpec};
 use crate::config::{RedisArgs, StoreKind};
@@ -15,10 +15,6 @@ use crate::redis::Redis;
 use std::time::Duration;
 
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
-
-pub fn unique_prefix() -> String {
-    format!("test-rl-{}", uuid::Uuid::new_v4().simple())
-}
 
 /// A Redis handle with its own prefix. On the direct URL the timeout is 2 s, so a
 /// loaded test machine never turns a store test into a fallback test; outage tests go

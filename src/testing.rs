@@ -1,0 +1,104 @@
+//! Test support shared by the unit tests and the API tests (`tests/api`), built only
+//! for tests (`cfg(test)`) or with the `testing` feature, which the crate's own
+//! dev-dependency on itself turns on: a TCP proxy that a test cuts, hangs or
+//! restores in front of a real service (the real service is never stopped), and the
+//! unique Redis key prefix that keeps tests apart without flushing anything.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::copy_bidirectional;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// The machine's Redis, which every test shares under its own prefix.
+pub const REDIS_ADDR: &str = "127.0.0.1:6379";
+
+/// A key prefix no other test uses (`test-<uuid>`): tests never see each other's keys.
+pub fn unique_prefix() -> String {
+    format!("test-{}", uuid::Uuid::new_v4())
+}
+
+/// What the proxy does with connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Forward to the upstream.
+    Forward,
+    /// Close every connection at once (the upstream is unreachable).
+    Refuse,
+    /// Accept and never answer (the upstream hung: calls time out).
+    Blackhole,
+}
+
+/// A TCP proxy on 127.0.0.1:<port> in front of a real service. Changing the mode
+/// drops every open connection, like a network cut.
+pub struct TcpProxy {
+    /// The port the proxy listens on.
+    pub port: u16,
+    mode: Arc<watch::Sender<Mode>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TcpProxy {
+    /// A proxy in front of the machine's Redis.
+    pub async fn start() -> Self {
+        Self::start_to(REDIS_ADDR.parse().expect("redis address")).await
+    }
+
+    /// A proxy in front of `upstream`, forwarding until told otherwise.
+    pub async fn start_to(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let port = listener.local_addr().expect("proxy addr").port();
+        let mode = Arc::new(watch::channel(Mode::Forward).0);
+        let task = tokio::spawn(accept_loop(listener, upstream, mode.clone()));
+        Self { port, mode, task }
+    }
+
+    /// `redis://127.0.0.1:<port>`, for a proxy in front of Redis.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Switches every connection, open or new, to `mode`.
+    pub fn set(&self, mode: Mode) {
+        self.mode.send_replace(mode);
+    }
+
+    /// Cuts (true: [`Mode::Refuse`]) or restores (false: [`Mode::Forward`]) the way.
+    pub fn set_cut(&self, cut: bool) {
+        self.set(if cut { Mode::Refuse } else { Mode::Forward });
+    }
+}
+
+async fn accept_loop(listener: TcpListener, upstream: SocketAddr, mode: Arc<watch::Sender<Mode>>) {
+    while let Ok((client, _)) = listener.accept().await {
+        let mut rx = mode.subscribe();
+        let current = *rx.borrow_and_update();
+        tokio::spawn(async move {
+            match current {
+                Mode::Refuse => drop(client),
+                Mode::Blackhole => {
+                    let _hold = client;
+                    let _ = rx.changed().await;
+                }
+                Mode::Forward => {
+                    let mut client = client;
+                    let Ok(mut upstream) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = copy_bidirectional(&mut client, &mut upstream) => {}
+                        _ = rx.changed() => {}
+                    }
+                }
+            }
+        });
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+        // Wake every connection task so it drops its sockets.
+        self.mode.send_replace(Mode::Refuse);
+    }
+}
