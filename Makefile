@@ -46,8 +46,7 @@ lint:
 
 ## bench: the load benchmark and its report (scripts/bench.sh)
 bench: services
-	@if [ -x scripts/bench.sh ]; then scripts/bench.sh; \
-	else echo "make bench: scripts/bench.sh does not exist yet" >&2; exit 1; fi
+	scripts/bench.sh
 
 ## check-budget: pool_size × processes against PgBouncer and PostgreSQL's max_connections
 check-budget: build

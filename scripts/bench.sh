@@ -34,12 +34,8 @@ BASE="http://127.0.0.1:$PORT"
 mkdir -p "$OUT" "$DATA"
 : >"$RESULTS"
 
-if ! command -v wrk >/dev/null 2>&1; then
-  echo "bench: installing wrk (Debian package)" >&2
-  SUDO=""; [[ "$(id -u)" != "0" ]] && SUDO="sudo"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null ||
-    { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null; }
-fi
+# wrk comes with `make services`, which `make bench` runs first.
+command -v wrk >/dev/null || { echo "bench: wrk missing: run make services" >&2; exit 1; }
 
 echo "bench: building (release)" >&2
 cargo build --release --quiet --bin brisk --example bench_report

@@ -18,13 +18,6 @@ PGB_PORT="${SERVICES_PGBOUNCER_PORT:-6432}"
 log() { echo "services: $*"; }
 die() { echo "services: $*" >&2; exit 1; }
 
-# Root runs apt and switches users directly; others go through sudo.
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || die "not root and no sudo: cannot install or start services"
-    SUDO="sudo"
-fi
-
 # True when something accepts TCP connections on 127.0.0.1:$1.
 port_open() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
@@ -43,26 +36,8 @@ wait_for() {
     done
 }
 
-APT_UPDATED=0
-apt_install() {
-    local missing=()
-    local pkg
-    for pkg in "$@"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
-            || missing+=("$pkg")
-    done
-    [ "${#missing[@]}" -eq 0 ] && return 0
-    command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get to install them"
-    if [ "$APT_UPDATED" -eq 0 ]; then
-        log "apt-get update"
-        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
-        APT_UPDATED=1
-    fi
-    log "installing ${missing[*]}"
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
-    INSTALLED+=("${missing[@]}")
-}
-INSTALLED=()
+# shellcheck source=lib/apt.sh
+source "$ROOT/scripts/lib/apt.sh"
 
 # Runs a command as the postgres system user (initdb, pg_ctl and PgBouncer
 # refuse to run as root).
