@@ -1,10 +1,10 @@
 //! The read models the API serves, rendered to JSON bytes: what the cache stores.
 //! Each takes the pool and the caller's tenant; none knows about HTTP.
 
-use crate::db::models::{ProductBrief, ProductSummary};
+use super::reads::{to_bytes, ReadError};
+use crate::db::models::ProductBrief;
 use crate::db::pool::DbPool;
 use crate::db::queries;
-use crate::error::ApiError;
 use bytes::Bytes;
 use serde::Serialize;
 
@@ -15,16 +15,14 @@ struct Catalog<'a> {
 }
 
 /// `GET /api/catalog` body.
-pub async fn catalog_json(db: &DbPool, tenant_id: i64) -> Result<Bytes, ApiError> {
+pub async fn catalog_json(db: &DbPool, tenant_id: i64) -> Result<Bytes, ReadError> {
     let products = db
         .read(move |c| Box::pin(queries::products::all(c, tenant_id)))
         .await?;
-    let body = serde_json::to_vec(&Catalog {
+    to_bytes(&Catalog {
         tenant_id,
         products: &products,
     })
-    .map_err(ApiError::internal)?;
-    Ok(Bytes::from(body))
 }
 
 #[derive(Serialize)]
@@ -40,7 +38,7 @@ pub async fn search_json(
     tenant_id: i64,
     q: &str,
     limit: i64,
-) -> Result<Bytes, ApiError> {
+) -> Result<Bytes, ReadError> {
     let owned = q.to_string();
     let items = db
         .read(move |c| {
@@ -48,22 +46,18 @@ pub async fn search_json(
             Box::pin(async move { queries::products::search(c, tenant_id, &q, limit).await })
         })
         .await?;
-    let body = serde_json::to_vec(&SearchResult {
+    to_bytes(&SearchResult {
         q,
         limit,
         items: &items,
     })
-    .map_err(ApiError::internal)?;
-    Ok(Bytes::from(body))
 }
 
-/// `GET /api/products/{id}/summary`: the deliberately expensive aggregate.
-pub async fn product_summary(
-    db: &DbPool,
-    tenant_id: i64,
-    product_id: i64,
-) -> Result<ProductSummary, ApiError> {
-    db.read(move |c| Box::pin(queries::products::summary(c, tenant_id, product_id)))
+/// `GET /api/products/{id}/summary` body: the deliberately expensive aggregate.
+pub async fn summary_json(db: &DbPool, tenant_id: i64, product_id: i64) -> Result<Bytes, ReadError> {
+    let summary = db
+        .read(move |c| Box::pin(queries::products::summary(c, tenant_id, product_id)))
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no product with id {product_id}")))
+        .ok_or_else(|| ReadError::NotFound(format!("no product with id {product_id}")))?;
+    to_bytes(&summary)
 }

@@ -1,6 +1,7 @@
 //! The order application's domain: statuses, plans, list queries and positions.
 //! The bottom of the application: imports nothing of the crate.
 
+pub mod ordering;
 pub mod orders;
 pub mod types;
 

@@ -110,3 +110,22 @@ mod tests {
         assert!(OrderFields::parse("").is_err());
     }
 }
+
+/// A field of a request that breaks a rule: the field's name and a sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidInput {
+    /// The field's name or path.
+    pub field: String,
+    /// What is wrong, naming the field.
+    pub detail: String,
+}
+
+impl InvalidInput {
+    /// `field` breaks the rule `detail` states.
+    pub fn new(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            detail: detail.into(),
+        }
+    }
+}

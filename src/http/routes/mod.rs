@@ -1,23 +1,28 @@
-//! One file per resource; handlers extract, call, map.
+//! The order application's handlers, one file per resource: extract, call one use
+//! case, map its answer. [`mount`] is what `main` hands the kit.
 
 pub mod catalog;
 pub mod dashboard;
 pub mod export;
-pub mod health;
 pub mod login;
 pub mod orders;
 pub mod products;
 pub mod search;
 
-use crate::error::ApiError;
+use crate::app::OrderApp;
+use crate::http::error::ApiError;
 use actix_web::web;
+use std::sync::Arc;
 
-/// Every route of API.md.
+/// The key that signs the order lists' keyset cursors (the same in every process).
+#[derive(Clone)]
+pub struct CursorKey(pub Arc<[u8]>);
+
+/// Every `/api` route of API.md. The application's state (`OrderApp`, the cursor
+/// key) is registered by the caller as `web::Data`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // `resource` (not `route`) so a known path with another method answers 405.
-    cfg.service(web::resource("/health").get(health::health))
-        .service(web::resource("/ready").get(health::ready))
-        .service(web::resource("/api/login").post(login::login))
+    cfg.service(web::resource("/api/login").post(login::login))
         .service(web::resource("/api/catalog").get(catalog::catalog))
         .service(web::resource("/api/products").get(products::list))
         .service(
@@ -37,15 +42,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/dashboard").get(dashboard::dashboard));
 }
 
+/// The handler set of the order API over `app`, ready for the kit's start-up.
+pub fn mount(app: OrderApp, cursor_key: CursorKey) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + Sync + 'static {
+    let app = web::Data::new(app);
+    let key = web::Data::new(cursor_key);
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(app.clone()).app_data(key.clone());
+        configure(cfg);
+    }
+}
+
 /// Path ids: anything that is not a positive integer names no resource.
 pub fn path_id(raw: &str, what: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
         .ok_or_else(|| ApiError::not_found(format!("no {what} with id {raw:?}")))
-}
-
-/// The fallback for unknown routes.
-pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::not_found("no such route"))
 }

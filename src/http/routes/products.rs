@@ -1,139 +1,89 @@
 //! `/api/products`: offset list, one product, its summary, and updates.
 
-use crate::db::queries::products::{self, ProductChanges};
-use crate::error::ApiError;
+use crate::app::products::ProductUpdate;
+use crate::app::OrderApp;
 use crate::http::conditional::respond_cached;
+use crate::http::error::ApiError;
 use crate::http::extract::auth::Caller;
 use crate::http::extract::body::parse_json;
 use crate::http::extract::query::QueryParams;
+use crate::http::precompressed::Precompressed;
 use crate::http::routes::path_id;
-use crate::state::AppState;
-use crate::warm::recipes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
+/// `per_page` when none is given.
 pub const DEFAULT_PER_PAGE: i64 = 50;
+/// Larger pages are clamped to this.
+pub const MAX_PER_PAGE: i64 = 100;
 
 #[derive(Serialize)]
-struct ProductPage<'a> {
-    items: &'a [crate::db::models::ProductBrief],
+struct ProductPage<T: Serialize> {
+    items: T,
     page: i64,
     per_page: i64,
     pages: i64,
     total: i64,
 }
-pub const MAX_PER_PAGE: i64 = 100;
 
-pub async fn list(
-    state: web::Data<AppState>,
-    Caller(caller): Caller,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
+/// `GET /api/products?page=&per_page=`.
+pub async fn list(app: web::Data<OrderApp>, Caller(caller): Caller, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let params = QueryParams::parse(req.query_string());
     let page = params.positive("page", 1)?;
     let per_page = params.clamped("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)?;
-    let tenant = caller.tenant_id;
-    let (items, total) = state
-        .db
-        .read(move |c| Box::pin(products::page(c, tenant, page, per_page)))
-        .await?;
-    let pages = (total + per_page - 1) / per_page;
+    let found = app.products.page(caller.tenant_id, page, per_page).await?;
     Ok(HttpResponse::Ok().json(ProductPage {
-        items: &items,
+        items: &found.items,
         page,
         per_page,
-        pages,
-        total,
+        pages: (found.total + per_page - 1) / per_page,
+        total: found.total,
     }))
 }
 
-pub async fn show(
-    state: web::Data<AppState>,
-    Caller(caller): Caller,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+/// `GET /api/products/{id}`.
+pub async fn show(app: web::Data<OrderApp>, Caller(caller): Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "product")?;
-    let tenant = caller.tenant_id;
-    let product = state
-        .db
-        .read(move |c| Box::pin(products::find(c, tenant, id)))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no product with id {id}")))?;
+    let product = app.products.show(caller.tenant_id, id).await?;
     Ok(HttpResponse::Ok().json(product))
 }
 
+/// `GET /api/products/{id}/summary`.
 pub async fn summary(
-    state: web::Data<AppState>,
+    app: web::Data<OrderApp>,
+    variants: web::Data<Precompressed>,
     Caller(caller): Caller,
     id: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "product")?;
-    let cached = recipes::product_summary(&state.cache, &state.db, caller.tenant_id, id).await?;
-    Ok(respond_cached(&req, &state.variants, cached, None))
+    let cached = app.reads.product_summary(caller.tenant_id, id).await?;
+    Ok(respond_cached(&req, &variants, cached, None))
 }
 
 /// `PUT /api/products/{id}` body: any of the fields, at least one.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ProductUpdate {
+struct UpdateBody {
     name: Option<String>,
     price_cents: Option<i64>,
     stock: Option<i64>,
 }
 
-impl ProductUpdate {
-    fn validate(self) -> Result<ProductChanges, ApiError> {
-        if self.name.is_none() && self.price_cents.is_none() && self.stock.is_none() {
-            return Err(ApiError::bad_request(
-                "body",
-                "body must set at least one of name, price_cents, stock",
-            ));
-        }
-        if let Some(name) = &self.name {
-            let len = name.trim().chars().count();
-            if !(1..=200).contains(&len) {
-                return Err(ApiError::bad_request(
-                    "name",
-                    "name must be 1 to 200 characters",
-                ));
-            }
-        }
-        if self.price_cents.is_some_and(|p| p < 0) {
-            return Err(ApiError::bad_request(
-                "price_cents",
-                "price_cents must be >= 0",
-            ));
-        }
-        let stock = match self.stock {
-            None => None,
-            Some(s) => Some(i32::try_from(s).ok().filter(|s| *s >= 0).ok_or_else(|| {
-                ApiError::bad_request("stock", "stock must be an integer from 0 to 2147483647")
-            })?),
-        };
-        Ok(ProductChanges {
-            name: self.name.map(|n| n.trim().to_string()),
-            price_cents: self.price_cents,
-            stock,
-        })
-    }
-}
-
+/// `PUT /api/products/{id}`.
 pub async fn update(
-    state: web::Data<AppState>,
+    app: web::Data<OrderApp>,
     Caller(caller): Caller,
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "product")?;
-    let changes = parse_json::<ProductUpdate>(&body)?.validate()?;
-    let tenant = caller.tenant_id;
-    let updated = {
-        let mut conn = state.db.get().await?;
-        products::update(&mut conn, tenant, id, &changes).await?
-    }
-    .ok_or_else(|| ApiError::not_found(format!("no product with id {id}")))?;
-    // Committed: now the cached views may go.
-    state.after_products_changed(tenant, &[id]).await;
+    let body: UpdateBody = parse_json(&body)?;
+    let update = ProductUpdate {
+        name: body.name,
+        price_cents: body.price_cents,
+        stock: body.stock,
+    };
+    let updated = app.products.update(caller.tenant_id, id, update).await?;
     Ok(HttpResponse::Ok().json(updated))
 }

@@ -1,20 +1,24 @@
 //! `GET /api/search?q=&limit=`.
 
-use crate::error::ApiError;
+use crate::app::OrderApp;
 use crate::http::conditional::{if_none_match_header, respond_cached};
+use crate::http::error::ApiError;
 use crate::http::extract::auth::Caller;
 use crate::http::extract::query::QueryParams;
-use crate::state::AppState;
-use crate::warm::recipes;
+use crate::http::precompressed::Precompressed;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+/// `limit` when none is given.
 pub const DEFAULT_LIMIT: i64 = 20;
+/// Larger limits are clamped to this.
 pub const MAX_LIMIT: i64 = 100;
 /// Cached per (tenant, q, limit); clients revalidate with the ETag.
 pub const CACHE_CONTROL: &str = "private, no-cache";
 
+/// The handler.
 pub async fn search(
-    state: web::Data<AppState>,
+    app: web::Data<OrderApp>,
+    variants: web::Data<Precompressed>,
     Caller(caller): Caller,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -29,19 +33,9 @@ pub async fn search(
     }
     let limit = params.clamped("limit", DEFAULT_LIMIT, MAX_LIMIT)?;
     let inm = if_none_match_header(&req);
-    let cached = recipes::search(
-        &state.cache,
-        &state.db,
-        caller.tenant_id,
-        q,
-        limit,
-        inm.as_deref(),
-    )
-    .await?;
-    Ok(respond_cached(
-        &req,
-        &state.variants,
-        cached,
-        Some(CACHE_CONTROL),
-    ))
+    let cached = app
+        .reads
+        .search(caller.tenant_id, q, limit, inm.as_deref())
+        .await?;
+    Ok(respond_cached(&req, &variants, cached, Some(CACHE_CONTROL)))
 }

@@ -1,0 +1,205 @@
+//! Placing an order, with `Idempotency-Key`: validate the lines, claim the key,
+//! create the order in one transaction (the 201 answer stored in it), store a
+//! rejection's answer for replays, release the claim when the attempt failed, and
+//! invalidate the cached reads after the commit.
+
+use super::reads;
+use crate::cache::Cache;
+use crate::db::pool::DbPool;
+use crate::db::queries::idempotency::{self, Claim};
+use crate::db::queries::order_create::{self, CreateError};
+use crate::db::DbError;
+use crate::domain::ordering::{validate_lines, NewLine, OrderRejection, RequestedLine};
+use crate::domain::orders::InvalidInput;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Why an order was not placed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum OrderingError {
+    /// A field of the request breaks a rule; nothing was claimed or written.
+    #[error("{}", .0.detail)]
+    Invalid(InvalidInput),
+    /// The order cannot be placed as asked (an answer a retry sees again).
+    #[error("order rejected: {0:?}")]
+    Rejected(OrderRejection),
+    /// The key was used before with another body.
+    #[error("Idempotency-Key was already used with a different body")]
+    KeyReused,
+    /// The first request with this key is still being processed.
+    #[error("a request with this Idempotency-Key is still being processed")]
+    InFlight,
+    /// The database failed or is unavailable: the claim is released.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// A placed order's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placed {
+    /// The order was created: its JSON (answer 201).
+    Created(String),
+    /// A retry of a finished request: the first answer, as stored.
+    Replayed {
+        /// The first answer's status.
+        status: u16,
+        /// The first answer's body.
+        body: String,
+    },
+}
+
+/// The request's idempotency key and the hash of its parsed body.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    /// The client's key (validated at the edge).
+    pub key: String,
+    /// [`request_hash`] of the body.
+    pub request_hash: String,
+}
+
+/// How the HTTP layer answers a rejection: (status, body). A rejection's answer is
+/// stored so a retry gets the same bytes; the table of statuses stays in HTTP.
+pub type RenderRejection = dyn Fn(&OrderingError) -> (u16, String) + Send + Sync;
+
+/// A hash of the body's canonical form (keys sorted at every level), so a retry is
+/// recognised whatever its key order or spacing.
+pub fn request_hash(value: &Value) -> String {
+    fn write(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    write(&map[k], out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(item, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut text = String::new();
+    write(value, &mut text);
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// What placing an order needs.
+#[derive(Clone)]
+pub struct Ordering {
+    db: DbPool,
+    cache: Cache,
+}
+
+impl Ordering {
+    /// Ordering over the process's pool and cache.
+    pub fn new(db: DbPool, cache: Cache) -> Self {
+        Self { db, cache }
+    }
+
+    /// `POST /api/orders` for `tenant_id`.
+    pub async fn place(
+        &self,
+        tenant_id: i64,
+        customer_id: i64,
+        items: &[RequestedLine],
+        idempotency: Option<Idempotency>,
+        render: &RenderRejection,
+    ) -> Result<Placed, OrderingError> {
+        let lines = validate_lines(items).map_err(OrderingError::Invalid)?;
+        let Some(idem) = idempotency else {
+            return self.create(tenant_id, customer_id, &lines, None, render).await;
+        };
+        let claim = {
+            let mut conn = self.db.get().await?;
+            idempotency::claim(&mut conn, tenant_id, &idem.key, &idem.request_hash).await?
+        };
+        match claim {
+            Claim::Mismatch => Err(OrderingError::KeyReused),
+            Claim::InFlight => Err(OrderingError::InFlight),
+            Claim::Replay { status, body } => Ok(Placed::Replayed { status, body }),
+            Claim::Fresh => {
+                let result = self
+                    .create(tenant_id, customer_id, &lines, Some(&idem.key), render)
+                    .await;
+                if let Err(OrderingError::Db(_)) = &result {
+                    // Not an answer worth replaying: free the key for a retry.
+                    self.release(tenant_id, &idem.key).await;
+                }
+                result
+            }
+        }
+    }
+
+    /// Creates the order; 201, or the rejection a retry must see again (stored
+    /// with the key: a 201 inside the order's transaction, a rejection right after).
+    async fn create(
+        &self,
+        tenant_id: i64,
+        customer_id: i64,
+        lines: &[NewLine],
+        key: Option<&str>,
+        render: &RenderRejection,
+    ) -> Result<Placed, OrderingError> {
+        let mut conn = self.db.get().await?;
+        let to_json = |view: &crate::db::models::OrderView| {
+            serde_json::to_string(view).unwrap_or_default()
+        };
+        match order_create::create(&mut conn, tenant_id, customer_id, lines, key, &to_json).await
+        {
+            Ok(json) => {
+                drop(conn);
+                let ids: Vec<i64> = lines.iter().map(|l| l.product_id).collect();
+                reads::after_order_created(&self.cache, tenant_id, &ids).await;
+                Ok(Placed::Created(json))
+            }
+            Err(CreateError::Db(e)) => Err(OrderingError::Db(e)),
+            Err(CreateError::Rejected(rejection)) => {
+                let error = OrderingError::Rejected(rejection);
+                if let Some(key) = key {
+                    // Nothing was committed: if storing fails, the open claim only delays a retry.
+                    let (status, body) = render(&error);
+                    idempotency::complete(&mut conn, tenant_id, key, status, &body).await?;
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn release(&self, tenant_id: i64, key: &str) {
+        if let Ok(mut conn) = self.db.get().await {
+            if let Err(e) = idempotency::release(&mut conn, tenant_id, key).await {
+                log::warn!("idempotency key of tenant {tenant_id} not released: {e}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::request_hash;
+    use serde_json::json;
+
+    #[test]
+    fn request_hash_ignores_key_order_but_not_values() {
+        let a = request_hash(&json!({"customer_id": 1, "items": [{"product_id": 2, "quantity": 3}]}));
+        let b = request_hash(&json!({"items": [{"quantity": 3, "product_id": 2}], "customer_id": 1}));
+        let c = request_hash(&json!({"items": [{"quantity": 4, "product_id": 2}], "customer_id": 1}));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+}
