@@ -2,9 +2,6 @@
 
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
-use diesel::sql_types::Integer;
-use diesel::IntoSql;
-use diesel_async::RunQueryDsl;
 use serde_json::json;
 use std::time::Duration;
 
@@ -15,19 +12,7 @@ pub async fn health() -> HttpResponse {
 
 /// Checks the database through the pool and Redis; 503 naming what failed.
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    let db = async {
-        state
-            .db
-            .read(|c| {
-                Box::pin(async move {
-                    diesel::select(1_i32.into_sql::<Integer>())
-                        .get_result::<i32>(c)
-                        .await
-                })
-            })
-            .await
-            .is_ok()
-    };
+    let db = async { state.db.ping().await.is_ok() };
     let db = tokio::time::timeout(Duration::from_secs(2), db);
     // With `--store memory` nothing depends on Redis: it is not checked.
     let redis = async {

@@ -105,9 +105,13 @@ pub async fn list(
     let tenant = caller.tenant_id;
     let query = parse_list_query(&state, tenant, &params)?;
     let q = query;
-    let page = state
-        .db
-        .read(move |c| Box::pin(async move { orders::list(c, tenant, &q).await }));
+    let page = async {
+        state
+            .db
+            .read(move |c| Box::pin(async move { orders::list(c, tenant, &q).await }))
+            .await
+            .map_err(ApiError::from)
+    };
     // The count is independent of the page: both run at once.
     let (list, total) = match query.page {
         OrderPage::Offset { .. } => {
