@@ -6,11 +6,10 @@
 
 use actix_web::http::Method;
 use brisk::caller::AuthContext;
-use brisk::config::{RedisArgs, StoreKind};
 use brisk::domain::types::Plan;
 use brisk::metrics::events::Metrics;
 use brisk::ratelimit::{parse_limits, Backend, Limiter, LimiterSettings, Policy, PolicySpec};
-use brisk::redis::Redis;
+use brisk::redis::{Redis, RedisConfig};
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 use std::net::IpAddr;
@@ -55,15 +54,13 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(rt.block_on(mem.decide(&export)).allowed))
     });
 
-    let args = RedisArgs {
-        redis_url: "redis://127.0.0.1:6379".into(),
-        redis_timeout_ms: 100,
-        redis_prefix: format!("bench-rl-{}", uuid::Uuid::new_v4().simple()),
-        store: StoreKind::Redis,
+    let config = RedisConfig {
+        prefix: format!("bench-rl-{}", uuid::Uuid::new_v4().simple()),
+        ..RedisConfig::default()
     };
     // The connection manager spawns its driver on the current runtime.
     let _enter = rt.enter();
-    let redis = Redis::new(&args).unwrap();
+    let redis = Redis::new(&config).unwrap();
     if rt.block_on(redis.ping()) {
         let red = limiter(Backend::Redis(redis));
         let limits = red

@@ -1,6 +1,7 @@
 //! The one API error type: maps each case to a status in one place and renders
 //! `{"error": "<code>", "detail": "<sentence>"}`. Causes are logged, never sent.
 
+use crate::db::DbError;
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
@@ -150,6 +151,31 @@ impl ResponseError for ApiError {
             _ => {}
         }
         resp.json(body)
+    }
+}
+
+// The data layer's errors as the API has always answered them: a missing row is 404,
+// saturation and outages are 503 with `Retry-After: 1`, anything else is a 500 whose
+// cause is logged. (Moves to `http/error.rs` with the rest of the table.)
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        let unavailable = |detail: String| ApiError::Unavailable {
+            detail,
+            retry_after_secs: 1,
+        };
+        match e {
+            DbError::NotFound => ApiError::not_found("no such resource"),
+            DbError::PoolTimeout { waited } => unavailable(format!(
+                "no database connection became free within {} ms",
+                waited.as_millis()
+            )),
+            DbError::Unreachable(_) => unavailable("the database is unavailable".into()),
+            DbError::ConnectionLost(_) => unavailable("the database connection was lost".into()),
+            DbError::StatementTimeout(_) => {
+                unavailable("the database did not answer in time".into())
+            }
+            DbError::Query(cause) => ApiError::internal(cause),
+        }
     }
 }
 

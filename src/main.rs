@@ -7,9 +7,11 @@ fn main() {
     let outcome = match cli.command {
         None => brisk::startup::serve(cli.serve),
         Some(Command::Serve(args)) => brisk::startup::serve(*args),
-        Some(Command::Migrate(args)) => brisk::db::migrate::run_cli(&args),
-        Some(Command::Seed(args)) => brisk::db::seed::run_cli(&args),
-        Some(Command::CheckBudget(args)) => brisk::db::budget::run_cli(&args),
+        Some(Command::Migrate(args)) => brisk::db::migrate::run_cli(&args.direct_database_url),
+        Some(Command::Seed(args)) => brisk::db::seed::run_cli(&args.seed_config()),
+        Some(Command::CheckBudget(args)) => {
+            brisk::db::budget::run_cli(&args.database.budget_config())
+        }
     };
     if let Err(message) = outcome {
         eprintln!("brisk: {message}");

@@ -94,7 +94,7 @@ pub fn serve(args: ServeArgs) -> Result<(), String> {
         log::warn!("BRISK_SECRET is the development default: set it (the same in every process) in production");
     }
     if !args.database.skip_budget_check {
-        let report = crate::db::budget::check(&args.database)?;
+        let report = crate::db::budget::check(&args.database.budget_config())?;
         log::info!("{report}");
     }
     actix_web::rt::System::new().block_on(async move {

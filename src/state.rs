@@ -30,8 +30,9 @@ pub struct AppState {
 
 impl AppState {
     pub fn build(args: &ServeArgs) -> Result<Self, String> {
-        let redis = Redis::new(&args.redis).map_err(|e| format!("--redis-url: {e}"))?;
-        let db = DbPool::build(&args.database);
+        let redis =
+            Redis::new(&args.redis.redis_config()).map_err(|e| format!("--redis-url: {e}"))?;
+        let db = DbPool::build(&args.database.pool_config());
         let metrics = Metrics::with_history(args.metrics.interval(), args.metrics.metrics_history);
         metrics.register_pool("db", Bb8Pool::new(db.inner().clone(), db.max_size()));
         let limiter = Limiter::from_args(

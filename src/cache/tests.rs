@@ -3,7 +3,7 @@
 //! are counted with an `AtomicUsize` inside the compute closure.
 
 use super::*;
-use crate::config::{RedisArgs, StoreKind};
+use crate::redis::RedisConfig;
 use crate::testing::{unique_prefix as prefix, Mode, TcpProxy};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -11,11 +11,10 @@ const REDIS: &str = "127.0.0.1:6379";
 const DEADLINE: Duration = Duration::from_secs(10);
 
 fn redis(addr: &str, prefix: &str) -> Redis {
-    Redis::new(&RedisArgs {
-        redis_url: format!("redis://{addr}"),
-        redis_timeout_ms: 100,
-        redis_prefix: prefix.to_string(),
-        store: StoreKind::Redis,
+    Redis::new(&RedisConfig {
+        url: format!("redis://{addr}"),
+        timeout: Duration::from_millis(100),
+        prefix: prefix.to_string(),
     })
     .unwrap()
 }

@@ -78,7 +78,7 @@ pub struct SeedArgs {
     #[arg(long, env = "BRISK_DIRECT_DATABASE_URL", default_value = database::DEFAULT_DIRECT_URL, value_parser = database::parse_pg_url)]
     pub direct_database_url: String,
     /// Scale factor S: 1,000×S customers and products, 50,000×S orders per tenant.
-    #[arg(long, default_value_t = 1.0, value_parser = parse_scale)]
+    #[arg(long, default_value_t = crate::db::seed::DEFAULT_SCALE, value_parser = parse_scale)]
     pub scale: f64,
     /// End of the 365-day order window (RFC 3339); default: the current UTC hour.
     #[arg(long)]

@@ -2,10 +2,11 @@
 //!
 //! Environment: `BRISK_REDIS_URL`, `BRISK_REDIS_TIMEOUT_MS`, `BRISK_REDIS_PREFIX`, `BRISK_STORE`.
 
+use crate::redis::{RedisConfig, DEFAULT_PREFIX, DEFAULT_TIMEOUT};
 use clap::{Args, ValueEnum};
 use std::time::Duration;
 
-pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+use crate::redis::DEFAULT_REDIS_URL;
 
 /// Where cache and rate-limit state live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -22,10 +23,10 @@ pub struct RedisArgs {
     #[arg(long, env = "BRISK_REDIS_URL", default_value = DEFAULT_REDIS_URL, value_parser = parse_redis_url)]
     pub redis_url: String,
     /// Milliseconds a Redis command may take before it counts as failed.
-    #[arg(long, env = "BRISK_REDIS_TIMEOUT_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "BRISK_REDIS_TIMEOUT_MS", default_value_t = DEFAULT_TIMEOUT.as_millis() as u64, value_parser = clap::value_parser!(u64).range(1..))]
     pub redis_timeout_ms: u64,
     /// First segment of every Redis key (`<prefix>:v1:<kind>:{t<id>}:...`).
-    #[arg(long, env = "BRISK_REDIS_PREFIX", default_value = "brisk")]
+    #[arg(long, env = "BRISK_REDIS_PREFIX", default_value = DEFAULT_PREFIX)]
     pub redis_prefix: String,
     /// Store for cache and limiter state.
     #[arg(long, env = "BRISK_STORE", value_enum, default_value_t = StoreKind::Redis)]
@@ -33,8 +34,13 @@ pub struct RedisArgs {
 }
 
 impl RedisArgs {
-    pub fn timeout(&self) -> Duration {
-        Duration::from_millis(self.redis_timeout_ms)
+    /// The Redis handle's settings.
+    pub fn redis_config(&self) -> RedisConfig {
+        RedisConfig {
+            url: self.redis_url.clone(),
+            timeout: Duration::from_millis(self.redis_timeout_ms),
+            prefix: self.redis_prefix.clone(),
+        }
     }
 }
 

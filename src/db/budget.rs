@@ -10,11 +10,46 @@
 //! reserve keeps room for migrations, psql and monitoring). Over budget, the
 //! server refuses to start and prints the arithmetic.
 
-use crate::config::{DatabaseArgs, ServeArgs};
+use crate::db::config::{DEFAULT_DIRECT_DATABASE_URL, DEFAULT_POOL_SIZE};
 use crate::db::migrate::{connect, split_database};
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use std::fmt;
+
+/// Processes of a deployment sharing PgBouncer, unless told otherwise.
+pub const DEFAULT_PROCESSES: u32 = 1;
+/// PgBouncer's `default_pool_size` as deploy/pgbouncer.ini sets it.
+pub const DEFAULT_PGBOUNCER_POOL_SIZE: u32 = 60;
+/// PostgreSQL connections kept free for migrations, psql and monitoring.
+pub const DEFAULT_DB_RESERVE: u32 = 5;
+
+/// The deployment whose budget is checked: what the operator declares; the
+/// server's own limits are read from PostgreSQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetConfig {
+    /// Direct PostgreSQL URL (not through PgBouncer) the limits are read from.
+    pub direct_database_url: String,
+    /// Connections one process keeps.
+    pub pool_size: u32,
+    /// Processes of the deployment.
+    pub processes: u32,
+    /// PgBouncer's `default_pool_size`.
+    pub pgbouncer_pool_size: u32,
+    /// Connections kept free for tools.
+    pub db_reserve: u32,
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        Self {
+            direct_database_url: DEFAULT_DIRECT_DATABASE_URL.to_string(),
+            pool_size: DEFAULT_POOL_SIZE,
+            processes: DEFAULT_PROCESSES,
+            pgbouncer_pool_size: DEFAULT_PGBOUNCER_POOL_SIZE,
+            db_reserve: DEFAULT_DB_RESERVE,
+        }
+    }
+}
 
 /// The numbers the budget is computed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +71,7 @@ pub struct BudgetInputs {
 /// A budget that fits, with its arithmetic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BudgetReport {
+    /// The numbers the report was computed from.
     pub inputs: BudgetInputs,
     /// `pool_size × processes`: client connections the deployment opens.
     pub need: u32,
@@ -144,7 +180,7 @@ pub fn read_server_limits(direct_url: &str) -> Result<(u32, u32), String> {
 }
 
 /// Checks the budget of `db` against the PostgreSQL server of its direct URL.
-pub fn check(db: &DatabaseArgs) -> Result<BudgetReport, String> {
+pub fn check(db: &BudgetConfig) -> Result<BudgetReport, String> {
     let (max_connections, superuser_reserved) = read_server_limits(&db.direct_database_url)?;
     BudgetInputs {
         pool_size: db.pool_size,
@@ -158,8 +194,8 @@ pub fn check(db: &DatabaseArgs) -> Result<BudgetReport, String> {
 }
 
 /// `brisk check-budget`: prints the report, or returns the refusal (exit 1).
-pub fn run_cli(args: &ServeArgs) -> Result<(), String> {
-    let report = check(&args.database)?;
+pub fn run_cli(config: &BudgetConfig) -> Result<(), String> {
+    let report = check(config)?;
     println!("{report}");
     Ok(())
 }
@@ -251,7 +287,7 @@ mod tests {
     #[test]
     fn the_server_limits_are_read_from_postgres() {
         let (max, reserved) = read_server_limits(
-            crate::config::database::DEFAULT_DIRECT_URL
+            DEFAULT_DIRECT_DATABASE_URL
                 .replace("/brisk", "/postgres")
                 .as_str(),
         )

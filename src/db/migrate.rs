@@ -5,7 +5,6 @@
 //! PgBouncer): `CREATE DATABASE` cannot run inside a pooled session, and the
 //! migrations run once, before the server starts.
 
-use crate::config::MigrateArgs;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -54,10 +53,11 @@ pub fn migrate_with_report(direct_url: &str) -> Result<MigrateReport, String> {
     })
 }
 
-/// `brisk migrate`: migrates and prints what it did.
-pub fn run_cli(args: &MigrateArgs) -> Result<(), String> {
-    let (_, name) = split_database(&args.direct_database_url)?;
-    let report = migrate_with_report(&args.direct_database_url)?;
+/// `brisk migrate`: migrates the database of `direct_url` (not through PgBouncer)
+/// and prints what it did.
+pub fn run_cli(direct_url: &str) -> Result<(), String> {
+    let (_, name) = split_database(direct_url)?;
+    let report = migrate_with_report(direct_url)?;
     if report.created_database {
         println!("created database {name}");
     }

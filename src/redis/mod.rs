@@ -1,15 +1,45 @@
 //! The process-wide Redis handle shared by the cache and the rate limiter.
 //!
-//! One multiplexed `ConnectionManager` carries the hot path: a clone is an Arc, a
-//! command needs no check-out and no PING, and a broken connection is replaced by
-//! the manager on the next command (bb8-redis never notices a killed connection,
-//! see issue #3 of this project). A bb8-redis pool is kept for work that needs a
-//! connection of its own (blocking commands, scripts run in bulk).
+//! There is no pool: one multiplexed `ConnectionManager` carries every command. A
+//! clone is an Arc, a command needs no check-out and no PING, and a broken
+//! connection is replaced by the manager on the next command (bb8-redis never
+//! notices a killed connection, see issue #3 of this project). `bb8-redis` stays in
+//! Cargo.toml but nothing uses it yet.
 
-use crate::config::RedisArgs;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The Redis URL unless told otherwise.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+/// How long a command may take before it counts as failed.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(100);
+/// First segment of every key unless told otherwise.
+pub const DEFAULT_PREFIX: &str = "brisk";
+/// The shortest connect timeout, whatever the command timeout: a TCP connect plus
+/// HELLO needs more than a command on a warm connection.
+const MIN_CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// Settings of the Redis handle ([`Redis::new`]); `config/` builds it from the flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// `redis://` or `rediss://` URL.
+    pub url: String,
+    /// How long a command may take before it counts as failed.
+    pub timeout: Duration,
+    /// First segment of every key (`<prefix>:v1:<kind>:{t<id>}:...`).
+    pub prefix: String,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: DEFAULT_REDIS_URL.to_string(),
+            timeout: DEFAULT_TIMEOUT,
+            prefix: DEFAULT_PREFIX.to_string(),
+        }
+    }
+}
 
 /// Cheap to clone; built once per process.
 #[derive(Clone)]
@@ -22,19 +52,19 @@ pub struct Redis {
 
 impl Redis {
     /// Builds the handle without connecting: Redis may be down at start-up.
-    pub fn new(args: &RedisArgs) -> redis::RedisResult<Self> {
-        let client = redis::Client::open(args.redis_url.as_str())?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(args.timeout()))
-            .set_connection_timeout(Some(args.timeout().max(Duration::from_millis(250))))
+    pub fn new(config: &RedisConfig) -> redis::RedisResult<Self> {
+        let client = redis::Client::open(config.url.as_str())?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(config.timeout))
+            .set_connection_timeout(Some(config.timeout.max(MIN_CONNECT_TIMEOUT)))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let manager = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+        let manager = ConnectionManager::new_lazy_with_config(client.clone(), manager_config)?;
         Ok(Self {
             client,
             manager,
-            prefix: Arc::from(args.redis_prefix.as_str()),
-            timeout: args.timeout(),
+            prefix: Arc::from(config.prefix.as_str()),
+            timeout: config.timeout,
         })
     }
 
@@ -43,7 +73,8 @@ impl Redis {
         self.manager.clone()
     }
 
-    /// The client, for connections of their own (pub/sub).
+    /// The client, for a connection of one's own (blocking commands, pub/sub):
+    /// nothing in brisk opens one yet.
     pub fn client(&self) -> &redis::Client {
         &self.client
     }

@@ -193,6 +193,7 @@ pub async fn order_count(
                 charged(queries, async move {
                     db.read(move |c| Box::pin(queries::orders::count(c, tenant_id, status)))
                         .await
+                        .map_err(ApiError::from)
                 })
             },
         )

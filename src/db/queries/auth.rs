@@ -1,9 +1,9 @@
 //! API keys and users: credential look-ups (by hash) and login tokens.
 
+use crate::db::error::{DbError, DbResult};
 use crate::db::schema::{api_keys, tenants, users};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::result::Error;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 /// What a key hash resolves to.
@@ -16,10 +16,7 @@ pub struct KeyRecord {
     pub key_hash: String,
 }
 
-pub async fn find_key(
-    conn: &mut AsyncPgConnection,
-    key_hash: &str,
-) -> Result<Option<KeyRecord>, Error> {
+pub async fn find_key(conn: &mut AsyncPgConnection, key_hash: &str) -> DbResult<Option<KeyRecord>> {
     api_keys::table
         .inner_join(tenants::table)
         .filter(api_keys::key_hash.eq(key_hash))
@@ -33,6 +30,7 @@ pub async fn find_key(
         .first(conn)
         .await
         .optional()
+        .map_err(DbError::from)
 }
 
 /// A user's credentials, found by email.
@@ -46,13 +44,14 @@ pub struct UserCredentials {
 pub async fn find_user(
     conn: &mut AsyncPgConnection,
     email: &str,
-) -> Result<Option<UserCredentials>, Error> {
+) -> DbResult<Option<UserCredentials>> {
     users::table
         .filter(users::email.eq(email))
         .select((users::id, users::tenant_id, users::password_hash))
         .first(conn)
         .await
         .optional()
+        .map_err(DbError::from)
 }
 
 /// Stores a login token (by its hash) for the tenant.
@@ -62,7 +61,7 @@ pub async fn insert_token(
     key_hash: &str,
     label: &str,
     expires_at: DateTime<Utc>,
-) -> Result<(), Error> {
+) -> DbResult<()> {
     diesel::insert_into(api_keys::table)
         .values((
             api_keys::tenant_id.eq(tenant_id),
@@ -73,13 +72,15 @@ pub async fn insert_token(
         .execute(conn)
         .await
         .map(|_| ())
+        .map_err(DbError::from)
 }
 
 /// Every tenant id (the warming scheduler preloads their catalogs).
-pub async fn tenant_ids(conn: &mut AsyncPgConnection) -> Result<Vec<i64>, Error> {
+pub async fn tenant_ids(conn: &mut AsyncPgConnection) -> DbResult<Vec<i64>> {
     tenants::table
         .select(tenants::id)
         .order(tenants::id)
         .load(conn)
         .await
+        .map_err(DbError::from)
 }

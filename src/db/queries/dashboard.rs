@@ -1,10 +1,10 @@
 //! The tenant dashboard: three independent aggregates, pipelined on one connection
 //! (sent together, answered in order) rather than run one after another.
 
+use crate::db::error::DbResult;
 use crate::db::schema::orders;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::result::Error;
 use diesel::sql_types::{BigInt, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
@@ -36,7 +36,7 @@ pub async fn figures(
     tenant_id: i64,
     today_start: DateTime<Utc>,
     top_since: DateTime<Utc>,
-) -> Result<DashboardFigures, Error> {
+) -> DbResult<DashboardFigures> {
     let (mut c1, mut c2, mut c3) = (&*conn, &*conn, &*conn);
     let orders_today = orders::table
         .filter(orders::tenant_id.eq(tenant_id))

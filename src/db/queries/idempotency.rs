@@ -5,9 +5,9 @@
 //! it produced. A claim left unfinished for a minute (the process died) may be
 //! taken over; a failed request (5xx) releases its claim so the client can retry.
 
+use crate::db::error::{DbError, DbResult};
 use crate::db::schema::idempotency_keys;
 use diesel::prelude::*;
-use diesel::result::Error;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
@@ -36,7 +36,7 @@ pub async fn claim(
     tenant_id: i64,
     key: &str,
     request_hash: &str,
-) -> Result<Claim, Error> {
+) -> DbResult<Claim> {
     let claimed: Vec<Claimed> = diesel::sql_query(
         "INSERT INTO idempotency_keys (tenant_id, key, request_hash, status, body, created_at)
          VALUES ($1, $2, $3, NULL, NULL, now())
@@ -85,7 +85,7 @@ pub async fn complete(
     key: &str,
     status: u16,
     body: &str,
-) -> Result<(), Error> {
+) -> DbResult<()> {
     diesel::update(
         idempotency_keys::table
             .filter(idempotency_keys::tenant_id.eq(tenant_id))
@@ -98,10 +98,11 @@ pub async fn complete(
     .execute(conn)
     .await
     .map(|_| ())
+    .map_err(DbError::from)
 }
 
 /// Releases a claim whose request failed, so a retry can run.
-pub async fn release(conn: &mut AsyncPgConnection, tenant_id: i64, key: &str) -> Result<(), Error> {
+pub async fn release(conn: &mut AsyncPgConnection, tenant_id: i64, key: &str) -> DbResult<()> {
     diesel::delete(
         idempotency_keys::table
             .filter(idempotency_keys::tenant_id.eq(tenant_id))
@@ -111,4 +112,5 @@ pub async fn release(conn: &mut AsyncPgConnection, tenant_id: i64, key: &str) ->
     .execute(conn)
     .await
     .map(|_| ())
+    .map_err(DbError::from)
 }

@@ -2,6 +2,7 @@
 //! product, stock locked (`FOR UPDATE`, in id order so concurrent orders cannot
 //! deadlock), decremented, items priced at the current price.
 
+use crate::db::error::DbError;
 use crate::db::models::{CustomerRef, OrderItemRow, OrderRow, OrderView};
 use crate::db::queries::idempotency;
 use crate::db::queries::orders::assemble;
@@ -28,11 +29,18 @@ pub enum CreateOrderError {
         requested: i32,
         available: i32,
     },
-    Db(Error),
+    Db(DbError),
 }
 
+// The transaction needs `From<diesel::result::Error>`; the classification is DbError's.
 impl From<Error> for CreateOrderError {
     fn from(e: Error) -> Self {
+        CreateOrderError::Db(e.into())
+    }
+}
+
+impl From<DbError> for CreateOrderError {
+    fn from(e: DbError) -> Self {
         CreateOrderError::Db(e)
     }
 }
@@ -137,8 +145,8 @@ pub async fn create(
 
             let mut views = assemble(conn, vec![(order, Some(customer))], OrderFields::ALL).await?;
             let view = views.pop().unwrap_or_default();
-            let json = serde_json::to_string(&view)
-                .map_err(|e| CreateOrderError::Db(Error::SerializationError(Box::new(e))))?;
+            let json =
+                serde_json::to_string(&view).map_err(|e| Error::SerializationError(Box::new(e)))?;
             if let Some(key) = idempotency_key {
                 idempotency::complete(conn, tenant_id, key, 201, &json).await?;
             }

@@ -3,13 +3,13 @@
 //! the page (joined with customers when asked), the count (offset form, memoized),
 //! and the items of every order on the page (`belonging_to` + `grouped_by`).
 
+use crate::db::error::{DbError, DbResult};
 use crate::db::models::{CustomerRef, OrderItemRow, OrderRow, OrderView};
 use crate::db::schema::{customers, order_items, orders};
 use crate::domain::orders::{OrderFields, OrderPage, OrderPosition, OrderQuery};
 use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::result::Error;
 use diesel::sql_types::{BigInt, Bool, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
@@ -86,7 +86,7 @@ async fn load_page(
     mut conn: &AsyncPgConnection,
     tenant_id: i64,
     query: &OrderQuery,
-) -> Result<Vec<Row>, Error> {
+) -> DbResult<Vec<Row>> {
     if query.fields.customer {
         let q = orders::table.inner_join(customers::table).into_boxed();
         let q = page_filters!(q, tenant_id, query);
@@ -110,14 +110,14 @@ pub async fn count(
     conn: &mut AsyncPgConnection,
     tenant_id: i64,
     status: Option<crate::domain::types::OrderStatus>,
-) -> Result<i64, Error> {
+) -> DbResult<i64> {
     let mut q = orders::table
         .filter(orders::tenant_id.eq(tenant_id))
         .into_boxed();
     if let Some(status) = status {
         q = q.filter(orders::status.eq(status.as_str()));
     }
-    q.count().get_result(conn).await
+    q.count().get_result(conn).await.map_err(DbError::from)
 }
 
 /// Lists one page of the tenant's orders (the offset form's total comes from [`count`]).
@@ -125,7 +125,7 @@ pub async fn list(
     conn: &mut AsyncPgConnection,
     tenant_id: i64,
     query: &OrderQuery,
-) -> Result<OrderList, Error> {
+) -> DbResult<OrderList> {
     let rows = load_page(&*conn, tenant_id, query).await?;
     let page_size = match query.page {
         OrderPage::Offset { per_page, .. } => per_page,
@@ -148,7 +148,7 @@ pub async fn find(
     conn: &mut AsyncPgConnection,
     tenant_id: i64,
     order_id: i64,
-) -> Result<Option<OrderView>, Error> {
+) -> DbResult<Option<OrderView>> {
     let row: Option<(OrderRow, CustomerRef)> = orders::table
         .inner_join(customers::table)
         .filter(orders::tenant_id.eq(tenant_id))
@@ -169,7 +169,7 @@ pub async fn assemble(
     conn: &mut AsyncPgConnection,
     rows: Vec<Row>,
     fields: OrderFields,
-) -> Result<Vec<OrderView>, Error> {
+) -> DbResult<Vec<OrderView>> {
     let mut grouped: Vec<Option<Vec<OrderItemRow>>> = vec![None; rows.len()];
     if fields.items && !rows.is_empty() {
         let parents: Vec<&OrderRow> = rows.iter().map(|(o, _)| o).collect();
@@ -209,7 +209,7 @@ pub async fn export_chunk(
     tenant_id: i64,
     after_id: i64,
     limit: i64,
-) -> Result<Vec<ExportRow>, Error> {
+) -> DbResult<Vec<ExportRow>> {
     orders::table
         .filter(orders::tenant_id.eq(tenant_id))
         .filter(orders::id.gt(after_id))
@@ -224,4 +224,5 @@ pub async fn export_chunk(
         ))
         .load(conn)
         .await
+        .map_err(DbError::from)
 }

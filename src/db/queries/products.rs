@@ -1,20 +1,21 @@
 //! Product reads and writes, always filtered by the caller's tenant.
 
+use crate::db::error::{DbError, DbResult};
 use crate::db::models::{Product, ProductBrief, ProductSummary};
 use crate::db::schema::products;
 use diesel::prelude::*;
-use diesel::result::Error;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 /// Every product of the tenant, ordered by id (the catalog).
-pub async fn all(conn: &mut AsyncPgConnection, tenant_id: i64) -> Result<Vec<ProductBrief>, Error> {
+pub async fn all(conn: &mut AsyncPgConnection, tenant_id: i64) -> DbResult<Vec<ProductBrief>> {
     products::table
         .filter(products::tenant_id.eq(tenant_id))
         .order(products::id)
         .select(ProductBrief::as_select())
         .load(conn)
         .await
+        .map_err(DbError::from)
 }
 
 /// One offset page and the tenant's product count, pipelined on one connection.
@@ -23,7 +24,7 @@ pub async fn page(
     tenant_id: i64,
     page: i64,
     per_page: i64,
-) -> Result<(Vec<ProductBrief>, i64), Error> {
+) -> DbResult<(Vec<ProductBrief>, i64)> {
     let mut c = &*conn;
     let mut c2 = &*conn;
     let rows = products::table
@@ -37,14 +38,14 @@ pub async fn page(
         .filter(products::tenant_id.eq(tenant_id))
         .count()
         .get_result(&mut c2);
-    futures_util::try_join!(rows, total)
+    Ok(futures_util::try_join!(rows, total)?)
 }
 
 pub async fn find(
     conn: &mut AsyncPgConnection,
     tenant_id: i64,
     product_id: i64,
-) -> Result<Option<Product>, Error> {
+) -> DbResult<Option<Product>> {
     products::table
         .filter(products::tenant_id.eq(tenant_id))
         .filter(products::id.eq(product_id))
@@ -52,6 +53,7 @@ pub async fn find(
         .first(conn)
         .await
         .optional()
+        .map_err(DbError::from)
 }
 
 /// Escapes `\`, `%` and `_` so they match literally under ILIKE.
@@ -74,7 +76,7 @@ pub async fn search(
     tenant_id: i64,
     q: &str,
     limit: i64,
-) -> Result<Vec<ProductBrief>, Error> {
+) -> DbResult<Vec<ProductBrief>> {
     let pattern = like_pattern(q);
     products::table
         .filter(products::tenant_id.eq(tenant_id))
@@ -88,6 +90,7 @@ pub async fn search(
         .select(ProductBrief::as_select())
         .load(conn)
         .await
+        .map_err(DbError::from)
 }
 
 /// The changes of a PUT; at least one is set (checked at the edge).
@@ -105,7 +108,7 @@ pub async fn update(
     tenant_id: i64,
     product_id: i64,
     changes: &ProductChanges,
-) -> Result<Option<Product>, Error> {
+) -> DbResult<Option<Product>> {
     diesel::update(
         products::table
             .filter(products::tenant_id.eq(tenant_id))
@@ -116,6 +119,7 @@ pub async fn update(
     .get_result(conn)
     .await
     .optional()
+    .map_err(DbError::from)
 }
 
 /// The expensive aggregate: sales of one product over non-cancelled orders.
@@ -124,7 +128,7 @@ pub async fn summary(
     conn: &mut AsyncPgConnection,
     tenant_id: i64,
     product_id: i64,
-) -> Result<Option<ProductSummary>, Error> {
+) -> DbResult<Option<ProductSummary>> {
     diesel::sql_query(
         "SELECT p.id AS product_id,
                 COALESCE(SUM(oi.quantity), 0)::int8 AS units_sold,
@@ -145,6 +149,7 @@ pub async fn summary(
     .get_result(conn)
     .await
     .optional()
+    .map_err(DbError::from)
 }
 
 #[cfg(test)]

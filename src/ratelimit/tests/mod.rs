@@ -9,9 +9,8 @@ mod redis_store;
 pub use crate::testing::{unique_prefix, Mode, TcpProxy};
 
 use super::{Backend, Limiter, LimiterSettings, Policy, PolicySpec};
-use crate::config::{RedisArgs, StoreKind};
 use crate::metrics::events::Metrics;
-use crate::redis::Redis;
+use crate::redis::{Redis, RedisConfig};
 use std::time::Duration;
 
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
@@ -20,11 +19,10 @@ pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
 /// loaded test machine never turns a store test into a fallback test; outage tests go
 /// through [`TcpProxy`] with the production default of 100 ms.
 pub fn redis_at(url: &str, prefix: &str) -> Redis {
-    Redis::new(&RedisArgs {
-        redis_url: url.to_string(),
-        redis_timeout_ms: if url == REDIS_URL { 2_000 } else { 100 },
-        redis_prefix: prefix.to_string(),
-        store: StoreKind::Redis,
+    Redis::new(&RedisConfig {
+        url: url.to_string(),
+        timeout: Duration::from_millis(if url == REDIS_URL { 2_000 } else { 100 }),
+        prefix: prefix.to_string(),
     })
     .expect("a valid Redis URL")
 }
