@@ -3,7 +3,7 @@
 //! compared again in constant time. Resolved keys are memoized in-process for a
 //! short TTL so a hot key costs no query; expiry is still checked on every use.
 
-use crate::caller::AuthContext;
+use crate::caller::{AuthContext, PlanName};
 use crate::domain::types::Plan;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -100,8 +100,16 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<AuthC
                 Some(record) => Memo {
                     ctx: Some(AuthContext {
                         tenant_id: record.tenant_id,
-                        plan: record.plan.parse::<Plan>().map_err(ApiError::internal)?,
+                        // The application's plan, as the name it declared to the limiter.
+                        plan: PlanName(
+                            record
+                                .plan
+                                .parse::<Plan>()
+                                .map_err(ApiError::internal)?
+                                .as_str(),
+                        ),
                         key_id: record.key_id,
+                        user_id: None,
                     }),
                     expires_at: record.expires_at,
                     cached_at: Instant::now(),
