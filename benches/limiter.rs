@@ -6,24 +6,19 @@
 
 use actix_web::http::Method;
 use brisk::caller::AuthContext;
-use brisk::domain::types::Plan;
 use brisk::metrics::events::Metrics;
-use brisk::ratelimit::{parse_limits, Backend, Limiter, LimiterSettings, Policy, PolicySpec};
+use brisk::ratelimit::config::PLAN_FREE;
+use brisk::ratelimit::{parse_limits, Backend, Limiter, RateLimitConfig};
 use brisk::redis::{Redis, RedisConfig};
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 use std::net::IpAddr;
 
 fn limiter(backend: Backend) -> Limiter {
-    let mut spec = PolicySpec::defaults();
     // Large enough that the bench measures admissions, small enough to keep logs bounded.
-    spec.free = parse_limits("100000 per second").unwrap();
-    Limiter::new(
-        Policy::new(spec).unwrap(),
-        backend,
-        LimiterSettings::default(),
-        Metrics::new(),
-    )
+    let config =
+        RateLimitConfig::default().with_plan(PLAN_FREE, parse_limits("100000 per second").unwrap());
+    Limiter::new(config, backend, Metrics::new()).unwrap()
 }
 
 fn bench(c: &mut Criterion) {
@@ -34,8 +29,9 @@ fn bench(c: &mut Criterion) {
     let ip: IpAddr = "203.0.113.9".parse().unwrap();
     let auth = AuthContext {
         tenant_id: 1,
-        plan: Plan::Free,
+        plan: PLAN_FREE,
         key_id: 1,
+        user_id: None,
     };
 
     let mem = limiter(Backend::Memory);

@@ -7,7 +7,7 @@ use crate::db::pool::DbPool;
 use crate::http::extract::auth::KeyMemo;
 use crate::http::precompressed::Precompressed;
 use crate::metrics::{Bb8Pool, Metrics};
-use crate::ratelimit::Limiter;
+use crate::ratelimit::{self, Limiter};
 use crate::redis::Redis;
 use std::sync::Arc;
 
@@ -35,19 +35,16 @@ impl AppState {
         let db = DbPool::build(&args.database.pool_config());
         let metrics = Metrics::with_history(args.metrics.interval(), args.metrics.metrics_history);
         metrics.register_pool("db", Bb8Pool::new(db.inner().clone(), db.max_size()));
-        let limiter = Limiter::from_args(
-            &args.ratelimit,
-            args.redis.store,
-            &redis,
-            args.server.trusted_hops,
-            args.database.processes,
-            metrics.clone(),
-        )?;
-        let backend = match args.redis.store {
-            StoreKind::Redis => Backend::Redis(redis.clone()),
-            StoreKind::Memory => Backend::Memory,
+        // One mapping of `--store` for both subsystems.
+        let (cache_backend, limiter_backend) = match args.redis.store {
+            StoreKind::Redis => (
+                Backend::Redis(redis.clone()),
+                ratelimit::Backend::Redis(redis.clone()),
+            ),
+            StoreKind::Memory => (Backend::Memory, ratelimit::Backend::Memory),
         };
-        let cache = Cache::new(backend, metrics.clone(), args.cache.cache_config());
+        let limiter = Limiter::new(args.rate_limit_config(), limiter_backend, metrics.clone())?;
+        let cache = Cache::new(cache_backend, metrics.clone(), args.cache.cache_config());
         crate::warm::recipes::register(&cache, &db);
         Ok(Self {
             db,

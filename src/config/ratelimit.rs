@@ -8,18 +8,21 @@
 //!
 //! A limit string that does not parse stops start-up with the string quoted.
 
+use super::ServeArgs;
+use crate::ratelimit::config::{
+    shipped_plans, shipped_routes, DEFAULT_BREAKER, DEFAULT_ENTERPRISE, DEFAULT_EXPORT,
+    DEFAULT_FREE, DEFAULT_IP_ON_FAILURE, DEFAULT_LOGIN, DEFAULT_ON_FAILURE, DEFAULT_PRO,
+    DEFAULT_SCALE,
+};
 use crate::ratelimit::limits::{parse_limits, LimitParseError, Rate};
-use crate::ratelimit::policy::{parse_route_rule, FailurePolicy, KeyBy, PolicySpec, RouteRule};
-use actix_web::http::Method;
+use crate::ratelimit::rules::{parse_route_rule, FailurePolicy, RouteRule};
+use crate::ratelimit::RateLimitConfig;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Args;
 use std::time::Duration;
 
-pub const DEFAULT_FREE: &str = "60 per minute";
-pub const DEFAULT_PRO: &str = "600 per minute";
-pub const DEFAULT_ENTERPRISE: &str = "6000 per minute";
-pub const DEFAULT_LOGIN: &str = "5 per minute";
-pub const DEFAULT_EXPORT: &str = "1 per day";
-pub const DEFAULT_BREAKER_MS: u64 = 1000;
+/// `--rate-limit-breaker-ms`'s default: the limiter's own.
+const DEFAULT_BREAKER_MS: u64 = DEFAULT_BREAKER.as_millis() as u64;
 
 /// One or more rates parsed from a limit string (a clap value).
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +41,13 @@ fn scale(raw: &str) -> Result<f64, String> {
     }
 }
 
+/// `allow`, `deny` or `local`, listed in `--help`.
+fn failure_policy() -> impl TypedValueParser<Value = FailurePolicy> {
+    PossibleValuesParser::new(FailurePolicy::ALL.map(FailurePolicy::as_str))
+        .try_map(|s| s.parse::<FailurePolicy>())
+}
+
+/// The rate-limit flags (see the module doc for their environment variables).
 #[derive(Debug, Clone, Args)]
 pub struct RateLimitArgs {
     /// Turn rate limiting off (no limits, no headers).
@@ -71,56 +81,46 @@ pub struct RateLimitArgs {
     )]
     pub rate_limit_exempt: Vec<String>,
     /// When Redis fails: policy of routes not keyed by client IP (plan limit, export).
-    #[arg(long, env = "BRISK_RATE_LIMIT_ON_FAILURE", value_enum, default_value_t = FailurePolicy::Allow)]
+    #[arg(long, env = "BRISK_RATE_LIMIT_ON_FAILURE", default_value_t = DEFAULT_ON_FAILURE, value_parser = failure_policy())]
     pub rate_limit_on_failure: FailurePolicy,
     /// When Redis fails: policy of routes keyed by client IP (login).
-    #[arg(long, env = "BRISK_RATE_LIMIT_LOGIN_ON_FAILURE", value_enum, default_value_t = FailurePolicy::Local)]
+    #[arg(long, env = "BRISK_RATE_LIMIT_LOGIN_ON_FAILURE", default_value_t = DEFAULT_IP_ON_FAILURE, value_parser = failure_policy())]
     pub rate_limit_login_on_failure: FailurePolicy,
     /// Multiplies every limit's count (benches); 1 in production.
-    #[arg(long, env = "BRISK_RATE_LIMIT_SCALE", default_value_t = 1.0, value_parser = scale)]
+    #[arg(long, env = "BRISK_RATE_LIMIT_SCALE", default_value_t = DEFAULT_SCALE, value_parser = scale)]
     pub rate_limit_scale: f64,
     /// Milliseconds after a Redis error during which decisions are local, before Redis is tried again.
     #[arg(long, env = "BRISK_RATE_LIMIT_BREAKER_MS", default_value_t = DEFAULT_BREAKER_MS, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub rate_limit_breaker_ms: u64,
 }
 
-impl RateLimitArgs {
-    /// The breaker window.
-    pub fn breaker(&self) -> Duration {
-        Duration::from_millis(self.rate_limit_breaker_ms)
-    }
-
-    /// The policy these settings describe: login and export rules first, then the
-    /// `--rate-limit-route` rules (a later rule for the same route replaces an earlier one).
-    pub fn policy_spec(&self) -> PolicySpec {
-        let mut routes = vec![
-            RouteRule {
-                method: Method::POST,
-                pattern: "/api/login".into(),
-                rates: self.rate_limit_login.0.clone(),
-                key: KeyBy::Ip,
-                on_failure: None,
-            },
-            RouteRule {
-                method: Method::GET,
-                pattern: "/api/export.csv".into(),
-                rates: self.rate_limit_export.0.clone(),
-                key: KeyBy::Tenant,
-                on_failure: None,
-            },
-        ];
-        routes.extend(self.rate_limit_routes.iter().cloned());
-        let exempt = self.rate_limit_exempt.clone();
-        PolicySpec {
-            free: self.rate_limit_free.0.clone(),
-            pro: self.rate_limit_pro.0.clone(),
-            enterprise: self.rate_limit_enterprise.0.clone(),
+impl ServeArgs {
+    /// The limiter's settings: plan and route limits from the rate-limit flags (the login
+    /// and export rules first, then the `--rate-limit-route` rules: a later rule for the
+    /// same route replaces an earlier one), trusted hops from the server flags, processes
+    /// from the database flags.
+    pub fn rate_limit_config(&self) -> RateLimitConfig {
+        let args = &self.ratelimit;
+        let mut routes = shipped_routes(
+            args.rate_limit_login.0.clone(),
+            args.rate_limit_export.0.clone(),
+        );
+        routes.extend(args.rate_limit_routes.iter().cloned());
+        RateLimitConfig {
+            plans: shipped_plans(
+                args.rate_limit_free.0.clone(),
+                args.rate_limit_pro.0.clone(),
+                args.rate_limit_enterprise.0.clone(),
+            ),
             routes,
-            exempt,
-            on_failure: self.rate_limit_on_failure,
-            ip_on_failure: self.rate_limit_login_on_failure,
-            scale: self.rate_limit_scale,
-            disabled: self.rate_limit_disabled,
+            exempt: args.rate_limit_exempt.clone(),
+            on_failure: args.rate_limit_on_failure,
+            ip_on_failure: args.rate_limit_login_on_failure,
+            scale: args.rate_limit_scale,
+            disabled: args.rate_limit_disabled,
+            trusted_hops: self.server.trusted_hops,
+            processes: self.database.processes,
+            breaker: Duration::from_millis(args.rate_limit_breaker_ms),
         }
     }
 }
@@ -128,23 +128,46 @@ impl RateLimitArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::caller::PlanName;
+    use crate::domain::Plan;
     use clap::Parser;
 
     #[derive(Parser)]
     struct Wrapper {
         #[command(flatten)]
-        args: RateLimitArgs,
+        args: ServeArgs,
+    }
+
+    fn config(argv: &[&str]) -> RateLimitConfig {
+        let argv = std::iter::once("brisk").chain(argv.iter().copied());
+        Wrapper::try_parse_from(argv)
+            .unwrap()
+            .args
+            .rate_limit_config()
     }
 
     #[test]
     fn defaults_match_the_api_contract() {
-        let w = Wrapper::try_parse_from(["brisk"]).unwrap();
-        let spec = w.args.policy_spec();
-        assert_eq!(spec.free, parse_limits("60 per minute").unwrap());
-        assert_eq!(spec.enterprise, parse_limits("6000 per minute").unwrap());
+        let spec = config(&[]);
+        let plan = |name| spec.plan_rates(PlanName(name)).unwrap().to_vec();
+        assert_eq!(plan("free"), parse_limits("60 per minute").unwrap());
+        assert_eq!(plan("pro"), parse_limits("600 per minute").unwrap());
+        assert_eq!(plan("enterprise"), parse_limits("6000 per minute").unwrap());
         assert_eq!(spec.routes.len(), 2);
         assert_eq!(spec.on_failure, FailurePolicy::Allow);
         assert_eq!(spec.ip_on_failure, FailurePolicy::Local);
+        // The flags' defaults are the limiter's own, written once in `ratelimit::config`.
+        assert_eq!(spec, RateLimitConfig::default());
+    }
+
+    #[test]
+    fn the_declared_plans_are_exactly_the_domain_plans() {
+        let spec = config(&[]);
+        assert_eq!(spec.plans.len(), 3);
+        for p in &spec.plans {
+            let domain: Plan = p.plan.as_str().parse().unwrap();
+            assert_eq!(domain.as_str(), p.plan.as_str());
+        }
     }
 
     #[test]
@@ -157,18 +180,50 @@ mod tests {
     }
 
     #[test]
+    fn failure_policies_are_read_by_name() {
+        let spec = config(&[
+            "--rate-limit-on-failure",
+            "deny",
+            "--rate-limit-login-on-failure",
+            "allow",
+        ]);
+        assert_eq!(spec.on_failure, FailurePolicy::Deny);
+        assert_eq!(spec.ip_on_failure, FailurePolicy::Allow);
+        let err = Wrapper::try_parse_from(["brisk", "--rate-limit-on-failure", "maybe"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("[possible values: allow, deny, local]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn hops_processes_and_breaker_come_from_their_flags() {
+        let spec = config(&[
+            "--trusted-hops",
+            "2",
+            "--processes",
+            "3",
+            "--rate-limit-breaker-ms",
+            "250",
+        ]);
+        assert_eq!(spec.trusted_hops, 2);
+        assert_eq!(spec.processes, 3);
+        assert_eq!(spec.breaker, Duration::from_millis(250));
+    }
+
+    #[test]
     fn route_rules_and_exemptions_are_repeatable() {
-        let w = Wrapper::try_parse_from([
-            "brisk",
+        let spec = config(&[
             "--rate-limit-route",
             "GET /api/search = 10 per second by key",
             "--rate-limit-route",
             "POST /api/login = 3 per minute by ip on-failure deny",
             "--rate-limit-exempt",
             "GET /api/catalog,/api/dashboard",
-        ])
-        .unwrap();
-        let spec = w.args.policy_spec();
+        ]);
         assert_eq!(spec.routes.len(), 4);
         assert_eq!(spec.exempt, ["GET /api/catalog", "/api/dashboard"]);
     }

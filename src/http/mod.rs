@@ -43,7 +43,7 @@ pub fn build_app(
         .configure(metrics::endpoints(state.metrics.clone()))
         .default_service(web::to(routes::not_found))
         .wrap(from_fn(middleware::queries::count_statements))
-        .wrap(from_fn(crate::ratelimit::rate_limit))
+        .wrap(from_fn(middleware::rate_limit::rate_limit))
         .wrap(from_fn(middleware::auth::require_api_key))
         .wrap(from_fn(middleware::errors::json_errors))
         .wrap(Compress::default())

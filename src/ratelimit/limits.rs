@@ -16,7 +16,9 @@ pub const MAX_COUNT: u64 = 10_000_000;
 /// `count` requests per `period` (a rolling window of that length).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Rate {
+    /// Requests admitted per window.
     pub count: u64,
+    /// The window's length.
     pub period: Duration,
 }
 
@@ -73,7 +75,9 @@ impl fmt::Display for Rate {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid rate limit {input:?}: {reason}")]
 pub struct LimitParseError {
+    /// The limit string as written.
     pub input: String,
+    /// What is wrong with it.
     pub reason: String,
 }
 

@@ -1,7 +1,10 @@
-//! The cluster-wide rate limiter: limit strings ([`limits`]), the pure sliding-window
-//! algorithm ([`window`]), the Redis and memory stores ([`store`]), the plan and route
-//! policy ([`policy`]), the client address behind proxies ([`client_ip`]) and the
-//! actix-web middleware ([`middleware`]).
+//! The cluster-wide rate limiter: its settings ([`config`]), limit strings ([`limits`]),
+//! route rules ([`rules`]), the pure sliding-window algorithm ([`window`]), the Redis and
+//! memory stores ([`store`]), the plan and route policy ([`policy`]), the client address
+//! behind proxies ([`client_ip`]) and the answer for one request ([`decision`]). The
+//! actix-web middleware that asks it and renders its answer is
+//! `http::middleware::rate_limit`; this module knows nothing of the application (plans
+//! are names the application declares) nor of HTTP responses.
 //!
 //! The algorithm is an exact sliding-window log, not GCRA: see [`window`] for why (the
 //! spec's "at most the limit in any window-length span" is beyond any GCRA that lets a
@@ -17,30 +20,29 @@
 //! Redis that comes back is used again within that window.
 
 pub mod client_ip;
+pub mod config;
+pub mod decision;
 pub mod limits;
-pub mod middleware;
 pub mod policy;
+pub mod rules;
 pub mod store;
 pub mod window;
 
+pub use config::{PlanLimits, RateLimitConfig};
+pub use decision::{Decision, LimitReport, Rejection, Source};
 pub use limits::{parse_limits, LimitParseError, Rate};
-pub use middleware::rate_limit;
-pub use policy::{Check, FailurePolicy, KeyBy, Policy, PolicySpec, RequestLimits, RouteRule};
+pub use policy::{Check, Policy, RequestLimits};
+pub use rules::{parse_route_rule, FailurePolicy, KeyBy, RouteRule};
 
 use crate::caller::AuthContext;
-use crate::error::ApiError;
 use crate::metrics::events::{LimiterEvent, Metrics};
 use crate::redis::Redis;
-use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::Method;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use store::{Clock, MemoryStore, RedisStore, StoreOutcome};
-
-/// Default breaker window after a store error.
-pub const DEFAULT_BREAKER: Duration = Duration::from_millis(1000);
 
 /// Where the limiter keeps its state.
 #[derive(Clone)]
@@ -51,25 +53,13 @@ pub enum Backend {
     Memory,
 }
 
-/// Process-level settings of a [`Limiter`].
+/// The process-level settings a [`Limiter`] keeps from its [`RateLimitConfig`].
 #[derive(Debug, Clone, Copy)]
-pub struct LimiterSettings {
-    /// Reverse-proxy hops trusted to append to `X-Forwarded-For` (0: the TCP peer).
-    pub trusted_hops: u8,
-    /// Processes sharing the limits: the `local` fallback gives each `limit / processes`.
-    pub processes: u32,
-    /// How long after a store error decisions stay local before Redis is tried again.
-    pub breaker: Duration,
-}
-
-impl Default for LimiterSettings {
-    fn default() -> Self {
-        Self {
-            trusted_hops: 0,
-            processes: 1,
-            breaker: DEFAULT_BREAKER,
-        }
-    }
+struct Settings {
+    trusted_hops: u8,
+    /// At least 1.
+    processes: u32,
+    breaker: Duration,
 }
 
 enum StoreImpl {
@@ -83,7 +73,7 @@ struct Inner {
     /// State of the `local` failure policy (and the estimate behind `allow`'s headers).
     fallback: MemoryStore,
     clock: Clock,
-    settings: LimiterSettings,
+    settings: Settings,
     /// Clock ms until which the breaker is open (decide without Redis).
     open_until_ms: AtomicU64,
     prefix: String,
@@ -97,146 +87,15 @@ pub struct Limiter {
     inner: Arc<Inner>,
 }
 
-/// Where a decision came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// The configured store (Redis, or memory with `--store memory`).
-    Store,
-    /// The failure policy, because Redis failed or the breaker is open.
-    WithoutStore(FailurePolicy),
-}
-
-/// One limit's state after a decision, for headers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LimitReport {
-    pub name: Arc<str>,
-    pub rate: Rate,
-    pub remaining: u64,
-    pub reset_after_ms: u64,
-    pub retry_after_ms: Option<u64>,
-}
-
-/// The limiter's answer for one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
-    pub allowed: bool,
-    pub source: Source,
-    /// Epoch ms of the decision (Redis time when Redis decided).
-    pub now_ms: u64,
-    /// One report per limit of the request, in check order.
-    pub limits: Vec<LimitReport>,
-}
-
-fn ceil_secs(ms: u64) -> u64 {
-    ms.div_ceil(1000)
-}
-
-impl Decision {
-    /// The limit the headers describe: on a refusal the one that frees last among those
-    /// that refused; otherwise the one closest to exhaustion (fewest remaining, then the
-    /// latest reset).
-    pub fn headline(&self) -> Option<&LimitReport> {
-        if !self.allowed {
-            if let Some(l) = self
-                .limits
-                .iter()
-                .filter(|l| l.retry_after_ms.is_some())
-                .max_by_key(|l| l.retry_after_ms)
-            {
-                return Some(l);
-            }
-        }
-        self.limits.iter().min_by(|a, b| {
-            a.remaining
-                .cmp(&b.remaining)
-                .then(b.reset_after_ms.cmp(&a.reset_after_ms))
-        })
-    }
-
-    /// Whole seconds until a retry can pass (at least 1) when refused.
-    pub fn retry_after_secs(&self) -> Option<u64> {
-        if self.allowed {
-            return None;
-        }
-        let ms = self
-            .limits
-            .iter()
-            .filter_map(|l| l.retry_after_ms)
-            .max()
-            .unwrap_or(1000);
-        Some(ceil_secs(ms).max(1))
-    }
-
-    /// Sets `X-RateLimit-Limit/Remaining/Reset` (epoch seconds) and the IETF
-    /// `RateLimit-Policy` / `RateLimit` fields (draft-ietf-httpapi-ratelimit-headers-09).
-    pub fn apply_headers(&self, headers: &mut HeaderMap) {
-        let Some(head) = self.headline() else {
-            return;
-        };
-        let (remaining, until_ms) = match head.retry_after_ms {
-            Some(retry) if !self.allowed => (0, retry),
-            _ => (head.remaining, head.reset_after_ms),
-        };
-        let reset_epoch = ceil_secs(self.now_ms + until_ms);
-        let policy = self
-            .limits
-            .iter()
-            .map(|l| {
-                format!(
-                    "\"{}\";q={};w={}",
-                    l.name,
-                    l.rate.count,
-                    ceil_secs(l.rate.period_ms()).max(1)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let current = format!(
-            "\"{}\";r={};t={}",
-            head.name,
-            remaining,
-            ceil_secs(until_ms)
-        );
-        let mut set = |name: &'static str, value: String| {
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                headers.insert(HeaderName::from_static(name), v);
-            }
-        };
-        set("x-ratelimit-limit", head.rate.count.to_string());
-        set("x-ratelimit-remaining", remaining.to_string());
-        set("x-ratelimit-reset", reset_epoch.to_string());
-        set("ratelimit-policy", policy);
-        set("ratelimit", current);
-    }
-
-    /// The 429 for a refused request (`Retry-After` and `retry_after` in the body).
-    pub fn error(&self) -> ApiError {
-        let retry = self.retry_after_secs().unwrap_or(1);
-        let detail = match (self.source, self.headline()) {
-            (Source::WithoutStore(FailurePolicy::Deny), _) => {
-                "the rate limiter cannot reach its store; retry shortly".to_string()
-            }
-            (_, Some(l)) => format!(
-                "rate limit \"{}\" of {} exceeded; retry in {} s",
-                l.name, l.rate, retry
-            ),
-            (_, None) => format!("rate limit exceeded; retry in {retry} s"),
-        };
-        ApiError::RateLimited {
-            detail,
-            retry_after_secs: retry,
-        }
-    }
-}
-
 impl Limiter {
     /// Builds the limiter once per process. Never connects: Redis may be down.
+    /// An exempt route that does not parse is an error.
     pub fn new(
-        policy: Policy,
+        config: RateLimitConfig,
         backend: Backend,
-        settings: LimiterSettings,
         metrics: Metrics,
-    ) -> Self {
+    ) -> Result<Self, String> {
+        let policy = Policy::new(&config)?;
         let clock = Clock::new();
         let (store, prefix, timeout) = match backend {
             Backend::Redis(redis) => {
@@ -250,22 +109,23 @@ impl Limiter {
                 Duration::ZERO,
             ),
         };
-        Self {
+        Ok(Self {
             inner: Arc::new(Inner {
                 policy,
                 store,
                 fallback: MemoryStore::new(clock),
                 clock,
-                settings: LimiterSettings {
-                    processes: settings.processes.max(1),
-                    ..settings
+                settings: Settings {
+                    trusted_hops: config.trusted_hops,
+                    processes: config.processes.max(1),
+                    breaker: config.breaker,
                 },
                 open_until_ms: AtomicU64::new(0),
                 prefix,
                 timeout,
                 metrics,
             }),
-        }
+        })
     }
 
     /// The policy this limiter enforces.
@@ -273,8 +133,9 @@ impl Limiter {
         &self.inner.policy
     }
 
-    pub fn settings(&self) -> LimiterSettings {
-        self.inner.settings
+    /// Reverse-proxy hops trusted to append to `X-Forwarded-For` (see [`client_ip`]).
+    pub fn trusted_hops(&self) -> u8 {
+        self.inner.settings.trusted_hops
     }
 
     /// The limits of one request (`None`: not limited). `pattern` is the matched route
@@ -408,30 +269,6 @@ impl Limiter {
     }
 }
 
-impl Limiter {
-    /// Builds the limiter from the command line: `store` picks Redis or memory,
-    /// `trusted_hops` comes from `ServerArgs`, `processes` from `DatabaseArgs`.
-    pub fn from_args(
-        args: &crate::config::RateLimitArgs,
-        store: crate::config::StoreKind,
-        redis: &Redis,
-        trusted_hops: u8,
-        processes: u32,
-        metrics: Metrics,
-    ) -> Result<Self, String> {
-        let policy = Policy::new(args.policy_spec())?;
-        let backend = match store {
-            crate::config::StoreKind::Redis => Backend::Redis(redis.clone()),
-            crate::config::StoreKind::Memory => Backend::Memory,
-        };
-        let settings = LimiterSettings {
-            trusted_hops,
-            processes,
-            breaker: args.breaker(),
-        };
-        Ok(Self::new(policy, backend, settings, metrics))
-    }
-}
-
+// `pub(crate)`: the HTTP middleware's tests build their limiters with these helpers.
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -6,74 +6,36 @@
 //! `/metrics`, `/dashboard`, ...) is exempt, as are the routes listed with
 //! `--rate-limit-exempt`.
 
-use super::limits::{parse_limits, Rate};
-use crate::caller::AuthContext;
-use crate::domain::types::Plan;
+use super::config::RateLimitConfig;
+use super::limits::Rate;
+use super::rules::{parse_route, FailurePolicy, KeyBy, RouteRule};
+use crate::caller::{AuthContext, PlanName};
 use actix_web::http::Method;
-use clap::ValueEnum;
 use std::collections::{HashMap, HashSet};
-use std::fmt;
 use std::net::IpAddr;
-use std::str::FromStr;
 use std::sync::Arc;
-
-/// What a request gets when the shared store (Redis) cannot decide.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FailurePolicy {
-    /// Let the request through (counted as decided without the store).
-    Allow,
-    /// Refuse with 429 and `Retry-After` (never a 5xx).
-    Deny,
-    /// Keep limiting in-process, each process taking `limit / processes`.
-    Local,
-}
-
-impl fmt::Display for FailurePolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            FailurePolicy::Allow => "allow",
-            FailurePolicy::Deny => "deny",
-            FailurePolicy::Local => "local",
-        })
-    }
-}
-
-/// Whose bucket a route limit charges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KeyBy {
-    /// The client address (after trusted proxy hops).
-    Ip,
-    /// The authenticated tenant.
-    Tenant,
-    /// The authenticated user. Requests authenticate by API key today, which names no
-    /// user, so a user-keyed limit does not apply yet (see [`Identity::resolve`]).
-    User,
-    /// The API key that authenticated the request.
-    ApiKey,
-}
-
-impl FromStr for KeyBy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "ip" => Ok(KeyBy::Ip),
-            "tenant" => Ok(KeyBy::Tenant),
-            "user" => Ok(KeyBy::User),
-            "key" | "api-key" | "api_key" => Ok(KeyBy::ApiKey),
-            other => Err(format!(
-                "unknown key {other:?} (expected ip, tenant, user or key)"
-            )),
-        }
-    }
-}
 
 /// The identity one limit is counted against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Identity {
+    /// The client address.
     Ip(IpAddr),
+    /// The tenant.
     Tenant(i64),
-    User { tenant_id: i64, user_id: i64 },
-    ApiKey { tenant_id: i64, key_id: i64 },
+    /// A user of a tenant.
+    User {
+        /// The user's tenant (its Redis hash tag).
+        tenant_id: i64,
+        /// The user.
+        user_id: i64,
+    },
+    /// An API key of a tenant.
+    ApiKey {
+        /// The key's tenant (its Redis hash tag).
+        tenant_id: i64,
+        /// The key.
+        key_id: i64,
+    },
 }
 
 impl Identity {
@@ -86,8 +48,13 @@ impl Identity {
                 tenant_id: a.tenant_id,
                 key_id: a.key_id,
             }),
-            // `AuthContext` carries no user until users authenticate by token.
-            KeyBy::User => None,
+            // API keys name no user: only a caller that names one is charged.
+            KeyBy::User => auth.and_then(|a| {
+                a.user_id.map(|user_id| Identity::User {
+                    tenant_id: a.tenant_id,
+                    user_id,
+                })
+            }),
         }
     }
 
@@ -112,94 +79,12 @@ impl Identity {
     }
 }
 
-/// A route's own limits: `POST /api/login = 5 per minute by ip`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RouteRule {
-    pub method: Method,
-    /// The route pattern as registered (`/api/products/{id}`).
-    pub pattern: String,
-    pub rates: Vec<Rate>,
-    pub key: KeyBy,
-    /// Overrides the class default when set.
-    pub on_failure: Option<FailurePolicy>,
-}
-
-impl RouteRule {
-    /// The route's short name in `RateLimit-Policy` (`login`, `export.csv`).
-    pub fn name(&self) -> String {
-        let last = self
-            .pattern
-            .trim_end_matches('/')
-            .rsplit('/')
-            .next()
-            .unwrap_or("route");
-        let clean: String = last
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-            .collect();
-        if clean.is_empty() {
-            "route".into()
-        } else {
-            clean
-        }
-    }
-}
-
-/// Parses `"<METHOD> <pattern> = <limits> [by ip|tenant|user|key] [on-failure allow|deny|local]"`.
-pub fn parse_route_rule(raw: &str) -> Result<RouteRule, String> {
-    let (route, rest) = raw.split_once('=').ok_or_else(|| {
-        format!("route limit {raw:?}: expected \"METHOD /pattern = 5 per minute [by ip]\"")
-    })?;
-    let (method, pattern) = parse_route(route).map_err(|e| format!("route limit {raw:?}: {e}"))?;
-    let mut rest = rest.trim().to_string();
-    let mut on_failure = None;
-    if let Some(i) = rest.to_ascii_lowercase().find(" on-failure ") {
-        let value = rest[i + " on-failure ".len()..].trim().to_string();
-        on_failure = Some(
-            FailurePolicy::from_str(&value, true)
-                .map_err(|_| format!("route limit {raw:?}: unknown failure policy {value:?}"))?,
-        );
-        rest.truncate(i);
-    }
-    let mut key = KeyBy::Tenant;
-    if let Some(i) = rest.to_ascii_lowercase().find(" by ") {
-        key = rest[i + 4..]
-            .parse()
-            .map_err(|e| format!("route limit {raw:?}: {e}"))?;
-        rest.truncate(i);
-    }
-    let rates = parse_limits(&rest).map_err(|e| format!("route limit {raw:?}: {e}"))?;
-    Ok(RouteRule {
-        method,
-        pattern,
-        rates,
-        key,
-        on_failure,
-    })
-}
-
-/// Parses `"POST /api/login"` (or a bare pattern, any method: `None`).
-fn parse_route(raw: &str) -> Result<(Method, String), String> {
-    let mut it = raw.split_whitespace();
-    let (m, p) = (it.next(), it.next());
-    match (m, p, it.next()) {
-        (Some(m), Some(p), None) if p.starts_with('/') => {
-            let method = Method::from_bytes(m.to_ascii_uppercase().as_bytes())
-                .map_err(|_| format!("bad method {m:?}"))?;
-            Ok((method, p.to_string()))
-        }
-        _ => Err(format!(
-            "expected \"METHOD /pattern\", got {:?}",
-            raw.trim()
-        )),
-    }
-}
-
 /// One limit to check for one request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Check {
     /// The policy name shown in `RateLimit-Policy` (`plan`, `login`).
     pub name: Arc<str>,
+    /// The rate to stay under.
     pub rate: Rate,
     /// Where its state lives: `<prefix>:v1:rl:{tag}:<scope>:<id>:<count>/<period_ms>`.
     pub key: String,
@@ -208,7 +93,9 @@ pub struct Check {
 /// Everything the limiter needs to decide one request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestLimits {
+    /// Every limit of the request, in check order (the plan limit first).
     pub checks: Vec<Check>,
+    /// What the request gets when the store cannot decide.
     pub on_failure: FailurePolicy,
 }
 
@@ -222,67 +109,13 @@ struct CompiledRule {
 /// The limits of a deployment, built once at start-up.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    plans: HashMap<Plan, Vec<Rate>>,
+    plans: HashMap<PlanName, Vec<Rate>>,
     routes: HashMap<(Method, String), CompiledRule>,
     exempt: HashSet<(Option<Method>, String)>,
     on_failure: FailurePolicy,
     ip_on_failure: FailurePolicy,
     plan_names: Vec<Arc<str>>,
     disabled: bool,
-}
-
-/// The settings a [`Policy`] is built from (see `config::ratelimit`).
-#[derive(Debug, Clone)]
-pub struct PolicySpec {
-    pub free: Vec<Rate>,
-    pub pro: Vec<Rate>,
-    pub enterprise: Vec<Rate>,
-    /// Later rules for the same method and pattern replace earlier ones.
-    pub routes: Vec<RouteRule>,
-    /// `"METHOD /pattern"` or `"/pattern"` (every method).
-    pub exempt: Vec<String>,
-    /// Class default for routes not keyed by IP (the plan limit, export, ...).
-    pub on_failure: FailurePolicy,
-    /// Class default for IP-keyed routes (login: brute force must stay limited).
-    pub ip_on_failure: FailurePolicy,
-    /// Multiplies every count (benches); 1.0 in production.
-    pub scale: f64,
-    /// No route is limited (`--rate-limit-disabled`).
-    pub disabled: bool,
-}
-
-impl PolicySpec {
-    /// API.md's defaults: plans 60/600/6000 per minute, login 5 per minute per IP,
-    /// export 1 per day per tenant; `local` on login failure, `allow` elsewhere.
-    pub fn defaults() -> Self {
-        let p = |s: &str| parse_limits(s).expect("built-in limit parses");
-        Self {
-            free: p("60 per minute"),
-            pro: p("600 per minute"),
-            enterprise: p("6000 per minute"),
-            routes: vec![
-                RouteRule {
-                    method: Method::POST,
-                    pattern: "/api/login".into(),
-                    rates: p("5 per minute"),
-                    key: KeyBy::Ip,
-                    on_failure: None,
-                },
-                RouteRule {
-                    method: Method::GET,
-                    pattern: "/api/export.csv".into(),
-                    rates: p("1 per day"),
-                    key: KeyBy::Tenant,
-                    on_failure: None,
-                },
-            ],
-            exempt: Vec::new(),
-            on_failure: FailurePolicy::Allow,
-            ip_on_failure: FailurePolicy::Local,
-            scale: 1.0,
-            disabled: false,
-        }
-    }
 }
 
 fn dedup_scaled(rates: &[Rate], scale: f64) -> Vec<Rate> {
@@ -305,15 +138,16 @@ fn names(base: &str, n: usize) -> Vec<Arc<str>> {
 
 impl Policy {
     /// Builds the policy; an exempt entry that does not parse is an error.
-    pub fn new(spec: PolicySpec) -> Result<Self, String> {
-        let mut plans = HashMap::new();
-        plans.insert(Plan::Free, dedup_scaled(&spec.free, spec.scale));
-        plans.insert(Plan::Pro, dedup_scaled(&spec.pro, spec.scale));
-        plans.insert(Plan::Enterprise, dedup_scaled(&spec.enterprise, spec.scale));
+    pub fn new(spec: &RateLimitConfig) -> Result<Self, String> {
+        let plans: HashMap<PlanName, Vec<Rate>> = spec
+            .plans
+            .iter()
+            .map(|p| (p.plan, dedup_scaled(&p.rates, spec.scale)))
+            .collect();
         let max_plan = plans.values().map(Vec::len).max().unwrap_or(1);
         let mut routes = HashMap::new();
-        for rule in spec.routes {
-            let mut rule = rule;
+        for rule in &spec.routes {
+            let mut rule = rule.clone();
             rule.rates = dedup_scaled(&rule.rates, spec.scale);
             let scope = format!("r:{}:{}", rule.method, rule.pattern);
             let compiled = CompiledRule {
@@ -351,7 +185,7 @@ impl Policy {
     }
 
     /// The plan limits of `plan` (after scaling).
-    pub fn plan_rates(&self, plan: Plan) -> &[Rate] {
+    pub fn plan_rates(&self, plan: PlanName) -> &[Rate] {
         self.plans.get(&plan).map_or(&[], Vec::as_slice)
     }
 
@@ -433,13 +267,17 @@ fn key(prefix: &str, tag: &str, scope: &str, id: &str, rate: &Rate) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ratelimit::config::{PLAN_FREE, PLAN_PRO};
+    use crate::ratelimit::limits::parse_limits;
+    use crate::ratelimit::rules::parse_route_rule;
     use std::time::Duration;
 
-    fn auth(plan: Plan) -> AuthContext {
+    fn auth(plan: PlanName) -> AuthContext {
         AuthContext {
             tenant_id: 7,
             plan,
             key_id: 70,
+            user_id: None,
         }
     }
 
@@ -448,7 +286,7 @@ mod tests {
     }
 
     fn policy() -> Policy {
-        Policy::new(PolicySpec::defaults()).unwrap()
+        Policy::new(&RateLimitConfig::default()).unwrap()
     }
 
     #[test]
@@ -456,14 +294,16 @@ mod tests {
         let p = policy();
         for pat in ["/health", "/ready", "/metrics", "/dashboard"] {
             assert_eq!(
-                p.limits_for("b", &Method::GET, pat, Some(&auth(Plan::Free)), ip()),
+                p.limits_for("b", &Method::GET, pat, Some(&auth(PLAN_FREE)), ip()),
                 None
             );
         }
-        let mut spec = PolicySpec::defaults();
-        spec.exempt = vec!["GET /api/catalog".into(), "/api/search".into()];
-        let p = Policy::new(spec).unwrap();
-        let a = auth(Plan::Free);
+        let spec = RateLimitConfig {
+            exempt: vec!["GET /api/catalog".into(), "/api/search".into()],
+            ..RateLimitConfig::default()
+        };
+        let p = Policy::new(&spec).unwrap();
+        let a = auth(PLAN_FREE);
         assert!(p
             .limits_for("b", &Method::GET, "/api/catalog", Some(&a), ip())
             .is_none());
@@ -476,13 +316,23 @@ mod tests {
     }
 
     #[test]
+    fn an_exempt_entry_that_does_not_parse_is_refused() {
+        let spec = RateLimitConfig {
+            exempt: vec!["GET".into()],
+            ..RateLimitConfig::default()
+        };
+        let err = Policy::new(&spec).unwrap_err();
+        assert!(err.starts_with("exempt route: "), "{err}");
+    }
+
+    #[test]
     fn an_authenticated_route_gets_its_tenant_plan_bucket() {
         let l = policy()
             .limits_for(
                 "b",
                 &Method::GET,
                 "/api/products",
-                Some(&auth(Plan::Pro)),
+                Some(&auth(PLAN_PRO)),
                 ip(),
             )
             .unwrap();
@@ -491,6 +341,21 @@ mod tests {
         assert_eq!(l.checks[0].rate, Rate::new(600, Duration::from_secs(60)));
         assert_eq!(l.checks[0].key, "b:v1:rl:{t7}:plan:tenant:600/60000");
         assert_eq!(l.on_failure, FailurePolicy::Allow);
+    }
+
+    #[test]
+    fn a_plan_the_application_declares_gets_its_limits_and_an_undeclared_one_none() {
+        let team = PlanName("team");
+        let spec = RateLimitConfig::default().with_plan(team, parse_limits("7/minute").unwrap());
+        let p = Policy::new(&spec).unwrap();
+        let l = p
+            .limits_for("b", &Method::GET, "/api/products", Some(&auth(team)), ip())
+            .unwrap();
+        assert_eq!(l.checks[0].key, "b:v1:rl:{t7}:plan:tenant:7/60000");
+        let unknown = auth(PlanName("nobody-declared-me"));
+        assert!(p
+            .limits_for("b", &Method::GET, "/api/products", Some(&unknown), ip())
+            .is_none());
     }
 
     #[test]
@@ -518,7 +383,7 @@ mod tests {
                 "b",
                 &Method::GET,
                 "/api/export.csv",
-                Some(&auth(Plan::Free)),
+                Some(&auth(PLAN_FREE)),
                 ip(),
             )
             .unwrap();
@@ -531,53 +396,40 @@ mod tests {
     }
 
     #[test]
-    fn route_rules_parse_with_key_and_failure_policy() {
-        let r =
-            parse_route_rule("get /api/search = 10 per second; 100/minute by key on-failure deny")
-                .unwrap();
-        assert_eq!(r.method, Method::GET);
-        assert_eq!(r.pattern, "/api/search");
-        assert_eq!(r.rates.len(), 2);
-        assert_eq!(r.key, KeyBy::ApiKey);
-        assert_eq!(r.on_failure, Some(FailurePolicy::Deny));
-        let r = parse_route_rule("POST /api/orders=30/minute").unwrap();
-        assert_eq!(r.key, KeyBy::Tenant);
-        assert_eq!(r.on_failure, None);
-        for bad in [
-            "/api/x = 5 per minute",
-            "GET /api/x",
-            "GET /api/x = lots",
-            "GET /api/x = 5 per minute by planet",
-            "GET /api/x = 5 per minute on-failure maybe",
-        ] {
-            assert!(parse_route_rule(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn a_user_keyed_limit_does_not_apply_until_requests_carry_a_user() {
-        let mut spec = PolicySpec::defaults();
+    fn a_user_keyed_limit_applies_only_to_callers_that_name_a_user() {
+        let mut spec = RateLimitConfig::default();
         spec.routes
             .push(parse_route_rule("GET /api/orders = 1 per minute by user").unwrap());
-        let l = Policy::new(spec)
-            .unwrap()
+        let p = Policy::new(&spec).unwrap();
+        let l = p
             .limits_for(
                 "b",
                 &Method::GET,
                 "/api/orders",
-                Some(&auth(Plan::Free)),
+                Some(&auth(PLAN_FREE)),
                 ip(),
             )
             .unwrap();
-        assert_eq!(l.checks.len(), 1, "plan only");
+        assert_eq!(l.checks.len(), 1, "plan only: an API key names no user");
+        let user = AuthContext {
+            user_id: Some(3),
+            ..auth(PLAN_FREE)
+        };
+        let l = p
+            .limits_for("b", &Method::GET, "/api/orders", Some(&user), ip())
+            .unwrap();
+        assert_eq!(l.checks.len(), 2);
+        assert_eq!(l.checks[1].key, "b:v1:rl:{t7}:r:GET:/api/orders:u3:1/60000");
     }
 
     #[test]
     fn scale_multiplies_every_limit() {
-        let mut spec = PolicySpec::defaults();
-        spec.scale = 10.0;
-        let p = Policy::new(spec).unwrap();
-        assert_eq!(p.plan_rates(Plan::Free)[0].count, 600);
+        let spec = RateLimitConfig {
+            scale: 10.0,
+            ..RateLimitConfig::default()
+        };
+        let p = Policy::new(&spec).unwrap();
+        assert_eq!(p.plan_rates(PLAN_FREE)[0].count, 600);
         assert_eq!(
             p.route_rule(&Method::POST, "/api/login").unwrap().rates[0].count,
             50

@@ -19,6 +19,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 pub struct StoreOutcome {
     /// Epoch milliseconds of the decision, by the store's clock.
     pub now_ms: u64,
+    /// Every check admitted the request (and each was charged).
     pub allowed: bool,
     /// One status per check, in order.
     pub statuses: Vec<Status>,
@@ -32,6 +33,7 @@ pub struct Clock {
 }
 
 impl Clock {
+    /// A clock anchored at the current wall-clock time.
     pub fn new() -> Self {
         let base_epoch_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -42,6 +44,7 @@ impl Clock {
         }
     }
 
+    /// Epoch milliseconds now (monotonic from the anchor).
     pub fn now_ms(&self) -> u64 {
         self.base_epoch_ms + self.base.elapsed().as_millis() as u64
     }
@@ -79,6 +82,7 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
+    /// An empty store reading time from `clock`.
     pub fn new(clock: Clock) -> Self {
         let shards: Vec<Mutex<Shard>> = (0..SHARDS).map(|_| Mutex::default()).collect();
         Self {
@@ -158,6 +162,7 @@ impl MemoryStore {
             .sum()
     }
 
+    /// True when no log is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -246,6 +251,7 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
+    /// A store on `redis` (its prefix and timeout); never connects here.
     pub fn new(redis: Redis) -> Self {
         Self {
             redis,

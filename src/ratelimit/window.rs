@@ -29,6 +29,7 @@ pub struct Log {
 }
 
 impl Log {
+    /// An empty log.
     pub fn new() -> Self {
         Self::default()
     }
@@ -38,6 +39,7 @@ impl Log {
         self.entries.len()
     }
 
+    /// True when no admission is held.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -2,13 +2,12 @@
 //! key prefix, so tests never see each other's keys. Outages are made with a TCP proxy
 //! in front of Redis that the test cuts and restores.
 
-mod middleware;
 mod outage;
 mod redis_store;
 
 pub use crate::testing::{unique_prefix, Mode, TcpProxy};
 
-use super::{Backend, Limiter, LimiterSettings, Policy, PolicySpec};
+use super::{Backend, Limiter, RateLimitConfig};
 use crate::metrics::events::Metrics;
 use crate::redis::{Redis, RedisConfig};
 use std::time::Duration;
@@ -27,20 +26,15 @@ pub fn redis_at(url: &str, prefix: &str) -> Redis {
     .expect("a valid Redis URL")
 }
 
-/// A limiter on Redis at `url` with `spec`, 1 s breaker unless given.
-pub fn limiter(
-    url: &str,
-    prefix: &str,
-    spec: PolicySpec,
-    settings: LimiterSettings,
-) -> (Limiter, Metrics) {
+/// A limiter on Redis at `url` with `config` (its breaker is 1 s unless set).
+pub fn limiter(url: &str, prefix: &str, config: RateLimitConfig) -> (Limiter, Metrics) {
     let metrics = Metrics::new();
     let limiter = Limiter::new(
-        Policy::new(spec).expect("a valid policy"),
+        config,
         Backend::Redis(redis_at(url, prefix)),
-        settings,
         metrics.clone(),
-    );
+    )
+    .expect("a valid config");
     (limiter, metrics)
 }
 

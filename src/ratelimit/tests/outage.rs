@@ -4,31 +4,26 @@
 
 use super::*;
 use crate::caller::AuthContext;
-use crate::domain::types::Plan;
 use crate::metrics::events::LimiterEvent;
+use crate::ratelimit::config::PLAN_FREE;
 use crate::ratelimit::limits::parse_limits;
-use crate::ratelimit::policy::parse_route_rule;
+use crate::ratelimit::rules::parse_route_rule;
 use crate::ratelimit::{FailurePolicy, RequestLimits, Source};
-use actix_web::http::{Method, StatusCode};
-use actix_web::ResponseError;
+use actix_web::http::Method;
 use std::net::IpAddr;
 
 const BREAKER: Duration = Duration::from_millis(200);
 
-fn settings() -> LimiterSettings {
-    LimiterSettings {
-        trusted_hops: 0,
-        processes: 2,
-        breaker: BREAKER,
-    }
-}
-
-fn spec(api_on_failure: FailurePolicy) -> PolicySpec {
-    let mut spec = PolicySpec::defaults();
-    spec.free = parse_limits("1000 per minute").unwrap();
+/// Two processes with a 200 ms breaker.
+fn spec(api_on_failure: FailurePolicy) -> RateLimitConfig {
+    let mut spec =
+        RateLimitConfig::default().with_plan(PLAN_FREE, parse_limits("1000 per minute").unwrap());
     spec.routes = vec![parse_route_rule("POST /api/login = 4 per minute by ip").unwrap()];
     spec.on_failure = api_on_failure;
     spec.ip_on_failure = FailurePolicy::Local;
+    spec.trusted_hops = 0;
+    spec.processes = 2;
+    spec.breaker = BREAKER;
     spec
 }
 
@@ -39,8 +34,9 @@ fn ip() -> IpAddr {
 fn plan_limits(l: &Limiter) -> RequestLimits {
     let auth = AuthContext {
         tenant_id: 11,
-        plan: Plan::Free,
+        plan: PLAN_FREE,
         key_id: 1,
+        user_id: None,
     };
     l.limits_for(&Method::GET, "/api/orders", Some(&auth), ip())
         .unwrap()
@@ -56,7 +52,7 @@ where
     F: Fn(&Limiter, &crate::ratelimit::Decision),
 {
     let proxy = TcpProxy::start().await;
-    let (l, metrics) = limiter(&proxy.url(), &unique_prefix(), spec(policy), settings());
+    let (l, metrics) = limiter(&proxy.url(), &unique_prefix(), spec(policy));
     let limits = plan_limits(&l);
     assert_eq!(
         l.decide(&limits).await.source,
@@ -89,13 +85,11 @@ async fn allow_lets_every_request_through_while_redis_is_cut() {
 async fn deny_refuses_with_429_and_retry_after_while_redis_is_cut() {
     cut_and_check(FailurePolicy::Deny, Mode::Refuse, |_, d| {
         assert!(!d.allowed);
-        let err = d.error();
-        assert_eq!(
-            err.status_code(),
-            StatusCode::TOO_MANY_REQUESTS,
-            "never a 5xx"
-        );
-        assert!(d.retry_after_secs().unwrap() >= 1);
+        // A rejection (rendered as 429 by `http::middleware::rate_limit`), never an error.
+        let rejection = d.rejection().expect("a refusal carries its rejection");
+        assert!(rejection.retry_after_secs >= 1);
+        assert_eq!(Some(rejection.retry_after_secs), d.retry_after_secs());
+        assert!(rejection.detail.contains("cannot reach its store"));
     })
     .await;
 }
@@ -111,12 +105,7 @@ async fn a_hung_redis_times_out_into_the_policy() {
 #[tokio::test]
 async fn local_keeps_limiting_login_with_this_processs_share() {
     let proxy = TcpProxy::start().await;
-    let (l, metrics) = limiter(
-        &proxy.url(),
-        &unique_prefix(),
-        spec(FailurePolicy::Allow),
-        settings(),
-    );
+    let (l, metrics) = limiter(&proxy.url(), &unique_prefix(), spec(FailurePolicy::Allow));
     let login = login_limits(&l);
     assert_eq!(l.decide(&login).await.source, Source::Store);
     proxy.set(Mode::Refuse);
@@ -126,7 +115,7 @@ async fn local_keeps_limiting_login_with_this_processs_share() {
         assert_eq!(d.source, Source::WithoutStore(FailurePolicy::Local));
         allowed.push(d.allowed);
         if !d.allowed {
-            assert_eq!(d.error().status_code(), StatusCode::TOO_MANY_REQUESTS);
+            assert!(d.rejection().is_some(), "refused with a rejection (429)");
             assert_eq!(
                 d.headline().unwrap().rate.count,
                 2,
@@ -141,12 +130,7 @@ async fn local_keeps_limiting_login_with_this_processs_share() {
 #[tokio::test]
 async fn redis_is_used_again_within_seconds_after_it_comes_back() {
     let proxy = TcpProxy::start().await;
-    let (l, metrics) = limiter(
-        &proxy.url(),
-        &unique_prefix(),
-        spec(FailurePolicy::Allow),
-        settings(),
-    );
+    let (l, metrics) = limiter(&proxy.url(), &unique_prefix(), spec(FailurePolicy::Allow));
     let limits = plan_limits(&l);
     assert_eq!(l.decide(&limits).await.source, Source::Store);
     proxy.set(Mode::Refuse);

@@ -3,9 +3,9 @@
 
 use super::*;
 use crate::caller::AuthContext;
-use crate::domain::types::Plan;
+use crate::ratelimit::config::PLAN_FREE;
 use crate::ratelimit::limits::parse_limits;
-use crate::ratelimit::policy::parse_route_rule;
+use crate::ratelimit::rules::parse_route_rule;
 use crate::ratelimit::{RequestLimits, Source};
 use actix_web::http::Method;
 use std::net::IpAddr;
@@ -13,8 +13,9 @@ use std::net::IpAddr;
 fn auth(tenant_id: i64) -> AuthContext {
     AuthContext {
         tenant_id,
-        plan: Plan::Free,
+        plan: PLAN_FREE,
         key_id: 1,
+        user_id: None,
     }
 }
 
@@ -22,10 +23,8 @@ fn ip() -> IpAddr {
     "203.0.113.9".parse().unwrap()
 }
 
-fn spec_with_free(free: &str) -> PolicySpec {
-    let mut spec = PolicySpec::defaults();
-    spec.free = parse_limits(free).unwrap();
-    spec
+fn spec_with_free(free: &str) -> RateLimitConfig {
+    RateLimitConfig::default().with_plan(PLAN_FREE, parse_limits(free).unwrap())
 }
 
 fn plan_limits(l: &Limiter, tenant: i64) -> RequestLimits {
@@ -38,8 +37,8 @@ async fn two_limiters_sharing_redis_admit_exactly_the_limit_out_of_three_times_a
     let prefix = unique_prefix();
     let spec = spec_with_free("20 per minute");
     // Two limiters, two connections: two processes as far as Redis can tell.
-    let (a, _) = limiter(REDIS_URL, &prefix, spec.clone(), LimiterSettings::default());
-    let (b, _) = limiter(REDIS_URL, &prefix, spec, LimiterSettings::default());
+    let (a, _) = limiter(REDIS_URL, &prefix, spec.clone());
+    let (b, _) = limiter(REDIS_URL, &prefix, spec);
     let mut tasks = Vec::new();
     for i in 0..60 {
         let l = if i % 2 == 0 { a.clone() } else { b.clone() };
@@ -63,7 +62,6 @@ async fn a_request_rejected_by_the_hourly_limit_leaves_the_daily_remaining_uncha
         REDIS_URL,
         &prefix,
         spec_with_free("200 per day; 2 per hour"),
-        LimiterSettings::default(),
     );
     let limits = plan_limits(&l, 2);
     assert_eq!(limits.checks.len(), 2);
@@ -94,12 +92,7 @@ async fn a_request_rejected_by_the_hourly_limit_leaves_the_daily_remaining_uncha
 #[tokio::test]
 async fn at_most_the_limit_passes_in_any_window_length_span_by_redis_time() {
     let prefix = unique_prefix();
-    let (l, _) = limiter(
-        REDIS_URL,
-        &prefix,
-        spec_with_free("5 per second"),
-        LimiterSettings::default(),
-    );
+    let (l, _) = limiter(REDIS_URL, &prefix, spec_with_free("5 per second"));
     let limits = plan_limits(&l, 3);
     let mut admitted = Vec::new();
     // Hammer across more than two window lengths.
@@ -125,12 +118,7 @@ async fn at_most_the_limit_passes_in_any_window_length_span_by_redis_time() {
 #[tokio::test]
 async fn a_request_after_retry_after_succeeds() {
     let prefix = unique_prefix();
-    let (l, _) = limiter(
-        REDIS_URL,
-        &prefix,
-        spec_with_free("2 per second"),
-        LimiterSettings::default(),
-    );
+    let (l, _) = limiter(REDIS_URL, &prefix, spec_with_free("2 per second"));
     let limits = plan_limits(&l, 4);
     assert!(l.decide(&limits).await.allowed);
     assert!(l.decide(&limits).await.allowed);
@@ -158,7 +146,7 @@ async fn keys_carry_the_prefix_and_the_identity_tag_and_expire_with_their_window
     let prefix = unique_prefix();
     let mut spec = spec_with_free("3 per minute");
     spec.routes = vec![parse_route_rule("POST /api/login = 5 per 10 seconds by ip").unwrap()];
-    let (l, _) = limiter(REDIS_URL, &prefix, spec, LimiterSettings::default());
+    let (l, _) = limiter(REDIS_URL, &prefix, spec);
     let login = l
         .limits_for(&Method::POST, "/api/login", None, ip())
         .unwrap();
@@ -187,11 +175,11 @@ async fn keys_carry_the_prefix_and_the_identity_tag_and_expire_with_their_window
 async fn the_memory_store_limits_the_same_way_without_redis() {
     let metrics = Metrics::new();
     let l = Limiter::new(
-        Policy::new(spec_with_free("3 per minute")).unwrap(),
+        spec_with_free("3 per minute"),
         Backend::Memory,
-        LimiterSettings::default(),
         metrics.clone(),
-    );
+    )
+    .unwrap();
     let limits = plan_limits(&l, 6);
     let allowed: Vec<bool> = {
         let mut v = Vec::new();

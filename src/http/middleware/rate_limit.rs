@@ -4,21 +4,24 @@
 //!
 //! Per request: the matched route pattern (`None` → an unknown route, not limited, left to
 //! 404), the `AuthContext` (absent on `/api/login`), the client address (trusted hops),
-//! then one limiter decision. A refused request gets 429 (`ApiError::RateLimited`) without
-//! reaching the handler; every response of a limited route, errors included, carries the
-//! `X-RateLimit-*` and `RateLimit`/`RateLimit-Policy` headers.
+//! then one limiter decision. A refused request gets 429 (`ApiError::RateLimited`, with
+//! `Retry-After` and `retry_after` in the body) without reaching the handler; every
+//! response of a limited route, errors included, carries the `X-RateLimit-*` and
+//! `RateLimit`/`RateLimit-Policy` headers.
 //!
 //! The `Limiter` comes from app data: register `web::Data<Limiter>` (or give the App a
 //! `Limiter` through `App::app_data(web::Data::new(limiter))`). Without one, requests pass.
 
-use super::client_ip::client_ip;
-use super::Limiter;
 use crate::caller::AuthContext;
+use crate::error::ApiError;
+use crate::ratelimit::client_ip::client_ip;
+use crate::ratelimit::{Decision, Limiter, Rejection};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{web, Error, HttpMessage, ResponseError};
+use actix_web::{web, Error, HttpMessage, HttpResponse, ResponseError};
 
 /// The middleware function; wrap with `actix_web::middleware::from_fn(rate_limit)`.
 pub async fn rate_limit<B: MessageBody + 'static>(
@@ -33,7 +36,7 @@ pub async fn rate_limit<B: MessageBody + 'static>(
         let ip = client_ip(
             req.peer_addr().map(|a| a.ip()),
             req.headers(),
-            limiter.settings().trusted_hops,
+            limiter.trusted_hops(),
         );
         let auth = req.extensions().get::<AuthContext>().copied();
         limiter
@@ -47,23 +50,46 @@ pub async fn rate_limit<B: MessageBody + 'static>(
             .map(ServiceResponse::map_into_left_body);
     };
     let decision = limiter.decide(&limits).await;
-    if !decision.allowed {
-        let mut resp = decision.error().error_response();
-        decision.apply_headers(resp.headers_mut());
+    if let Some(rejection) = decision.rejection() {
+        let mut resp = too_many_requests(rejection);
+        apply_headers(&decision, resp.headers_mut());
         return Ok(req.into_response(resp).map_into_right_body());
     }
     // (Cloning the HttpRequest here would break routing: it needs the only reference.)
     match next.call(req).await {
         Ok(res) => {
             let mut res = res.map_into_left_body();
-            decision.apply_headers(res.headers_mut());
+            apply_headers(&decision, res.headers_mut());
             Ok(res)
         }
         // An inner middleware's error: keep it an error, with the headers on its response.
         Err(e) => {
             let mut resp = e.error_response();
-            decision.apply_headers(resp.headers_mut());
+            apply_headers(&decision, resp.headers_mut());
             Err(InternalError::from_response(e, resp).into())
         }
     }
 }
+
+/// The 429 of a refused request: `{"error":"rate_limited","detail":…,"retry_after":N}`
+/// with `Retry-After: N`.
+fn too_many_requests(rejection: Rejection) -> HttpResponse {
+    ApiError::RateLimited {
+        detail: rejection.detail,
+        retry_after_secs: rejection.retry_after_secs,
+    }
+    .error_response()
+}
+
+/// Sets the decision's limit headers, replacing any of the same name.
+fn apply_headers(decision: &Decision, headers: &mut HeaderMap) {
+    for (name, value) in decision.headers() {
+        // Every value is ASCII (numbers, route names filtered to [A-Za-z0-9._-]).
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(HeaderName::from_static(name), v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -3,13 +3,12 @@
 //! real Redis: headers and 429 body exact, errors carry headers, exempt and unknown
 //! routes untouched, login spoofing with 0 and 1 trusted hops.
 
-use super::*;
+use super::rate_limit;
 use crate::caller::AuthContext;
-use crate::domain::types::Plan;
 use crate::error::ApiError;
-use crate::ratelimit::limits::parse_limits;
-use crate::ratelimit::policy::parse_route_rule;
-use crate::ratelimit::rate_limit;
+use crate::ratelimit::config::PLAN_FREE;
+use crate::ratelimit::tests::{limiter, unique_prefix, REDIS_URL};
+use crate::ratelimit::{parse_limits, parse_route_rule, Limiter, RateLimitConfig};
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
@@ -29,22 +28,20 @@ async fn fake_auth(
     if let Some(tenant_id) = tenant {
         req.extensions_mut().insert(AuthContext {
             tenant_id,
-            plan: Plan::Free,
+            plan: PLAN_FREE,
             key_id: tenant_id * 10,
+            user_id: None,
         });
     }
     next.call(req).await
 }
 
 fn test_limiter(prefix: &str, trusted_hops: u8) -> Limiter {
-    let mut spec = PolicySpec::defaults();
-    spec.free = parse_limits("3 per minute").unwrap();
-    spec.routes = vec![parse_route_rule("POST /api/login = 5 per minute by ip").unwrap()];
-    let settings = LimiterSettings {
-        trusted_hops,
-        ..LimiterSettings::default()
-    };
-    limiter(REDIS_URL, prefix, spec, settings).0
+    let mut config =
+        RateLimitConfig::default().with_plan(PLAN_FREE, parse_limits("3 per minute").unwrap());
+    config.routes = vec![parse_route_rule("POST /api/login = 5 per minute by ip").unwrap()];
+    config.trusted_hops = trusted_hops;
+    limiter(REDIS_URL, prefix, config).0
 }
 
 macro_rules! app {
