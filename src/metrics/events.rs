@@ -4,86 +4,17 @@
 //! page's history.
 
 use super::history::History;
+// Re-exported: `metrics::events::{CacheEvent, LimiterEvent}` was their home.
+pub use super::outcomes::{CacheEvent, LimiterEvent};
 use super::pool::{PoolGauges, PoolSample};
 use super::routes::{method_slot, Observation, RouteRegistry, RouteStats};
+use super::settings::{MetricsConfig, DEFAULT_HISTORY, DEFAULT_INTERVAL};
 use actix_web::http::Method;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-/// What a cache lookup did. Handlers also put the outcome of their request in the
-/// response extensions so the access log can show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CacheEvent {
-    /// Fresh value served from the cache.
-    Hit,
-    /// Stale value served while a refresh runs.
-    Stale,
-    /// Not cached: computed by this caller.
-    Miss,
-    /// Waited on another caller's computation (in this process or another).
-    Coalesced,
-    /// The store failed: bypassed and computed.
-    Error,
-    /// A background refresh failed (stale kept).
-    RefreshError,
-}
-
-impl CacheEvent {
-    /// Every outcome, in counter order.
-    pub const ALL: [CacheEvent; 6] = [
-        CacheEvent::Hit,
-        CacheEvent::Stale,
-        CacheEvent::Miss,
-        CacheEvent::Coalesced,
-        CacheEvent::Error,
-        CacheEvent::RefreshError,
-    ];
-
-    /// The label value (`outcome="..."`) and access-log word.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CacheEvent::Hit => "hit",
-            CacheEvent::Stale => "stale",
-            CacheEvent::Miss => "miss",
-            CacheEvent::Coalesced => "coalesced",
-            CacheEvent::Error => "error",
-            CacheEvent::RefreshError => "refresh_error",
-        }
-    }
-}
-
-/// What the rate limiter decided for one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum LimiterEvent {
-    Allowed,
-    Rejected,
-    /// Decided without Redis (the failure policy applied).
-    DecidedWithoutStore,
-    /// The store failed or timed out.
-    StoreError,
-}
-
-impl LimiterEvent {
-    /// Every outcome, in counter order.
-    pub const ALL: [LimiterEvent; 4] = [
-        LimiterEvent::Allowed,
-        LimiterEvent::Rejected,
-        LimiterEvent::DecidedWithoutStore,
-        LimiterEvent::StoreError,
-    ];
-
-    /// The label value (`outcome="..."`) and access-log word.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LimiterEvent::Allowed => "allowed",
-            LimiterEvent::Rejected => "rejected",
-            LimiterEvent::DecidedWithoutStore => "decided_without_store",
-            LimiterEvent::StoreError => "store_error",
-        }
-    }
-}
-
+/// The outcome counters, one atomic per variant.
 #[derive(Default)]
 pub(super) struct Counters {
     pub(super) cache: [AtomicU64; 6],
@@ -112,10 +43,7 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Self::with_history(
-            Duration::from_secs(crate::config::metrics::DEFAULT_INTERVAL_SECS),
-            crate::config::metrics::DEFAULT_HISTORY,
-        )
+        Self::with_history(DEFAULT_INTERVAL, DEFAULT_HISTORY)
     }
 }
 
@@ -129,6 +57,11 @@ impl Metrics {
     /// Metrics with the default history (5 s points, the last 5 minutes).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Metrics with the live-page history of `config`.
+    pub fn with_config(config: &MetricsConfig) -> Self {
+        Self::with_history(config.interval, config.history)
     }
 
     /// Metrics whose live-page history keeps `capacity` points of `interval` each.

@@ -2,10 +2,10 @@
 //! keyset chunks, so memory stays bounded by one chunk whatever the tenant's size.
 //! Each chunk takes a pooled connection only while it runs its query.
 
-use crate::db::instrument::RequestQueries;
 use crate::db::queries::orders::{export_chunk, ExportRow};
 use crate::error::ApiError;
 use crate::http::extract::auth::Caller;
+use crate::metrics::RequestQueries;
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
