@@ -10,6 +10,7 @@ use super::pool::{PoolGauges, PoolSample};
 use super::routes::{method_slot, Observation, RouteRegistry, RouteStats};
 use super::settings::{MetricsConfig, DEFAULT_HISTORY, DEFAULT_INTERVAL};
 use actix_web::http::Method;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -28,6 +29,9 @@ pub(super) struct Inner {
     pub(super) in_flight: AtomicI64,
     pub(super) pools: RwLock<Vec<(String, Arc<dyn PoolGauges>)>>,
     pub(super) history: Mutex<History>,
+    /// Restarts of each supervised background actor, by actor name (few, rarely
+    /// written: a mutex is enough).
+    pub(super) actor_restarts: Mutex<BTreeMap<&'static str, u64>>,
     /// When the next history point is due, in nanoseconds since `started`.
     pub(super) next_tick_nanos: AtomicU64,
     pub(super) started: Instant,
@@ -78,6 +82,7 @@ impl Metrics {
                 in_flight: AtomicI64::new(0),
                 pools: RwLock::new(Vec::new()),
                 history: Mutex::new(History::new(capacity.max(1))),
+                actor_restarts: Mutex::default(),
                 next_tick_nanos: AtomicU64::new(interval.as_nanos() as u64),
                 started: Instant::now(),
                 started_unix_ms,
@@ -157,6 +162,33 @@ impl Metrics {
     /// All cache counters, in [`CacheEvent::ALL`] order.
     pub fn cache_counts(&self) -> [u64; 6] {
         CacheEvent::ALL.map(|e| self.cache_count(e))
+    }
+
+    /// Declares a supervised background actor, so its restart counter shows (at 0)
+    /// before its first restart.
+    pub fn register_actor(&self, actor: &'static str) {
+        self.actor_restarts().entry(actor).or_insert(0);
+    }
+
+    /// Counts one restart of the background actor `actor` by its supervisor.
+    pub fn actor_restarted(&self, actor: &'static str) {
+        *self.actor_restarts().entry(actor).or_insert(0) += 1;
+    }
+
+    /// Restarts per declared background actor, by name.
+    pub fn actor_restart_counts(&self) -> Vec<(&'static str, u64)> {
+        self.actor_restarts()
+            .iter()
+            .map(|(name, n)| (*name, *n))
+            .collect()
+    }
+
+    fn actor_restarts(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, u64>> {
+        // Held for one map operation; a panic elsewhere leaves the map usable.
+        self.inner
+            .actor_restarts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// All limiter counters, in [`LimiterEvent::ALL`] order.
