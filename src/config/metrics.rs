@@ -5,17 +5,21 @@
 //! `BRISK_STATEMENT_WARN_THRESHOLD`, `BRISK_METRICS_INTERVAL_SECS`,
 //! `BRISK_METRICS_HISTORY`.
 
+use super::server::LogFormat;
+use crate::metrics::logging::LineFormat;
+use crate::metrics::settings::{self, AccessLogSettings, MetricsConfig};
 use clap::{ArgAction, Args};
 use std::time::Duration;
 
-/// A request slower than this logs a warning.
-pub const DEFAULT_SLOW_REQUEST_MS: u64 = 500;
+// The defaults are the subsystem's (`metrics::settings`), in the units of the flags.
+/// A request slower than this many milliseconds logs a warning.
+pub const DEFAULT_SLOW_REQUEST_MS: u64 = settings::DEFAULT_SLOW_REQUEST.as_millis() as u64;
 /// A request running more statements than this logs the N+1 warning.
-pub const DEFAULT_STATEMENT_WARN_THRESHOLD: u64 = 10;
-/// Width of one point of the live page's history.
-pub const DEFAULT_INTERVAL_SECS: u64 = 5;
-/// Points of history kept (60 × 5 s = the last five minutes).
-pub const DEFAULT_HISTORY: usize = 60;
+pub const DEFAULT_STATEMENT_WARN_THRESHOLD: u64 = settings::DEFAULT_STATEMENT_WARN_THRESHOLD;
+/// Seconds per point of the live page's history.
+pub const DEFAULT_INTERVAL_SECS: u64 = settings::DEFAULT_INTERVAL.as_secs();
+/// Points of history kept.
+pub const DEFAULT_HISTORY: usize = settings::DEFAULT_HISTORY;
 
 /// `brisk serve` flags of the measurement subsystem.
 #[derive(Debug, Clone, Args)]
@@ -49,6 +53,35 @@ impl MetricsArgs {
     pub fn interval(&self) -> Duration {
         Duration::from_secs(self.metrics_interval_secs)
     }
+
+    /// The access-log settings of these flags, lines in `format`.
+    pub fn access_log_settings(&self, format: LogFormat) -> AccessLogSettings {
+        AccessLogSettings {
+            enabled: self.access_log,
+            json: format == LogFormat::Json,
+            statement_warn_threshold: self.statement_warn_threshold,
+            slow_request: self.slow_request(),
+        }
+    }
+
+    /// The measurement subsystem's settings from these flags.
+    pub fn metrics_config(&self, format: LogFormat) -> MetricsConfig {
+        MetricsConfig {
+            middleware: self.metrics_middleware,
+            interval: self.interval(),
+            history: self.metrics_history,
+            access_log: self.access_log_settings(format),
+        }
+    }
+}
+
+impl From<LogFormat> for LineFormat {
+    fn from(format: LogFormat) -> Self {
+        match format {
+            LogFormat::Text => LineFormat::Text,
+            LogFormat::Json => LineFormat::Json,
+        }
+    }
 }
 
 impl Default for MetricsArgs {
@@ -64,9 +97,41 @@ impl Default for MetricsArgs {
     }
 }
 
+/// `--metrics-history`: 1..=10000 points.
 fn parse_history(raw: &str) -> Result<usize, String> {
     match raw.parse::<usize>() {
         Ok(n) if (1..=10_000).contains(&n) => Ok(n),
         _ => Err(format!("history must be 1..=10000 points, got {raw:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_flags_give_the_subsystem_defaults() {
+        let from_flags = MetricsArgs::default().metrics_config(LogFormat::Text);
+        let default = MetricsConfig::default();
+        assert_eq!(from_flags.middleware, default.middleware);
+        assert_eq!(from_flags.interval, default.interval);
+        assert_eq!(from_flags.history, default.history);
+        let (a, b) = (from_flags.access_log, default.access_log);
+        assert_eq!(
+            (
+                a.enabled,
+                a.json,
+                a.statement_warn_threshold,
+                a.slow_request
+            ),
+            (
+                b.enabled,
+                b.json,
+                b.statement_warn_threshold,
+                b.slow_request
+            )
+        );
+        let json = MetricsArgs::default().access_log_settings(LogFormat::Json);
+        assert!(json.json);
     }
 }

@@ -1,57 +1,14 @@
 //! Statements per request, counted by a Diesel `Instrumentation` installed on
-//! every pooled connection. The count lands in a task-local `RequestQueries`
-//! that the request's middleware scopes around the handler, so a connection
-//! shared over time by many requests charges each statement to the right one.
-//! Transaction control (BEGIN/COMMIT/ROLLBACK) is not counted.
+//! every pooled connection. Each statement is charged to the request being handled
+//! (`metrics::RequestQueries`, a task-local the request's middleware scopes around the
+//! handler), so a connection shared over time by many requests charges each
+//! statement to the right one. Transaction control (BEGIN/COMMIT/ROLLBACK) is not
+//! counted.
 
+use crate::metrics::RequestQueries;
 use diesel::connection::{Instrumentation, InstrumentationEvent};
 use std::fmt::Write;
-use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
-
-tokio::task_local! {
-    static CURRENT: RequestQueries;
-}
-
-/// The statements of one request: count and total time. Cheap to clone.
-#[derive(Clone, Default, Debug)]
-pub struct RequestQueries {
-    inner: Arc<Inner>,
-}
-
-#[derive(Default, Debug)]
-struct Inner {
-    count: AtomicU64,
-    nanos: AtomicU64,
-}
-
-impl RequestQueries {
-    pub fn count(&self) -> u64 {
-        self.inner.count.load(Ordering::Relaxed)
-    }
-
-    /// Total time spent in counted statements.
-    pub fn elapsed(&self) -> std::time::Duration {
-        std::time::Duration::from_nanos(self.inner.nanos.load(Ordering::Relaxed))
-    }
-
-    fn record(&self, nanos: u64) {
-        self.inner.count.fetch_add(1, Ordering::Relaxed);
-        self.inner.nanos.fetch_add(nanos, Ordering::Relaxed);
-    }
-
-    /// Runs `fut` with statements charged to `self`.
-    pub async fn scope<F: Future>(self, fut: F) -> F::Output {
-        CURRENT.scope(self, fut).await
-    }
-
-    /// The counter of the request being handled, if any.
-    pub fn current() -> Option<RequestQueries> {
-        CURRENT.try_with(|q| q.clone()).ok()
-    }
-}
 
 /// Installed on each connection by the pool's setup hook.
 #[derive(Default)]
@@ -72,7 +29,7 @@ impl Instrumentation for CountingInstrumentation {
                 if is_transaction_control(query) {
                     return;
                 }
-                let _ = CURRENT.try_with(|q| q.record(nanos));
+                RequestQueries::charge_current(nanos);
             }
             _ => {}
         }

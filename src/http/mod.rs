@@ -7,7 +7,7 @@ pub mod precompressed;
 pub mod routes;
 
 use crate::error::ApiError;
-use crate::metrics::{self, AccessLogSettings, RequestMetrics};
+use crate::metrics::{self, RequestMetrics};
 use crate::state::AppState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -51,7 +51,9 @@ pub fn build_app(
             settings.metrics.metrics_middleware,
             RequestMetrics::new(
                 state.metrics.clone(),
-                AccessLogSettings::new(&settings.metrics, settings.server.log_format),
+                settings
+                    .metrics
+                    .access_log_settings(settings.server.log_format),
             )
             .with_client_addr(std::sync::Arc::new(
                 move |req: &actix_web::HttpRequest| {

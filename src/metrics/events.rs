@@ -4,86 +4,18 @@
 //! page's history.
 
 use super::history::History;
+// Re-exported: `metrics::events::{CacheEvent, LimiterEvent}` was their home.
+pub use super::outcomes::{CacheEvent, LimiterEvent};
 use super::pool::{PoolGauges, PoolSample};
 use super::routes::{method_slot, Observation, RouteRegistry, RouteStats};
+use super::settings::{MetricsConfig, DEFAULT_HISTORY, DEFAULT_INTERVAL};
 use actix_web::http::Method;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-/// What a cache lookup did. Handlers also put the outcome of their request in the
-/// response extensions so the access log can show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CacheEvent {
-    /// Fresh value served from the cache.
-    Hit,
-    /// Stale value served while a refresh runs.
-    Stale,
-    /// Not cached: computed by this caller.
-    Miss,
-    /// Waited on another caller's computation (in this process or another).
-    Coalesced,
-    /// The store failed: bypassed and computed.
-    Error,
-    /// A background refresh failed (stale kept).
-    RefreshError,
-}
-
-impl CacheEvent {
-    /// Every outcome, in counter order.
-    pub const ALL: [CacheEvent; 6] = [
-        CacheEvent::Hit,
-        CacheEvent::Stale,
-        CacheEvent::Miss,
-        CacheEvent::Coalesced,
-        CacheEvent::Error,
-        CacheEvent::RefreshError,
-    ];
-
-    /// The label value (`outcome="..."`) and access-log word.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CacheEvent::Hit => "hit",
-            CacheEvent::Stale => "stale",
-            CacheEvent::Miss => "miss",
-            CacheEvent::Coalesced => "coalesced",
-            CacheEvent::Error => "error",
-            CacheEvent::RefreshError => "refresh_error",
-        }
-    }
-}
-
-/// What the rate limiter decided for one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum LimiterEvent {
-    Allowed,
-    Rejected,
-    /// Decided without Redis (the failure policy applied).
-    DecidedWithoutStore,
-    /// The store failed or timed out.
-    StoreError,
-}
-
-impl LimiterEvent {
-    /// Every outcome, in counter order.
-    pub const ALL: [LimiterEvent; 4] = [
-        LimiterEvent::Allowed,
-        LimiterEvent::Rejected,
-        LimiterEvent::DecidedWithoutStore,
-        LimiterEvent::StoreError,
-    ];
-
-    /// The label value (`outcome="..."`) and access-log word.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LimiterEvent::Allowed => "allowed",
-            LimiterEvent::Rejected => "rejected",
-            LimiterEvent::DecidedWithoutStore => "decided_without_store",
-            LimiterEvent::StoreError => "store_error",
-        }
-    }
-}
-
+/// The outcome counters, one atomic per variant.
 #[derive(Default)]
 pub(super) struct Counters {
     pub(super) cache: [AtomicU64; 6],
@@ -97,6 +29,9 @@ pub(super) struct Inner {
     pub(super) in_flight: AtomicI64,
     pub(super) pools: RwLock<Vec<(String, Arc<dyn PoolGauges>)>>,
     pub(super) history: Mutex<History>,
+    /// Restarts of each supervised background actor, by actor name (few, rarely
+    /// written: a mutex is enough).
+    pub(super) actor_restarts: Mutex<BTreeMap<&'static str, u64>>,
     /// When the next history point is due, in nanoseconds since `started`.
     pub(super) next_tick_nanos: AtomicU64,
     pub(super) started: Instant,
@@ -112,10 +47,7 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Self::with_history(
-            Duration::from_secs(crate::config::metrics::DEFAULT_INTERVAL_SECS),
-            crate::config::metrics::DEFAULT_HISTORY,
-        )
+        Self::with_history(DEFAULT_INTERVAL, DEFAULT_HISTORY)
     }
 }
 
@@ -129,6 +61,11 @@ impl Metrics {
     /// Metrics with the default history (5 s points, the last 5 minutes).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Metrics with the live-page history of `config`.
+    pub fn with_config(config: &MetricsConfig) -> Self {
+        Self::with_history(config.interval, config.history)
     }
 
     /// Metrics whose live-page history keeps `capacity` points of `interval` each.
@@ -145,6 +82,7 @@ impl Metrics {
                 in_flight: AtomicI64::new(0),
                 pools: RwLock::new(Vec::new()),
                 history: Mutex::new(History::new(capacity.max(1))),
+                actor_restarts: Mutex::default(),
                 next_tick_nanos: AtomicU64::new(interval.as_nanos() as u64),
                 started: Instant::now(),
                 started_unix_ms,
@@ -224,6 +162,33 @@ impl Metrics {
     /// All cache counters, in [`CacheEvent::ALL`] order.
     pub fn cache_counts(&self) -> [u64; 6] {
         CacheEvent::ALL.map(|e| self.cache_count(e))
+    }
+
+    /// Declares a supervised background actor, so its restart counter shows (at 0)
+    /// before its first restart.
+    pub fn register_actor(&self, actor: &'static str) {
+        self.actor_restarts().entry(actor).or_insert(0);
+    }
+
+    /// Counts one restart of the background actor `actor` by its supervisor.
+    pub fn actor_restarted(&self, actor: &'static str) {
+        *self.actor_restarts().entry(actor).or_insert(0) += 1;
+    }
+
+    /// Restarts per declared background actor, by name.
+    pub fn actor_restart_counts(&self) -> Vec<(&'static str, u64)> {
+        self.actor_restarts()
+            .iter()
+            .map(|(name, n)| (*name, *n))
+            .collect()
+    }
+
+    fn actor_restarts(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, u64>> {
+        // Held for one map operation; a panic elsewhere leaves the map usable.
+        self.inner
+            .actor_restarts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// All limiter counters, in [`LimiterEvent::ALL`] order.

@@ -3,14 +3,24 @@
 //! JSON objects in that mode; the timestamp and level are merged into them, so every
 //! line parses as one flat object.
 
-use crate::config::LogFormat;
 use std::io::Write;
 
-/// Initialises the global logger once; later calls do nothing.
-pub fn init(format: LogFormat) {
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LineFormat {
+    /// env_logger's text lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Initialises the global logger once; later calls do nothing. `format` is a
+/// [`LineFormat`] or anything that turns into one (the `--log-format` flag).
+pub fn init(format: impl Into<LineFormat>) {
     let mut builder =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
-    if format == LogFormat::Json {
+    if format.into() == LineFormat::Json {
         builder.format(|buf, record| {
             let line = json_line(
                 &chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),

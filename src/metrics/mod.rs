@@ -4,31 +4,46 @@
 //! `/metrics` (Prometheus text) and on the live page `/dashboard`. The outermost
 //! middleware (`RequestMetrics`) feeds it and writes the access log.
 //!
+//! The statement counter ([`RequestQueries`]) lives here: the database layer's Diesel
+//! instrumentation charges statements to it, the middleware reads it. Settings are
+//! [`MetricsConfig`] with its defaults; `config/metrics.rs` builds it from the flags.
+//!
 //! Cache and limiter code record outcomes through `Metrics::cache` / `Metrics::limiter`;
 //! pools register a `PoolGauges` provider at start-up with `Metrics::register_pool`.
 //! Nothing here holds a lock across an `.await`.
 
-/// The `Metrics` handle and the cache/limiter outcome counters.
+/// The live page's points and `/dashboard/data.json`.
+pub mod dashboard;
+/// The `Metrics` handle: counters, routes, gauges.
 pub mod events;
 /// `/metrics` and the live page's endpoints.
 pub mod handlers;
 /// Percentile math over HDR histograms.
 pub mod histogram;
-/// The live page's per-interval history and JSON.
+/// The live page's ring of per-interval points.
 pub mod history;
 /// env_logger set-up, text or JSON lines.
 pub mod logging;
 /// Request id, timing, access log and per-route recording.
 pub mod middleware;
+/// The cache and limiter outcome enums.
+pub mod outcomes;
 /// Pool gauges providers.
 pub mod pool;
 /// The Prometheus text exposition.
 pub mod prometheus;
+/// Statements per request (the task-local counter).
+pub mod queries;
 /// Per (route pattern, method) statistics.
 pub mod routes;
+/// The subsystem's settings and their defaults.
+pub mod settings;
 
-pub use events::{CacheEvent, InFlight, LimiterEvent, Metrics};
+pub use events::{InFlight, Metrics};
 pub use handlers::endpoints;
-pub use middleware::{AccessLogSettings, ClientAddrFn, LoggedBody, RequestId, RequestMetrics};
+pub use middleware::{ClientAddrFn, LoggedBody, RequestId, RequestMetrics};
+pub use outcomes::{CacheEvent, LimiterEvent};
 pub use pool::{Bb8Pool, PoolGauges, PoolSample};
+pub use queries::RequestQueries;
 pub use routes::{Observation, UNMATCHED};
+pub use settings::{AccessLogSettings, MetricsConfig};

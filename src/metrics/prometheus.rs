@@ -1,11 +1,21 @@
-//! The Prometheus text exposition (format 0.0.4) of [`Metrics`], written by hand: the
-//! quantiles come from our HDR histograms, which prometheus-client's types do not hold.
+//! The Prometheus text exposition (format 0.0.4) of [`Metrics`], written by hand.
 //! Names follow the conventions: `brisk_` prefix, base units (`_seconds`), `_total` on
 //! counters, one `# HELP`/`# TYPE` per family, escaped label values.
+//!
+//! Why not the `prometheus-client` crate: its registry holds its own metric types
+//! (counters, gauges, bucketed histograms) and has no summary, while our latency
+//! quantiles come from HDR histograms that already live in [`super::routes`]; and its
+//! encoder writes OpenMetrics (`# EOF`, `# UNIT`, the `application/openmetrics-text`
+//! type), not the 0.0.4 text `/metrics` serves and its scrapers parse. Carrying the
+//! quantiles through it would mean a second copy of every series re-registered per
+//! scrape, and a different output. The text format is small: one writer per family
+//! below, one for a histogram series, and a golden test (`testdata/exposition.prom`)
+//! that holds the bytes steady. The crate was removed from the dependencies.
 
 use super::events::Metrics;
 use super::histogram::{cumulative_buckets, QUANTILES};
-use super::routes::STATUS_CLASSES;
+use super::pool::PoolSample;
+use super::routes::{RouteStats, STATUS_CLASSES};
 use super::{CacheEvent, LimiterEvent};
 use std::fmt::Write;
 
@@ -16,6 +26,7 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 const LATENCY_BUCKETS_SECONDS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+/// Statements-per-request bucket bounds.
 const STATEMENT_BUCKETS: [u64; 9] = [0, 1, 2, 3, 5, 10, 20, 50, 100];
 
 /// Escapes a label value (backslash, double quote, newline).
@@ -35,13 +46,43 @@ pub fn escape_label(value: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// The `# HELP` and `# TYPE` lines of a family.
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
 /// Reads one gauge of a pool sample (`None`: the pool cannot tell).
-type PoolReading = fn(&super::PoolSample) -> Option<u64>;
+type PoolReading = fn(&PoolSample) -> Option<u64>;
+
+/// The pool gauges: name, help, reading.
+const POOL_GAUGES: [(&str, &str, PoolReading); 5] = [
+    (
+        "brisk_pool_max_connections",
+        "Configured maximum connections of the pool.",
+        |s| Some(s.max_size),
+    ),
+    (
+        "brisk_pool_connections",
+        "Open connections of the pool.",
+        |s| Some(s.connections),
+    ),
+    (
+        "brisk_pool_idle_connections",
+        "Open connections not checked out.",
+        |s| Some(s.idle),
+    ),
+    (
+        "brisk_pool_in_use_connections",
+        "Connections checked out by requests.",
+        |s| Some(s.in_use()),
+    ),
+    (
+        "brisk_pool_waiting",
+        "Callers waiting for a connection.",
+        |s| s.waiting,
+    ),
+];
 
 /// What one (route, method) contributes, read under its lock once.
 struct RouteRow {
@@ -56,226 +97,129 @@ struct RouteRow {
     db_seconds: f64,
 }
 
+impl RouteRow {
+    /// Reads `stats` of (`route`, `method`); `latency_bounds_us` are the bucket bounds.
+    fn read(route: &str, method: &str, stats: &RouteStats, latency_bounds_us: &[u64]) -> Self {
+        let (count, quantiles, latency_buckets, statements_buckets) = {
+            let h = stats.hists();
+            (
+                h.latency.len(),
+                QUANTILES.map(|q| {
+                    if h.latency.is_empty() {
+                        0.0
+                    } else {
+                        h.latency.value_at_quantile(q) as f64 / 1e6
+                    }
+                }),
+                cumulative_buckets(&h.latency, latency_bounds_us),
+                cumulative_buckets(&h.statements, &STATEMENT_BUCKETS),
+            )
+        };
+        RouteRow {
+            labels: format!("method=\"{method}\",route=\"{}\"", escape_label(route)),
+            status: stats.status_counts(),
+            count,
+            latency_sum: stats.latency_sum().as_secs_f64(),
+            quantiles,
+            latency_buckets,
+            statements_buckets,
+            statements_sum: stats.statements_sum(),
+            db_seconds: stats.db_time().as_secs_f64(),
+        }
+    }
+}
+
 impl Metrics {
     /// Renders every metric in the Prometheus text format.
     pub fn render_prometheus(&self) -> String {
+        let rows = self.route_rows();
+        let mut out = String::with_capacity(4096 + rows.len() * 2048);
+        write_requests(&mut out, &rows);
+        write_durations(&mut out, &rows);
+        write_latency_histograms(&mut out, &rows);
+        write_statement_histograms(&mut out, &rows);
+        write_db_seconds(&mut out, &rows);
+        self.write_in_flight(&mut out);
+        self.write_outcomes(&mut out);
+        write_pools(&mut out, &self.pool_samples());
+        self.write_actor_restarts(&mut out);
+        self.write_start_time(&mut out);
+        out
+    }
+
+    /// Every (route, method) seen, sorted, each read once.
+    fn route_rows(&self) -> Vec<RouteRow> {
         let latency_bounds_us: Vec<u64> = LATENCY_BUCKETS_SECONDS
             .iter()
             .map(|s| (s * 1e6).round() as u64)
             .collect();
         let mut rows = Vec::new();
         self.for_each_route(|route, method, stats| {
-            let (count, quantiles, latency_buckets, statements_buckets) = {
-                let h = stats.hists();
-                (
-                    h.latency.len(),
-                    QUANTILES.map(|q| {
-                        if h.latency.is_empty() {
-                            0.0
-                        } else {
-                            h.latency.value_at_quantile(q) as f64 / 1e6
-                        }
-                    }),
-                    cumulative_buckets(&h.latency, &latency_bounds_us),
-                    cumulative_buckets(&h.statements, &STATEMENT_BUCKETS),
-                )
-            };
-            rows.push(RouteRow {
-                labels: format!("method=\"{method}\",route=\"{}\"", escape_label(route)),
-                status: stats.status_counts(),
-                count,
-                latency_sum: stats.latency_sum().as_secs_f64(),
-                quantiles,
-                latency_buckets,
-                statements_buckets,
-                statements_sum: stats.statements_sum(),
-                db_seconds: stats.db_time().as_secs_f64(),
-            });
+            rows.push(RouteRow::read(route, method, stats, &latency_bounds_us));
         });
+        rows
+    }
 
-        let mut out = String::with_capacity(4096 + rows.len() * 2048);
-
+    /// `brisk_http_requests_in_flight`.
+    fn write_in_flight(&self, out: &mut String) {
         family(
-            &mut out,
-            "brisk_http_requests_total",
-            "counter",
-            "HTTP requests by route pattern, method and status class.",
-        );
-        for r in &rows {
-            for (class, n) in STATUS_CLASSES.iter().zip(r.status) {
-                if n > 0 {
-                    let _ = writeln!(
-                        out,
-                        "brisk_http_requests_total{{{},status=\"{class}\"}} {n}",
-                        r.labels
-                    );
-                }
-            }
-        }
-
-        family(&mut out, "brisk_http_request_duration_seconds", "summary", "Time from the request's arrival to the end of its response body (quantiles since start).");
-        for r in &rows {
-            for (q, v) in QUANTILES.iter().zip(r.quantiles) {
-                let _ = writeln!(
-                    out,
-                    "brisk_http_request_duration_seconds{{{},quantile=\"{q}\"}} {v}",
-                    r.labels
-                );
-            }
-            let _ = writeln!(
-                out,
-                "brisk_http_request_duration_seconds_sum{{{}}} {}",
-                r.labels, r.latency_sum
-            );
-            let _ = writeln!(
-                out,
-                "brisk_http_request_duration_seconds_count{{{}}} {}",
-                r.labels, r.count
-            );
-        }
-
-        family(
-            &mut out,
-            "brisk_http_request_latency_seconds",
-            "histogram",
-            "The same durations in buckets, for aggregation across processes.",
-        );
-        for r in &rows {
-            histogram_series(
-                &mut out,
-                "brisk_http_request_latency_seconds",
-                &r.labels,
-                LATENCY_BUCKETS_SECONDS.iter().zip(&r.latency_buckets),
-                r.latency_sum,
-                r.count,
-            );
-        }
-
-        family(
-            &mut out,
-            "brisk_http_request_statements",
-            "histogram",
-            "SQL statements per request (transaction control excluded).",
-        );
-        for r in &rows {
-            histogram_series(
-                &mut out,
-                "brisk_http_request_statements",
-                &r.labels,
-                STATEMENT_BUCKETS.iter().zip(&r.statements_buckets),
-                r.statements_sum,
-                r.count,
-            );
-        }
-
-        family(
-            &mut out,
-            "brisk_http_request_db_seconds_total",
-            "counter",
-            "Time spent in SQL statements, summed over requests.",
-        );
-        for r in &rows {
-            let _ = writeln!(
-                out,
-                "brisk_http_request_db_seconds_total{{{}}} {}",
-                r.labels, r.db_seconds
-            );
-        }
-
-        family(
-            &mut out,
+            out,
             "brisk_http_requests_in_flight",
             "gauge",
             "Requests being handled now.",
         );
         let _ = writeln!(out, "brisk_http_requests_in_flight {}", self.in_flight());
+    }
 
+    /// The cache and rate-limiter outcome counters.
+    fn write_outcomes(&self, out: &mut String) {
         family(
-            &mut out,
+            out,
             "brisk_cache_events_total",
             "counter",
             "Cache outcomes: hit, stale, miss, coalesced, error, refresh_error.",
         );
         for e in CacheEvent::ALL {
-            let _ = writeln!(
-                out,
-                "brisk_cache_events_total{{outcome=\"{}\"}} {}",
-                e.as_str(),
-                self.cache_count(e)
-            );
+            let (name, n) = (e.as_str(), self.cache_count(e));
+            let _ = writeln!(out, "brisk_cache_events_total{{outcome=\"{name}\"}} {n}");
         }
-
         family(
-            &mut out,
+            out,
             "brisk_ratelimit_decisions_total",
             "counter",
             "Rate-limiter outcomes: allowed, rejected, decided_without_store, store_error.",
         );
         for e in LimiterEvent::ALL {
+            let (name, n) = (e.as_str(), self.limiter_count(e));
             let _ = writeln!(
                 out,
-                "brisk_ratelimit_decisions_total{{outcome=\"{}\"}} {}",
-                e.as_str(),
-                self.limiter_count(e)
+                "brisk_ratelimit_decisions_total{{outcome=\"{name}\"}} {n}"
             );
         }
+    }
 
-        let pools = self.pool_samples();
-        if !pools.is_empty() {
-            let gauges: [(&str, &str, PoolReading); 5] = [
-                (
-                    "brisk_pool_max_connections",
-                    "Configured maximum connections of the pool.",
-                    |s| Some(s.max_size),
-                ),
-                (
-                    "brisk_pool_connections",
-                    "Open connections of the pool.",
-                    |s| Some(s.connections),
-                ),
-                (
-                    "brisk_pool_idle_connections",
-                    "Open connections not checked out.",
-                    |s| Some(s.idle),
-                ),
-                (
-                    "brisk_pool_in_use_connections",
-                    "Connections checked out by requests.",
-                    |s| Some(s.in_use()),
-                ),
-                (
-                    "brisk_pool_waiting",
-                    "Callers waiting for a connection.",
-                    |s| s.waiting,
-                ),
-            ];
-            for (name, help, read) in gauges {
-                family(&mut out, name, "gauge", help);
-                for (pool, s) in &pools {
-                    if let Some(v) = read(s) {
-                        let _ = writeln!(out, "{name}{{pool=\"{}\"}} {v}", escape_label(pool));
-                    }
-                }
-            }
-            family(
-                &mut out,
-                "brisk_pool_acquire_timeouts_total",
-                "counter",
-                "Check-outs that gave up waiting for a connection.",
-            );
-            for (pool, s) in &pools {
-                if let Some(v) = s.acquire_timeouts {
-                    let _ = writeln!(
-                        out,
-                        "brisk_pool_acquire_timeouts_total{{pool=\"{}\"}} {v}",
-                        escape_label(pool)
-                    );
-                }
-            }
+    /// `brisk_actor_restarts_total`, when a supervised background actor is declared.
+    fn write_actor_restarts(&self, out: &mut String) {
+        let actors = self.actor_restart_counts();
+        if actors.is_empty() {
+            return;
         }
-
         family(
-            &mut out,
+            out,
+            "brisk_actor_restarts_total",
+            "counter",
+            "Background actors restarted by their supervisor after a round panicked.",
+        );
+        for (actor, n) in actors {
+            let actor = escape_label(actor);
+            let _ = writeln!(out, "brisk_actor_restarts_total{{actor=\"{actor}\"}} {n}");
+        }
+    }
+
+    /// `brisk_process_start_time_seconds`.
+    fn write_start_time(&self, out: &mut String) {
+        family(
+            out,
             "brisk_process_start_time_seconds",
             "gauge",
             "Start time of the process, Unix seconds.",
@@ -285,7 +229,117 @@ impl Metrics {
             "brisk_process_start_time_seconds {}",
             self.inner.started_unix_ms as f64 / 1000.0
         );
-        out
+    }
+}
+
+/// `brisk_http_requests_total` by status class (classes without requests left out).
+fn write_requests(out: &mut String, rows: &[RouteRow]) {
+    family(
+        out,
+        "brisk_http_requests_total",
+        "counter",
+        "HTTP requests by route pattern, method and status class.",
+    );
+    for r in rows {
+        for (class, n) in STATUS_CLASSES.iter().zip(r.status) {
+            if n > 0 {
+                let labels = &r.labels;
+                let _ = writeln!(
+                    out,
+                    "brisk_http_requests_total{{{labels},status=\"{class}\"}} {n}"
+                );
+            }
+        }
+    }
+}
+
+/// The latency summary: HDR quantiles since start, sum and count.
+fn write_durations(out: &mut String, rows: &[RouteRow]) {
+    const NAME: &str = "brisk_http_request_duration_seconds";
+    family(
+        out,
+        NAME,
+        "summary",
+        "Time from the request's arrival to the end of its response body (quantiles since start).",
+    );
+    for r in rows {
+        let labels = &r.labels;
+        for (q, v) in QUANTILES.iter().zip(r.quantiles) {
+            let _ = writeln!(out, "{NAME}{{{labels},quantile=\"{q}\"}} {v}");
+        }
+        let _ = writeln!(out, "{NAME}_sum{{{labels}}} {}", r.latency_sum);
+        let _ = writeln!(out, "{NAME}_count{{{labels}}} {}", r.count);
+    }
+}
+
+/// The same latencies in buckets.
+fn write_latency_histograms(out: &mut String, rows: &[RouteRow]) {
+    const NAME: &str = "brisk_http_request_latency_seconds";
+    family(
+        out,
+        NAME,
+        "histogram",
+        "The same durations in buckets, for aggregation across processes.",
+    );
+    for r in rows {
+        let buckets = LATENCY_BUCKETS_SECONDS.iter().zip(&r.latency_buckets);
+        histogram_series(out, NAME, &r.labels, buckets, r.latency_sum, r.count);
+    }
+}
+
+/// Statements per request in buckets.
+fn write_statement_histograms(out: &mut String, rows: &[RouteRow]) {
+    const NAME: &str = "brisk_http_request_statements";
+    family(
+        out,
+        NAME,
+        "histogram",
+        "SQL statements per request (transaction control excluded).",
+    );
+    for r in rows {
+        let buckets = STATEMENT_BUCKETS.iter().zip(&r.statements_buckets);
+        histogram_series(out, NAME, &r.labels, buckets, r.statements_sum, r.count);
+    }
+}
+
+/// Time in SQL, summed per route.
+fn write_db_seconds(out: &mut String, rows: &[RouteRow]) {
+    const NAME: &str = "brisk_http_request_db_seconds_total";
+    family(
+        out,
+        NAME,
+        "counter",
+        "Time spent in SQL statements, summed over requests.",
+    );
+    for r in rows {
+        let _ = writeln!(out, "{NAME}{{{}}} {}", r.labels, r.db_seconds);
+    }
+}
+
+/// The pool gauges and acquire timeouts, when a pool is registered.
+fn write_pools(out: &mut String, pools: &[(String, PoolSample)]) {
+    if pools.is_empty() {
+        return;
+    }
+    for (name, help, read) in POOL_GAUGES {
+        family(out, name, "gauge", help);
+        for (pool, s) in pools {
+            if let Some(v) = read(s) {
+                let _ = writeln!(out, "{name}{{pool=\"{}\"}} {v}", escape_label(pool));
+            }
+        }
+    }
+    const TIMEOUTS: &str = "brisk_pool_acquire_timeouts_total";
+    family(
+        out,
+        TIMEOUTS,
+        "counter",
+        "Check-outs that gave up waiting for a connection.",
+    );
+    for (pool, s) in pools {
+        if let Some(v) = s.acquire_timeouts {
+            let _ = writeln!(out, "{TIMEOUTS}{{pool=\"{}\"}} {v}", escape_label(pool));
+        }
     }
 }
 
@@ -424,6 +478,63 @@ mod tests {
             (0.0985..=0.1005).contains(&v),
             "p99 of 1..100 ms is 99 ms: {v}"
         );
+    }
+
+    /// The exposition of a fixed sample, byte for byte, as captured before the
+    /// renderer was split into steps (the start time aside).
+    #[test]
+    fn the_exposition_is_byte_for_byte_the_captured_one() {
+        let m = sample_metrics();
+        for ms in [3u64, 700, 12_000] {
+            m.record_request(
+                "/odd/\"q\"",
+                &Method::POST,
+                &Observation {
+                    status: 503,
+                    elapsed: Duration::from_millis(ms),
+                    statements: 200,
+                    db_time: Duration::from_micros(1500),
+                },
+            );
+        }
+        m.register_pool("redis", || PoolSample {
+            max_size: 1,
+            connections: 1,
+            idle: 0,
+            waiting: None,
+            acquire_timeouts: None,
+        });
+        let text: String = m
+            .render_prometheus()
+            .lines()
+            .map(
+                |l| match l.strip_prefix("brisk_process_start_time_seconds ") {
+                    Some(_) => "brisk_process_start_time_seconds <start>\n".to_string(),
+                    None => format!("{l}\n"),
+                },
+            )
+            .collect();
+        assert_eq!(text, include_str!("testdata/exposition.prom"));
+    }
+
+    #[test]
+    fn declared_actors_show_their_restarts() {
+        let m = Metrics::new();
+        assert!(!m.render_prometheus().contains("brisk_actor_restarts_total"));
+        m.register_actor("warmer");
+        m.register_actor("invalidation_retrier");
+        m.actor_restarted("warmer");
+        let text = m.render_prometheus();
+        for want in [
+            "# TYPE brisk_actor_restarts_total counter",
+            r#"brisk_actor_restarts_total{actor="invalidation_retrier"} 0"#,
+            r#"brisk_actor_restarts_total{actor="warmer"} 1"#,
+        ] {
+            assert!(
+                text.lines().any(|l| l == want),
+                "missing {want:?} in\n{text}"
+            );
+        }
     }
 
     #[test]

@@ -13,11 +13,11 @@
 
 use crate::app::views;
 use crate::cache::{Cache, CachedBody, Scope, ViewKey};
-use crate::db::instrument::RequestQueries;
 use crate::db::pool::DbPool;
 use crate::db::queries;
 use crate::domain::types::OrderStatus;
 use crate::error::ApiError;
+use crate::metrics::RequestQueries;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

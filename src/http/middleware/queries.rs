@@ -4,7 +4,7 @@
 //! `Server-Timing` (with `--metrics-middleware false`). Authentication runs
 //! outside this scope, so its memoized look-up is not counted.
 
-use crate::db::instrument::RequestQueries;
+use crate::metrics::RequestQueries;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};

@@ -1,0 +1,82 @@
+//! Statements per request. The request's middleware scopes a [`RequestQueries`] around
+//! the handler (a task-local), and the database layer's Diesel instrumentation charges
+//! each statement to it through [`RequestQueries::charge_current`], so a pooled
+//! connection shared over time by many requests charges each statement to the right
+//! one. What counts as a statement (transaction control does not) is the database
+//! layer's call; this module only keeps the count and the time.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+tokio::task_local! {
+    static CURRENT: RequestQueries;
+}
+
+/// The statements of one request: count and total time. Cheap to clone.
+#[derive(Clone, Default, Debug)]
+pub struct RequestQueries {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default, Debug)]
+struct Inner {
+    count: AtomicU64,
+    nanos: AtomicU64,
+}
+
+impl RequestQueries {
+    /// Statements charged so far.
+    pub fn count(&self) -> u64 {
+        self.inner.count.load(Ordering::Relaxed)
+    }
+
+    /// Total time spent in counted statements.
+    pub fn elapsed(&self) -> Duration {
+        Duration::from_nanos(self.inner.nanos.load(Ordering::Relaxed))
+    }
+
+    fn record(&self, nanos: u64) {
+        self.inner.count.fetch_add(1, Ordering::Relaxed);
+        self.inner.nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// Runs `fut` with statements charged to `self`.
+    pub async fn scope<F: Future>(self, fut: F) -> F::Output {
+        CURRENT.scope(self, fut).await
+    }
+
+    /// The counter of the request being handled, if any.
+    pub fn current() -> Option<RequestQueries> {
+        CURRENT.try_with(|q| q.clone()).ok()
+    }
+
+    /// Charges one statement that took `nanos` to the request being handled; does
+    /// nothing outside a request (start-up, the warmer, background refreshes).
+    pub fn charge_current(nanos: u64) {
+        let _ = CURRENT.try_with(|q| q.record(nanos));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn statements_are_charged_to_the_scoped_request_only() {
+        RequestQueries::charge_current(5);
+        let queries = RequestQueries::default();
+        queries
+            .clone()
+            .scope(async {
+                RequestQueries::charge_current(1_000);
+                RequestQueries::charge_current(2_000);
+                assert_eq!(RequestQueries::current().map(|q| q.count()), Some(2));
+            })
+            .await;
+        assert_eq!(queries.count(), 2);
+        assert_eq!(queries.elapsed(), Duration::from_nanos(3_000));
+        assert!(RequestQueries::current().is_none());
+    }
+}
