@@ -1,7 +1,7 @@
 //! Which entries are hot: access counts with exponential decay, per entry key, in a
 //! sharded map of std mutexes (no await inside, no actor mailbox on the hit path).
 //! The cache touches it on every read of a registered recipe; the warming scheduler
-//! (`crate::warm`) asks it which hot entries approach their soft expiry.
+//! asks it which hot entries approach their soft expiry.
 
 use super::keys::{EntryKeys, Scope};
 use std::collections::HashMap;

@@ -19,8 +19,8 @@
 //! processes are not told about a lost invalidation: they may serve the old value
 //! until its hard TTL, and the loss is logged as an error and counted.
 
+use super::clock::Clock;
 use super::store::Store;
-use super::ttl::now_ms;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -77,6 +77,8 @@ pub struct Invalidations {
     /// fallback's horizon).
     max_hard_ttl_ms: AtomicU64,
     lease_ttl_ms: u64,
+    /// Times the overflow fallback.
+    clock: Clock,
     running: AtomicBool,
     task: Mutex<Option<AbortHandle>>,
     failed: AtomicU64,
@@ -86,7 +88,7 @@ pub struct Invalidations {
 }
 
 impl Invalidations {
-    pub fn new(capacity: usize, lease_ttl: Duration) -> Self {
+    pub fn new(capacity: usize, lease_ttl: Duration, clock: Clock) -> Self {
         Self {
             ops: Mutex::default(),
             len: AtomicUsize::new(0),
@@ -96,6 +98,7 @@ impl Invalidations {
             bypass_all_until_ms: AtomicU64::new(0),
             max_hard_ttl_ms: AtomicU64::new(0),
             lease_ttl_ms: lease_ttl.as_millis() as u64,
+            clock,
             running: AtomicBool::new(false),
             task: Mutex::default(),
             failed: AtomicU64::new(0),
@@ -160,7 +163,7 @@ impl Invalidations {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             let horizon = self.max_hard_ttl_ms.load(Ordering::Relaxed) + self.lease_ttl_ms;
             self.bypass_all_until_ms
-                .fetch_max(now_ms() + horizon, Ordering::SeqCst);
+                .fetch_max(self.clock.now_ms() + horizon, Ordering::SeqCst);
             return false;
         }
         ops.insert(
@@ -179,7 +182,7 @@ impl Invalidations {
     /// changes with every recorded failure: computations shared under it started
     /// after the last failed invalidation.
     pub fn blocking(&self, generation_key: &str) -> Option<u64> {
-        if now_ms() < self.bypass_all_until_ms.load(Ordering::Relaxed) {
+        if self.clock.now_ms() < self.bypass_all_until_ms.load(Ordering::Relaxed) {
             return Some(self.seq.load(Ordering::SeqCst));
         }
         if self.len.load(Ordering::SeqCst) == 0 {
@@ -313,7 +316,7 @@ mod tests {
 
     #[test]
     fn failures_are_deduplicated_by_key_and_cleared_only_by_a_later_bump() {
-        let inv = Invalidations::new(10, Duration::from_secs(1));
+        let inv = Invalidations::new(10, Duration::from_secs(1), Clock::system());
         assert_eq!(inv.blocking("g1"), None);
         let started_before = inv.begin();
         assert!(inv.record("g1", None));
@@ -332,7 +335,8 @@ mod tests {
 
     #[test]
     fn a_full_set_drops_the_invalidation_and_bypasses_every_read() {
-        let inv = Invalidations::new(2, Duration::from_secs(1));
+        let manual = crate::cache::clock::ManualClock::new();
+        let inv = Invalidations::new(2, Duration::from_secs(1), manual.clock());
         inv.note_hard_ttl(Duration::from_secs(60));
         assert!(inv.record("g1", None));
         assert!(inv.record("g2", None));
@@ -343,6 +347,11 @@ mod tests {
         assert_eq!(inv.stats().dropped, 1);
         assert!(inv.blocking("other").is_some(), "every key bypassed");
         let until = inv.bypass_all_until_ms.load(Ordering::SeqCst);
-        assert!(until >= now_ms() + 60_000 && until <= now_ms() + 62_000);
+        let now = manual.clock().now_ms();
+        assert!(until >= now + 60_000 && until <= now + 62_000);
+        // Once every entry the lost invalidation covered has expired, reads use the
+        // cache again.
+        manual.advance(Duration::from_millis(until - now));
+        assert_eq!(inv.blocking("other"), None);
     }
 }

@@ -13,9 +13,10 @@
 //! because skipping one leaves an old value served everywhere until its TTL; a
 //! failed one is kept and retried by the cache (`invalidate`).
 
+use super::clock::Clock;
 use super::envelope::{Envelope, FIXED_HEADER};
 use super::keys::EntryKeys;
-use super::ttl::{now_ms, GENERATION_TTL};
+use super::ttl::GENERATION_TTL;
 use crate::redis::Redis;
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -132,16 +133,20 @@ fn parse_generation(raw: Option<Vec<u8>>) -> u64 {
 pub struct RedisStore {
     redis: Redis,
     breaker: Duration,
-    /// Unix ms until which Redis is not tried (0: closed).
+    /// Unix ms (by `clock`) until which Redis is not tried (0: closed).
     open_until_ms: AtomicU64,
+    clock: Clock,
 }
 
 impl RedisStore {
-    pub fn new(redis: Redis, breaker: Duration) -> Self {
+    /// A store over `redis` whose breaker stays open for `breaker` after a failure,
+    /// timed by `clock`.
+    pub fn new(redis: Redis, breaker: Duration, clock: Clock) -> Self {
         Self {
             redis,
             breaker,
             open_until_ms: AtomicU64::new(0),
+            clock,
         }
     }
 
@@ -153,7 +158,7 @@ impl RedisStore {
     where
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        if now_ms() < self.open_until_ms.load(Ordering::Relaxed) {
+        if self.clock.now_ms() < self.open_until_ms.load(Ordering::Relaxed) {
             return Err(StoreError::BreakerOpen);
         }
         self.attempt(fut).await
@@ -170,9 +175,10 @@ impl RedisStore {
             Ok(Err(e)) => StoreError::Redis(e.to_string()),
             Err(_) => StoreError::Timeout,
         };
-        let until = now_ms() + self.breaker.as_millis() as u64;
+        let now = self.clock.now_ms();
+        let until = now + self.breaker.as_millis() as u64;
         let previous = self.open_until_ms.swap(until, Ordering::Relaxed);
-        if previous < now_ms() {
+        if previous < now {
             log::warn!(
                 "cache store error ({result}); bypassing Redis for {} ms",
                 self.breaker.as_millis()

@@ -1,7 +1,7 @@
 //! Time-to-live arithmetic: jitter, soft and hard expiry. Pure functions, so the
 //! bounds are unit-tested without a clock.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Longest hard TTL an entry may have. Generation counters live longer than this
 /// (see `store`), so a counter that expired can never revive an old entry.
@@ -26,14 +26,6 @@ pub fn hard_ttl(soft: Duration, stale_fraction: f64) -> Duration {
     (soft + stale)
         .max(soft + Duration::from_millis(1))
         .min(MAX_HARD_TTL)
-}
-
-/// Milliseconds since the Unix epoch (soft expiries are wall-clock: processes share them).
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -5,30 +5,31 @@
 //! `BRISK_WARM_INTERVAL_MS`, `BRISK_WARM_BUDGET`, `BRISK_WARM_HOT_ACCESSES`,
 //! `BRISK_WARM_HALF_LIFE_MS`, `BRISK_WARM_DISABLED`.
 
+use crate::cache::{self, CacheConfig};
+use crate::warm::{self, WarmConfig};
 use clap::Args;
 use std::time::Duration;
 
-pub const DEFAULT_JITTER_PCT: u8 = 10;
-pub const DEFAULT_STALE_PCT: u16 = 100;
-pub const DEFAULT_LEASE_MS: u64 = 10_000;
-pub const DEFAULT_WAIT_MS: u64 = 3_000;
-pub const DEFAULT_BREAKER_MS: u64 = 500;
-pub const DEFAULT_WARM_INTERVAL_MS: u64 = 1_000;
-pub const DEFAULT_WARM_BUDGET: u16 = 4;
-pub const DEFAULT_WARM_HOT_ACCESSES: f64 = 3.0;
-pub const DEFAULT_WARM_HALF_LIFE_MS: u64 = 60_000;
+// The defaults are the subsystems' own (written once, next to their configs), in
+// the units of the flags.
+const DEFAULT_LEASE_MS: u64 = cache::DEFAULT_LEASE_TTL.as_millis() as u64;
+const DEFAULT_WAIT_MS: u64 = cache::DEFAULT_LEASE_WAIT.as_millis() as u64;
+const DEFAULT_BREAKER_MS: u64 = cache::DEFAULT_BREAKER.as_millis() as u64;
+const DEFAULT_HALF_LIFE_MS: u64 = cache::DEFAULT_HOT_HALF_LIFE.as_millis() as u64;
+const DEFAULT_INTERVAL_MS: u64 = warm::DEFAULT_INTERVAL.as_millis() as u64;
 
+/// The cache and warming flags.
 #[derive(Debug, Clone, Args)]
 pub struct CacheArgs {
     /// Serve every cached route and memoized call straight from its computation.
     #[arg(long, env = "BRISK_CACHE_DISABLED")]
     pub cache_disabled: bool,
     /// TTL jitter, in percent of the TTL either way (spreads expiries).
-    #[arg(long, env = "BRISK_CACHE_JITTER_PCT", default_value_t = DEFAULT_JITTER_PCT, value_parser = clap::value_parser!(u8).range(0..=50))]
+    #[arg(long, env = "BRISK_CACHE_JITTER_PCT", default_value_t = cache::DEFAULT_JITTER_PCT, value_parser = clap::value_parser!(u8).range(0..=50))]
     pub cache_jitter_pct: u8,
     /// Stale window after the soft expiry, in percent of the TTL: a read in it is
     /// served stale while one refresh runs; after it the entry is gone (hard TTL).
-    #[arg(long, env = "BRISK_CACHE_STALE_PCT", default_value_t = DEFAULT_STALE_PCT, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    #[arg(long, env = "BRISK_CACHE_STALE_PCT", default_value_t = cache::DEFAULT_STALE_PCT, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub cache_stale_pct: u16,
     /// Milliseconds a single-flight lease (the right to compute one key) lasts.
     #[arg(long, env = "BRISK_CACHE_LEASE_MS", default_value_t = DEFAULT_LEASE_MS, value_parser = clap::value_parser!(u64).range(1..))]
@@ -41,16 +42,16 @@ pub struct CacheArgs {
     #[arg(long, env = "BRISK_CACHE_BREAKER_MS", default_value_t = DEFAULT_BREAKER_MS)]
     pub cache_breaker_ms: u64,
     /// Milliseconds between two rounds of the warming scheduler.
-    #[arg(long, env = "BRISK_WARM_INTERVAL_MS", default_value_t = DEFAULT_WARM_INTERVAL_MS, value_parser = clap::value_parser!(u64).range(10..))]
+    #[arg(long, env = "BRISK_WARM_INTERVAL_MS", default_value_t = DEFAULT_INTERVAL_MS, value_parser = clap::value_parser!(u64).range(10..))]
     pub warm_interval_ms: u64,
     /// Refreshes the warming scheduler runs at once (bounds its database load).
-    #[arg(long, env = "BRISK_WARM_BUDGET", default_value_t = DEFAULT_WARM_BUDGET, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, env = "BRISK_WARM_BUDGET", default_value_t = warm::DEFAULT_BUDGET as u16, value_parser = clap::value_parser!(u16).range(1..))]
     pub warm_budget: u16,
     /// Decayed access count from which a key is hot (kept warm).
-    #[arg(long, env = "BRISK_WARM_HOT_ACCESSES", default_value_t = DEFAULT_WARM_HOT_ACCESSES)]
+    #[arg(long, env = "BRISK_WARM_HOT_ACCESSES", default_value_t = warm::DEFAULT_HOT_ACCESSES)]
     pub warm_hot_accesses: f64,
     /// Half-life of access counts, in milliseconds.
-    #[arg(long, env = "BRISK_WARM_HALF_LIFE_MS", default_value_t = DEFAULT_WARM_HALF_LIFE_MS, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "BRISK_WARM_HALF_LIFE_MS", default_value_t = DEFAULT_HALF_LIFE_MS, value_parser = clap::value_parser!(u64).range(1..))]
     pub warm_half_life_ms: u64,
     /// Do not run the warming scheduler in this process.
     #[arg(long, env = "BRISK_WARM_DISABLED")]
@@ -59,8 +60,8 @@ pub struct CacheArgs {
 
 impl CacheArgs {
     /// The cache's settings.
-    pub fn cache_config(&self) -> crate::cache::CacheConfig {
-        crate::cache::CacheConfig {
+    pub fn cache_config(&self) -> CacheConfig {
+        CacheConfig {
             enabled: !self.cache_disabled,
             jitter: f64::from(self.cache_jitter_pct) / 100.0,
             stale_fraction: f64::from(self.cache_stale_pct) / 100.0,
@@ -72,8 +73,8 @@ impl CacheArgs {
     }
 
     /// The warming scheduler's settings.
-    pub fn warm_config(&self) -> crate::warm::WarmConfig {
-        crate::warm::WarmConfig {
+    pub fn warm_config(&self) -> WarmConfig {
+        WarmConfig {
             interval: Duration::from_millis(self.warm_interval_ms),
             budget: usize::from(self.warm_budget),
             hot_accesses: self.warm_hot_accesses,

@@ -10,15 +10,23 @@
 //! and the actor only reads it once per interval.
 
 pub mod recipes;
+#[cfg(test)]
+mod tests;
 
-use crate::cache::ttl::now_ms;
 use crate::cache::{Cache, RefreshOutcome};
 use actix::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
-/// Scheduler settings (from `config::CacheArgs::warm_config`).
+/// Default time between two rounds.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+/// Default number of refreshes running at once.
+pub const DEFAULT_BUDGET: usize = 4;
+/// Default decayed access count from which an entry is hot.
+pub const DEFAULT_HOT_ACCESSES: f64 = 3.0;
+
+/// Scheduler settings (`config` builds them from the command line).
 #[derive(Debug, Clone)]
 pub struct WarmConfig {
     /// Time between two rounds.
@@ -27,6 +35,16 @@ pub struct WarmConfig {
     pub budget: usize,
     /// Decayed access count from which an entry is hot.
     pub hot_accesses: f64,
+}
+
+impl Default for WarmConfig {
+    fn default() -> Self {
+        Self {
+            interval: DEFAULT_INTERVAL,
+            budget: DEFAULT_BUDGET,
+            hot_accesses: DEFAULT_HOT_ACCESSES,
+        }
+    }
 }
 
 impl WarmConfig {
@@ -66,7 +84,9 @@ impl Warmer {
         let due = self
             .cache
             .hot()
-            .due(now_ms(), config.hot_accesses, |ttl| config.lookahead(ttl));
+            .due(self.cache.clock().now_ms(), config.hot_accesses, |ttl| {
+                config.lookahead(ttl)
+            });
         for (record, _count) in due {
             // Hottest first; what does not fit in the budget waits for the next round.
             let Ok(permit) = Arc::clone(&self.budget).try_acquire_owned() else {

@@ -1,0 +1,250 @@
+//! The cache against the real Redis on 127.0.0.1:6379 (each test has its own key
+//! prefix, so tests never see each other's keys; nothing is flushed). Computations
+//! are counted with an `AtomicUsize` inside the compute closure. Tests that need an
+//! entry to go stale move a [`ManualClock`] instead of waiting; what another process
+//! (or a broken one) would leave in Redis is planted with the `plant_*` helpers.
+//!
+//! By concern: `flight` (single-flight in and across processes), `swr`
+//! (stale-while-revalidate), `lease` (the cross-process lease), `invalidation`,
+//! `outage` (Redis cut, hung, or refusing invalidations), `entries` (keys, ETags,
+//! the entry format). The warming scheduler's tests live in `warm`.
+
+mod entries;
+mod flight;
+mod invalidation;
+mod lease;
+mod outage;
+mod swr;
+
+use super::keys::{self, EntryKeys};
+use super::{Backend, Cache, CacheConfig, CachedBody, ManualClock, Scope, ViewKey};
+use crate::config::{RedisArgs, StoreKind};
+use crate::metrics::Metrics;
+use crate::redis::Redis;
+use bytes::Bytes;
+use futures_util::future::{BoxFuture, FutureExt};
+use serde::Serialize;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub(crate) const REDIS: &str = "127.0.0.1:6379";
+pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
+
+/// A fresh key prefix: the test's own corner of the shared Redis.
+pub(crate) fn prefix() -> String {
+    format!("test-{}", uuid::Uuid::new_v4())
+}
+
+/// A Redis handle on `addr` (the real Redis, or a proxy in front of it).
+pub(crate) fn redis(addr: &str, prefix: &str) -> Redis {
+    Redis::new(&RedisArgs {
+        redis_url: format!("redis://{addr}"),
+        redis_timeout_ms: 100,
+        redis_prefix: prefix.to_string(),
+        store: StoreKind::Redis,
+    })
+    .unwrap()
+}
+
+/// The tests' settings: short breaker and half-life, ±10 % jitter.
+pub(crate) fn config() -> CacheConfig {
+    CacheConfig {
+        enabled: true,
+        jitter: 0.1,
+        stale_fraction: 1.0,
+        lease_ttl: Duration::from_secs(5),
+        lease_wait: Duration::from_secs(3),
+        breaker: Duration::from_millis(200),
+        hot_half_life: Duration::from_secs(5),
+    }
+}
+
+/// A cache on the real Redis and the system clock.
+pub(crate) fn cache_for(prefix: &str, config: CacheConfig) -> Cache {
+    Cache::new(Backend::Redis(redis(REDIS, prefix)), Metrics::new(), config)
+}
+
+/// A cache on Redis at `addr` whose time stands still until the returned clock moves.
+pub(crate) fn cache_on_clock(
+    addr: &str,
+    prefix: &str,
+    config: CacheConfig,
+) -> (Cache, ManualClock) {
+    let clock = ManualClock::new();
+    let backend = Backend::Redis(redis(addr, prefix));
+    let cache = Cache::with_clock(backend, Metrics::new(), config, clock.clock());
+    (cache, clock)
+}
+
+/// Counts the computations it hands out.
+#[derive(Clone, Default)]
+pub(crate) struct Counter(Arc<AtomicUsize>);
+
+impl Counter {
+    /// Computations started so far.
+    pub(crate) fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// A computation that counts itself, takes `delay`, and returns `v<n>`.
+    pub(crate) fn compute(
+        &self,
+        delay: Duration,
+    ) -> impl FnOnce() -> BoxFuture<'static, Result<Bytes, String>> + Clone + Send + 'static {
+        let counter = self.0.clone();
+        move || {
+            async move {
+                let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                tokio::time::sleep(delay).await;
+                Ok(Bytes::from(format!("v{n}")))
+            }
+            .boxed()
+        }
+    }
+}
+
+/// The catalog view of `scope`, with no query.
+pub(crate) fn catalog(scope: Scope) -> ViewKey<'static> {
+    ViewKey {
+        namespace: "catalog",
+        route: "/api/catalog",
+        query: "",
+        only: None,
+        scope,
+    }
+}
+
+/// The keys of [`catalog`]`(scope)` under `prefix`.
+fn catalog_keys(prefix: &str, scope: Scope) -> EntryKeys {
+    keys::view_keys(prefix, scope, "catalog", "/api/catalog", "")
+}
+
+/// A memoized value of the tests.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub(crate) struct Summary {
+    pub(crate) product_id: i64,
+    pub(crate) units_sold: i64,
+}
+
+/// Polls `check` every 10 ms until it holds; fails the test after [`DEADLINE`].
+pub(crate) async fn until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + DEADLINE;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// `callers` concurrent reads of tenant 1's catalog, each computing in 200 ms.
+async fn stampede(cache: &Cache, counter: &Counter, callers: usize) -> Vec<CachedBody> {
+    let tasks: Vec<_> = (0..callers)
+        .map(|_| {
+            let cache = cache.clone();
+            let compute = counter.compute(Duration::from_millis(200));
+            tokio::spawn(async move {
+                let key = catalog(Scope::Tenant(1));
+                cache
+                    .view(key, Duration::from_secs(60), None, compute)
+                    .await
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap().unwrap());
+    }
+    out
+}
+
+/// Redis `GET` of a raw key, behind the cache's back.
+pub(crate) async fn redis_get(prefix: &str, key: &str) -> Option<String> {
+    let mut conn = redis(REDIS, prefix).conn();
+    redis::cmd("GET")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// Whether a raw key exists in Redis (an entry that expired does not).
+pub(crate) async fn redis_exists(prefix: &str, key: &str) -> bool {
+    let mut conn = redis(REDIS, prefix).conn();
+    redis::cmd("EXISTS")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// Sets `key` to `value` for `ttl`, behind the cache's back.
+async fn plant(prefix: &str, key: &str, value: impl redis::ToRedisArgs, ttl: Duration) {
+    let mut conn = redis(REDIS, prefix).conn();
+    let _: () = redis::cmd("SET")
+        .arg(key)
+        .arg(value)
+        .arg("PX")
+        .arg(ttl.as_millis() as u64)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
+
+/// Stores `raw` as the entry of `keys` for a minute, as another process (or a
+/// broken writer) would.
+async fn plant_entry(prefix: &str, keys: &EntryKeys, raw: &[u8]) {
+    plant(prefix, &keys.entry, raw, Duration::from_secs(60)).await;
+}
+
+/// Holds the lease of `keys` at `generation` under `token` for `ttl`, as a process
+/// computing that entry would.
+async fn plant_lease(prefix: &str, keys: &EntryKeys, generation: u64, token: &str, ttl: Duration) {
+    let keys = keys.clone().with_generation_lease(generation);
+    plant(prefix, &keys.lease, token, ttl).await;
+}
+
+/// Makes `generation_key` a value Redis refuses to INCR, so bumps of it fail while
+/// reads succeed (they take it as generation 0, the old entry's).
+async fn plant_unbumpable_generation(prefix: &str, generation_key: &str) {
+    plant(
+        prefix,
+        generation_key,
+        "not-a-number",
+        Duration::from_secs(60),
+    )
+    .await;
+}
+
+/// Deletes a planted key: Redis takes bumps of it again.
+async fn unplant(prefix: &str, key: &str) {
+    let mut conn = redis(REDIS, prefix).conn();
+    let _: () = redis::cmd("DEL")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
+
+/// Makes `key` a hash for a minute, so every read script that touches it fails
+/// (WRONGTYPE) on a healthy Redis.
+async fn plant_wrong_type(prefix: &str, key: &str) {
+    let mut conn = redis(REDIS, prefix).conn();
+    let _: () = redis::pipe()
+        .cmd("HSET")
+        .arg(key)
+        .arg("f")
+        .arg("v")
+        .ignore()
+        .cmd("PEXPIRE")
+        .arg(key)
+        .arg(60_000)
+        .ignore()
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}

@@ -1,0 +1,164 @@
+//! Redis outages through a TCP proxy: a cut or hung Redis is bypassed (computed and
+//! served, never an error to the caller) and used again when back; invalidations
+//! issued during the cut are retried and reach the other processes.
+
+use super::*;
+use crate::metrics::CacheEvent;
+use crate::test_support::{Mode, TcpProxy};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cut_through_a_proxy_is_bypassed_and_used_again_when_back() {
+    let proxy = TcpProxy::start().await;
+    let address = format!("127.0.0.1:{}", proxy.port);
+    let (cache, clock) = cache_on_clock(&address, &prefix(), config());
+    let counter = Counter::default();
+    let ttl = Duration::from_secs(60);
+    let read = || {
+        cache.view(
+            catalog(Scope::Tenant(1)),
+            ttl,
+            None,
+            counter.compute(Duration::ZERO),
+        )
+    };
+    assert_eq!(read().await.unwrap().outcome, CacheEvent::Miss);
+    assert_eq!(read().await.unwrap().outcome, CacheEvent::Hit);
+
+    proxy.set(Mode::Refuse);
+    for _ in 0..20 {
+        // Never an error to the caller: computed and served.
+        let got = read().await.unwrap();
+        assert!(got.body.is_some());
+        assert_eq!(got.outcome, CacheEvent::Error);
+    }
+    assert_eq!(cache.metrics().cache_count(CacheEvent::Error), 20);
+    assert_eq!(counter.get(), 21, "each bypassed read computed");
+
+    proxy.set(Mode::Forward);
+    let started = Instant::now();
+    until("the cache to use Redis again", || async {
+        // Each attempt comes after the breaker window (which a failed one reopens).
+        clock.advance(config().breaker);
+        read().await.unwrap().outcome == CacheEvent::Hit
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_accepts_but_never_answers_is_bypassed_after_its_timeout() {
+    // A black hole: connections are accepted and never answered.
+    let hole = TcpProxy::start().await;
+    hole.set(Mode::Blackhole);
+    let cache = Cache::new(
+        Backend::Redis(redis(&format!("127.0.0.1:{}", hole.port), &prefix())),
+        Metrics::new(),
+        config(),
+    );
+    let counter = Counter::default();
+    let ttl = Duration::from_secs(60);
+    for _ in 0..10 {
+        let got = cache
+            .view(
+                catalog(Scope::Tenant(1)),
+                ttl,
+                None,
+                counter.compute(Duration::ZERO),
+            )
+            .await
+            .unwrap();
+        assert_eq!(got.outcome, CacheEvent::Error);
+        assert!(got.body.is_some());
+    }
+    assert_eq!(counter.get(), 10);
+    assert_eq!(cache.metrics().cache_count(CacheEvent::Error), 10);
+}
+
+fn order_count(
+    runs: &Arc<AtomicUsize>,
+) -> impl FnOnce() -> BoxFuture<'static, Result<i64, String>> + Clone + Send + 'static {
+    let runs = runs.clone();
+    move || async move { Ok(runs.fetch_add(1, Ordering::SeqCst) as i64 + 100) }.boxed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalidations_that_fail_while_redis_is_cut_are_retried_and_reach_other_processes() {
+    let proxy = TcpProxy::start().await;
+    let prefix = prefix();
+    let one = Cache::new(
+        Backend::Redis(redis(&format!("127.0.0.1:{}", proxy.port), &prefix)),
+        Metrics::new(),
+        config(),
+    );
+    // Another process, with its own connection to Redis (never cut).
+    let two = cache_for(&prefix, config());
+    let counter = Counter::default();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let ttl = Duration::from_secs(60);
+    let read = |cache: &Cache| {
+        let (cache, compute) = (cache.clone(), counter.compute(Duration::ZERO));
+        async move {
+            cache
+                .view(catalog(Scope::Tenant(1)), ttl, None, compute)
+                .await
+                .unwrap()
+        }
+    };
+    let count = |cache: &Cache| {
+        let (cache, compute) = (cache.clone(), order_count(&runs));
+        async move {
+            cache
+                .memoize::<i64, _, _, _, _>("order_count", "all", Scope::Tenant(1), ttl, compute)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(read(&one).await.body.as_deref(), Some(&b"v1"[..]));
+    assert_eq!(read(&two).await.outcome, CacheEvent::Hit);
+    assert_eq!(count(&one).await.value, 100);
+    assert_eq!(count(&two).await.outcome, CacheEvent::Hit);
+
+    proxy.set(Mode::Refuse);
+    // The write commits; its invalidations fail and are kept.
+    one.bump_namespace(Scope::Tenant(1), "catalog").await;
+    one.delete_memo("order_count", "all", Scope::Tenant(1))
+        .await;
+    let stats = one.invalidation_stats();
+    assert_eq!((stats.pending, stats.failed), (2, 2));
+    assert!(one.metrics().cache_count(CacheEvent::Error) >= 2);
+    // Reads in this process compute: new values, never the old entry.
+    for expected in [&b"v2"[..], &b"v3"[..]] {
+        let got = read(&one).await;
+        assert_eq!(got.body.as_deref(), Some(expected));
+        assert_eq!(got.outcome, CacheEvent::Error);
+    }
+    assert_eq!(count(&one).await.value, 101);
+    assert_eq!(count(&one).await.value, 102);
+    assert_eq!(counter.get(), 3);
+
+    proxy.set(Mode::Forward);
+    until("the pending invalidations to reach Redis", || async {
+        one.invalidation_stats().pending == 0
+    })
+    .await;
+    assert_eq!(one.invalidation_stats().retried, 2);
+    let generation = keys::namespace_generation_key(&prefix, Scope::Tenant(1), "catalog");
+    assert_eq!(redis_get(&prefix, &generation).await.as_deref(), Some("1"));
+    // The other process sees the new generations and recomputes.
+    let got = read(&two).await;
+    assert_eq!(
+        (got.outcome, got.body.as_deref()),
+        (CacheEvent::Miss, Some(&b"v4"[..]))
+    );
+    let got = count(&two).await;
+    assert_eq!((got.outcome, got.value), (CacheEvent::Miss, 103));
+    // Nothing left to retry: the task exits instead of looping.
+    until("the retry task to exit", || async {
+        !one.inner.invalidations.retrying()
+    })
+    .await;
+}
