@@ -1,12 +1,14 @@
-//! The `brisk` binary: parses the command line and dispatches; no logic here.
+//! The `brisk` binary: parses the command line and wires the order application
+//! into the kit; no logic here.
 
-use brisk::config::{parse_cli, Command};
+use brisk::config::{parse_cli, Command, ServeArgs};
+use brisk::http::routes::{order_api, CursorKey};
 
 fn main() {
     let cli = parse_cli();
     let outcome = match cli.command {
-        None => brisk::startup::serve(cli.serve),
-        Some(Command::Serve(args)) => brisk::startup::serve(*args),
+        None => serve(cli.serve),
+        Some(Command::Serve(args)) => serve(*args),
         Some(Command::Migrate(args)) => brisk::db::migrate::run_cli(&args.direct_database_url),
         Some(Command::Seed(args)) => brisk::db::seed::run_cli(&args.seed_config()),
         Some(Command::CheckBudget(args)) => {
@@ -17,4 +19,13 @@ fn main() {
         eprintln!("brisk: {message}");
         std::process::exit(1);
     }
+}
+
+/// `brisk serve`: the order API on the kit.
+fn serve(args: ServeArgs) -> Result<(), String> {
+    if args.uses_dev_secret() {
+        eprintln!("brisk: BRISK_SECRET is the development default: set it (the same in every process) in production");
+    }
+    let key = CursorKey(args.server.secret.as_bytes().into());
+    brisk::startup::serve(args.kit_config(), move |services| order_api(services, key))
 }

@@ -1,60 +1,225 @@
-//! Builds pools, clients and actors once per process, then binds. Tests boot the
-//! same code through [`Application::build`] on port 0.
+//! The kit's start-up: builds the process's shared services once (pool, Redis,
+//! metrics, limiter, cache, warming scheduler), mounts the application's handler set
+//! on every worker's `App`, then binds. Tests boot the same code through
+//! [`Application::build`] on port 0.
 
-use crate::config::server::DEV_SECRET;
-use crate::config::ServeArgs;
-use crate::http;
-use crate::state::AppState;
-use crate::warm::{Shutdown, Warmer};
+use crate::authenticate::Authenticate;
+use crate::cache::{Backend as CacheBackend, Cache, CacheConfig};
+use crate::db::budget::{self, BudgetConfig};
+use crate::db::pool::DbPool;
+use crate::http::middleware::auth::Protection;
+use crate::http::precompressed::Precompressed;
+use crate::metrics::logging::LineFormat;
+use crate::metrics::{Bb8Pool, Metrics, MetricsConfig};
+use crate::ratelimit::{Backend as LimiterBackend, Limiter, RateLimitConfig};
+use crate::redis::{Redis, RedisConfig};
+use crate::warm::{Shutdown, WarmConfig, Warmer};
+use crate::{db::config::DbConfig, http};
 use actix::Addr;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, HttpServer};
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where the cache and the limiter keep their state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Store {
+    /// Shared Redis: exact across processes.
+    #[default]
+    Redis,
+    /// In-process: a single-process deployment.
+    Memory,
+}
+
+/// The listener and its workers.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address of the API listener (port 0: any free port).
+    pub bind: SocketAddr,
+    /// HTTP worker threads of this process.
+    pub workers: usize,
+    /// How long SIGTERM waits for in-flight requests.
+    pub shutdown_timeout: Duration,
+    /// Plain text or JSON log lines.
+    pub log_format: LineFormat,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            workers: std::thread::available_parallelism().map_or(1, usize::from),
+            shutdown_timeout: Duration::from_secs(30),
+            log_format: LineFormat::Text,
+        }
+    }
+}
+
+/// Everything the kit is built from, one config per subsystem.
+#[derive(Debug, Clone, Default)]
+pub struct KitConfig {
+    /// The listener.
+    pub server: ServerConfig,
+    /// The database pool.
+    pub db: DbConfig,
+    /// The connection budget checked before serving (`None`: not checked).
+    pub budget: Option<BudgetConfig>,
+    /// Redis.
+    pub redis: RedisConfig,
+    /// Where cache and limiter state lives.
+    pub store: Store,
+    /// The cache.
+    pub cache: CacheConfig,
+    /// The warming scheduler (`None`: not run in this process).
+    pub warm: Option<WarmConfig>,
+    /// Plans, route limits and failure policies.
+    pub ratelimit: RateLimitConfig,
+    /// Measurement and the access log.
+    pub metrics: MetricsConfig,
+}
+
+/// The process's shared services, built once before `HttpServer::new` and cloned
+/// into every worker (cheap: each is a handle over shared state).
+#[derive(Clone)]
+pub struct Services {
+    /// The database pool.
+    pub db: DbPool,
+    /// The Redis handle (also used with the memory store, for `/ready`).
+    pub redis: Redis,
+    /// Where cache and limiter state lives.
+    pub store: Store,
+    /// Cached views and memoized calls.
+    pub cache: Cache,
+    /// The rate limiter.
+    pub limiter: Limiter,
+    /// Metrics of this process.
+    pub metrics: Metrics,
+    /// Compressed variants of cached bodies, per ETag.
+    pub variants: Precompressed,
+}
+
+impl Services {
+    /// Builds every service without connecting (PostgreSQL and Redis may come later).
+    pub fn build(config: &KitConfig) -> Result<Self, String> {
+        let redis = Redis::new(&config.redis).map_err(|e| format!("--redis-url: {e}"))?;
+        let db = DbPool::build(&config.db);
+        let metrics = Metrics::with_history(config.metrics.interval, config.metrics.history);
+        metrics.register_pool("db", Bb8Pool::new(db.inner().clone(), db.max_size()));
+        let limiter_backend = match config.store {
+            Store::Redis => LimiterBackend::Redis(redis.clone()),
+            Store::Memory => LimiterBackend::Memory,
+        };
+        let limiter = Limiter::new(config.ratelimit.clone(), limiter_backend, metrics.clone())?;
+        let cache_backend = match config.store {
+            Store::Redis => CacheBackend::Redis(redis.clone()),
+            Store::Memory => CacheBackend::Memory,
+        };
+        let cache = Cache::new(cache_backend, metrics.clone(), config.cache.clone());
+        Ok(Self {
+            db,
+            redis,
+            store: config.store,
+            cache,
+            limiter,
+            metrics,
+            variants: Precompressed::default(),
+        })
+    }
+}
+
+type Routes = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
+
+/// What an application hands the kit: its handler set, and which of its routes
+/// need a key and how a key is checked.
+#[derive(Clone)]
+pub struct Mount {
+    routes: Routes,
+    protection: Option<Protection>,
+}
+
+impl Mount {
+    /// A handler set (an actix `ServiceConfig` function); no route needs a key.
+    pub fn new(routes: impl Fn(&mut web::ServiceConfig) + Send + Sync + 'static) -> Self {
+        Self {
+            routes: Arc::new(routes),
+            protection: None,
+        }
+    }
+
+    /// Routes whose pattern starts with `prefix`, except the `public` ones, need a
+    /// key, which `authenticator` resolves to the request's caller.
+    pub fn protect(
+        mut self,
+        prefix: &str,
+        public: &[&str],
+        authenticator: impl Authenticate,
+    ) -> Self {
+        self.protection = Some(Protection {
+            authenticator: Arc::new(authenticator),
+            prefix: prefix.to_string(),
+            public: public.iter().map(|p| p.to_string()).collect(),
+        });
+        self
+    }
+}
 
 /// A bound, not yet running server.
 pub struct Application {
     port: u16,
     server: Server,
-    state: AppState,
+    services: Services,
     warmer: Option<Addr<Warmer>>,
 }
 
 impl Application {
-    /// Builds the shared state and binds the listener. Must run inside an actix
-    /// System (`actix_web::main`, `actix_web::test`), which the actors need.
-    pub async fn build(args: ServeArgs) -> Result<Self, String> {
-        let state = AppState::build(&args)?;
-        // One warming scheduler per process (an actor of this System), started with
-        // the shared state so it preloads every tenant's catalog before traffic.
-        let warmer = (!args.cache.warm_disabled && !args.cache.cache_disabled)
-            .then(|| Warmer::start_with(state.cache.clone(), args.cache.warm_config()));
-        let data = web::Data::new(state.clone());
-        let listener = TcpListener::bind(args.server.bind)
-            .map_err(|e| format!("--bind {}: {e}", args.server.bind))?;
+    /// Builds the services, lets `mount` register the application on them, and
+    /// binds the listener. Must run inside an actix System (`actix_web::main`,
+    /// `actix_web::test`), which the actors need.
+    pub async fn build(
+        config: KitConfig,
+        mount: impl FnOnce(&Services) -> Mount,
+    ) -> Result<Self, String> {
+        let services = Services::build(&config)?;
+        let mount = mount(&services);
+        // One warming scheduler per process, started after the application has
+        // registered its recipes, so it preloads them before traffic.
+        let warmer = config
+            .warm
+            .filter(|_| config.cache.enabled)
+            .map(|warm| Warmer::start_with(services.cache.clone(), warm));
+        let listener = TcpListener::bind(config.server.bind)
+            .map_err(|e| format!("--bind {}: {e}", config.server.bind))?;
         let port = listener
             .local_addr()
             .map_err(|e| format!("--bind: {e}"))?
             .port();
-        let server = HttpServer::new(move || http::build_app(data.clone()))
-            .workers(usize::from(args.server.workers))
-            .shutdown_timeout(args.server.shutdown_timeout_secs)
-            .listen(listener)
-            .map_err(|e| format!("--bind: {e}"))?
-            .run();
+        let shared = services.clone();
+        let metrics_config = config.metrics.clone();
+        let server = HttpServer::new(move || {
+            http::build_app(&shared, &*mount.routes, mount.protection.clone(), &metrics_config)
+        })
+        .workers(config.server.workers)
+        .shutdown_timeout(config.server.shutdown_timeout.as_secs())
+        .listen(listener)
+        .map_err(|e| format!("--bind: {e}"))?
+        .run();
         Ok(Self {
             port,
             server,
-            state,
+            services,
             warmer,
         })
     }
 
+    /// The bound port.
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    pub fn state(&self) -> &AppState {
-        &self.state
+    /// The process's shared services.
+    pub fn services(&self) -> &Services {
+        &self.services
     }
 
     /// Stops the server (gracefully with `stop(true)`).
@@ -67,9 +232,9 @@ impl Application {
         let result = self.server.await;
         // Invalidations still pending would leave other processes serving old values.
         let left = self
-            .state
+            .services
             .cache
-            .flush_invalidations(std::time::Duration::from_secs(2))
+            .flush_invalidations(Duration::from_secs(2))
             .await;
         if left > 0 {
             log::warn!("{left} cache invalidations could not reach Redis before exit");
@@ -81,30 +246,29 @@ impl Application {
     }
 }
 
-/// Initialises logging once (RUST_LOG, default `info`).
-pub fn init_logging() {
-    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .try_init();
+/// Initialises logging once (RUST_LOG, default `info`), in `format`.
+pub fn init_logging(format: LineFormat) {
+    crate::metrics::logging::init(format);
 }
 
-/// `brisk serve`.
-pub fn serve(args: ServeArgs) -> Result<(), String> {
-    crate::metrics::logging::init(args.server.log_format);
-    if args.server.secret == DEV_SECRET {
-        log::warn!("BRISK_SECRET is the development default: set it (the same in every process) in production");
-    }
-    if !args.database.skip_budget_check {
-        let report = crate::db::budget::check(&args.database.budget_config())?;
-        log::info!("{report}");
+/// Serves `mount`'s application until SIGTERM: logging, the connection budget
+/// check, one actix System with the configured workers.
+pub fn serve(
+    config: KitConfig,
+    mount: impl FnOnce(&Services) -> Mount + Send + 'static,
+) -> Result<(), String> {
+    init_logging(config.server.log_format);
+    if let Some(budget) = &config.budget {
+        log::info!("{}", budget::check(budget)?);
     }
     actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(args.clone()).await?;
+        let workers = config.server.workers;
+        let pool_size = config.db.pool_size;
+        let ip = config.server.bind.ip();
+        let app = Application::build(config, mount).await?;
         log::info!(
-            "brisk listening on {}:{} with {} workers, pool of {} connections",
-            args.server.bind.ip(),
+            "brisk listening on {ip}:{} with {workers} workers, pool of {pool_size} connections",
             app.port(),
-            args.server.workers,
-            args.database.pool_size
         );
         app.run_until_stopped().await.map_err(|e| e.to_string())
     })

@@ -15,7 +15,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// Why an order was not placed.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum OrderingError {
     /// A field of the request breaks a rule; nothing was claimed or written.
     #[error("{}", .0.detail)]

@@ -10,7 +10,7 @@ use crate::db::DbError;
 use crate::domain::orders::{OrderPage, OrderPosition, OrderQuery};
 
 /// Why an order read failed.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum OrderReadError {
     /// The tenant has no such order.
     #[error("no order with id {0}")]

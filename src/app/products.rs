@@ -10,7 +10,7 @@ use crate::db::DbError;
 use crate::domain::orders::InvalidInput;
 
 /// Why a product use case failed.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum ProductError {
     /// A field of the request breaks a rule; the detail names it.
     #[error("{}", .0.detail)]

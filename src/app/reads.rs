@@ -19,6 +19,7 @@ use crate::domain::OrderStatus;
 use crate::metrics::RequestQueries;
 use bytes::Bytes;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The catalog's cache namespace (a generation bumped by product and order writes).
@@ -48,12 +49,19 @@ pub enum ReadError {
     /// The tenant owns no such row.
     #[error("{0}")]
     NotFound(String),
-    /// The database failed or is unavailable.
+    /// The database failed or is unavailable (shared: a computation's error goes
+    /// to every caller waiting on it).
     #[error(transparent)]
-    Db(#[from] DbError),
+    Db(Arc<DbError>),
     /// A recipe was called in a way the application never registers (a bug).
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<DbError> for ReadError {
+    fn from(e: DbError) -> Self {
+        ReadError::Db(Arc::new(e))
+    }
 }
 
 /// Charges a computation's statements to `queries`, the counter of the request

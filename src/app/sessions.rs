@@ -6,7 +6,7 @@
 
 use crate::authenticate::{Authenticate, AuthError};
 use crate::cache::{Cache, Scope};
-use crate::caller::AuthContext;
+use crate::caller::{AuthContext, PlanName};
 use crate::db::pool::DbPool;
 use crate::db::queries;
 use crate::db::DbError;
@@ -36,7 +36,7 @@ const KEY_MEMO_CAPACITY: usize = 10_000;
 const MAX_KEY_LEN: usize = 512;
 
 /// Why a session use case failed.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     /// A field of the request is invalid; the detail names it.
     #[error("{field}: {detail}")]
@@ -174,8 +174,9 @@ impl Sessions {
         Ok(Remembered {
             ctx: Some(AuthContext {
                 tenant_id: record.tenant_id,
-                plan,
+                plan: PlanName(plan.as_str()),
                 key_id: record.key_id,
+                user_id: None,
             }),
             expires_at: record.expires_at,
             cached_at: Instant::now(),
@@ -183,13 +184,14 @@ impl Sessions {
     }
 }
 
-fn unavailable(e: DbError) -> AuthError {
-    match e.retry_after_secs() {
-        Some(retry_after_secs) => AuthError::Unavailable {
-            detail: e.to_string(),
-            retry_after_secs,
-        },
-        None => AuthError::Internal(e.to_string()),
+fn unavailable(e: Arc<DbError>) -> AuthError {
+    if e.is_transient() {
+        AuthError::Unavailable {
+            detail: "the database is unavailable".into(),
+            retry_after_secs: 1,
+        }
+    } else {
+        AuthError::Internal(e.to_string())
     }
 }
 
@@ -201,7 +203,11 @@ impl Authenticate for Sessions {
 
 /// Resolves a key hash, memoized across processes for a short TTL (unknown keys
 /// are not stored there). Expiry is the caller's to check on every use.
-async fn api_key(cache: &Cache, db: &DbPool, key_hash: &str) -> Result<Option<ApiKeyRecord>, DbError> {
+async fn api_key(
+    cache: &Cache,
+    db: &DbPool,
+    key_hash: &str,
+) -> Result<Option<ApiKeyRecord>, Arc<DbError>> {
     let db = db.clone();
     let hash = key_hash.to_string();
     let memo = cache
@@ -236,7 +242,13 @@ enum KeyLookup {
     #[error("unknown key")]
     Unknown,
     #[error(transparent)]
-    Db(#[from] DbError),
+    Db(Arc<DbError>),
+}
+
+impl From<DbError> for KeyLookup {
+    fn from(e: DbError) -> Self {
+        KeyLookup::Db(Arc::new(e))
+    }
 }
 
 /// A successful login.

@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod database;
+pub mod kit;
 pub mod metrics;
 pub mod ratelimit;
 pub mod redis;

@@ -219,15 +219,33 @@ pub fn json_error_body(status: StatusCode) -> serde_json::Value {
     serde_json::json!({ "error": code, "detail": detail })
 }
 
+// Saturation and outages are 503 with `Retry-After: 1`; a missing row is 404;
+// anything else is a 500 whose cause is logged.
+impl From<&DbError> for ApiError {
+    fn from(e: &DbError) -> Self {
+        let unavailable = |detail: String| ApiError::Unavailable {
+            detail,
+            retry_after_secs: 1,
+        };
+        match e {
+            DbError::NotFound => ApiError::not_found("no such resource"),
+            DbError::PoolTimeout { waited } => unavailable(format!(
+                "no database connection became free within {} ms",
+                waited.as_millis()
+            )),
+            DbError::Unreachable(_) => unavailable("the database is unavailable".into()),
+            DbError::ConnectionLost(_) => unavailable("the database connection was lost".into()),
+            DbError::StatementTimeout(_) => {
+                unavailable("the database did not answer in time".into())
+            }
+            DbError::Query(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
-        match e.retry_after_secs() {
-            Some(retry_after_secs) => ApiError::Unavailable {
-                detail: e.to_string(),
-                retry_after_secs,
-            },
-            None => ApiError::internal(e),
-        }
+        ApiError::from(&e)
     }
 }
 
@@ -241,7 +259,7 @@ impl From<ReadError> for ApiError {
     fn from(e: ReadError) -> Self {
         match e {
             ReadError::NotFound(d) => ApiError::NotFound(d),
-            ReadError::Db(e) => e.into(),
+            ReadError::Db(e) => e.as_ref().into(),
             ReadError::Internal(d) => ApiError::Internal(d),
         }
     }
@@ -342,7 +360,10 @@ impl From<AuthError> for ApiError {
 /// How an order rejection is answered, stored with its idempotency key so a
 /// retry gets the same bytes (handed to `app::ordering` by the handler).
 pub fn rejection_answer(e: &OrderingError) -> (u16, String) {
-    let answer = ApiError::from(e.clone());
+    let answer = match e {
+        OrderingError::Rejected(r) => ApiError::from(r.clone()),
+        other => ApiError::internal(format!("unexpected answer to store: {other}")),
+    };
     (answer.status().as_u16(), answer.body())
 }
 

@@ -1,9 +1,20 @@
-//! Liveness and readiness.
+//! Operations endpoints the kit serves for every application: liveness, readiness,
+//! and the JSON 404 of unknown routes.
 
-use crate::state::AppState;
+use crate::http::error::ApiError;
+use crate::startup::{Services, Store};
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 use std::time::Duration;
+
+/// How long `/ready` waits for the database.
+const READY_DB_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `/health` and `/ready`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/health").get(health))
+        .service(web::resource("/ready").get(ready));
+}
 
 /// Touches nothing: the process is up.
 pub async fn health() -> HttpResponse {
@@ -11,15 +22,12 @@ pub async fn health() -> HttpResponse {
 }
 
 /// Checks the database through the pool and Redis; 503 naming what failed.
-pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    let db = async { state.db.ping().await.is_ok() };
-    let db = tokio::time::timeout(Duration::from_secs(2), db);
-    // With `--store memory` nothing depends on Redis: it is not checked.
-    let redis = async {
-        state.settings.redis.store == crate::config::StoreKind::Memory || state.redis.ping().await
-    };
+pub async fn ready(services: web::Data<Services>) -> HttpResponse {
+    let db = tokio::time::timeout(READY_DB_TIMEOUT, services.db.ping());
+    // With the memory store nothing depends on Redis: it is not checked.
+    let redis = async { services.store == Store::Memory || services.redis.ping().await };
     let (db_ok, redis_ok) = futures_util::join!(db, redis);
-    let db_ok = matches!(db_ok, Ok(true));
+    let db_ok = matches!(db_ok, Ok(Ok(_)));
     let word = |ok: bool| if ok { "ok" } else { "error" };
     if db_ok && redis_ok {
         HttpResponse::Ok().json(json!({"status": "ready", "db": "ok", "redis": "ok"}))
@@ -28,4 +36,9 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
             "status": "degraded", "db": word(db_ok), "redis": word(redis_ok)
         }))
     }
+}
+
+/// The fallback for unknown routes.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found("no such route"))
 }

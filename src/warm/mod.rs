@@ -9,7 +9,6 @@
 //! Hits never pass through this actor: the cache counts accesses in a sharded map,
 //! and the actor only reads it once per interval.
 
-pub mod recipes;
 #[cfg(test)]
 mod tests;
 

@@ -1,6 +1,6 @@
 //! JSON bodies whose errors name the offending field (`items[2].quantity`).
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use serde::de::DeserializeOwned;
 
 /// Parses `bytes` as `T`; a type or shape error names the field path.

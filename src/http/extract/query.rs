@@ -1,6 +1,6 @@
 //! Query-string parameters with errors that name the parameter.
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// The decoded pairs of a query string (first occurrence wins).
 pub struct QueryParams(Vec<(String, String)>);

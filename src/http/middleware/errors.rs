@@ -2,7 +2,7 @@
 //! (404 for unknown routes, 405, 413, payload errors) into `{"error","detail"}`,
 //! and refuses bodies declared over 1 MiB before a byte of them is read.
 
-use crate::error::{json_error_body, ApiError};
+use crate::http::error::{json_error_body, ApiError};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};

@@ -13,7 +13,7 @@
 //! `Limiter` through `App::app_data(web::Data::new(limiter))`). Without one, requests pass.
 
 use crate::caller::AuthContext;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::ratelimit::client_ip::client_ip;
 use crate::ratelimit::{Decision, Limiter, Rejection};
 use actix_web::body::{EitherBody, MessageBody};

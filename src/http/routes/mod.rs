@@ -11,6 +11,7 @@ pub mod search;
 
 use crate::app::OrderApp;
 use crate::http::error::ApiError;
+use crate::startup::{Mount, Services};
 use actix_web::web;
 use std::sync::Arc;
 
@@ -42,14 +43,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/dashboard").get(dashboard::dashboard));
 }
 
-/// The handler set of the order API over `app`, ready for the kit's start-up.
-pub fn mount(app: OrderApp, cursor_key: CursorKey) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + Sync + 'static {
+/// The order API on the kit's services: its use cases, handler set, and the
+/// `/api/` routes protected by API keys (login excepted). `main` hands this to
+/// the kit's start-up.
+pub fn order_api(services: &Services, cursor_key: CursorKey) -> Mount {
+    let app = OrderApp::new(services.db.clone(), services.cache.clone());
+    let sessions = app.sessions.clone();
     let app = web::Data::new(app);
     let key = web::Data::new(cursor_key);
-    move |cfg: &mut web::ServiceConfig| {
+    Mount::new(move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(app.clone()).app_data(key.clone());
         configure(cfg);
-    }
+    })
+    .protect("/api/", &["/api/login"], sessions)
 }
 
 /// Path ids: anything that is not a positive integer names no resource.

@@ -5,7 +5,7 @@
 
 use super::rate_limit;
 use crate::caller::AuthContext;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::ratelimit::config::PLAN_FREE;
 use crate::ratelimit::tests::{limiter, unique_prefix, REDIS_URL};
 use crate::ratelimit::{parse_limits, parse_route_rule, Limiter, RateLimitConfig};

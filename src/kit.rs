@@ -1,0 +1,34 @@
+//! The kit's public surface, in one place: everything a team needs to serve its own
+//! read-heavy API on brisk without forking it. Build the services from a
+//! [`KitConfig`], register a handler set ([`Mount`], an actix `ServiceConfig`
+//! function), declare cached views and memoized calls with their [`Scope`] and TTL
+//! on the [`Cache`], route limits and plans in [`RateLimitConfig`], warm recipes
+//! with [`Cache::register_view`] / [`Cache::register_memo`], read the request's
+//! [`Caller`], and count statements with [`RequestQueries`].
+//!
+//! `examples/hello_kit.rs` is a whole application on this module alone; the
+//! shipped order API (`brisk::app`, `brisk::http::routes`) uses nothing else of
+//! the kit.
+
+pub use crate::authenticate::{AuthError, Authenticate};
+pub use crate::cache::{Cache, CacheConfig, CachedBody, Memo, Scope, ViewKey};
+pub use crate::caller::{AuthContext, PlanName};
+pub use crate::db::config::DbConfig;
+pub use crate::db::pool::DbPool;
+pub use crate::db::DbError;
+pub use crate::http::conditional::{if_none_match_header, respond_cached};
+pub use crate::http::error::ApiError;
+pub use crate::http::extract::auth::Caller;
+pub use crate::http::precompressed::Precompressed;
+pub use crate::metrics::{Metrics, MetricsConfig, RequestQueries};
+pub use crate::ratelimit::{parse_limits, FailurePolicy, KeyBy, PlanLimits, RateLimitConfig, RouteRule};
+pub use crate::redis::RedisConfig;
+pub use crate::startup::{serve, Application, KitConfig, Mount, ServerConfig, Services, Store};
+pub use crate::warm::WarmConfig;
+
+/// The web framework the kit serves with (actix-web), for handler sets.
+pub use actix_web;
+/// The query builder the pool runs (Diesel and diesel-async), for an application's queries.
+pub use diesel;
+/// Asynchronous Diesel connections, as the pool hands them out.
+pub use diesel_async;
