@@ -5,8 +5,8 @@
 
 use super::{Shutdown, WarmConfig, Warmer};
 use crate::cache::tests::{
-    cache_for, cache_on_clock, catalog, config, prefix, redis_exists, until, Counter, Summary,
-    REDIS,
+    cache_for, cache_on_clock, catalog, catalog_keys, config, prefix, redis_exists, until, Counter,
+    Summary, REDIS,
 };
 use crate::cache::{keys, CacheConfig, Scope};
 use crate::metrics::CacheEvent;
@@ -118,7 +118,8 @@ async fn warming_keeps_a_hot_key_from_missing_and_lets_a_cold_key_expire() {
 
 #[actix_rt::test]
 async fn preload_computes_registered_entries_at_start_up() {
-    let cache = cache_for(&prefix(), config());
+    let prefix = prefix();
+    let cache = cache_for(&prefix, config());
     let counter = Counter::default();
     let compute = counter.compute(Duration::ZERO);
     cache.register_view(
@@ -134,8 +135,14 @@ async fn preload_computes_registered_entries_at_start_up() {
         ]
     });
     let addr = Warmer::start_with(cache.clone(), warm_config());
+    // Stored, not only computed: a read before the write lands would join the flight.
+    let stored = |tenant| {
+        let entry = catalog_keys(&prefix, Scope::Tenant(tenant)).entry;
+        let prefix = prefix.clone();
+        async move { redis_exists(&prefix, &entry).await }
+    };
     until("both catalogs to be preloaded", || async {
-        counter.get() == 2
+        counter.get() == 2 && stored(1).await && stored(2).await
     })
     .await;
     let got = cache
