@@ -21,9 +21,13 @@ pub const FIXED_HEADER: usize = 1 + 8 + 8 + 1;
 /// `If-None-Match` path).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
+    /// The generation of the entry's counter it was computed under.
     pub generation: u64,
+    /// Unix ms (by the writer's cache clock) after which it is served stale.
     pub soft_expiry_ms: u64,
+    /// Strong, quoted ETag of the payload.
     pub etag: Arc<str>,
+    /// The stored bytes (`None`: header only).
     pub payload: Option<Bytes>,
 }
 

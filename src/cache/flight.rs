@@ -20,7 +20,9 @@ use std::sync::{Arc, Mutex};
 /// callers downcast it back to their own error type.
 #[derive(Clone)]
 pub struct ErasedError {
+    /// The error itself (downcast to the caller's type).
     pub value: Arc<dyn Any + Send + Sync>,
+    /// Its `Display`, for logs.
     pub message: Arc<str>,
 }
 
@@ -38,11 +40,13 @@ pub enum FlightError {
 /// A flight's value and whether this process computed it.
 #[derive(Clone)]
 pub struct FlightValue {
+    /// The entry served (not stored when computed outside the cache).
     pub envelope: Arc<Envelope>,
     /// False when another process computed it (we waited on its lease).
     pub computed_here: bool,
 }
 
+/// What a flight's callers receive.
 pub type FlightResult = Result<FlightValue, FlightError>;
 type SharedFlight = Shared<BoxFuture<'static, FlightResult>>;
 type Shard = HashMap<String, (u64, SharedFlight)>;

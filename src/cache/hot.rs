@@ -13,10 +13,15 @@ use std::time::{Duration, Instant};
 /// computation), its scope and arguments, its keys and TTL.
 #[derive(Debug, Clone)]
 pub struct HotRecord {
+    /// The registered recipe's id.
     pub recipe: Arc<str>,
+    /// Whose entry it is.
     pub scope: Scope,
+    /// The recipe's arguments (normalized query, or memoized arguments as JSON).
     pub args: Arc<str>,
+    /// The entry's keys.
     pub keys: EntryKeys,
+    /// The entry's soft TTL.
     pub ttl: Duration,
 }
 
@@ -50,6 +55,7 @@ pub fn decayed(count: f64, elapsed: Duration, half_life: Duration) -> f64 {
 }
 
 impl HotKeys {
+    /// Empty counts that halve every `half_life`.
     pub fn new(half_life: Duration) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),

@@ -88,6 +88,7 @@ pub struct Invalidations {
 }
 
 impl Invalidations {
+    /// An empty set of at most `capacity` keys; `clock` times the overflow fallback.
     pub fn new(capacity: usize, lease_ttl: Duration, clock: Clock) -> Self {
         Self {
             ops: Mutex::default(),

@@ -68,8 +68,11 @@ pub fn component(raw: &str) -> String {
 /// it, and the single-flight lease. All three share the scope's hash tag.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EntryKeys {
+    /// The entry (an envelope).
     pub entry: String,
+    /// The generation counter that invalidates it.
     pub generation: String,
+    /// The single-flight lease.
     pub lease: String,
 }
 

@@ -13,28 +13,15 @@
 //! payload. The generation lives in the entry and is compared on read (rather than
 //! spliced into the key) so that both keys are declared to Redis and share the
 //! scope's hash slot; writes store only if the generation is unchanged. On a miss,
-//! callers of one key in this process share one spawned computation (`flight`); that
-//! computation takes a Redis lease (`SET NX PX`) so that one process per cluster
-//! computes, and the others poll with a short backoff until the value lands (bounded
-//! by `lease_wait`), then serve stale or compute themselves if the holder died.
-//! Store failures never reach the caller: the value is computed and served, and the
-//! failure is counted as `CacheEvent::Error`.
+//! callers of one key in this process share one spawned computation (`flight`),
+//! which takes the key's Redis lease so that one process per cluster computes
+//! (`lease`). Store failures never reach the caller: the value is computed and
+//! served, and the failure is counted as `CacheEvent::Error`.
 //!
-//! Invalidations (`bump_namespace`, `delete_memo`, called after the commit) always
-//! try Redis, even while the read breaker is open. One that fails is not dropped: it
-//! is kept in this process's pending set (`invalidate`, deduplicated by generation
-//! key, bounded) and a background task owned by the cache retries it with backoff
-//! until Redis takes it. The rule that keeps "the next read after the write's
-//! response sees the new value" meanwhile: **while an invalidation of a generation
-//! key is pending in this process, every read in this process of an entry under
-//! that key (every view of the (scope, namespace); the one memoized entry) bypasses
-//! the cache**: it is computed from the source, not stored, and shared only with
-//! reads that also began after the last failed invalidation of that key. Once the
-//! retry lands, the generation has moved and reads use the cache again (the first
-//! one misses). Other processes see the invalidation when the retry lands; until
-//! then they may serve the old value (they cannot be told without Redis). If the
-//! pending set is full, this process bypasses the cache for every key for a while
-//! (`invalidate`'s module doc).
+//! Here: the types and the read API. `serve` is the read path, `lease` the
+//! cross-process protocol, `recipes` the registry of recomputations (warming,
+//! preload), `writes` the invalidations (and the rule for reads while one is
+//! pending), `clock` the time the cache reads.
 
 pub mod clock;
 pub mod envelope;
@@ -317,16 +304,8 @@ impl Cache {
         for attempt in 0..2 {
             let served =
                 (self.serve(&entry_keys, ttl, Read::Whole, None, to_json.clone(), hot)).await?;
-            let json = served.envelope.payload.clone().unwrap_or_default();
-            match serde_json::from_slice::<T>(&json) {
-                Ok(value) => {
-                    return Ok(Memo {
-                        value,
-                        json,
-                        etag: Arc::clone(&served.envelope.etag),
-                        outcome: served.outcome,
-                    })
-                }
+            match served.decode::<T>() {
+                Ok(memo) => return Ok(memo),
                 Err(e) if attempt == 0 => {
                     // Written by another version of the type: drop it and recompute.
                     log::warn!("memoized {name} does not decode ({e}); recomputing");

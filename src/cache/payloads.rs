@@ -26,6 +26,7 @@ pub struct Payloads {
 }
 
 impl Payloads {
+    /// The payload kept for `etag`, if any.
     pub fn get(&self, etag: &str) -> Option<Bytes> {
         self.state
             .read()

@@ -13,6 +13,7 @@ use super::{Cache, CachedBody, Memo};
 use crate::metrics::CacheEvent;
 use bytes::Bytes;
 use futures_util::future::{BoxFuture, FutureExt};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt::Display;
 use std::future::Future;
@@ -33,6 +34,20 @@ impl Served {
             envelope: Arc::new(Envelope::new(0, 0, payload)),
             outcome,
         }
+    }
+}
+
+impl Served {
+    /// The memoized value in the served JSON (an error when another version of the
+    /// type wrote it).
+    pub(super) fn decode<T: DeserializeOwned>(self) -> Result<Memo<T>, serde_json::Error> {
+        let json = self.envelope.payload.clone().unwrap_or_default();
+        Ok(Memo {
+            value: serde_json::from_slice(&json)?,
+            json,
+            etag: Arc::clone(&self.envelope.etag),
+            outcome: self.outcome,
+        })
     }
 }
 
@@ -123,7 +138,7 @@ impl Cache {
         }
         if let Some(tag) = inner.invalidations.blocking(&keys.generation) {
             // An invalidation of this key failed and is pending: the stored entry
-            // may predate the write, so compute (module doc). The retry task may
+            // may predate the write, so compute (`writes` module doc). The retry task may
             // have died with its runtime: make sure one runs.
             inner.invalidations.ensure_retrier(&inner.store);
             return (self.bypass(format!("{}#pending{tag}", keys.entry), compute)).await;

@@ -29,10 +29,13 @@ use std::time::{Duration, Instant};
 /// The store failed, timed out, or its breaker is open: the caller bypasses it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
+    /// Redis answered with an error (or the connection failed).
     #[error("redis: {0}")]
     Redis(String),
+    /// Redis did not answer within its timeout.
     #[error("redis timed out")]
     Timeout,
+    /// A recent failure opened the breaker: Redis was not tried.
     #[error("redis breaker open")]
     BreakerOpen,
 }
@@ -45,7 +48,10 @@ pub enum Read {
     /// The whole entry and whether its lease is held.
     WithLease,
     /// The whole entry up to this many bytes, else its header only.
-    View { whole_up_to: usize },
+    View {
+        /// Largest payload read whole.
+        whole_up_to: usize,
+    },
 }
 
 /// What one read found.
@@ -150,6 +156,7 @@ impl RedisStore {
         }
     }
 
+    /// The prefix of every key (the Redis handle's).
     pub fn prefix(&self) -> &str {
         self.redis.prefix()
     }
@@ -427,7 +434,9 @@ impl MemoryStore {
 
 /// The store behind a `Cache`.
 pub enum Store {
+    /// Shared Redis.
     Redis(RedisStore),
+    /// In-process maps.
     Memory(MemoryStore),
 }
 

@@ -1,7 +1,22 @@
 //! The write side: what a committed write tells the cache (a namespace bump, a
 //! memoized entry's delete), and the shutdown flush of invalidations that did not
-//! reach the store yet. Failed invalidations are kept by `invalidate` and retried in
-//! the background; reads of their keys bypass the cache meanwhile (`serve`).
+//! reach the store yet.
+//!
+//! Invalidations (`bump_namespace`, `delete_memo`, called after the commit) always
+//! try Redis, even while the read breaker is open. One that fails is not dropped: it
+//! is kept in this process's pending set (`invalidate`, deduplicated by generation
+//! key, bounded) and a background task owned by the cache retries it with backoff
+//! until Redis takes it. The rule that keeps "the next read after the write's
+//! response sees the new value" meanwhile: **while an invalidation of a generation
+//! key is pending in this process, every read in this process of an entry under
+//! that key (every view of the (scope, namespace); the one memoized entry) bypasses
+//! the cache**: it is computed from the source, not stored, and shared only with
+//! reads that also began after the last failed invalidation of that key. Once the
+//! retry lands, the generation has moved and reads use the cache again (the first
+//! one misses). Other processes see the invalidation when the retry lands; until
+//! then they may serve the old value (they cannot be told without Redis). If the
+//! pending set is full, this process bypasses the cache for every key for a while
+//! (`invalidate`'s module doc).
 
 use super::{invalidate, keys, Cache, InvalidationStats, Scope};
 use crate::metrics::CacheEvent;

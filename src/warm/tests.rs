@@ -5,11 +5,12 @@
 
 use super::{Shutdown, WarmConfig, Warmer};
 use crate::cache::tests::{
-    cache_for, cache_on_clock, catalog, config, prefix, redis_exists, until, Counter, Summary,
-    REDIS,
+    cache_for, cache_on_clock, catalog, catalog_keys, config, prefix, redis_exists, until, Counter,
+    Summary, REDIS,
 };
 use crate::cache::{keys, CacheConfig, Scope};
 use crate::metrics::CacheEvent;
+use futures_util::future::{BoxFuture, FutureExt};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -20,6 +21,31 @@ fn warm_config() -> WarmConfig {
         interval: Duration::from_millis(50),
         budget: 2,
         hot_accesses: 3.0,
+    }
+}
+
+/// A summary computation that counts its runs for product 1 in `hot` and for the
+/// others in `cold`, and takes 20 ms; `units_sold` is the run's index.
+fn summary_counted_in(
+    hot: &Arc<AtomicUsize>,
+    cold: &Arc<AtomicUsize>,
+) -> impl Fn(Scope, i64) -> BoxFuture<'static, Result<Summary, String>> + Clone + Send + Sync {
+    let (hot, cold) = (hot.clone(), cold.clone());
+    move |_scope: Scope, product_id: i64| {
+        let counter = if product_id == 1 {
+            hot.clone()
+        } else {
+            cold.clone()
+        };
+        async move {
+            let n = counter.fetch_add(1, Ordering::SeqCst) as i64;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok(Summary {
+                product_id,
+                units_sold: n,
+            })
+        }
+        .boxed()
     }
 }
 
@@ -34,25 +60,7 @@ async fn warming_keeps_a_hot_key_from_missing_and_lets_a_cold_key_expire() {
     let (cache, clock) = cache_on_clock(REDIS, &prefix, config);
     let runs = Arc::new(AtomicUsize::new(0));
     let cold_runs = Arc::new(AtomicUsize::new(0));
-    let summary = {
-        let runs = runs.clone();
-        let cold_runs = cold_runs.clone();
-        move |_scope: Scope, product_id: i64| {
-            let counter = if product_id == 1 {
-                runs.clone()
-            } else {
-                cold_runs.clone()
-            };
-            async move {
-                let n = counter.fetch_add(1, Ordering::SeqCst) as i64;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                Ok::<_, String>(Summary {
-                    product_id,
-                    units_sold: n,
-                })
-            }
-        }
-    };
+    let summary = summary_counted_in(&runs, &cold_runs);
     let ttl = Duration::from_millis(400);
     cache.register_memo("summary", ttl, summary.clone());
     let addr = Warmer::start_with(cache.clone(), warm_config());
@@ -118,7 +126,8 @@ async fn warming_keeps_a_hot_key_from_missing_and_lets_a_cold_key_expire() {
 
 #[actix_rt::test]
 async fn preload_computes_registered_entries_at_start_up() {
-    let cache = cache_for(&prefix(), config());
+    let prefix = prefix();
+    let cache = cache_for(&prefix, config());
     let counter = Counter::default();
     let compute = counter.compute(Duration::ZERO);
     cache.register_view(
@@ -134,8 +143,14 @@ async fn preload_computes_registered_entries_at_start_up() {
         ]
     });
     let addr = Warmer::start_with(cache.clone(), warm_config());
+    // Stored, not only computed: a read before the write lands would join the flight.
+    let stored = |tenant| {
+        let entry = catalog_keys(&prefix, Scope::Tenant(tenant)).entry;
+        let prefix = prefix.clone();
+        async move { redis_exists(&prefix, &entry).await }
+    };
     until("both catalogs to be preloaded", || async {
-        counter.get() == 2
+        counter.get() == 2 && stored(1).await && stored(2).await
     })
     .await;
     let got = cache

@@ -117,7 +117,7 @@ pub(crate) fn catalog(scope: Scope) -> ViewKey<'static> {
 }
 
 /// The keys of [`catalog`]`(scope)` under `prefix`.
-fn catalog_keys(prefix: &str, scope: Scope) -> EntryKeys {
+pub(crate) fn catalog_keys(prefix: &str, scope: Scope) -> EntryKeys {
     keys::view_keys(prefix, scope, "catalog", "/api/catalog", "")
 }
 
