@@ -160,7 +160,7 @@ async fn api_routes_require_a_valid_unexpired_key() {
         let mut db = app.db();
         diesel::sql_query(format!(
             "INSERT INTO api_keys (tenant_id, key_hash, label, expires_at) VALUES (1, '{}', 'old', now() - interval '1 minute')",
-            brisk::http::extract::auth::hash_key("expired-key")
+            brisk::app::sessions::hash_key("expired-key")
         ))
         .execute(&mut db)
         .unwrap();

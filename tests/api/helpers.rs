@@ -7,7 +7,8 @@
 use brisk::config::ServeArgs;
 use brisk::db::seed::{self, SeedOptions};
 use brisk::startup::Application;
-use brisk::state::AppState;
+use brisk::http::routes::{order_api, CursorKey};
+use brisk::startup::Services;
 use diesel::prelude::*;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use reqwest::{Client, Method, Response};
@@ -116,7 +117,8 @@ pub struct TestApp {
     pub port: u16,
     pub db_name: String,
     pub redis_prefix: String,
-    pub state: AppState,
+    /// The server's shared services (pool, cache, limiter, metrics).
+    pub state: Services,
     pub args: ServeArgs,
     pub client: Client,
     handle: actix_web::dev::ServerHandle,
@@ -150,7 +152,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     spawn_app_on(&db_name, configure).await
 }
 
-type Started = Result<(u16, AppState, actix_web::dev::ServerHandle), String>;
+type Started = Result<(u16, Services, actix_web::dev::ServerHandle), String>;
 
 /// Starts a server on an existing database (a second "process" of one deployment).
 pub async fn spawn_app_on(db_name: &str, configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
@@ -160,9 +162,11 @@ pub async fn spawn_app_on(db_name: &str, configure: impl FnOnce(&mut ServeArgs))
     let (tx, rx) = std::sync::mpsc::channel::<Started>();
     let thread = std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            match Application::build(server_args).await {
+            let key = CursorKey(server_args.server.secret.as_bytes().into());
+            let config = server_args.kit_config();
+            match Application::build(config, move |s| order_api(s, key)).await {
                 Ok(app) => {
-                    let _ = tx.send(Ok((app.port(), app.state().clone(), app.handle())));
+                    let _ = tx.send(Ok((app.port(), app.services().clone(), app.handle())));
                     let _ = app.run_until_stopped().await;
                 }
                 Err(e) => {

@@ -18,7 +18,7 @@ mod swr;
 
 use super::keys::{self, EntryKeys};
 use super::{Backend, Cache, CacheConfig, CachedBody, ManualClock, Scope, ViewKey};
-use crate::config::{RedisArgs, StoreKind};
+use crate::redis::RedisConfig;
 use crate::metrics::Metrics;
 use crate::redis::Redis;
 use bytes::Bytes;
@@ -33,17 +33,14 @@ pub(crate) const REDIS: &str = "127.0.0.1:6379";
 pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
 
 /// A fresh key prefix: the test's own corner of the shared Redis.
-pub(crate) fn prefix() -> String {
-    format!("test-{}", uuid::Uuid::new_v4())
-}
+pub(crate) use crate::testing::unique_prefix as prefix;
 
 /// A Redis handle on `addr` (the real Redis, or a proxy in front of it).
 pub(crate) fn redis(addr: &str, prefix: &str) -> Redis {
-    Redis::new(&RedisArgs {
-        redis_url: format!("redis://{addr}"),
-        redis_timeout_ms: 100,
-        redis_prefix: prefix.to_string(),
-        store: StoreKind::Redis,
+    Redis::new(&RedisConfig {
+        url: format!("redis://{addr}"),
+        timeout: Duration::from_millis(100),
+        prefix: prefix.to_string(),
     })
     .unwrap()
 }

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::metrics::CacheEvent;
-use crate::test_support::{Mode, TcpProxy};
+use crate::testing::{Mode, TcpProxy};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cut_through_a_proxy_is_bypassed_and_used_again_when_back() {
