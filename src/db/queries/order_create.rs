@@ -15,20 +15,29 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 /// One line of a new order (validated at the edge: distinct products, 1..=1000).
 #[derive(Debug, Clone, Copy)]
 pub struct NewLine {
+    /// The product ordered.
     pub product_id: i64,
+    /// Units ordered.
     pub quantity: i32,
 }
 
 /// Why an order was not created.
 #[derive(Debug)]
 pub enum CreateOrderError {
+    /// The tenant has no customer with this id.
     CustomerNotFound(i64),
+    /// The tenant has no product with this id.
     ProductNotFound(i64),
+    /// A line asks for more than the stock.
     InsufficientStock {
+        /// The product short of stock.
         product_id: i64,
+        /// Units the line asked for.
         requested: i32,
+        /// Units in stock.
         available: i32,
     },
+    /// The database failed.
     Db(DbError),
 }
 
