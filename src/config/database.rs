@@ -22,6 +22,7 @@ pub const DEFAULT_URL: &str = crate::db::config::DEFAULT_DATABASE_URL;
 /// The direct URL unless told otherwise (the data layer's default).
 pub const DEFAULT_DIRECT_URL: &str = crate::db::config::DEFAULT_DIRECT_DATABASE_URL;
 
+/// The database flags of `brisk serve` (pool and connection budget).
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// PostgreSQL URL the server uses (through PgBouncer).

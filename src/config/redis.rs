@@ -2,11 +2,9 @@
 //!
 //! Environment: `BRISK_REDIS_URL`, `BRISK_REDIS_TIMEOUT_MS`, `BRISK_REDIS_PREFIX`, `BRISK_STORE`.
 
-use crate::redis::{RedisConfig, DEFAULT_PREFIX, DEFAULT_TIMEOUT};
+use crate::redis::{RedisConfig, DEFAULT_PREFIX, DEFAULT_REDIS_URL, DEFAULT_TIMEOUT};
 use clap::{Args, ValueEnum};
 use std::time::Duration;
-
-use crate::redis::DEFAULT_REDIS_URL;
 
 /// Where cache and rate-limit state live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -17,6 +15,7 @@ pub enum StoreKind {
     Memory,
 }
 
+/// The Redis and store flags of `brisk serve`.
 #[derive(Debug, Clone, Args)]
 pub struct RedisArgs {
     /// Redis URL for cache, single-flight leases and rate-limit state.

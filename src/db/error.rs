@@ -32,20 +32,6 @@ pub enum DbError {
     Query(DieselError),
 }
 
-impl DbError {
-    /// True when the database is saturated or briefly away, so the same call may
-    /// succeed if retried shortly (as opposed to a missing row or a failed query).
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            DbError::PoolTimeout { .. }
-                | DbError::Unreachable(_)
-                | DbError::ConnectionLost(_)
-                | DbError::StatementTimeout(_)
-        )
-    }
-}
-
 impl fmt::Display for DbError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -180,16 +166,5 @@ mod tests {
             )),
             DbError::Query(_)
         ));
-    }
-
-    #[test]
-    fn only_saturation_and_outages_are_transient() {
-        assert!(DbError::PoolTimeout {
-            waited: Duration::from_millis(5)
-        }
-        .is_transient());
-        assert!(DbError::Unreachable("refused".into()).is_transient());
-        assert!(!DbError::NotFound.is_transient());
-        assert!(!DbError::Query(DieselError::RollbackTransaction).is_transient());
     }
 }

@@ -21,10 +21,15 @@ fn serialize_opt_ts<S: Serializer>(ts: &Option<DateTime<Utc>>, s: S) -> Result<S
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, serde::Deserialize, PartialEq)]
 #[diesel(table_name = products, check_for_backend(diesel::pg::Pg))]
 pub struct ProductBrief {
+    /// `products.id`.
     pub id: i64,
+    /// Stock-keeping unit, unique per tenant.
     pub sku: String,
+    /// Display name.
     pub name: String,
+    /// Current unit price.
     pub price_cents: i64,
+    /// Units in stock.
     pub stock: i32,
 }
 
@@ -32,11 +37,17 @@ pub struct ProductBrief {
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = products, check_for_backend(diesel::pg::Pg))]
 pub struct Product {
+    /// `products.id`.
     pub id: i64,
+    /// Stock-keeping unit, unique per tenant.
     pub sku: String,
+    /// Display name.
     pub name: String,
+    /// Current unit price.
     pub price_cents: i64,
+    /// Units in stock.
     pub stock: i32,
+    /// Last change of name, price or stock.
     #[serde(serialize_with = "serialize_ts")]
     pub updated_at: DateTime<Utc>,
 }
@@ -44,14 +55,19 @@ pub struct Product {
 /// `GET /api/products/{id}/summary`.
 #[derive(Debug, Clone, QueryableByName, Serialize, serde::Deserialize, PartialEq)]
 pub struct ProductSummary {
+    /// `products.id`.
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub product_id: i64,
+    /// Units in non-cancelled orders.
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub units_sold: i64,
+    /// Their value at the prices paid.
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub revenue_cents: i64,
+    /// Non-cancelled orders holding the product.
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub order_count: i64,
+    /// The latest of them; `None` if never ordered.
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
     #[serde(serialize_with = "serialize_opt_ts")]
     pub last_ordered_at: Option<DateTime<Utc>>,
@@ -61,10 +77,15 @@ pub struct ProductSummary {
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = orders, check_for_backend(diesel::pg::Pg))]
 pub struct OrderRow {
+    /// `orders.id`.
     pub id: i64,
+    /// The ordering customer.
     pub customer_id: i64,
+    /// `pending`, `paid`, `shipped` or `cancelled`.
     pub status: String,
+    /// Sum of the lines.
     pub total_cents: i64,
+    /// When the order was placed.
     pub created_at: DateTime<Utc>,
 }
 
@@ -73,10 +94,15 @@ pub struct OrderRow {
 #[diesel(belongs_to(OrderRow, foreign_key = order_id))]
 #[diesel(table_name = order_items, check_for_backend(diesel::pg::Pg))]
 pub struct OrderItemRow {
+    /// `order_items.id`.
     pub id: i64,
+    /// The order the line belongs to.
     pub order_id: i64,
+    /// The product ordered.
     pub product_id: i64,
+    /// Units ordered.
     pub quantity: i32,
+    /// Price paid per unit.
     pub unit_price_cents: i64,
 }
 
@@ -84,15 +110,20 @@ pub struct OrderItemRow {
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = customers, check_for_backend(diesel::pg::Pg))]
 pub struct CustomerRef {
+    /// `customers.id`.
     pub id: i64,
+    /// Full name.
     pub name: String,
 }
 
 /// An order line as JSON.
 #[derive(Debug, Clone, Serialize)]
 pub struct OrderItemView {
+    /// The product ordered.
     pub product_id: i64,
+    /// Units ordered.
     pub quantity: i32,
+    /// Price paid per unit.
     pub unit_price_cents: i64,
 }
 
@@ -109,19 +140,25 @@ impl From<OrderItemRow> for OrderItemView {
 /// An order as JSON; fields left out of a sparse fieldset are `None` and not sent.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct OrderView {
+    /// `orders.id`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<i64>,
+    /// `pending`, `paid`, `shipped` or `cancelled`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// Sum of the lines.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total_cents: Option<i64>,
+    /// When the order was placed.
     #[serde(
         skip_serializing_if = "Option::is_none",
         serialize_with = "serialize_opt_ts"
     )]
     pub created_at: Option<DateTime<Utc>>,
+    /// Who ordered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub customer: Option<CustomerRef>,
+    /// The lines, in id order.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub items: Option<Vec<OrderItemView>>,
 }

@@ -9,13 +9,19 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 /// What a key hash resolves to.
 #[derive(Debug, Clone, Queryable)]
 pub struct KeyRecord {
+    /// `api_keys.id`.
     pub key_id: i64,
+    /// The tenant the key belongs to.
     pub tenant_id: i64,
+    /// The tenant's plan (`free`, `pro`, `enterprise`).
     pub plan: String,
+    /// When the key stops working; `None` never.
     pub expires_at: Option<DateTime<Utc>>,
+    /// SHA-256 hex of the key.
     pub key_hash: String,
 }
 
+/// The key whose SHA-256 hex is `key_hash`, with its tenant's plan; `None` if unknown.
 pub async fn find_key(conn: &mut AsyncPgConnection, key_hash: &str) -> DbResult<Option<KeyRecord>> {
     api_keys::table
         .inner_join(tenants::table)
@@ -36,11 +42,15 @@ pub async fn find_key(conn: &mut AsyncPgConnection, key_hash: &str) -> DbResult<
 /// A user's credentials, found by email.
 #[derive(Debug, Clone, Queryable)]
 pub struct UserCredentials {
+    /// `users.id`.
     pub user_id: i64,
+    /// The user's tenant.
     pub tenant_id: i64,
+    /// argon2id PHC string.
     pub password_hash: String,
 }
 
+/// The user with this email; `None` if there is none.
 pub async fn find_user(
     conn: &mut AsyncPgConnection,
     email: &str,

@@ -9,12 +9,16 @@ use diesel::sql_types::{BigInt, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
+/// One of the five best sellers.
 #[derive(Debug, Clone, Serialize, QueryableByName)]
 pub struct TopProduct {
+    /// `products.id`.
     #[diesel(sql_type = BigInt)]
     pub product_id: i64,
+    /// The product's name.
     #[diesel(sql_type = Text)]
     pub name: String,
+    /// Units in non-cancelled orders since the window opened.
     #[diesel(sql_type = BigInt)]
     pub units_sold: i64,
 }
@@ -25,12 +29,17 @@ struct Revenue {
     cents: i64,
 }
 
+/// The dashboard's three aggregates.
 pub struct DashboardFigures {
+    /// Orders created since `today_start`.
     pub orders_today: i64,
+    /// Total of today's non-cancelled orders.
     pub revenue_today_cents: i64,
+    /// Best sellers since `top_since`, most units first.
     pub top_products: Vec<TopProduct>,
 }
 
+/// The tenant's figures: today's orders and revenue, and the top products since `top_since`.
 pub async fn figures(
     conn: &mut AsyncPgConnection,
     tenant_id: i64,

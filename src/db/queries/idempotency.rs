@@ -21,23 +21,24 @@ pub enum Claim {
     /// The first request with this key is still being processed.
     InFlight,
     /// The first request finished: replay its response.
-    Replay { status: u16, body: String },
+    Replay {
+        /// The stored HTTP status.
+        status: u16,
+        /// The stored JSON body.
+        body: String,
+    },
 }
 
-#[derive(QueryableByName)]
-struct Claimed {
-    #[diesel(sql_type = BigInt)]
-    #[allow(dead_code)]
-    tenant_id: i64,
-}
-
+/// Claims `key` for this request (or takes over an expired or abandoned claim),
+/// else says what the earlier request with the key left.
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     tenant_id: i64,
     key: &str,
     request_hash: &str,
 ) -> DbResult<Claim> {
-    let claimed: Vec<Claimed> = diesel::sql_query(
+    // Rows inserted or updated: 0 when the key is held and the WHERE refused it.
+    let claimed = diesel::sql_query(
         "INSERT INTO idempotency_keys (tenant_id, key, request_hash, status, body, created_at)
          VALUES ($1, $2, $3, NULL, NULL, now())
          ON CONFLICT (tenant_id, key) DO UPDATE
@@ -45,14 +46,14 @@ pub async fn claim(
           WHERE idempotency_keys.created_at < now() - interval '24 hours'
              OR (idempotency_keys.status IS NULL
                  AND idempotency_keys.created_at < now() - interval '60 seconds')
-         RETURNING tenant_id",
+",
     )
     .bind::<BigInt, _>(tenant_id)
     .bind::<Text, _>(key)
     .bind::<Text, _>(request_hash)
-    .load(conn)
+    .execute(conn)
     .await?;
-    if !claimed.is_empty() {
+    if claimed > 0 {
         return Ok(Claim::Fresh);
     }
     let existing: Option<(String, Option<i32>, Option<String>)> = idempotency_keys::table

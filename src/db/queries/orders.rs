@@ -15,6 +15,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 /// One page of orders.
 pub struct OrderList {
+    /// The page's orders, newest first.
     pub items: Vec<OrderView>,
     /// The position after the last order of the page, if the page is full.
     pub next: Option<OrderPosition>,
@@ -197,13 +198,19 @@ pub async fn assemble(
 /// One CSV export chunk: orders with id > `after_id`, ascending.
 #[derive(Debug, Clone, Queryable)]
 pub struct ExportRow {
+    /// `orders.id`.
     pub id: i64,
+    /// The ordering customer.
     pub customer_id: i64,
+    /// `pending`, `paid`, `shipped` or `cancelled`.
     pub status: String,
+    /// Sum of the lines.
     pub total_cents: i64,
+    /// When the order was placed.
     pub created_at: DateTime<Utc>,
 }
 
+/// Up to `limit` of the tenant's orders with id > `after_id`, ascending.
 pub async fn export_chunk(
     conn: &mut AsyncPgConnection,
     tenant_id: i64,

@@ -41,6 +41,7 @@ pub async fn page(
     Ok(futures_util::try_join!(rows, total)?)
 }
 
+/// One product of the tenant; `None` if the tenant has no such product.
 pub async fn find(
     conn: &mut AsyncPgConnection,
     tenant_id: i64,
@@ -97,8 +98,11 @@ pub async fn search(
 #[derive(Debug, Clone, Default, AsChangeset)]
 #[diesel(table_name = products)]
 pub struct ProductChanges {
+    /// New name.
     pub name: Option<String>,
+    /// New price.
     pub price_cents: Option<i64>,
+    /// New stock.
     pub stock: Option<i32>,
 }
 
