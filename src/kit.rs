@@ -23,7 +23,8 @@ pub use crate::http::precompressed::Precompressed;
 pub use crate::metrics::{Metrics, MetricsConfig, RequestQueries};
 pub use crate::ratelimit::{parse_limits, FailurePolicy, KeyBy, PlanLimits, RateLimitConfig, RouteRule};
 pub use crate::redis::RedisConfig;
-pub use crate::startup::{serve, Application, KitConfig, Mount, ServerConfig, Services, Store};
+pub use crate::services::{Services, Store};
+pub use crate::startup::{serve, Application, KitConfig, Mount, ServerConfig};
 pub use crate::warm::WarmConfig;
 
 /// The web framework the kit serves with (actix-web), for handler sets.

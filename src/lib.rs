@@ -12,11 +12,14 @@ pub mod caller;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod failure;
 pub mod http;
 pub mod kit;
 pub mod metrics;
+pub mod order_api;
 pub mod ratelimit;
 pub mod redis;
+pub mod services;
 pub mod startup;
 pub mod warm;
 

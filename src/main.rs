@@ -2,7 +2,8 @@
 //! into the kit; no logic here.
 
 use brisk::config::{parse_cli, Command, ServeArgs};
-use brisk::http::routes::{order_api, CursorKey};
+use brisk::http::routes::CursorKey;
+use brisk::order_api;
 
 fn main() {
     let cli = parse_cli();
@@ -27,5 +28,5 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         eprintln!("brisk: BRISK_SECRET is the development default: set it (the same in every process) in production");
     }
     let key = CursorKey(args.server.secret.as_bytes().into());
-    brisk::startup::serve(args.kit_config(), move |services| order_api(services, key))
+    brisk::startup::serve(args.kit_config(), move |services| order_api::mount(services, key))
 }

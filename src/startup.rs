@@ -4,15 +4,15 @@
 //! [`Application::build`] on port 0.
 
 use crate::authenticate::Authenticate;
-use crate::cache::{Backend as CacheBackend, Cache, CacheConfig};
+use crate::cache::CacheConfig;
 use crate::db::budget::{self, BudgetConfig};
-use crate::db::pool::DbPool;
 use crate::http::middleware::auth::Protection;
 use crate::http::precompressed::Precompressed;
 use crate::metrics::logging::LineFormat;
-use crate::metrics::{Bb8Pool, Metrics, MetricsConfig};
-use crate::ratelimit::{Backend as LimiterBackend, Limiter, RateLimitConfig};
-use crate::redis::{Redis, RedisConfig};
+use crate::metrics::MetricsConfig;
+use crate::ratelimit::RateLimitConfig;
+use crate::redis::RedisConfig;
+pub use crate::services::{Services, Store};
 use crate::warm::{Shutdown, WarmConfig, Warmer};
 use crate::{db::config::DbConfig, http};
 use actix::Addr;
@@ -21,16 +21,6 @@ use actix_web::{web, HttpServer};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Where the cache and the limiter keep their state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Store {
-    /// Shared Redis: exact across processes.
-    #[default]
-    Redis,
-    /// In-process: a single-process deployment.
-    Memory,
-}
 
 /// The listener and its workers.
 #[derive(Debug, Clone)]
@@ -77,55 +67,6 @@ pub struct KitConfig {
     pub ratelimit: RateLimitConfig,
     /// Measurement and the access log.
     pub metrics: MetricsConfig,
-}
-
-/// The process's shared services, built once before `HttpServer::new` and cloned
-/// into every worker (cheap: each is a handle over shared state).
-#[derive(Clone)]
-pub struct Services {
-    /// The database pool.
-    pub db: DbPool,
-    /// The Redis handle (also used with the memory store, for `/ready`).
-    pub redis: Redis,
-    /// Where cache and limiter state lives.
-    pub store: Store,
-    /// Cached views and memoized calls.
-    pub cache: Cache,
-    /// The rate limiter.
-    pub limiter: Limiter,
-    /// Metrics of this process.
-    pub metrics: Metrics,
-    /// Compressed variants of cached bodies, per ETag.
-    pub variants: Precompressed,
-}
-
-impl Services {
-    /// Builds every service without connecting (PostgreSQL and Redis may come later).
-    pub fn build(config: &KitConfig) -> Result<Self, String> {
-        let redis = Redis::new(&config.redis).map_err(|e| format!("--redis-url: {e}"))?;
-        let db = DbPool::build(&config.db);
-        let metrics = Metrics::with_history(config.metrics.interval, config.metrics.history);
-        metrics.register_pool("db", Bb8Pool::new(db.inner().clone(), db.max_size()));
-        let limiter_backend = match config.store {
-            Store::Redis => LimiterBackend::Redis(redis.clone()),
-            Store::Memory => LimiterBackend::Memory,
-        };
-        let limiter = Limiter::new(config.ratelimit.clone(), limiter_backend, metrics.clone())?;
-        let cache_backend = match config.store {
-            Store::Redis => CacheBackend::Redis(redis.clone()),
-            Store::Memory => CacheBackend::Memory,
-        };
-        let cache = Cache::new(cache_backend, metrics.clone(), config.cache.clone());
-        Ok(Self {
-            db,
-            redis,
-            store: config.store,
-            cache,
-            limiter,
-            metrics,
-            variants: Precompressed::default(),
-        })
-    }
 }
 
 type Routes = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
@@ -180,7 +121,15 @@ impl Application {
         config: KitConfig,
         mount: impl FnOnce(&Services) -> Mount,
     ) -> Result<Self, String> {
-        let services = Services::build(&config)?;
+        let services = Services::build(
+            &config.db,
+            &config.redis,
+            config.store,
+            &config.cache,
+            &config.ratelimit,
+            &config.metrics,
+        )?;
+        let variants = Precompressed::default();
         let mount = mount(&services);
         // One warming scheduler per process, started after the application has
         // registered its recipes, so it preloads them before traffic.
@@ -197,7 +146,13 @@ impl Application {
         let shared = services.clone();
         let metrics_config = config.metrics.clone();
         let server = HttpServer::new(move || {
-            http::build_app(&shared, &*mount.routes, mount.protection.clone(), &metrics_config)
+            http::build_app(
+                &shared,
+                &variants,
+                &*mount.routes,
+                mount.protection.clone(),
+                &metrics_config,
+            )
         })
         .workers(config.server.workers)
         .shutdown_timeout(config.server.shutdown_timeout.as_secs())

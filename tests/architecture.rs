@@ -217,9 +217,23 @@ fn starts(m: &ModPath, prefix: &str) -> bool {
 }
 
 /// The modules of the kit: none of them may import the application.
-const KIT: [&str; 10] = [
-    "kit", "startup", "cache", "ratelimit", "warm", "metrics", "redis", "caller", "supervise",
+const KIT: [&str; 16] = [
+    "kit",
+    "startup",
+    "services",
+    "authenticate",
+    "cache",
+    "ratelimit",
+    "warm",
+    "metrics",
+    "redis",
+    "caller",
+    "supervise",
     "http::middleware",
+    "http::extract",
+    "http::ops",
+    "http::error",
+    "db::pool",
 ];
 /// The application's modules.
 const APP: [&str; 4] = ["app", "domain", "http::routes", "db::queries"];
@@ -255,7 +269,9 @@ fn violations(tree: &Tree) -> Vec<String> {
             }
         }
         if (starts(from, "app") || starts(from, "db") || starts(from, "domain"))
-            && text.contains("actix")
+            && ["actix_web", "actix::", "actix_rt", "use actix"]
+                .iter()
+                .any(|a| text.contains(a))
         {
             v.push(format!("{} mentions actix", name(from)));
         }

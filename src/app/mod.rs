@@ -14,7 +14,7 @@ pub mod views;
 
 use crate::cache::{Cache, CachedBody};
 use crate::db::pool::DbPool;
-use crate::db::DbError;
+use crate::failure::Failure;
 use crate::domain::OrderStatus;
 use crate::metrics::RequestQueries;
 use bytes::Bytes;
@@ -67,8 +67,10 @@ impl OrderApp {
         tenant_id: i64,
         plan: &'static str,
         now: DateTime<Utc>,
-    ) -> Result<dashboard::Dashboard, DbError> {
-        dashboard::dashboard(&self.db, tenant_id, plan, now).await
+    ) -> Result<dashboard::Dashboard, Failure> {
+        dashboard::dashboard(&self.db, tenant_id, plan, now)
+            .await
+            .map_err(|e| Failure::from(&e))
     }
 
     /// `GET /api/export.csv` as a stream of CSV chunks.
@@ -76,8 +78,10 @@ impl OrderApp {
         &self,
         tenant_id: i64,
         queries: RequestQueries,
-    ) -> impl Stream<Item = Result<Bytes, DbError>> {
-        export::csv(self.db.clone(), tenant_id, queries)
+    ) -> impl Stream<Item = Result<Bytes, Failure>> {
+        futures_util::TryStreamExt::map_err(export::csv(self.db.clone(), tenant_id, queries), |e| {
+            Failure::from(&e)
+        })
     }
 }
 

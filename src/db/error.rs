@@ -32,6 +32,20 @@ pub enum DbError {
     Query(DieselError),
 }
 
+impl DbError {
+    /// True when the database is saturated or briefly away, so the same call may
+    /// succeed if retried shortly (as opposed to a missing row or a failed query).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            DbError::PoolTimeout { .. }
+                | DbError::Unreachable(_)
+                | DbError::ConnectionLost(_)
+                | DbError::StatementTimeout(_)
+        )
+    }
+}
+
 impl fmt::Display for DbError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

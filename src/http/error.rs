@@ -1,17 +1,11 @@
-//! Every conversion of an error into a response, and the one status/code table:
-//! use-case errors, the database's, authentication's, the limiter's 429, the
-//! replayed idempotent answer and the bare statuses actix answers itself. Causes
-//! are logged, never sent.
+//! The one status/code table and the JSON error body: every error answer of the
+//! kit and of an application goes through [`ApiError`] (a dependency's
+//! [`Failure`], authentication's, the limiter's 429, the bare statuses actix
+//! answers itself). An application maps its use-case errors onto it
+//! (`http::routes::errors`). Causes are logged, never sent.
 
-use crate::app::ordering::OrderingError;
-use crate::app::orders::OrderReadError;
-use crate::app::products::ProductError;
-use crate::app::reads::ReadError;
-use crate::app::sessions::SessionError;
 use crate::authenticate::AuthError;
-use crate::db::DbError;
-use crate::domain::ordering::OrderRejection;
-use crate::domain::orders::InvalidInput;
+use crate::failure::Failure;
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
@@ -219,124 +213,18 @@ pub fn json_error_body(status: StatusCode) -> serde_json::Value {
     serde_json::json!({ "error": code, "detail": detail })
 }
 
-// Saturation and outages are 503 with `Retry-After: 1`; a missing row is 404;
-// anything else is a 500 whose cause is logged.
-impl From<&DbError> for ApiError {
-    fn from(e: &DbError) -> Self {
-        let unavailable = |detail: String| ApiError::Unavailable {
-            detail,
-            retry_after_secs: 1,
-        };
-        match e {
-            DbError::NotFound => ApiError::not_found("no such resource"),
-            DbError::PoolTimeout { waited } => unavailable(format!(
-                "no database connection became free within {} ms",
-                waited.as_millis()
-            )),
-            DbError::Unreachable(_) => unavailable("the database is unavailable".into()),
-            DbError::ConnectionLost(_) => unavailable("the database connection was lost".into()),
-            DbError::StatementTimeout(_) => {
-                unavailable("the database did not answer in time".into())
-            }
-            DbError::Query(cause) => ApiError::internal(cause),
-        }
-    }
-}
-
-impl From<DbError> for ApiError {
-    fn from(e: DbError) -> Self {
-        ApiError::from(&e)
-    }
-}
-
-impl From<InvalidInput> for ApiError {
-    fn from(e: InvalidInput) -> Self {
-        ApiError::bad_request(e.field, e.detail)
-    }
-}
-
-impl From<ReadError> for ApiError {
-    fn from(e: ReadError) -> Self {
-        match e {
-            ReadError::NotFound(d) => ApiError::NotFound(d),
-            ReadError::Db(e) => e.as_ref().into(),
-            ReadError::Internal(d) => ApiError::Internal(d),
-        }
-    }
-}
-
-impl From<ProductError> for ApiError {
-    fn from(e: ProductError) -> Self {
-        match e {
-            ProductError::Invalid(i) => i.into(),
-            ProductError::NotFound(id) => ApiError::not_found(format!("no product with id {id}")),
-            ProductError::Db(e) => e.into(),
-        }
-    }
-}
-
-impl From<OrderReadError> for ApiError {
-    fn from(e: OrderReadError) -> Self {
-        match e {
-            OrderReadError::NotFound(id) => ApiError::not_found(format!("no order with id {id}")),
-            OrderReadError::Db(e) => e.into(),
-            OrderReadError::Read(e) => e.into(),
-        }
-    }
-}
-
-impl From<OrderRejection> for ApiError {
-    fn from(r: OrderRejection) -> Self {
-        match r {
-            OrderRejection::CustomerNotFound(id) => {
-                ApiError::not_found(format!("customer {id} not found"))
-            }
-            OrderRejection::ProductNotFound(id) => {
-                ApiError::not_found(format!("product {id} not found"))
-            }
-            OrderRejection::InsufficientStock {
-                product_id,
-                requested,
-                available,
-            } => ApiError::Conflict {
-                code: "insufficient_stock",
-                detail: format!("product {product_id}: {requested} requested, {available} in stock"),
+impl From<Failure> for ApiError {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::NotFound => ApiError::not_found("no such resource"),
+            Failure::Unavailable {
+                detail,
+                retry_after_secs,
+            } => ApiError::Unavailable {
+                detail: detail.into(),
+                retry_after_secs,
             },
-            OrderRejection::TotalOverflow => ApiError::Unprocessable {
-                code: "total_out_of_range",
-                detail: "the order's total exceeds what can be stored".into(),
-            },
-        }
-    }
-}
-
-impl From<OrderingError> for ApiError {
-    fn from(e: OrderingError) -> Self {
-        match e {
-            OrderingError::Invalid(i) => i.into(),
-            OrderingError::Rejected(r) => r.into(),
-            OrderingError::KeyReused => ApiError::Unprocessable {
-                code: "idempotency_key_reused",
-                detail: "Idempotency-Key was already used with a different body".into(),
-            },
-            OrderingError::InFlight => ApiError::Conflict {
-                code: "idempotency_in_flight",
-                detail: "a request with this Idempotency-Key is still being processed".into(),
-            },
-            OrderingError::Db(e) => e.into(),
-        }
-    }
-}
-
-impl From<SessionError> for ApiError {
-    fn from(e: SessionError) -> Self {
-        match e {
-            SessionError::Invalid { field, detail } => ApiError::bad_request(field, detail),
-            SessionError::BadCredentials => {
-                ApiError::Unauthorized("invalid email or password".into())
-            }
-            SessionError::Db(e) => e.into(),
-            SessionError::Internal(d) => ApiError::Internal(d),
+            Failure::Internal(cause) => ApiError::Internal(cause),
         }
     }
 }
@@ -355,23 +243,4 @@ impl From<AuthError> for ApiError {
             AuthError::Internal(d) => ApiError::Internal(d),
         }
     }
-}
-
-/// How an order rejection is answered, stored with its idempotency key so a
-/// retry gets the same bytes (handed to `app::ordering` by the handler).
-pub fn rejection_answer(e: &OrderingError) -> (u16, String) {
-    let answer = match e {
-        OrderingError::Rejected(r) => ApiError::from(r.clone()),
-        other => ApiError::internal(format!("unexpected answer to store: {other}")),
-    };
-    (answer.status().as_u16(), answer.body())
-}
-
-/// A replayed idempotent answer: the first answer's status and bytes.
-pub fn replayed(status: u16, body: String) -> HttpResponse {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    HttpResponse::build(status)
-        .insert_header(("Idempotent-Replayed", "true"))
-        .content_type("application/json")
-        .body(body)
 }

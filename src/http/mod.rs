@@ -11,7 +11,8 @@ pub mod routes;
 use crate::http::error::ApiError;
 use crate::http::middleware::auth::Protection;
 use crate::metrics::{self, MetricsConfig, RequestMetrics};
-use crate::startup::Services;
+use crate::http::precompressed::Precompressed;
+use crate::services::Services;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Compress, Condition};
@@ -23,6 +24,7 @@ use actix_web::{web, App, Error};
 /// statement counting → the application's routes and the kit's own.
 pub fn build_app(
     services: &Services,
+    variants: &Precompressed,
     routes: &(dyn Fn(&mut web::ServiceConfig) + Send + Sync),
     protection: Option<Protection>,
     metrics_config: &MetricsConfig,
@@ -39,7 +41,7 @@ pub fn build_app(
     let mut app = App::new()
         .app_data(web::Data::new(services.limiter.clone()))
         .app_data(web::Data::new(services.clone()))
-        .app_data(web::Data::new(services.variants.clone()))
+        .app_data(web::Data::new(variants.clone()))
         .app_data(web::PayloadConfig::new(middleware::errors::MAX_BODY_BYTES))
         .app_data(
             web::PathConfig::default()

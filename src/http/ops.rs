@@ -2,7 +2,7 @@
 //! and the JSON 404 of unknown routes.
 
 use crate::http::error::ApiError;
-use crate::startup::{Services, Store};
+use crate::services::{Services, Store};
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 use std::time::Duration;

@@ -7,7 +7,8 @@
 use brisk::config::ServeArgs;
 use brisk::db::seed::{self, SeedOptions};
 use brisk::startup::Application;
-use brisk::http::routes::{order_api, CursorKey};
+use brisk::http::routes::CursorKey;
+use brisk::order_api;
 use brisk::startup::Services;
 use diesel::prelude::*;
 use diesel::{Connection, PgConnection, RunQueryDsl};
@@ -164,7 +165,7 @@ pub async fn spawn_app_on(db_name: &str, configure: impl FnOnce(&mut ServeArgs))
         actix_web::rt::System::new().block_on(async move {
             let key = CursorKey(server_args.server.secret.as_bytes().into());
             let config = server_args.kit_config();
-            match Application::build(config, move |s| order_api(s, key)).await {
+            match Application::build(config, move |s| order_api::mount(s, key)).await {
                 Ok(app) => {
                     let _ = tx.send(Ok((app.port(), app.services().clone(), app.handle())));
                     let _ = app.run_until_stopped().await;

@@ -2,5 +2,4 @@
 
 pub mod auth;
 pub mod body;
-pub mod cursor;
 pub mod query;

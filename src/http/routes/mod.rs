@@ -2,6 +2,8 @@
 //! case, map its answer. [`mount`] is what `main` hands the kit.
 
 pub mod catalog;
+pub mod cursor;
+pub mod errors;
 pub mod dashboard;
 pub mod export;
 pub mod login;
@@ -11,7 +13,6 @@ pub mod search;
 
 use crate::app::OrderApp;
 use crate::http::error::ApiError;
-use crate::startup::{Mount, Services};
 use actix_web::web;
 use std::sync::Arc;
 
@@ -43,19 +44,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/dashboard").get(dashboard::dashboard));
 }
 
-/// The order API on the kit's services: its use cases, handler set, and the
-/// `/api/` routes protected by API keys (login excepted). `main` hands this to
-/// the kit's start-up.
-pub fn order_api(services: &Services, cursor_key: CursorKey) -> Mount {
-    let app = OrderApp::new(services.db.clone(), services.cache.clone());
-    let sessions = app.sessions.clone();
+/// The handler set over `app`, with the application's state registered as
+/// `web::Data` for the handlers.
+pub fn handlers(
+    app: OrderApp,
+    cursor_key: CursorKey,
+) -> impl Fn(&mut web::ServiceConfig) + Send + Sync + 'static {
     let app = web::Data::new(app);
     let key = web::Data::new(cursor_key);
-    Mount::new(move |cfg: &mut web::ServiceConfig| {
+    move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(app.clone()).app_data(key.clone());
         configure(cfg);
-    })
-    .protect("/api/", &["/api/login"], sessions)
+    }
 }
 
 /// Path ids: anything that is not a positive integer names no resource.

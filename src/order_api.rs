@@ -1,0 +1,19 @@
+//! The order application wired into the kit: its use cases over the kit's
+//! services, its handler set, and its `/api/` routes protected by API keys (login
+//! excepted). `main` (and the API tests) hand [`mount`] to the kit's start-up.
+
+use crate::app::OrderApp;
+use crate::http::routes::{handlers, CursorKey};
+use crate::startup::{Mount, Services};
+
+/// The routes under this prefix need an API key.
+pub const PROTECTED_PREFIX: &str = "/api/";
+/// Routes under the prefix that need none.
+pub const PUBLIC_ROUTES: [&str; 1] = ["/api/login"];
+
+/// The order API on `services`, its cursors signed with `cursor_key`.
+pub fn mount(services: &Services, cursor_key: CursorKey) -> Mount {
+    let app = OrderApp::new(services.db.clone(), services.cache.clone());
+    let sessions = app.sessions.clone();
+    Mount::new(handlers(app, cursor_key)).protect(PROTECTED_PREFIX, &PUBLIC_ROUTES, sessions)
+}
