@@ -13,6 +13,7 @@ pub mod ratelimit;
 pub mod redis;
 pub mod startup;
 pub mod state;
+pub mod supervise;
 pub mod warm;
 
 #[cfg(test)]

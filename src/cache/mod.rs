@@ -219,7 +219,7 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // The retry task holds the store and the pending set, not the cache: stop it.
+        // The retrier holds the store and the pending set, not the cache: stop it.
         self.invalidations.stop();
     }
 }
@@ -263,10 +263,10 @@ impl Cache {
             Backend::Memory => (Store::Memory(MemoryStore::default()), "mem".to_string()),
         };
         let hot = HotKeys::new(config.hot_half_life);
-        let invalidations = Arc::new(Invalidations::new(
-            invalidate::MAX_PENDING,
-            config.lease_ttl,
-        ));
+        let invalidations = Arc::new(
+            Invalidations::new(invalidate::MAX_PENDING, config.lease_ttl)
+                .with_metrics(metrics.clone()),
+        );
         Self {
             inner: Arc::new(Inner {
                 store: Arc::new(store),
