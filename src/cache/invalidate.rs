@@ -125,8 +125,9 @@ impl Invalidations {
     }
 
     /// Counts the retrier's restarts in `metrics` (the cache's) instead of a private
-    /// registry.
+    /// registry; the counter shows from now on, before any retrier starts.
     pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        metrics.register_actor(ACTOR);
         self.metrics = metrics;
         self
     }
