@@ -21,7 +21,9 @@ pub use crate::http::error::ApiError;
 pub use crate::http::extract::auth::Caller;
 pub use crate::http::precompressed::Precompressed;
 pub use crate::metrics::{Metrics, MetricsConfig, RequestQueries};
-pub use crate::ratelimit::{parse_limits, FailurePolicy, KeyBy, PlanLimits, RateLimitConfig, RouteRule};
+pub use crate::ratelimit::{
+    parse_limits, FailurePolicy, KeyBy, PlanLimits, RateLimitConfig, RouteRule,
+};
 pub use crate::redis::RedisConfig;
 pub use crate::services::{Services, Store};
 pub use crate::startup::{serve, Application, KitConfig, Mount, ServerConfig};

@@ -21,6 +21,7 @@ pub mod ratelimit;
 pub mod redis;
 pub mod services;
 pub mod startup;
+pub mod supervise;
 pub mod warm;
 
 #[cfg(any(test, feature = "testing"))]

@@ -28,5 +28,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         eprintln!("brisk: BRISK_SECRET is the development default: set it (the same in every process) in production");
     }
     let key = CursorKey(args.server.secret.as_bytes().into());
-    brisk::startup::serve(args.kit_config(), move |services| order_api::mount(services, key))
+    brisk::startup::serve(args.kit_config(), move |services| {
+        order_api::mount(services, key)
+    })
 }

@@ -25,12 +25,18 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// `src/cache/serve.rs` → `cache::serve`; `src/cache/mod.rs` → `cache`.
 fn module_of(src: &Path, file: &Path) -> ModPath {
-    let rel = file.strip_prefix(src).expect("under src").with_extension("");
+    let rel = file
+        .strip_prefix(src)
+        .expect("under src")
+        .with_extension("");
     let mut parts: ModPath = rel
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
-    if parts.last().is_some_and(|p| p == "mod" || p == "lib" || p == "main") && parts.len() > 1
+    if parts
+        .last()
+        .is_some_and(|p| p == "mod" || p == "lib" || p == "main")
+        && parts.len() > 1
     {
         parts.pop();
     }
@@ -174,7 +180,12 @@ fn cycles(tree: &Tree) -> Vec<String> {
         }
         for to in targets {
             if let Some((parent, a, b)) = sibling_edge(from, to) {
-                graphs.entry(parent).or_default().entry(a).or_default().insert(b);
+                graphs
+                    .entry(parent)
+                    .or_default()
+                    .entry(a)
+                    .or_default()
+                    .insert(b);
             }
         }
     }
@@ -250,7 +261,9 @@ fn violations(tree: &Tree) -> Vec<String> {
             if starts(to, "config")
                 && !(starts(from, "config") || from == &["startup"] || from == &["main"])
             {
-                v.push(format!("{f} imports {t}: config is for main, startup and config/"));
+                v.push(format!(
+                    "{f} imports {t}: config is for main, startup and config/"
+                ));
             }
             if starts(from, "http") && starts(to, "db") {
                 v.push(format!("{f} imports {t}: http never imports db"));
@@ -259,10 +272,14 @@ fn violations(tree: &Tree) -> Vec<String> {
                 v.push(format!("{f} imports {t}: db returns rows or DbError"));
             }
             if starts(from, "domain") {
-                v.push(format!("{f} imports {t}: domain imports nothing of the crate"));
+                v.push(format!(
+                    "{f} imports {t}: domain imports nothing of the crate"
+                ));
             }
             if KIT.iter().any(|k| starts(from, k)) && APP.iter().any(|a| starts(to, a)) {
-                v.push(format!("{f} imports {t}: the kit never imports the application"));
+                v.push(format!(
+                    "{f} imports {t}: the kit never imports the application"
+                ));
             }
             if starts(from, "app") && starts(to, "http") {
                 v.push(format!("{f} imports {t}: use cases never import http"));
@@ -289,7 +306,11 @@ fn the_dependency_list_has_no_cycles_and_follows_the_layers() {
     let rings = cycles(&tree);
     assert!(rings.is_empty(), "module cycles:\n{}", rings.join("\n"));
     let broken = violations(&tree);
-    assert!(broken.is_empty(), "layer rules broken:\n{}", broken.join("\n"));
+    assert!(
+        broken.is_empty(),
+        "layer rules broken:\n{}",
+        broken.join("\n")
+    );
 }
 
 #[test]
@@ -301,12 +322,17 @@ fn no_source_file_is_over_six_hundred_lines() {
         .filter(|(f, n)| **n > MAX_LINES && !f.ends_with("schema.rs"))
         .map(|(f, n)| format!("{}: {n} lines", f.display()))
         .collect();
-    assert!(long.is_empty(), "files over {MAX_LINES} lines:\n{}", long.join("\n"));
+    assert!(
+        long.is_empty(),
+        "files over {MAX_LINES} lines:\n{}",
+        long.join("\n")
+    );
 }
 
 #[test]
 fn the_path_parser_expands_use_groups() {
-    let paths = crate_paths("use crate::cache::{keys::Scope, Cache};\nlet x = crate::db::pool::get();");
+    let paths =
+        crate_paths("use crate::cache::{keys::Scope, Cache};\nlet x = crate::db::pool::get();");
     let names: Vec<String> = paths.iter().map(|p| p.join("::")).collect();
     assert_eq!(
         names,

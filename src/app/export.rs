@@ -47,7 +47,10 @@ pub fn csv(
                 .await;
             match fetched {
                 Err(e) => {
-                    log::error!("export of tenant {tenant_id} failed after id {}: {e}", cur.after_id);
+                    log::error!(
+                        "export of tenant {tenant_id} failed after id {}: {e}",
+                        cur.after_id
+                    );
                     let stop = Cursor {
                         after_id: cur.after_id,
                         done: true,

@@ -14,8 +14,8 @@ pub mod views;
 
 use crate::cache::{Cache, CachedBody};
 use crate::db::pool::DbPool;
-use crate::failure::Failure;
 use crate::domain::OrderStatus;
+use crate::failure::Failure;
 use crate::metrics::RequestQueries;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -57,7 +57,11 @@ impl OrderApp {
     }
 
     /// `POST /api/login`.
-    pub async fn login(&self, email: &str, password: String) -> Result<sessions::Login, sessions::SessionError> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: String,
+    ) -> Result<sessions::Login, sessions::SessionError> {
         sessions::login(&self.db, email, password).await
     }
 
@@ -94,7 +98,11 @@ pub struct Reads {
 
 impl Reads {
     /// `GET /api/catalog` (no body when `If-None-Match` matched).
-    pub async fn catalog(&self, tenant_id: i64, if_none_match: Option<&str>) -> Result<CachedBody, reads::ReadError> {
+    pub async fn catalog(
+        &self,
+        tenant_id: i64,
+        if_none_match: Option<&str>,
+    ) -> Result<CachedBody, reads::ReadError> {
         reads::catalog(&self.cache, &self.db, tenant_id, if_none_match).await
     }
 
@@ -110,12 +118,20 @@ impl Reads {
     }
 
     /// `GET /api/products/{id}/summary`.
-    pub async fn product_summary(&self, tenant_id: i64, product_id: i64) -> Result<CachedBody, reads::ReadError> {
+    pub async fn product_summary(
+        &self,
+        tenant_id: i64,
+        product_id: i64,
+    ) -> Result<CachedBody, reads::ReadError> {
         reads::product_summary(&self.cache, &self.db, tenant_id, product_id).await
     }
 
     /// The tenant's order count with the status filter (memoized).
-    pub async fn order_count(&self, tenant_id: i64, status: Option<OrderStatus>) -> Result<i64, reads::ReadError> {
+    pub async fn order_count(
+        &self,
+        tenant_id: i64,
+        status: Option<OrderStatus>,
+    ) -> Result<i64, reads::ReadError> {
         reads::order_count(&self.cache, &self.db, tenant_id, status).await
     }
 }

@@ -122,7 +122,9 @@ impl Ordering {
     ) -> Result<Placed, OrderingError> {
         let lines = validate_lines(items).map_err(OrderingError::Invalid)?;
         let Some(idem) = idempotency else {
-            return self.create(tenant_id, customer_id, &lines, None, render).await;
+            return self
+                .create(tenant_id, customer_id, &lines, None, render)
+                .await;
         };
         let claim = {
             let mut conn = self.db.get().await?;
@@ -156,11 +158,9 @@ impl Ordering {
         render: &RenderRejection,
     ) -> Result<Placed, OrderingError> {
         let mut conn = self.db.get().await?;
-        let to_json = |view: &crate::db::models::OrderView| {
-            serde_json::to_string(view).unwrap_or_default()
-        };
-        match order_create::create(&mut conn, tenant_id, customer_id, lines, key, &to_json).await
-        {
+        let to_json =
+            |view: &crate::db::models::OrderView| serde_json::to_string(view).unwrap_or_default();
+        match order_create::create(&mut conn, tenant_id, customer_id, lines, key, &to_json).await {
             Ok(json) => {
                 drop(conn);
                 let ids: Vec<i64> = lines.iter().map(|l| l.product_id).collect();
@@ -196,9 +196,12 @@ mod tests {
 
     #[test]
     fn request_hash_ignores_key_order_but_not_values() {
-        let a = request_hash(&json!({"customer_id": 1, "items": [{"product_id": 2, "quantity": 3}]}));
-        let b = request_hash(&json!({"items": [{"quantity": 3, "product_id": 2}], "customer_id": 1}));
-        let c = request_hash(&json!({"items": [{"quantity": 4, "product_id": 2}], "customer_id": 1}));
+        let a =
+            request_hash(&json!({"customer_id": 1, "items": [{"product_id": 2, "quantity": 3}]}));
+        let b =
+            request_hash(&json!({"items": [{"quantity": 3, "product_id": 2}], "customer_id": 1}));
+        let c =
+            request_hash(&json!({"items": [{"quantity": 4, "product_id": 2}], "customer_id": 1}));
         assert_eq!(a, b);
         assert_ne!(a, c);
     }

@@ -48,7 +48,11 @@ impl Orders {
     }
 
     /// One page; the offset form's total (memoized) is read at the same time.
-    pub async fn list(&self, tenant_id: i64, query: OrderQuery) -> Result<OrdersPage, OrderReadError> {
+    pub async fn list(
+        &self,
+        tenant_id: i64,
+        query: OrderQuery,
+    ) -> Result<OrdersPage, OrderReadError> {
         let page = async {
             self.db
                 .read(move |c| Box::pin(async move { orders::list(c, tenant_id, &query).await }))

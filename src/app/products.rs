@@ -57,7 +57,10 @@ impl ProductUpdate {
         if let Some(name) = &self.name {
             let len = name.trim().chars().count();
             if !(1..=200).contains(&len) {
-                return Err(InvalidInput::new("name", "name must be 1 to 200 characters"));
+                return Err(InvalidInput::new(
+                    "name",
+                    "name must be 1 to 200 characters",
+                ));
             }
         }
         let in_range = |v: i64| (0..=MAX_AMOUNT).contains(&v);
@@ -100,7 +103,12 @@ impl Products {
     }
 
     /// Page `page` of `per_page` products (both already validated and clamped).
-    pub async fn page(&self, tenant_id: i64, page: i64, per_page: i64) -> Result<ProductPage, ProductError> {
+    pub async fn page(
+        &self,
+        tenant_id: i64,
+        page: i64,
+        per_page: i64,
+    ) -> Result<ProductPage, ProductError> {
         let (items, total) = self
             .db
             .read(move |c| Box::pin(products::page(c, tenant_id, page, per_page)))
@@ -117,7 +125,12 @@ impl Products {
     }
 
     /// Applies `update`, then (committed) drops the tenant's cached catalog and searches.
-    pub async fn update(&self, tenant_id: i64, id: i64, update: ProductUpdate) -> Result<Product, ProductError> {
+    pub async fn update(
+        &self,
+        tenant_id: i64,
+        id: i64,
+        update: ProductUpdate,
+    ) -> Result<Product, ProductError> {
         let changes = update.validate().map_err(ProductError::Invalid)?;
         let updated = {
             let mut conn = self.db.get().await?;

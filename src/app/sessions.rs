@@ -4,7 +4,7 @@
 //! costs the same hash as a wrong password so timing does not reveal which
 //! emails exist.
 
-use crate::authenticate::{Authenticate, AuthError};
+use crate::authenticate::{AuthError, Authenticate};
 use crate::cache::{Cache, Scope};
 use crate::caller::{AuthContext, PlanName};
 use crate::db::pool::DbPool;
@@ -211,23 +211,29 @@ async fn api_key(
     let db = db.clone();
     let hash = key_hash.to_string();
     let memo = cache
-        .memoize(API_KEY, key_hash, Scope::Public, API_KEY_TTL, move || async move {
-            let found = db
-                .read(move |c| {
-                    let h = hash.clone();
-                    Box::pin(async move { queries::auth::find_key(c, &h).await })
-                })
-                .await?;
-            found
-                .map(|r| ApiKeyRecord {
-                    key_id: r.key_id,
-                    tenant_id: r.tenant_id,
-                    plan: r.plan,
-                    expires_at: r.expires_at,
-                    key_hash: r.key_hash,
-                })
-                .ok_or(KeyLookup::Unknown)
-        })
+        .memoize(
+            API_KEY,
+            key_hash,
+            Scope::Public,
+            API_KEY_TTL,
+            move || async move {
+                let found = db
+                    .read(move |c| {
+                        let h = hash.clone();
+                        Box::pin(async move { queries::auth::find_key(c, &h).await })
+                    })
+                    .await?;
+                found
+                    .map(|r| ApiKeyRecord {
+                        key_id: r.key_id,
+                        tenant_id: r.tenant_id,
+                        plan: r.plan,
+                        expires_at: r.expires_at,
+                        key_hash: r.key_hash,
+                    })
+                    .ok_or(KeyLookup::Unknown)
+            },
+        )
         .await;
     match memo {
         Ok(m) => Ok(Some(m.value)),
@@ -324,8 +330,14 @@ pub async fn login(db: &DbPool, email: &str, password: String) -> Result<Login, 
     let token = format!("bk_{}", hex::encode(raw));
     let expires_at = Utc::now() + Days::hours(TOKEN_LIFETIME_HOURS);
     let mut conn = db.get().await?;
-    queries::auth::insert_token(&mut conn, user.tenant_id, &hash_key(&token), "login", expires_at)
-        .await?;
+    queries::auth::insert_token(
+        &mut conn,
+        user.tenant_id,
+        &hash_key(&token),
+        "login",
+        expires_at,
+    )
+    .await?;
     Ok(Login {
         token,
         tenant_id: user.tenant_id,

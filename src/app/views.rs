@@ -54,7 +54,11 @@ pub async fn search_json(
 }
 
 /// `GET /api/products/{id}/summary` body: the deliberately expensive aggregate.
-pub async fn summary_json(db: &DbPool, tenant_id: i64, product_id: i64) -> Result<Bytes, ReadError> {
+pub async fn summary_json(
+    db: &DbPool,
+    tenant_id: i64,
+    product_id: i64,
+) -> Result<Bytes, ReadError> {
     let summary = db
         .read(move |c| Box::pin(queries::products::summary(c, tenant_id, product_id)))
         .await?

@@ -6,10 +6,15 @@
 //! retries it with backoff until Redis takes it. While one is pending, reads of its
 //! keys in this process bypass the cache (`Cache::serve` asks [`Invalidations::blocking`]).
 //!
-//! The task is owned by the `Cache`: it is spawned on the first failure (on the
-//! runtime of the caller), exits by itself once the set is empty, and is aborted
-//! when the cache is dropped. A read that finds its key pending restarts it if it
-//! died with its runtime (an actix worker that stopped).
+//! The retrier is an actix actor ([`Retrier`]) under a supervisor (`crate::supervise`)
+//! owned by the `Cache`, through this set, which holds its address: started on the
+//! first failure (on the caller's arbiter, or on a System of its own outside actix),
+//! it retries while anything is pending, goes idle once the set is empty (the next
+//! failure wakes it), and is sent `Shutdown` and let go when the cache is dropped. A
+//! round that panics stops it, the supervisor restarts it (counted as
+//! `brisk_actor_restarts_total{actor="invalidation_retrier"}`) and the retries go on.
+//! A read that finds its key pending starts a new one if it died with its arbiter (an
+//! actix worker that stopped).
 //!
 //! The set is bounded ([`MAX_PENDING`]). When it is full, a new invalidation cannot
 //! be remembered; the safe fallback is that this process bypasses the cache for
@@ -21,11 +26,13 @@
 
 use super::clock::Clock;
 use super::store::Store;
+use crate::metrics::Metrics;
+use crate::supervise::{self, Background, Shutdown, Supervision};
+use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::task::AbortHandle;
 
 /// Most invalidations remembered at once (distinct generation keys).
 pub const MAX_PENDING: usize = 10_000;
@@ -34,6 +41,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// Invalidations retried per round (the rest wait for the next, short, round).
 const BATCH: usize = 512;
+/// The retrier's name in logs and in `brisk_actor_restarts_total`.
+pub const ACTOR: &str = "invalidation_retrier";
 
 struct Op {
     /// The memoized entry to delete with the bump (`None` for a namespace).
@@ -79,8 +88,15 @@ pub struct Invalidations {
     lease_ttl_ms: u64,
     /// Times the overflow fallback.
     clock: Clock,
+    /// A retrier is retrying (not idle): the failure that sets it wakes one.
     running: AtomicBool,
-    task: Mutex<Option<AbortHandle>>,
+    /// The retrier's address, with the generation it was started as (the owner's
+    /// handle: dropping it, after `Shutdown`, ends the actor).
+    retrier: Mutex<Option<(u64, Addr<Retrier>)>>,
+    /// Generations of retriers started.
+    generations: AtomicU64,
+    /// Where retrier restarts are counted.
+    metrics: Metrics,
     failed: AtomicU64,
     retried: AtomicU64,
     retry_failures: AtomicU64,
@@ -101,12 +117,26 @@ impl Invalidations {
             lease_ttl_ms: lease_ttl.as_millis() as u64,
             clock,
             running: AtomicBool::new(false),
-            task: Mutex::default(),
+            retrier: Mutex::default(),
+            generations: AtomicU64::new(0),
+            metrics: Metrics::default(),
             failed: AtomicU64::new(0),
             retried: AtomicU64::new(0),
             retry_failures: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
         }
+    }
+
+    /// Counts the retrier's restarts in `metrics` (the cache's) instead of a private
+    /// registry; the counter shows from now on, before any retrier starts.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        metrics.register_actor(ACTOR);
+        self.metrics = metrics;
+        self
+    }
+
+    fn retrier(&self) -> MutexGuard<'_, Option<(u64, Addr<Retrier>)>> {
+        self.retrier.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn ops(&self) -> std::sync::MutexGuard<'_, HashMap<String, Op>> {
@@ -197,15 +227,17 @@ impl Invalidations {
         self.len.load(Ordering::SeqCst)
     }
 
-    /// Whether the retry task is running.
+    /// Whether the retrier is retrying (not idle, not stopped).
     pub fn retrying(&self) -> bool {
         self.running.load(Ordering::SeqCst)
     }
 
+    /// Nothing is pending.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// What happened to invalidations so far.
     pub fn stats(&self) -> InvalidationStats {
         InvalidationStats {
             pending: self.len(),
@@ -224,20 +256,35 @@ impl Invalidations {
             .collect()
     }
 
-    /// Starts the retry task unless it runs or nothing is pending. Needs a Tokio
-    /// runtime (every caller is async); without one it does nothing and the next
-    /// failure or blocked read starts it.
+    /// Wakes the retrier unless it is retrying or nothing is pending; starts one
+    /// when there is none (or it died with its arbiter). Outside actix the retrier
+    /// gets a System of its own, so any caller will do.
     pub fn ensure_retrier(self: &Arc<Self>, store: &Arc<Store>) {
         if self.is_empty() || self.running.swap(true, Ordering::SeqCst) {
             return;
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.running.store(false, Ordering::SeqCst);
+        let mut slot = self.retrier();
+        if let Some((_, addr)) = slot.as_ref().filter(|(_, addr)| addr.connected()) {
+            addr.do_send(Wake);
             return;
+        }
+        let generation = self.generations.fetch_add(1, Ordering::SeqCst) + 1;
+        let retrier = Retrier {
+            invalidations: Arc::clone(self),
+            store: Arc::clone(store),
+            generation,
+            backoff: FIRST_BACKOFF,
+            round: None,
+            supervision: Supervision::new(ACTOR, self.metrics.clone()),
         };
-        let task = runtime.spawn(retry(Arc::clone(self), Arc::clone(store)));
-        let mut slot = self.task.lock().unwrap_or_else(|p| p.into_inner());
-        *slot = Some(task.abort_handle());
+        match supervise::start_anywhere(move |_ctx| retrier) {
+            Ok(addr) => *slot = Some((generation, addr)),
+            Err(e) => {
+                // The next failure or blocked read tries again.
+                self.running.store(false, Ordering::SeqCst);
+                log::error!("cannot start the cache invalidation retrier: {e}");
+            }
+        }
     }
 
     /// One pass over the pending set (at most one batch): true if no attempt failed.
@@ -260,60 +307,178 @@ impl Invalidations {
         true
     }
 
-    /// Stops the retry task (the cache is being dropped).
+    /// Stops the retrier for good (the cache is being dropped): `Shutdown` cancels its
+    /// round, and dropping the owner's address lets it end.
     pub fn stop(&self) {
-        if let Some(task) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            task.abort();
+        if let Some((_, addr)) = self.retrier().take() {
+            addr.do_send(Shutdown);
         }
     }
 }
 
-/// Clears `running` if the task ends in any way (aborted, its runtime shut down),
-/// unless it handed the role over.
-struct Running<'a> {
-    invalidations: &'a Invalidations,
-    armed: bool,
+/// Wakes an idle retrier: something is pending again.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Wake;
+
+/// The retry actor: retries with exponential backoff while anything is pending, then
+/// idles until [`Wake`].
+pub struct Retrier {
+    invalidations: Arc<Invalidations>,
+    store: Arc<Store>,
+    /// Which start of the retrier this is (the slot's entry is cleared only by its own).
+    generation: u64,
+    backoff: Duration,
+    /// The round in progress (its wait included).
+    round: Option<SpawnHandle>,
+    supervision: Supervision,
 }
 
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            self.invalidations.running.store(false, Ordering::SeqCst);
+impl Retrier {
+    /// Starts a round after `delay` unless one is on its way.
+    fn schedule(&mut self, ctx: &mut Context<Self>, delay: Duration) {
+        if self.round.is_some() {
+            return;
         }
+        let (invalidations, store) = (Arc::clone(&self.invalidations), Arc::clone(&self.store));
+        let round = async move {
+            tokio::time::sleep(delay).await;
+            invalidations.retry_once(&store).await
+        };
+        let round = supervise::guarded(ACTOR, round).map(|outcome, act: &mut Self, ctx| {
+            act.round = None;
+            if let Some(all_applied) = outcome {
+                act.after_round(all_applied, ctx);
+            }
+        });
+        self.round = Some(ctx.spawn(round));
     }
-}
 
-/// The retry task: retries with exponential backoff until the set is empty, then
-/// exits (the next failure starts a new one).
-async fn retry(invalidations: Arc<Invalidations>, store: Arc<Store>) {
-    let mut guard = Running {
-        invalidations: &invalidations,
-        armed: true,
-    };
-    let mut backoff = FIRST_BACKOFF;
-    loop {
+    /// Backs off after a failed attempt; goes idle once nothing is pending.
+    fn after_round(&mut self, all_applied: bool, ctx: &mut Context<Self>) {
+        self.supervision.round_completed();
+        self.backoff = if all_applied {
+            FIRST_BACKOFF
+        } else {
+            (self.backoff * 2).min(MAX_BACKOFF)
+        };
+        let invalidations = &self.invalidations;
         if invalidations.is_empty() {
-            // Hand the role back, then look again: a failure recorded between the
-            // check and the store saw `running` and did not start a task.
+            // Hand the role back, then look again: a failure recorded between the check
+            // and the store saw `running` and did not wake us.
             invalidations.running.store(false, Ordering::SeqCst);
             if invalidations.is_empty() || invalidations.running.swap(true, Ordering::SeqCst) {
-                guard.armed = false;
                 log::info!("pending cache invalidations applied");
                 return;
             }
         }
-        tokio::time::sleep(backoff).await;
-        if invalidations.retry_once(&store).await {
-            backoff = FIRST_BACKOFF;
-        } else {
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+        self.schedule(ctx, self.backoff);
+    }
+}
+
+impl Actor for Retrier {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Started because something is pending, or restarted in the middle of retrying.
+        if self.invalidations.running.load(Ordering::SeqCst) {
+            let delay = self.backoff.max(self.supervision.resume_delay());
+            self.schedule(ctx, delay);
         }
+    }
+}
+
+impl Supervised for Retrier {
+    fn restarting(&mut self, _ctx: &mut Self::Context) {
+        // The restarted context dropped the round in progress.
+        self.round = None;
+        self.supervision.restarting();
+    }
+}
+
+impl Background for Retrier {
+    fn supervision(&mut self) -> &mut Supervision {
+        &mut self.supervision
+    }
+}
+
+impl Handler<Wake> for Retrier {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Wake, ctx: &mut Self::Context) {
+        self.schedule(ctx, self.backoff);
+    }
+}
+
+impl Handler<Shutdown> for Retrier {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Shutdown, ctx: &mut Self::Context) {
+        if let Some(round) = self.round.take() {
+            ctx.cancel_future(round);
+        }
+    }
+}
+
+impl Drop for Retrier {
+    /// Gone for good (stopped, or its arbiter ended): the next failure or blocked
+    /// read starts another. The slot is cleared first, under its lock, so a caller
+    /// that then takes the role finds no address to wake and starts one.
+    fn drop(&mut self) {
+        let invalidations = &self.invalidations;
+        let mut slot = invalidations.retrier();
+        if slot.as_ref().is_some_and(|(g, _)| *g == self.generation) {
+            *slot = None;
+        }
+        invalidations.running.store(false, Ordering::SeqCst);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::store::MemoryStore;
+    use std::time::Instant;
+
+    async fn until(what: &str, check: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !check() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn the_retrier_applies_what_is_pending_idles_and_ends_with_its_owner() {
+        let metrics = Metrics::new();
+        let inv = Arc::new(
+            Invalidations::new(10, Duration::from_secs(1), Clock::system())
+                .with_metrics(metrics.clone()),
+        );
+        let store = Arc::new(Store::Memory(MemoryStore::default()));
+        assert!(inv.record("g1", None));
+        inv.ensure_retrier(&store);
+        assert!(inv.retrying());
+        until("g1 to be applied", || inv.is_empty() && !inv.retrying()).await;
+        // Idle, not gone: the next failure wakes the same actor.
+        assert!(inv.record("g2", None));
+        inv.ensure_retrier(&store);
+        until("g2 to be applied", || inv.is_empty() && !inv.retrying()).await;
+        assert_eq!(inv.stats().retried, 2);
+        assert_eq!(
+            inv.generations.load(Ordering::SeqCst),
+            1,
+            "woken, not restarted"
+        );
+        let text = metrics.render_prometheus();
+        let line = r#"brisk_actor_restarts_total{actor="invalidation_retrier"} 0"#;
+        assert!(text.lines().any(|l| l == line), "{text}");
+        inv.stop();
+        until("the actor to let go of the set", || {
+            Arc::strong_count(&inv) == 1
+        })
+        .await;
+    }
 
     #[test]
     fn failures_are_deduplicated_by_key_and_cleared_only_by_a_later_bump() {

@@ -171,7 +171,7 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // The retry task holds the store and the pending set, not the cache: stop it.
+        // The retrier holds the store and the pending set, not the cache: stop it.
         self.invalidations.stop();
     }
 }
@@ -207,7 +207,8 @@ impl Cache {
             Backend::Memory => (Store::Memory(MemoryStore::default()), "mem".to_string()),
         };
         let invalidations =
-            Invalidations::new(invalidate::MAX_PENDING, config.lease_ttl, clock.clone());
+            Invalidations::new(invalidate::MAX_PENDING, config.lease_ttl, clock.clone())
+                .with_metrics(metrics.clone());
         Self {
             inner: Arc::new(Inner {
                 store: Arc::new(store),

@@ -30,7 +30,10 @@ pub struct RequestedLine {
 /// Validates the requested lines.
 pub fn validate_lines(items: &[RequestedLine]) -> Result<Vec<NewLine>, InvalidInput> {
     if !(1..=MAX_LINES).contains(&items.len()) {
-        return Err(InvalidInput::new("items", format!("items must hold 1 to {MAX_LINES} lines")));
+        return Err(InvalidInput::new(
+            "items",
+            format!("items must hold 1 to {MAX_LINES} lines"),
+        ));
     }
     let mut seen = HashSet::new();
     let mut lines = Vec::with_capacity(items.len());
@@ -170,14 +173,33 @@ mod tests {
             price_cents: 250,
             stock: 3,
         }];
-        let ok = price(&[NewLine { product_id: 1, quantity: 2 }], &locked).unwrap();
+        let ok = price(
+            &[NewLine {
+                product_id: 1,
+                quantity: 2,
+            }],
+            &locked,
+        )
+        .unwrap();
         assert_eq!(ok.1, 500);
         assert_eq!(
-            price(&[NewLine { product_id: 2, quantity: 1 }], &locked),
+            price(
+                &[NewLine {
+                    product_id: 2,
+                    quantity: 1
+                }],
+                &locked
+            ),
             Err(OrderRejection::ProductNotFound(2))
         );
         assert!(matches!(
-            price(&[NewLine { product_id: 1, quantity: 4 }], &locked),
+            price(
+                &[NewLine {
+                    product_id: 1,
+                    quantity: 4
+                }],
+                &locked
+            ),
             Err(OrderRejection::InsufficientStock { available: 3, .. })
         ));
         let dear = [LockedProduct {
@@ -186,7 +208,13 @@ mod tests {
             stock: 10,
         }];
         assert_eq!(
-            price(&[NewLine { product_id: 1, quantity: 2 }], &dear),
+            price(
+                &[NewLine {
+                    product_id: 1,
+                    quantity: 2
+                }],
+                &dear
+            ),
             Err(OrderRejection::TotalOverflow)
         );
     }

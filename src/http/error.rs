@@ -72,14 +72,20 @@ fn code_for(status: StatusCode) -> (&'static str, &'static str) {
         400 => ("bad_request", "the request is malformed"),
         401 => ("unauthorized", "missing or invalid API key"),
         404 => ("not_found", "no such resource"),
-        405 => ("method_not_allowed", "the method is not allowed on this resource"),
+        405 => (
+            "method_not_allowed",
+            "the method is not allowed on this resource",
+        ),
         408 => ("request_timeout", "the request was not received in time"),
         409 => ("conflict", "the request conflicts with the current state"),
         413 => ("payload_too_large", "the request body exceeds 1 MiB"),
         415 => ("unsupported_media_type", "the request body must be JSON"),
         422 => ("unprocessable", "the request cannot be processed as sent"),
         429 => ("rate_limited", "too many requests"),
-        503 => ("service_unavailable", "the service is unavailable; retry shortly"),
+        503 => (
+            "service_unavailable",
+            "the service is unavailable; retry shortly",
+        ),
         s if s >= 500 => ("internal_error", "the server failed to handle the request"),
         _ => ("error", "the request failed"),
     }

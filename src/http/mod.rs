@@ -10,8 +10,8 @@ pub mod routes;
 
 use crate::http::error::ApiError;
 use crate::http::middleware::auth::Protection;
-use crate::metrics::{self, MetricsConfig, RequestMetrics};
 use crate::http::precompressed::Precompressed;
+use crate::metrics::{self, MetricsConfig, RequestMetrics};
 use crate::services::Services;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -62,15 +62,13 @@ pub fn build_app(
         .wrap(Condition::new(
             metrics_config.middleware,
             RequestMetrics::new(services.metrics.clone(), metrics_config.access_log.clone())
-                .with_client_addr(std::sync::Arc::new(
-                    move |req: &actix_web::HttpRequest| {
-                        // The same trusted-hops resolution as the rate limiter's.
-                        Some(crate::ratelimit::client_ip::client_ip(
-                            req.peer_addr().map(|a| a.ip()),
-                            req.headers(),
-                            trusted_hops,
-                        ))
-                    },
-                )),
+                .with_client_addr(std::sync::Arc::new(move |req: &actix_web::HttpRequest| {
+                    // The same trusted-hops resolution as the rate limiter's.
+                    Some(crate::ratelimit::client_ip::client_ip(
+                        req.peer_addr().map(|a| a.ip()),
+                        req.headers(),
+                        trusted_hops,
+                    ))
+                })),
         ))
 }

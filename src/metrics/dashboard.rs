@@ -5,9 +5,9 @@
 use super::events::Metrics;
 use super::histogram::percentiles;
 use super::history::{Point, Reading, RoutePoint};
+use super::outcomes::{CacheEvent, LimiterEvent};
 use super::pool::PoolSample;
 use super::routes::STATUS_CLASSES;
-use super::{CacheEvent, LimiterEvent};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;

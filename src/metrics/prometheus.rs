@@ -14,9 +14,9 @@
 
 use super::events::Metrics;
 use super::histogram::{cumulative_buckets, QUANTILES};
+use super::outcomes::{CacheEvent, LimiterEvent};
 use super::pool::PoolSample;
 use super::routes::{RouteStats, STATUS_CLASSES};
-use super::{CacheEvent, LimiterEvent};
 use std::fmt::Write;
 
 /// The `Content-Type` of the exposition.

@@ -8,15 +8,29 @@
 //!
 //! Hits never pass through this actor: the cache counts accesses in a sharded map,
 //! and the actor only reads it once per interval.
+//!
+//! The actor runs under a supervisor (`crate::supervise`): a round that panics (a
+//! tick, or the preload) stops it, the supervisor restarts it, and the restart is
+//! counted as `brisk_actor_restarts_total{actor="warmer"}`. A preload that panicked
+//! runs again after the restart; one that completed does not. Its owner (startup)
+//! holds its address and sends [`Shutdown`] at exit.
 
 #[cfg(test)]
 mod tests;
 
 use crate::cache::{Cache, RefreshOutcome};
+use crate::supervise::{self, Background, Supervision};
 use actix::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
+
+/// Stops the scheduler's rounds (refreshes already running finish on their own); the
+/// actor ends when its owner drops its address.
+pub use crate::supervise::Shutdown;
+
+/// The scheduler's name in logs and in `brisk_actor_restarts_total`.
+pub const ACTOR: &str = "warmer";
 
 /// Default time between two rounds.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
@@ -59,23 +73,40 @@ pub struct Warmer {
     cache: Cache,
     config: WarmConfig,
     budget: Arc<Semaphore>,
+    supervision: Supervision,
+    /// The start-up preload completed (a restart does not run it again).
+    preloaded: bool,
+    /// The preload and the ticks, cancelled by [`Shutdown`].
+    work: Vec<SpawnHandle>,
 }
 
-/// Stops the scheduler (refreshes already running finish on their own).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Shutdown;
-
 impl Warmer {
-    /// Starts the scheduler in the current actix system and returns its address.
+    /// Starts the scheduler under a supervisor on the current actix arbiter and returns
+    /// its address; restarts are counted in the cache's metrics.
     pub fn start_with(cache: Cache, config: WarmConfig) -> Addr<Warmer> {
         let budget = Arc::new(Semaphore::new(config.budget.max(1)));
-        Warmer {
+        let supervision = Supervision::new(ACTOR, cache.metrics().clone());
+        supervise::start(move |_ctx| Warmer {
             cache,
             config,
             budget,
+            supervision,
+            preloaded: false,
+            work: Vec::new(),
+        })
+    }
+
+    /// The start-up preload, after `delay`, under one budget permit so start-up does
+    /// not flood the pool.
+    fn preload(&self, delay: Duration) -> impl std::future::Future<Output = ()> + 'static {
+        let cache = self.cache.clone();
+        let budget = Arc::clone(&self.budget);
+        async move {
+            tokio::time::sleep(delay).await;
+            let _permit = budget.acquire_owned().await;
+            let n = cache.preload().await;
+            log::info!("cache preload computed {n} entries");
         }
-        .start()
     }
 
     fn tick(&mut self) {
@@ -107,18 +138,36 @@ impl Actor for Warmer {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let cache = self.cache.clone();
-        let budget = Arc::clone(&self.budget);
-        ctx.spawn(
-            async move {
-                // Preload under one budget permit so start-up does not flood the pool.
-                let _permit = budget.acquire_owned().await;
-                let n = cache.preload().await;
-                log::info!("cache preload computed {n} entries");
+        if !self.preloaded {
+            let preload = self.preload(self.supervision.resume_delay());
+            let preload = supervise::guarded(ACTOR, preload).map(|done, act: &mut Self, _| {
+                if done.is_some() {
+                    act.preloaded = true;
+                    act.supervision.round_completed();
+                }
+            });
+            self.work.push(ctx.spawn(preload));
+        }
+        let ticks = ctx.run_interval(self.config.interval, |act, ctx| {
+            if supervise::round(ctx, ACTOR, || act.tick()).is_some() {
+                act.supervision.round_completed();
             }
-            .into_actor(self),
-        );
-        ctx.run_interval(self.config.interval, |act, _ctx| act.tick());
+        });
+        self.work.push(ticks);
+    }
+}
+
+impl Supervised for Warmer {
+    fn restarting(&mut self, _ctx: &mut Self::Context) {
+        // The restarted context dropped the old preload and ticks.
+        self.work.clear();
+        self.supervision.restarting();
+    }
+}
+
+impl Background for Warmer {
+    fn supervision(&mut self) -> &mut Supervision {
+        &mut self.supervision
     }
 }
 
@@ -126,6 +175,11 @@ impl Handler<Shutdown> for Warmer {
     type Result = ();
 
     fn handle(&mut self, _msg: Shutdown, ctx: &mut Self::Context) {
-        ctx.stop();
+        for handle in self.work.drain(..) {
+            ctx.cancel_future(handle);
+        }
     }
 }
+
+#[cfg(test)]
+mod supervision_tests;

@@ -6,9 +6,9 @@
 
 use brisk::config::ServeArgs;
 use brisk::db::seed::{self, SeedOptions};
-use brisk::startup::Application;
 use brisk::http::routes::CursorKey;
 use brisk::order_api;
+use brisk::startup::Application;
 use brisk::startup::Services;
 use diesel::prelude::*;
 use diesel::{Connection, PgConnection, RunQueryDsl};

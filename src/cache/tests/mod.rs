@@ -18,9 +18,9 @@ mod swr;
 
 use super::keys::{self, EntryKeys};
 use super::{Backend, Cache, CacheConfig, CachedBody, ManualClock, Scope, ViewKey};
-use crate::redis::RedisConfig;
 use crate::metrics::Metrics;
 use crate::redis::Redis;
+use crate::redis::RedisConfig;
 use bytes::Bytes;
 use futures_util::future::{BoxFuture, FutureExt};
 use serde::Serialize;

@@ -87,7 +87,9 @@ async fn find_customer(
         .first(conn)
         .await
         .optional()?
-        .ok_or(CreateError::Rejected(OrderRejection::CustomerNotFound(customer_id)))
+        .ok_or(CreateError::Rejected(OrderRejection::CustomerNotFound(
+            customer_id,
+        )))
 }
 
 /// The tenant's products named by `lines`, locked in id order.

@@ -7,7 +7,10 @@ use crate::http::extract::auth::Caller;
 use actix_web::{web, HttpResponse};
 
 /// The handler.
-pub async fn dashboard(app: web::Data<OrderApp>, Caller(caller): Caller) -> Result<HttpResponse, ApiError> {
+pub async fn dashboard(
+    app: web::Data<OrderApp>,
+    Caller(caller): Caller,
+) -> Result<HttpResponse, ApiError> {
     let figures = app
         .dashboard(caller.tenant_id, caller.plan.as_str(), chrono::Utc::now())
         .await?;

@@ -75,7 +75,9 @@ impl From<OrderRejection> for ApiError {
                 available,
             } => ApiError::Conflict {
                 code: "insufficient_stock",
-                detail: format!("product {product_id}: {requested} requested, {available} in stock"),
+                detail: format!(
+                    "product {product_id}: {requested} requested, {available} in stock"
+                ),
             },
             OrderRejection::TotalOverflow => ApiError::Unprocessable {
                 code: "total_out_of_range",
@@ -115,7 +117,6 @@ impl From<SessionError> for ApiError {
         }
     }
 }
-
 
 /// How an order rejection is answered, stored with its idempotency key so a
 /// retry gets the same bytes (handed to `app::ordering` by the handler).

@@ -3,8 +3,8 @@
 
 pub mod catalog;
 pub mod cursor;
-pub mod errors;
 pub mod dashboard;
+pub mod errors;
 pub mod export;
 pub mod login;
 pub mod orders;

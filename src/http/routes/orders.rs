@@ -6,11 +6,11 @@ use crate::app::OrderApp;
 use crate::domain::ordering::RequestedLine;
 use crate::domain::{OrderFields, OrderPage, OrderQuery, OrderStatus};
 use crate::http::error::ApiError;
-use crate::http::routes::errors::{rejection_answer, replayed};
 use crate::http::extract::auth::Caller;
 use crate::http::extract::body::parse_json;
-use crate::http::routes::cursor;
 use crate::http::extract::query::QueryParams;
+use crate::http::routes::cursor;
+use crate::http::routes::errors::{rejection_answer, replayed};
 use crate::http::routes::{path_id, CursorKey};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -49,7 +49,11 @@ fn parse_status(params: &QueryParams) -> Result<Option<OrderStatus>, ApiError> {
     }
 }
 
-fn parse_page(key: &CursorKey, tenant_id: i64, params: &QueryParams) -> Result<OrderPage, ApiError> {
+fn parse_page(
+    key: &CursorKey,
+    tenant_id: i64,
+    params: &QueryParams,
+) -> Result<OrderPage, ApiError> {
     let keyset = params.get("cursor").is_some() || params.get("limit").is_some();
     if !keyset {
         return Ok(OrderPage::Offset {
@@ -77,7 +81,11 @@ fn parse_page(key: &CursorKey, tenant_id: i64, params: &QueryParams) -> Result<O
     })
 }
 
-fn parse_list_query(key: &CursorKey, tenant_id: i64, params: &QueryParams) -> Result<OrderQuery, ApiError> {
+fn parse_list_query(
+    key: &CursorKey,
+    tenant_id: i64,
+    params: &QueryParams,
+) -> Result<OrderQuery, ApiError> {
     let status = parse_status(params)?;
     let fields = match params.get("fields") {
         None => OrderFields::ALL,
@@ -124,7 +132,11 @@ pub async fn list(
 }
 
 /// `GET /api/orders/{id}`.
-pub async fn show(app: web::Data<OrderApp>, Caller(caller): Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn show(
+    app: web::Data<OrderApp>,
+    Caller(caller): Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "order")?;
     let order = app.orders.show(caller.tenant_id, id).await?;
     Ok(HttpResponse::Ok().json(order))
@@ -186,7 +198,13 @@ pub async fn create(
         .collect();
     let placed = app
         .ordering
-        .place(caller.tenant_id, order.customer_id, &lines, idempotency, &rejection_answer)
+        .place(
+            caller.tenant_id,
+            order.customer_id,
+            &lines,
+            idempotency,
+            &rejection_answer,
+        )
         .await?;
     Ok(match placed {
         Placed::Created(json) => HttpResponse::Created()

@@ -27,7 +27,11 @@ struct ProductPage<T: Serialize> {
 }
 
 /// `GET /api/products?page=&per_page=`.
-pub async fn list(app: web::Data<OrderApp>, Caller(caller): Caller, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    app: web::Data<OrderApp>,
+    Caller(caller): Caller,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let params = QueryParams::parse(req.query_string());
     let page = params.positive("page", 1)?;
     let per_page = params.clamped("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)?;
@@ -42,7 +46,11 @@ pub async fn list(app: web::Data<OrderApp>, Caller(caller): Caller, req: HttpReq
 }
 
 /// `GET /api/products/{id}`.
-pub async fn show(app: web::Data<OrderApp>, Caller(caller): Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn show(
+    app: web::Data<OrderApp>,
+    Caller(caller): Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "product")?;
     let product = app.products.show(caller.tenant_id, id).await?;
     Ok(HttpResponse::Ok().json(product))

@@ -4,11 +4,11 @@
 //! away), as actix-web's `Logger` does with its `StreamLog`.
 
 use super::super::events::InFlight;
+use super::super::outcomes::CacheEvent;
 use super::super::queries::RequestQueries;
 use super::super::routes::{Observation, UNMATCHED};
-use super::super::CacheEvent;
 use super::access_log::AccessLine;
-use super::Shared;
+use super::shared::Shared;
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::http::Method;
 use bytes::Bytes;

@@ -10,24 +10,26 @@
 
 mod access_log;
 mod body;
+mod shared;
 #[cfg(test)]
 mod tests;
 
 pub use body::LoggedBody;
+pub use shared::ClientAddrFn;
 
 use super::events::Metrics;
+use super::outcomes::CacheEvent;
 use super::queries::RequestQueries;
 use super::settings::AccessLogSettings;
-use super::CacheEvent;
 use actix_web::body::MessageBody;
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage, HttpRequest};
 use body::Finish;
 use futures_util::future::LocalBoxFuture;
+use shared::Shared;
 use std::future::{ready, Ready};
-use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -39,28 +41,6 @@ pub const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
 /// The request's id, in the request extensions for handlers and error logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub Arc<str>);
-
-/// Resolves the client address of a request. The default is the TCP peer; the rate
-/// limiter's trusted-hops resolution (`src/ratelimit/client_ip.rs`) plugs in here
-/// through [`RequestMetrics::with_client_addr`].
-pub type ClientAddrFn = Arc<dyn Fn(&HttpRequest) -> Option<IpAddr> + Send + Sync>;
-
-/// What every request of the middleware shares.
-struct Shared {
-    metrics: Metrics,
-    settings: AccessLogSettings,
-    client_addr: ClientAddrFn,
-    id_prefix: u32,
-    id_counter: AtomicU64,
-}
-
-impl Shared {
-    fn next_id(&self) -> Arc<str> {
-        // A random per-process prefix and a counter: unique without a syscall per request.
-        let n = self.id_counter.fetch_add(1, Ordering::Relaxed);
-        Arc::from(format!("{:08x}{:012x}", self.id_prefix, n))
-    }
-}
 
 /// The metrics and access-log middleware; wrap it outermost (`App::wrap` last).
 #[derive(Clone)]
