@@ -47,20 +47,32 @@ pub async fn send_and_drop(port: u16, bytes: &[u8], after: Duration) -> std::io:
     Ok(())
 }
 
-/// Reads from `stream` until `limit` bytes came (or EOF, or `timeout`); how many.
-pub async fn read_at_least(stream: &mut TcpStream, limit: usize, timeout: Duration) -> usize {
+/// Reads from `stream` until `limit` bytes came (or EOF, or `timeout`); how many,
+/// and the first line of the answer (its status line).
+pub async fn read_at_least(
+    stream: &mut TcpStream,
+    limit: usize,
+    timeout: Duration,
+) -> (usize, String) {
     let mut buf = vec![0u8; 16 * 1024];
+    let mut head = Vec::new();
     let mut total = 0;
     let _ = tokio::time::timeout(timeout, async {
         while total < limit {
             match stream.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
-                Ok(n) => total += n,
+                Ok(n) => {
+                    if head.len() < 512 {
+                        head.extend_from_slice(&buf[..n.min(512)]);
+                    }
+                    total += n;
+                }
             }
         }
     })
     .await;
-    total
+    let head = String::from_utf8_lossy(&head);
+    (total, head.lines().next().unwrap_or("").to_string())
 }
 
 /// Closes with a TCP reset (SO_LINGER 0) instead of a FIN.
