@@ -235,8 +235,8 @@ pub fn w6_mix(
     Arc::new(move |client: &Client, w: usize, i: u64| {
         let n = (w as u64).wrapping_mul(7919).wrapping_add(i);
         let product = products[(n as usize) % products.len()];
-        if write_every > 0 && n % write_every == 0 {
-            if n % (2 * write_every) == 0 {
+        if write_every > 0 && n.is_multiple_of(write_every) {
+            if n.is_multiple_of(2 * write_every) {
                 let body = serde_json::json!({"price_cents": 1000 + (n % 5000) as i64});
                 let req = client
                     .put(format!("{base}/api/products/{product}"))

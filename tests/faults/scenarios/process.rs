@@ -146,9 +146,10 @@ async fn stale_catalog_entries(env: &Env) -> usize {
         .lines()
         .filter(|line| {
             let (id, price) = line.split_once('|').unwrap_or(("", ""));
+            let (id, price) = (id.parse::<i64>().ok(), price.parse::<i64>().ok());
             !cached
                 .iter()
-                .any(|p| p["id"].to_string() == id && p["price_cents"].to_string() == price)
+                .any(|p| p["id"].as_i64() == id && p["price_cents"].as_i64() == price)
         })
         .count()
 }
@@ -283,7 +284,7 @@ pub async fn s10() -> Row {
     let base = brisk.base.clone();
     let probe: load::MakeRequest =
         std::sync::Arc::new(move |c: &reqwest::Client, w: usize, i: u64| {
-            if (w as u64 + i) % 2 == 0 {
+            if (w as u64 + i).is_multiple_of(2) {
                 (c.get(format!("{base}/health")), Kind::Read, "GET /health")
             } else {
                 let req = c
