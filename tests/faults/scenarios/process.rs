@@ -96,9 +96,11 @@ pub async fn s11() -> Row {
     row.check(
         lost.is_empty(),
         format!(
-            "{} requests sent on an open connection got no response (first at {})",
+            "{} requests sent on an open connection got no response (first at {}, SIGTERM at {}; {:?})",
             lost.len(),
-            lost.first().map(|s| ms(s.start)).unwrap_or_default()
+            lost.first().map(|s| ms(s.start)).unwrap_or_default(),
+            ms(term_at),
+            lost.iter().map(|s| s.route).collect::<Vec<_>>()
         ),
     );
     row.check(status.is_some(), "the process did not exit within 15 s");
