@@ -291,7 +291,7 @@ impl Invalidations {
     pub async fn retry_once(&self, store: &Store) -> bool {
         for (generation_key, entry) in self.snapshot() {
             let started = self.seq.load(Ordering::SeqCst);
-            match store.bump(&generation_key, entry.as_deref()).await {
+            match store.bump_now(&generation_key, entry.as_deref()).await {
                 Ok(_) => {
                     self.retried.fetch_add(1, Ordering::Relaxed);
                     self.applied(&generation_key, started);

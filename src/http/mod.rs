@@ -20,7 +20,8 @@ use actix_web::{web, App, Error};
 
 /// The application of one worker. The middleware chain, outermost first:
 /// request metrics and access log (`metrics::RequestMetrics`) → compression →
-/// JSON errors and the 1 MiB body limit → authentication → rate limiting →
+/// JSON errors and the 1 MiB body limit → the request's Redis budget →
+/// authentication → rate limiting →
 /// statement counting → the application's routes and the kit's own.
 pub fn build_app(
     services: &Services,
@@ -57,6 +58,7 @@ pub fn build_app(
         .wrap(from_fn(middleware::queries::count_statements))
         .wrap(from_fn(middleware::rate_limit::rate_limit))
         .wrap(from_fn(middleware::auth::require_api_key))
+        .wrap(from_fn(middleware::redis_budget::per_request))
         .wrap(from_fn(middleware::errors::json_errors))
         .wrap(Compress::default())
         .wrap(Condition::new(

@@ -4,3 +4,4 @@ pub mod auth;
 pub mod errors;
 pub mod queries;
 pub mod rate_limit;
+pub mod redis_budget;
