@@ -1,10 +1,14 @@
 //! The quick halves of the fault suite's findings (issue 10; the load and latency
 //! halves run in `make faults`): a hung Redis costs a write one timeout, not one per
-//! Redis call.
+//! Redis call; an export is refused (429, 503) before any byte rather than cut short
+//! after a 200.
 
 use crate::helpers::*;
+use brisk::config::ratelimit::Limits;
 use brisk::metrics::LimiterEvent;
+use brisk::ratelimit::parse_limits;
 use brisk::testing::Mode;
+use diesel::RunQueryDsl;
 use std::time::{Duration, Instant};
 
 #[actix_web::test]
@@ -64,4 +68,93 @@ async fn a_write_while_redis_hangs_waits_for_one_redis_timeout_not_one_per_call(
         .await,
         "the deferred invalidations were not applied"
     );
+}
+
+/// (status, has Retry-After, body) of `GET /api/export.csv` as tenant 1.
+async fn export(app: &TestApp) -> (u16, bool, String) {
+    let resp = app.get("/api/export.csv", Some(&key(1))).await;
+    let status = resp.status().as_u16();
+    let retry_after = resp.headers().contains_key("retry-after");
+    (status, retry_after, resp.text().await.unwrap_or_default())
+}
+
+/// The tenant's order count.
+fn order_count(app: &TestApp, tenant: i64) -> i64 {
+    use brisk::db::schema::orders::dsl::*;
+    use diesel::prelude::*;
+    orders
+        .filter(tenant_id.eq(tenant))
+        .count()
+        .get_result(&mut app.db())
+        .unwrap()
+}
+
+/// Runs `during` while the pool's only connection is taken by a write that waits on
+/// a row lock held here; releases the lock afterwards.
+async fn with_the_pool_taken<T>(app: &TestApp, during: impl std::future::Future<Output = T>) -> T {
+    let id = product_ids(&mut app.db(), 1)[0];
+    // Warm the key's memo first (it needs a pooled connection).
+    assert_eq!(app.get_json(&format!("/api/products/{id}"), 1).await.0, 200);
+    let mut holder = app.db();
+    diesel::sql_query("BEGIN").execute(&mut holder).unwrap();
+    diesel::sql_query(format!(
+        "SELECT id FROM products WHERE id = {id} FOR UPDATE"
+    ))
+    .execute(&mut holder)
+    .unwrap();
+    let stock = serde_json::json!({"stock": 5});
+    let write = app.put_product(1, id, &stock);
+    let during = async {
+        // The write has taken the connection by then.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let got = during.await;
+        diesel::sql_query("ROLLBACK").execute(&mut holder).unwrap();
+        got
+    };
+    let ((status, _), got) = futures_util::future::join(write, during).await;
+    assert_eq!(status, 200);
+    got
+}
+
+fn one_connection(a: &mut brisk::config::ServeArgs) {
+    a.database.pool_size = 1;
+    a.database.pool_acquire_timeout_ms = 1_500;
+    a.ratelimit.rate_limit_export = Limits(parse_limits("1000 per day").unwrap());
+}
+
+#[actix_web::test]
+async fn an_export_that_finds_the_pool_saturated_answers_503_not_a_cut_short_200() {
+    let app = spawn_app_with(one_connection).await;
+    let (status, retry_after, body) = with_the_pool_taken(&app, export(&app)).await;
+    assert_eq!(
+        (status, retry_after),
+        (503, true),
+        "answered before the first chunk was read: {} bytes of body",
+        body.len()
+    );
+    let (status, _, csv) = export(&app).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        csv.lines().count() as i64,
+        order_count(&app, 1) + 1,
+        "header + every order"
+    );
+}
+
+#[actix_web::test]
+async fn exports_beyond_the_cap_get_429_with_retry_after() {
+    let app = spawn_app_with(|a| {
+        one_connection(a);
+        a.api.max_concurrent_exports = 1;
+    })
+    .await;
+    let both = futures_util::future::join(export(&app), export(&app));
+    let (one, two) = with_the_pool_taken(&app, both).await;
+    let mut refused = [(one.0, one.1), (two.0, two.1)];
+    refused.sort();
+    // One export has the slot and no connection comes in time; the other finds no
+    // slot. Both are refused before the file.
+    assert_eq!(refused, [(429, true), (503, true)], "{one:?} {two:?}");
+    assert!(one.2.contains("exports") || two.2.contains("exports"));
+    assert_eq!(export(&app).await.0, 200, "the slot is free again");
 }

@@ -6,7 +6,6 @@
 
 use brisk::config::ServeArgs;
 use brisk::db::seed::{self, SeedOptions};
-use brisk::http::routes::CursorKey;
 use brisk::order_api;
 use brisk::startup::Application;
 use brisk::startup::Services;
@@ -163,9 +162,9 @@ pub async fn spawn_app_on(db_name: &str, configure: impl FnOnce(&mut ServeArgs))
     let (tx, rx) = std::sync::mpsc::channel::<Started>();
     let thread = std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let key = CursorKey(server_args.server.secret.as_bytes().into());
+            let api = server_args.order_api_config();
             let config = server_args.kit_config();
-            match Application::build(config, move |s| order_api::mount(s, key)).await {
+            match Application::build(config, move |s| order_api::mount(s, api)).await {
                 Ok(app) => {
                     let _ = tx.send(Ok((app.port(), app.services().clone(), app.handle())));
                     let _ = app.run_until_stopped().await;

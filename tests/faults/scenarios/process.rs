@@ -166,7 +166,12 @@ pub async fn s09() -> Row {
         "each client resets its connection after 64 KB",
     );
     let mut extra = high_limits();
-    extra.extend(flags(&["--rate-limit-export", "100000 per day"]));
+    extra.extend(flags(&[
+        "--rate-limit-export",
+        "100000 per day",
+        "--max-concurrent-exports",
+        "100",
+    ]));
     let brisk = Brisk::start(&env.dir, "brisk", &env.shared(), &extra);
     let http = client();
     let rss0 = rss_kib(brisk.pid()).unwrap_or(0);
