@@ -6,6 +6,7 @@
 use crate::authenticate::Authenticate;
 use crate::cache::CacheConfig;
 use crate::db::budget::{self, BudgetConfig};
+use crate::drain::{self, Drain};
 use crate::http::middleware::auth::Protection;
 use crate::http::precompressed::Precompressed;
 use crate::metrics::logging::LineFormat;
@@ -16,7 +17,7 @@ pub use crate::services::{Services, Store};
 use crate::warm::{Shutdown, WarmConfig, Warmer};
 use crate::{db::config::DbConfig, http};
 use actix::Addr;
-use actix_web::dev::{Server, ServerHandle};
+use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::{web, HttpServer};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -145,7 +146,16 @@ impl Application {
             .port();
         let shared = services.clone();
         let metrics_config = config.metrics.clone();
+        // SIGTERM drains the connections first, then actix stops (`drain`).
+        let drain = Drain::default();
+        let (drain_for, stop_secs) = drain::split_timeout(config.server.shutdown_timeout);
+        let stop_signal = listener
+            .try_clone()
+            .and_then(|l| drain.on_signal(l, drain_for))
+            .map_err(|e| format!("signal handlers: {e}"))?;
+        let per_request = drain.clone();
         let server = HttpServer::new(move || {
+            let drain = per_request.clone();
             http::build_app(
                 &shared,
                 &variants,
@@ -153,12 +163,16 @@ impl Application {
                 mount.protection.clone(),
                 &metrics_config,
             )
+            .wrap_fn(move |req, srv| drain.clone().request(srv.call(req)))
         })
         .workers(config.server.workers)
-        .shutdown_timeout(config.server.shutdown_timeout.as_secs())
+        .on_connect(drain.on_connect())
+        .shutdown_signal(stop_signal)
+        .shutdown_timeout(stop_secs)
         .listen(listener)
         .map_err(|e| format!("--bind: {e}"))?
         .run();
+        drain.set_server(server.handle());
         Ok(Self {
             port,
             server,
@@ -182,7 +196,8 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until stopped; SIGTERM/SIGINT drain in-flight requests first.
+    /// Serves until stopped; SIGTERM/SIGINT drain the connections first (`drain`),
+    /// then the pending invalidations are flushed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         // Invalidations still pending would leave other processes serving old values.
