@@ -39,8 +39,8 @@ browser:
 test: services browser
 	scripts/test.sh
 
-## faults: the fault suite (real processes under load, scripts/faults.sh); report in target/faults/report.md
-faults: services build
+## faults: the fault suite (real processes under load, scripts/faults.sh builds the release test binary with the fault-injection feature); report in target/faults/report.md
+faults: services
 	scripts/faults.sh
 
 ## lint: formatting and clippy, warnings as errors

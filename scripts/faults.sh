@@ -12,7 +12,8 @@ rm -rf target/faults
 mkdir -p target/faults
 log=target/faults/output.log
 start=$SECONDS
-cargo test --release --test faults -- --ignored --test-threads=1 "$@" 2>&1 | tee "$log"
+# fault-injection: the trigger of scenario 15 (BRISK_FAULT_PANIC_ONCE), compiled only here.
+cargo test --release --features fault-injection --test faults -- --ignored --test-threads=1 "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 {
     echo

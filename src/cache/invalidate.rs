@@ -343,6 +343,7 @@ impl Retrier {
         let (invalidations, store) = (Arc::clone(&self.invalidations), Arc::clone(&self.store));
         let round = async move {
             tokio::time::sleep(delay).await;
+            supervise::injected_fault(ACTOR);
             invalidations.retry_once(&store).await
         };
         let round = supervise::guarded(ACTOR, round).map(|outcome, act: &mut Self, ctx| {

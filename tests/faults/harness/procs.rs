@@ -165,6 +165,17 @@ impl Brisk {
     /// pool of 8, no access log) replaced or extended by `extra`, and waits for
     /// its "listening" line.
     pub fn start(dir: &Path, name: &str, target: &Target, extra: &[String]) -> Brisk {
+        Brisk::start_with_env(dir, name, target, extra, &[])
+    }
+
+    /// [`Brisk::start`] with extra environment variables.
+    pub fn start_with_env(
+        dir: &Path,
+        name: &str,
+        target: &Target,
+        extra: &[String],
+        env: &[(&str, &str)],
+    ) -> Brisk {
         let defaults = [
             ("--bind", "127.0.0.1:0"),
             ("--workers", "2"),
@@ -185,6 +196,7 @@ impl Brisk {
             }
         }
         cmd.args(extra).env("RUST_LOG", "info");
+        cmd.envs(env.iter().copied());
         let mut proc = Proc::spawn(&mut cmd, dir.join(format!("{name}.log")));
         let mut port = None;
         let started = poll(Duration::from_secs(60), || {
