@@ -196,10 +196,12 @@ impl Policy {
             .map(|c| &c.rule)
     }
 
-    /// True when the route is never limited (non-`/api` or listed exempt).
+    /// True when the route is never limited: listed exempt, or outside `/api` with
+    /// no rule of its own (a route given a rule is limited wherever it is mounted).
     pub fn is_exempt(&self, method: &Method, pattern: &str) -> bool {
+        let under_api = pattern == "/api" || pattern.starts_with("/api/");
         self.disabled
-            || !(pattern == "/api" || pattern.starts_with("/api/"))
+            || (!under_api && self.route_rule(method, pattern).is_none())
             || self.exempt.contains(&(None, pattern.to_string()))
             || self
                 .exempt

@@ -2,8 +2,6 @@
 //! database cloned from a migrated and seeded template, through PgBouncer, with
 //! its own Redis key prefix. Helpers are named per endpoint.
 
-#![allow(dead_code)]
-
 use brisk::config::ServeArgs;
 use brisk::db::seed::{self, SeedOptions};
 use brisk::http::routes::CursorKey;
@@ -115,12 +113,10 @@ pub fn fresh_database() -> String {
 /// for its workers, so no test leaves connections open behind it.
 pub struct TestApp {
     pub base: String,
-    pub port: u16,
     pub db_name: String,
     pub redis_prefix: String,
     /// The server's shared services (pool, cache, limiter, metrics).
     pub state: Services,
-    pub args: ServeArgs,
     pub client: Client,
     handle: actix_web::dev::ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -183,11 +179,9 @@ pub async fn spawn_app_on(db_name: &str, configure: impl FnOnce(&mut ServeArgs))
         .expect("build the app");
     TestApp {
         base: format!("http://127.0.0.1:{port}"),
-        port,
         db_name: db_name.to_string(),
         redis_prefix: args.redis.redis_prefix.clone(),
         state,
-        args,
         client: Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -275,16 +269,6 @@ impl TestApp {
         let resp = req.send().await.expect("request failed");
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
-    /// Stops the server without waiting for in-flight requests.
-    pub async fn stop(&self) {
-        self.handle.stop(false).await;
-    }
-
-    /// Stops the server gracefully: in-flight requests finish first.
-    pub async fn stop_gracefully(&self) {
-        self.handle.stop(true).await;
     }
 }
 

@@ -4,6 +4,7 @@ mod helpers;
 
 mod basics;
 mod cache;
+mod hello_kit;
 mod metrics;
 mod orders;
 mod pgbouncer;

@@ -44,15 +44,19 @@ mod tests {
     use super::*;
 
     #[derive(serde::Deserialize, Debug)]
-    #[allow(dead_code)]
     struct Line {
         quantity: i32,
     }
     #[derive(serde::Deserialize, Debug)]
-    #[allow(dead_code)]
     struct Body {
         customer_id: i64,
         items: Vec<Line>,
+    }
+
+    #[test]
+    fn a_valid_body_parses_into_its_fields() {
+        let b = parse_json::<Body>(br#"{"customer_id":7,"items":[{"quantity":2}]}"#).unwrap();
+        assert_eq!((b.customer_id, b.items[0].quantity), (7, 2));
     }
 
     #[test]
