@@ -131,6 +131,9 @@ impl Application {
         )?;
         let variants = Precompressed::default();
         let mount = mount(&services);
+        if let Some(protection) = &mount.protection {
+            protection.check_limits(services.limiter.policy())?;
+        }
         // One warming scheduler per process, started after the application has
         // registered its recipes, so it preloads them before traffic.
         let warmer = config
