@@ -96,11 +96,7 @@ impl Mount {
         public: &[&str],
         authenticator: impl Authenticate,
     ) -> Self {
-        self.protection = Some(Protection {
-            authenticator: Arc::new(authenticator),
-            prefix: prefix.to_string(),
-            public: public.iter().map(|p| p.to_string()).collect(),
-        });
+        self.protection = Some(Protection::new(Arc::new(authenticator), prefix, public));
         self
     }
 }

@@ -4,6 +4,8 @@ mod helpers;
 
 mod basics;
 mod cache;
+mod claims;
+mod hostile_auth;
 mod metrics;
 mod orders;
 mod pgbouncer;
@@ -11,3 +13,4 @@ mod pool;
 mod products;
 mod ratelimit;
 mod shutdown;
+mod spellings;

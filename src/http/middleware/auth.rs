@@ -9,27 +9,30 @@
 //! Failed authentication is limited per client address before any database work
 //! (`ratelimit::failures`): a presented key that this process has not verified recently
 //! reserves one unit of the address's failure limit before the look-up and gets it back
-//! when the key is valid; a remembered key only checks that the address is not already
-//! over the limit; a request with no key costs no look-up and is not counted (one 401
+//! when the key is valid (one look-up per address and key at a time, see `Flights`); a
+//! remembered key only checks that the address is not already over the limit; a request with no key costs no look-up and is not counted (one 401
 //! body for every bad key). Public routes under the prefix take credentials of their own
 //! (login): each call reserves a unit, kept when the route answers 401. Past the limit
 //! every such request gets 429 with `Retry-After`.
 
 use crate::authenticate::{AuthError, Authenticate};
+use crate::caller::AuthContext;
 use crate::http::error::{ApiError, UNAUTHORIZED_DETAIL};
 use crate::http::extract::auth::presented_key;
 use crate::http::middleware::rate_limit::refusal;
 use crate::ratelimit::client_ip::client_ip;
 use crate::ratelimit::policy::describe;
-use crate::ratelimit::{KeyBy, Limiter, Policy};
+use crate::ratelimit::{Decision, KeyBy, Limiter, Policy};
 use crate::route::route_pattern;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Which matched routes need a key: those under `prefix` except `public` ones.
 #[derive(Clone)]
@@ -41,6 +44,8 @@ pub struct Protection {
     /// Route patterns under `prefix` that need none (e.g. `/api/login`): they check
     /// credentials of their own, and a 401 from them counts as a failed authentication.
     pub public: Vec<String>,
+    /// Key checks in flight in this process (shared by every worker's clone).
+    flights: Flights,
 }
 
 /// What a matched route asks of a request.
@@ -55,6 +60,16 @@ enum Access {
 }
 
 impl Protection {
+    /// Routes under `prefix` except `public` need a key, resolved by `authenticator`.
+    pub fn new(authenticator: Arc<dyn Authenticate>, prefix: &str, public: &[&str]) -> Self {
+        Self {
+            authenticator,
+            prefix: prefix.to_string(),
+            public: public.iter().map(|p| p.to_string()).collect(),
+            flights: Flights::default(),
+        }
+    }
+
     fn access(&self, pattern: &str) -> Access {
         if !pattern.starts_with(&self.prefix) {
             Access::Open
@@ -122,27 +137,25 @@ pub async fn require_api_key<B: MessageBody>(
         return reject(req, ApiError::Unauthorized(UNAUTHORIZED_DETAIL.into()));
     };
     let authenticator = &protection.authenticator;
-    let outcome = match (authenticator.remembered(&key), &limits) {
-        (Some(ctx), Some((limiter, ip))) => match limiter.failures_exceeded(*ip).await {
-            Some(refused) => return Ok(req.into_response(refusal(&refused)).map_into_right_body()),
-            None => Ok(ctx),
+    let outcome = match (authenticator.remembered(&key), limits) {
+        (Some(ctx), Some((limiter, ip))) => match limiter.failures_exceeded(ip).await {
+            Some(refused) => Checked::Refused(refused),
+            None => Checked::Done(Ok(ctx)),
         },
-        (Some(ctx), None) => Ok(ctx),
+        (Some(ctx), None) => Checked::Done(Ok(ctx)),
         (None, Some((limiter, ip))) => {
-            let reservation = match limiter.reserve_failure(*ip).await {
-                Ok(r) => r,
-                Err(refused) => {
-                    return Ok(req.into_response(refusal(&refused)).map_into_right_body())
-                }
-            };
-            let outcome = authenticator.authenticate(&key).await;
-            // A rejected key keeps its unit; anything else was not the client's failure.
-            if let (Some(r), false) = (reservation, outcome == Err(AuthError::Rejected)) {
-                limiter.refund(r).await;
-            }
-            outcome
+            protection
+                .flights
+                .check(authenticator, limiter, ip, key)
+                .await
         }
-        (None, None) => authenticator.authenticate(&key).await,
+        (None, None) => Checked::Done(authenticator.authenticate(&key).await),
+    };
+    let outcome = match outcome {
+        Checked::Done(outcome) => outcome,
+        Checked::Refused(refused) => {
+            return Ok(req.into_response(refusal(&refused)).map_into_right_body())
+        }
     };
     match outcome {
         Ok(ctx) => {
@@ -150,6 +163,83 @@ pub async fn require_api_key<B: MessageBody>(
             pass(req, next).await
         }
         Err(err) => reject(req, ApiError::from(err)),
+    }
+}
+
+/// A key check's outcome: the address was over its failure limit, or the hook answered.
+#[derive(Clone)]
+enum Checked {
+    Refused(Decision),
+    Done(Result<AuthContext, AuthError>),
+}
+
+type Flight = Shared<BoxFuture<'static, Checked>>;
+
+/// Checks of a key not remembered, one per (client address, key) at a time: the first
+/// request reserves a unit of the address's failure limit, looks the key up and gets
+/// the unit back when the key is valid; requests with the same key from the same
+/// address meanwhile share its answer (so a burst of a valid key on a cold memo takes
+/// one unit for a moment, not one per request), and each of them counts as a failure
+/// of its own when the key is rejected.
+#[derive(Clone, Default)]
+struct Flights(Arc<Mutex<HashMap<(IpAddr, String), Flight>>>);
+
+impl Flights {
+    async fn check(
+        &self,
+        authenticator: &Arc<dyn Authenticate>,
+        limiter: Limiter,
+        ip: IpAddr,
+        key: String,
+    ) -> Checked {
+        let (flight, leader) = {
+            let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            match map.get(&(ip, key.clone())) {
+                Some(f) => (f.clone(), false),
+                None => {
+                    let f = self.lead(authenticator.clone(), limiter.clone(), ip, key.clone());
+                    map.insert((ip, key), f.clone());
+                    (f, true)
+                }
+            }
+        };
+        let checked = flight.await;
+        if !leader && matches!(checked, Checked::Done(Err(AuthError::Rejected))) {
+            // The look-up was shared; the failure is this request's own.
+            let _ = limiter.reserve_failure(ip).await;
+        }
+        checked
+    }
+
+    fn lead(
+        &self,
+        auth: Arc<dyn Authenticate>,
+        limiter: Limiter,
+        ip: IpAddr,
+        key: String,
+    ) -> Flight {
+        let flights = self.clone();
+        async move {
+            let checked = match limiter.reserve_failure(ip).await {
+                Err(refused) => Checked::Refused(refused),
+                Ok(reservation) => {
+                    let outcome = auth.authenticate(&key).await;
+                    // A rejected key keeps its unit; anything else was not the client's failure.
+                    if let (Some(r), false) = (reservation, outcome == Err(AuthError::Rejected)) {
+                        limiter.refund(r).await;
+                    }
+                    Checked::Done(outcome)
+                }
+            };
+            flights
+                .0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&(ip, key));
+            checked
+        }
+        .boxed()
+        .shared()
     }
 }
 
