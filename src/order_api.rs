@@ -4,7 +4,7 @@
 
 use crate::app::OrderApp;
 use crate::http::routes::{handlers, CursorKey};
-use crate::startup::{Mount, Services};
+use crate::startup::{Mount, Services, Store};
 
 /// The routes under this prefix need an API key.
 pub const PROTECTED_PREFIX: &str = "/api/";
@@ -14,6 +14,12 @@ pub const PUBLIC_ROUTES: [&str; 1] = ["/api/login"];
 /// The order API on `services`, its cursors signed with `cursor_key`.
 pub fn mount(services: &Services, cursor_key: CursorKey) -> Mount {
     let app = OrderApp::new(services.db.clone(), services.cache.clone());
-    let sessions = app.sessions.clone();
+    let sessions = match services.store {
+        Store::Redis => app
+            .sessions
+            .clone()
+            .with_shared_memo(services.redis.clone()),
+        Store::Memory => app.sessions.clone(),
+    };
     Mount::new(handlers(app, cursor_key)).protect(PROTECTED_PREFIX, &PUBLIC_ROUTES, sessions)
 }

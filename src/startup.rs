@@ -96,11 +96,7 @@ impl Mount {
         public: &[&str],
         authenticator: impl Authenticate,
     ) -> Self {
-        self.protection = Some(Protection {
-            authenticator: Arc::new(authenticator),
-            prefix: prefix.to_string(),
-            public: public.iter().map(|p| p.to_string()).collect(),
-        });
+        self.protection = Some(Protection::new(Arc::new(authenticator), prefix, public));
         self
     }
 }
@@ -131,6 +127,9 @@ impl Application {
         )?;
         let variants = Precompressed::default();
         let mount = mount(&services);
+        if let Some(protection) = &mount.protection {
+            protection.check_limits(services.limiter.policy())?;
+        }
         // One warming scheduler per process, started after the application has
         // registered its recipes, so it preloads them before traffic.
         let warmer = config

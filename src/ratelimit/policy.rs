@@ -48,12 +48,16 @@ impl Identity {
                 tenant_id: a.tenant_id,
                 key_id: a.key_id,
             }),
-            // API keys name no user: only a caller that names one is charged.
-            KeyBy::User => auth.and_then(|a| {
-                a.user_id.map(|user_id| Identity::User {
+            // A caller that names no user (a plain API key) is charged by its key.
+            KeyBy::User => auth.map(|a| match a.user_id {
+                Some(user_id) => Identity::User {
                     tenant_id: a.tenant_id,
                     user_id,
-                })
+                },
+                None => Identity::ApiKey {
+                    tenant_id: a.tenant_id,
+                    key_id: a.key_id,
+                },
             }),
         }
     }
@@ -115,8 +119,13 @@ pub struct Policy {
     on_failure: FailurePolicy,
     ip_on_failure: FailurePolicy,
     plan_names: Vec<Arc<str>>,
+    auth_failures: Vec<Rate>,
+    auth_failure_names: Vec<Arc<str>>,
     disabled: bool,
 }
+
+/// The name of the failed-authentication limit in `RateLimit-Policy` and 429 bodies.
+pub const AUTH_FAILURES: &str = "auth-failures";
 
 fn dedup_scaled(rates: &[Rate], scale: f64) -> Vec<Rate> {
     let mut out: Vec<Rate> = Vec::with_capacity(rates.len());
@@ -160,7 +169,7 @@ impl Policy {
                 compiled,
             );
         }
-        let mut exempt = HashSet::new();
+        let mut exempt: HashSet<(Option<Method>, String)> = HashSet::new();
         for raw in &spec.exempt {
             let raw = raw.trim();
             if raw.is_empty() {
@@ -173,14 +182,74 @@ impl Policy {
                 exempt.insert((Some(m), p));
             }
         }
-        Ok(Self {
+        let auth_failures = dedup_scaled(&spec.auth_failures, spec.scale);
+        let policy = Self {
             plans,
             routes,
             exempt,
             on_failure: spec.on_failure,
             ip_on_failure: spec.ip_on_failure,
             plan_names: names("plan", max_plan),
+            auth_failure_names: names(AUTH_FAILURES, auth_failures.len()),
+            auth_failures,
             disabled: spec.disabled,
+        };
+        if let Some(line) = policy.rules_that_never_apply().into_iter().next() {
+            return Err(line);
+        }
+        Ok(policy)
+    }
+
+    /// One line per route limit that no request can ever be charged: a route outside
+    /// `/api` or exempt is never limited. (Which routes carry a caller is the
+    /// authentication's to say: see `http::middleware::auth::Protection`.)
+    fn rules_that_never_apply(&self) -> Vec<String> {
+        if self.disabled {
+            return Vec::new();
+        }
+        let mut lines: Vec<String> = self
+            .routes
+            .values()
+            .filter(|c| self.is_exempt(&c.rule.method, &c.rule.pattern))
+            .map(|c| {
+                format!(
+                    "route limit {} never applies: {} {} is not limited (outside /api or exempt)",
+                    describe(&c.rule),
+                    c.rule.method,
+                    c.rule.pattern
+                )
+            })
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    /// Every route limit, in no particular order.
+    pub fn rules(&self) -> impl Iterator<Item = &RouteRule> {
+        self.routes.values().map(|c| &c.rule)
+    }
+
+    /// The failed-authentication limits of a client address (`None`: not limited).
+    /// Keyed by the address as given (the caller normalizes it, e.g. an IPv6 /64),
+    /// decided by the IP-keyed failure policy when Redis fails.
+    pub fn auth_failure_limits(&self, prefix: &str, ip: IpAddr) -> Option<RequestLimits> {
+        if self.disabled || self.auth_failures.is_empty() {
+            return None;
+        }
+        let (tag, id) = Identity::Ip(ip).key_parts();
+        let checks = self
+            .auth_failures
+            .iter()
+            .zip(&self.auth_failure_names)
+            .map(|(rate, name)| Check {
+                name: name.clone(),
+                rate: *rate,
+                key: key(prefix, &tag, "authfail", &id, rate),
+            })
+            .collect();
+        Some(RequestLimits {
+            checks,
+            on_failure: self.ip_on_failure,
         })
     }
 
@@ -256,6 +325,23 @@ impl Policy {
             Some(RequestLimits { checks, on_failure })
         }
     }
+}
+
+/// A route limit as written: `"GET /api/orders = 10 per minute by user"`.
+pub fn describe(rule: &RouteRule) -> String {
+    let rates: Vec<String> = rule.rates.iter().map(Rate::to_string).collect();
+    let key = match rule.key {
+        KeyBy::Ip => "ip",
+        KeyBy::Tenant => "tenant",
+        KeyBy::User => "user",
+        KeyBy::ApiKey => "key",
+    };
+    format!(
+        "\"{} {} = {} by {key}\"",
+        rule.method,
+        rule.pattern,
+        rates.join("; ")
+    )
 }
 
 fn key(prefix: &str, tag: &str, scope: &str, id: &str, rate: &Rate) -> String {
@@ -398,7 +484,7 @@ mod tests {
     }
 
     #[test]
-    fn a_user_keyed_limit_applies_only_to_callers_that_name_a_user() {
+    fn a_user_keyed_limit_keys_on_the_user_or_else_on_the_api_key() {
         let mut spec = RateLimitConfig::default();
         spec.routes
             .push(parse_route_rule("GET /api/orders = 1 per minute by user").unwrap());
@@ -412,7 +498,15 @@ mod tests {
                 ip(),
             )
             .unwrap();
-        assert_eq!(l.checks.len(), 1, "plan only: an API key names no user");
+        assert_eq!(
+            l.checks.len(),
+            2,
+            "a caller without a user is keyed by its API key"
+        );
+        assert_eq!(
+            l.checks[1].key,
+            "b:v1:rl:{t7}:r:GET:/api/orders:k70:1/60000"
+        );
         let user = AuthContext {
             user_id: Some(3),
             ..auth(PLAN_FREE)
@@ -422,6 +516,49 @@ mod tests {
             .unwrap();
         assert_eq!(l.checks.len(), 2);
         assert_eq!(l.checks[1].key, "b:v1:rl:{t7}:r:GET:/api/orders:u3:1/60000");
+    }
+
+    #[test]
+    fn a_route_limit_that_can_never_apply_is_refused_with_one_line_naming_it() {
+        for (rule, exempt) in [
+            ("GET /health = 5 per minute", vec![]),
+            (
+                "GET /api/catalog = 5 per minute",
+                vec!["/api/catalog".to_string()],
+            ),
+        ] {
+            let mut spec = RateLimitConfig {
+                exempt,
+                ..RateLimitConfig::default()
+            };
+            spec.routes.push(parse_route_rule(rule).unwrap());
+            let err = Policy::new(&spec).unwrap_err();
+            assert!(!err.contains('\n'), "{err}");
+            assert!(err.contains(&format!("\"{rule} by tenant\"")), "{err}");
+            assert!(err.contains("never applies"), "{err}");
+            spec.disabled = true;
+            assert!(Policy::new(&spec).is_ok(), "nothing applies when disabled");
+        }
+    }
+
+    #[test]
+    fn failed_authentications_are_limited_per_address_with_the_ip_policy() {
+        let l = policy().auth_failure_limits("b", ip()).unwrap();
+        assert_eq!(l.checks.len(), 1);
+        assert_eq!(&*l.checks[0].name, "auth-failures");
+        assert_eq!(
+            l.checks[0].key,
+            "b:v1:rl:{ip203.0.113.9}:authfail:ip:30/60000"
+        );
+        assert_eq!(l.on_failure, FailurePolicy::Local);
+        let off = RateLimitConfig {
+            auth_failures: Vec::new(),
+            ..RateLimitConfig::default()
+        };
+        assert!(Policy::new(&off)
+            .unwrap()
+            .auth_failure_limits("b", ip())
+            .is_none());
     }
 
     #[test]

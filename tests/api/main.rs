@@ -4,7 +4,9 @@ mod helpers;
 
 mod basics;
 mod cache;
+mod claims;
 mod hello_kit;
+mod hostile_auth;
 mod metrics;
 mod orders;
 mod pgbouncer;
@@ -12,3 +14,4 @@ mod pool;
 mod products;
 mod ratelimit;
 mod shutdown;
+mod spellings;
