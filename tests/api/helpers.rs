@@ -113,6 +113,7 @@ pub fn fresh_database() -> String {
 /// for its workers, so no test leaves connections open behind it.
 pub struct TestApp {
     pub base: String,
+    pub port: u16,
     pub db_name: String,
     pub redis_prefix: String,
     /// The server's shared services (pool, cache, limiter, metrics).
@@ -179,6 +180,7 @@ pub async fn spawn_app_on(db_name: &str, configure: impl FnOnce(&mut ServeArgs))
         .expect("build the app");
     TestApp {
         base: format!("http://127.0.0.1:{port}"),
+        port,
         db_name: db_name.to_string(),
         redis_prefix: args.redis.redis_prefix.clone(),
         state,
