@@ -52,10 +52,7 @@ fn start(db_name: &str) -> (Running, u16) {
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Some(rest) = line.split("listening on ").nth(1) {
-                let port = rest
-                    .split(' ')
-                    .next()
-                    .and_then(|a| a.rsplit(':').next());
+                let port = rest.split(' ').next().and_then(|a| a.rsplit(':').next());
                 let _ = tx.send(port.and_then(|p| p.parse::<u16>().ok()));
             }
         }

@@ -405,7 +405,7 @@ async fn a_route_limit_that_can_never_apply_is_refused_at_start_up_with_one_line
     for rule in [
         "POST /api/login = 1 per minute by tenant",
         "POST /api/login = 1 per minute by user",
-        "GET /health = 1 per minute by ip",
+        "GET /health = 1 per minute by tenant",
     ] {
         let mut args = test_args(&db);
         args.ratelimit.rate_limit_routes = vec![parse_route_rule(rule).unwrap()];
