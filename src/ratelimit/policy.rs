@@ -522,10 +522,16 @@ mod tests {
     fn a_route_limit_that_can_never_apply_is_refused_with_one_line_naming_it() {
         // A rule outside /api is limited wherever it is mounted (the kit's own
         // applications use that); an exempt route's rule can never apply.
-        for (rule, exempt) in [(
-            "GET /api/catalog = 5 per minute",
-            vec!["/api/catalog".to_string()],
-        )] {
+        for (rule, exempt) in [
+            (
+                "GET /api/catalog = 5 per minute",
+                vec!["/api/catalog".to_string()],
+            ),
+            (
+                "GET /api/search = 5 per minute",
+                vec!["GET /api/search".to_string()],
+            ),
+        ] {
             let mut spec = RateLimitConfig {
                 exempt,
                 ..RateLimitConfig::default()
