@@ -11,4 +11,6 @@ mod pgbouncer;
 mod pool;
 mod products;
 mod ratelimit;
+mod raw;
 mod shutdown;
+mod slow_clients;
