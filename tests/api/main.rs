@@ -2,8 +2,10 @@
 
 mod helpers;
 
+mod admin;
 mod basics;
 mod cache;
+mod client_ip;
 mod hostile_input;
 mod metrics;
 mod orders;
