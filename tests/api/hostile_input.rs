@@ -229,3 +229,45 @@ async fn prices_and_stock_are_bounded_and_the_largest_order_totals_exactly() {
         .await;
     assert_names(&(status, body), "items[0].quantity", "quantity 1001");
 }
+
+#[actix_web::test]
+async fn header_values_used_as_data_refuse_nul_and_non_ascii_without_a_5xx() {
+    use crate::raw::RawConn;
+    let app = spawn_app().await;
+    let body = br#"{"customer_id":1,"items":[{"product_id":1,"quantity":1}]}"#;
+    let request = |value: &[u8]| {
+        let mut r = format!(
+            "POST /api/orders HTTP/1.1\r\nHost: brisk\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nIdempotency-Key: ",
+            key(2),
+            body.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(value);
+        r.extend_from_slice(b"\r\n\r\n");
+        r.extend_from_slice(body);
+        r
+    };
+    // A NUL or another control byte in a header value: the HTTP parser refuses the
+    // request before routing.
+    for value in [&b"abc\0def"[..], b"a\x01b"] {
+        let mut conn = RawConn::connect(app.port).await;
+        conn.send(&request(value)).await;
+        let resp = conn.response(std::time::Duration::from_secs(10)).await;
+        assert_eq!(resp.map(|r| r.status), Some(400), "{value:?}");
+    }
+    // Bytes a header may carry but a key may not: a 400 naming the header.
+    for value in [&b"caf\xc3\xa9"[..], b"tab\there"] {
+        let mut conn = RawConn::connect(app.port).await;
+        conn.send(&request(value)).await;
+        let resp = conn
+            .response(std::time::Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(resp.status, 400, "{value:?}");
+        let detail = resp.json()["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(detail.contains("Idempotency-Key"), "{value:?}: {detail}");
+    }
+}
