@@ -187,50 +187,8 @@ impl Application {
             .warm
             .filter(|_| config.cache.enabled)
             .map(|warm| Warmer::start_with(services.cache.clone(), warm));
-        let (listener, api_addr) = bind(config.server.bind, "--bind")?;
-        let admin = config
-            .server
-            .admin_bind
-            .map(|addr| bind(addr, "--admin-bind"))
-            .transpose()?;
-        let deadlines = config.server.client_deadlines();
-        let operations = operations(&services, &mount.operations);
-        let mut builder = actix_server::Server::build()
-            .workers(config.server.workers)
-            .shutdown_timeout(config.server.shutdown_timeout.as_secs());
-        let signal = builder.graceful_shutdown_signal();
-        let stopping = move || {
-            let signal = signal.clone();
-            async move { signal.notified().await }
-        };
-        let shared = services.clone();
-        let metrics_config = config.metrics.clone();
-        let api_operations = admin.is_none().then(|| operations.clone());
-        let api_stopping = stopping.clone();
-        builder = builder
-            .listen("api", listener, move || {
-                let app = http::build_app(
-                    &shared,
-                    &variants,
-                    &*mount.routes,
-                    api_operations.as_deref(),
-                    mount.protection.clone(),
-                    &metrics_config,
-                );
-                deadline::http1(app, deadlines, api_addr, api_stopping.clone())
-            })
-            .map_err(|e| format!("--bind: {e}"))?;
-        let admin_port = admin.as_ref().map(|(_, addr)| addr.port());
-        if let Some((listener, admin_addr)) = admin {
-            builder = builder
-                .listen("admin", listener, move || {
-                    let app = http::build_admin_app(&*operations);
-                    deadline::http1(app, deadlines, admin_addr, stopping.clone())
-                })
-                .map_err(|e| format!("--admin-bind: {e}"))?;
-        }
-        let server = builder.run();
-        let port = api_addr.port();
+        let (server, port, admin_port) =
+            listen(&config.server, &services, variants, mount, &config.metrics)?;
         Ok(Self {
             port,
             admin_port,
@@ -277,6 +235,60 @@ impl Application {
         }
         result
     }
+}
+
+/// Binds the API listener and, with `admin_bind`, the operations listener, and
+/// starts serving them on one set of workers; returns the server and both ports.
+fn listen(
+    server: &ServerConfig,
+    services: &Services,
+    variants: Precompressed,
+    mount: Mount,
+    metrics_config: &MetricsConfig,
+) -> Result<(Server, u16, Option<u16>), String> {
+    let (listener, api_addr) = bind(server.bind, "--bind")?;
+    let admin = server
+        .admin_bind
+        .map(|addr| bind(addr, "--admin-bind"))
+        .transpose()?;
+    let deadlines = server.client_deadlines();
+    let operations = operations(services, &mount.operations);
+    let mut builder = actix_server::Server::build()
+        .workers(server.workers)
+        .shutdown_timeout(server.shutdown_timeout.as_secs());
+    // A graceful stop closes idle keep-alive connections at once.
+    let signal = builder.graceful_shutdown_signal();
+    let stopping = move || {
+        let signal = signal.clone();
+        async move { signal.notified().await }
+    };
+    let shared = services.clone();
+    let metrics_config = metrics_config.clone();
+    let api_operations = admin.is_none().then(|| operations.clone());
+    let api_stopping = stopping.clone();
+    builder = builder
+        .listen("api", listener, move || {
+            let app = http::build_app(
+                &shared,
+                &variants,
+                &*mount.routes,
+                api_operations.as_deref(),
+                mount.protection.clone(),
+                &metrics_config,
+            );
+            deadline::http1(app, deadlines, api_addr, api_stopping.clone())
+        })
+        .map_err(|e| format!("--bind: {e}"))?;
+    let admin_port = admin.as_ref().map(|(_, addr)| addr.port());
+    if let Some((listener, admin_addr)) = admin {
+        builder = builder
+            .listen("admin", listener, move || {
+                let app = http::build_admin_app(&*operations);
+                deadline::http1(app, deadlines, admin_addr, stopping.clone())
+            })
+            .map_err(|e| format!("--admin-bind: {e}"))?;
+    }
+    Ok((builder.run(), api_addr.port(), admin_port))
 }
 
 /// Binds `addr` (`flag` names it in the error) and reads back the bound address.

@@ -271,3 +271,20 @@ async fn header_values_used_as_data_refuse_nul_and_non_ascii_without_a_5xx() {
         assert!(detail.contains("Idempotency-Key"), "{value:?}: {detail}");
     }
 }
+
+/// Within the accepted ranges no order total can overflow (10^9 cents × 1,000 × 50
+/// lines < 2^63), so the 422 of an impossible total is proved on its mapping; the
+/// checked arithmetic itself is `domain::ordering`'s unit test.
+#[test]
+fn an_impossible_total_is_a_422_total_out_of_range() {
+    use brisk::domain::ordering::OrderRejection;
+    use brisk::http::error::ApiError;
+    let answer = ApiError::from(OrderRejection::TotalOverflow);
+    assert_eq!(answer.status().as_u16(), 422);
+    let body: Value = serde_json::from_str(&answer.body()).unwrap();
+    assert_eq!(body["error"], "total_out_of_range");
+    assert!(1_000_000_000_i64
+        .checked_mul(1_000)
+        .and_then(|line| line.checked_mul(50))
+        .is_some());
+}
