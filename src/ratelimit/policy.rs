@@ -6,6 +6,7 @@
 //! `/metrics`, `/dashboard`, ...) is exempt, as are the routes listed with
 //! `--rate-limit-exempt`.
 
+use super::client_ip::limit_key;
 use super::config::RateLimitConfig;
 use super::limits::Rate;
 use super::rules::{parse_route, FailurePolicy, KeyBy, RouteRule};
@@ -18,7 +19,7 @@ use std::sync::Arc;
 /// The identity one limit is counted against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Identity {
-    /// The client address.
+    /// The client address, as [`limit_key`] counts it (IPv6 by its /64).
     Ip(IpAddr),
     /// The tenant.
     Tenant(i64),
@@ -42,7 +43,7 @@ impl Identity {
     /// The identity `key` selects for a request, if the request has one.
     pub fn resolve(key: KeyBy, auth: Option<&AuthContext>, ip: IpAddr) -> Option<Identity> {
         match key {
-            KeyBy::Ip => Some(Identity::Ip(ip)),
+            KeyBy::Ip => Some(Identity::Ip(limit_key(ip))),
             KeyBy::Tenant => auth.map(|a| Identity::Tenant(a.tenant_id)),
             KeyBy::ApiKey => auth.map(|a| Identity::ApiKey {
                 tenant_id: a.tenant_id,
@@ -462,6 +463,31 @@ mod tests {
         assert!(policy()
             .limits_for("b", &Method::GET, "/api/login", None, ip())
             .is_none());
+    }
+
+    #[test]
+    fn ip_limits_key_ipv6_clients_by_their_64_and_mapped_ipv4_as_ipv4() {
+        let key = |addr: &str| {
+            policy()
+                .limits_for(
+                    "b",
+                    &Method::POST,
+                    "/api/login",
+                    None,
+                    addr.parse().unwrap(),
+                )
+                .unwrap()
+                .checks[0]
+                .key
+                .clone()
+        };
+        assert_eq!(key("2001:db8:7:8::1"), key("2001:db8:7:8:ffff::9"));
+        assert_eq!(
+            key("2001:db8:7:8::1"),
+            "b:v1:rl:{ip2001:db8:7:8::}:r:POST:/api/login:ip:5/60000"
+        );
+        assert_ne!(key("2001:db8:7:8::1"), key("2001:db8:7:9::1"));
+        assert_eq!(key("::ffff:203.0.113.9"), key("203.0.113.9"));
     }
 
     #[test]

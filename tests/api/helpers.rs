@@ -6,8 +6,8 @@ use brisk::config::ServeArgs;
 use brisk::db::seed::{self, SeedOptions};
 use brisk::http::routes::CursorKey;
 use brisk::order_api;
-use brisk::startup::Application;
 use brisk::startup::Services;
+use brisk::startup::{Application, Mount};
 use diesel::prelude::*;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use reqwest::{Client, Method, Response};
@@ -114,6 +114,8 @@ pub fn fresh_database() -> String {
 pub struct TestApp {
     pub base: String,
     pub port: u16,
+    /// The operations listener's port, with `--admin-bind`.
+    pub admin_port: Option<u16>,
     pub db_name: String,
     pub redis_prefix: String,
     /// The server's shared services (pool, cache, limiter, metrics).
@@ -150,10 +152,20 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     spawn_app_on(&db_name, configure).await
 }
 
-type Started = Result<(u16, Services, actix_web::dev::ServerHandle), String>;
+type Started = Result<(u16, Option<u16>, Services, actix_web::dev::ServerHandle), String>;
 
 /// Starts a server on an existing database (a second "process" of one deployment).
 pub async fn spawn_app_on(db_name: &str, configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
+    spawn_mounted(db_name, configure, order_api::mount).await
+}
+
+/// Starts a server on an existing database with `mount` as the application (the
+/// order API, or the order API with additions).
+pub async fn spawn_mounted(
+    db_name: &str,
+    configure: impl FnOnce(&mut ServeArgs),
+    mount: impl FnOnce(&Services, CursorKey) -> Mount + Send + 'static,
+) -> TestApp {
     let mut args = test_args(db_name);
     configure(&mut args);
     let server_args = args.clone();
@@ -162,9 +174,15 @@ pub async fn spawn_app_on(db_name: &str, configure: impl FnOnce(&mut ServeArgs))
         actix_web::rt::System::new().block_on(async move {
             let key = CursorKey(server_args.server.secret.as_bytes().into());
             let config = server_args.kit_config();
-            match Application::build(config, move |s| order_api::mount(s, key)).await {
+            match Application::build(config, move |s| mount(s, key)).await {
                 Ok(app) => {
-                    let _ = tx.send(Ok((app.port(), app.services().clone(), app.handle())));
+                    let started = (
+                        app.port(),
+                        app.admin_port(),
+                        app.services().clone(),
+                        app.handle(),
+                    );
+                    let _ = tx.send(Ok(started));
                     let _ = app.run_until_stopped().await;
                 }
                 Err(e) => {
@@ -173,7 +191,7 @@ pub async fn spawn_app_on(db_name: &str, configure: impl FnOnce(&mut ServeArgs))
             }
         })
     });
-    let (port, state, handle) = tokio::task::spawn_blocking(move || rx.recv())
+    let (port, admin_port, state, handle) = tokio::task::spawn_blocking(move || rx.recv())
         .await
         .expect("join the start-up")
         .expect("the server thread ended before starting")
@@ -181,6 +199,7 @@ pub async fn spawn_app_on(db_name: &str, configure: impl FnOnce(&mut ServeArgs))
     TestApp {
         base: format!("http://127.0.0.1:{port}"),
         port,
+        admin_port,
         db_name: db_name.to_string(),
         redis_prefix: args.redis.redis_prefix.clone(),
         state,
