@@ -228,8 +228,10 @@ fn starts(m: &ModPath, prefix: &str) -> bool {
 }
 
 /// The modules of the kit: none of them may import the application.
-const KIT: [&str; 16] = [
+const KIT: [&str; 18] = [
     "kit",
+    "route",
+    "http::deadline",
     "startup",
     "services",
     "authenticate",
