@@ -19,9 +19,9 @@
 //!
 //! The process then flushes its pending cache invalidations (`startup`).
 
-use actix_web::dev::{Extensions, ServerHandle, ServiceResponse};
+use actix_service::{apply_fn_factory, Service, ServiceFactory};
+use actix_web::dev::{ServerHandle, ServiceResponse};
 use actix_web::http::ConnectionType;
-use std::any::Any;
 use std::future::Future;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -54,8 +54,7 @@ struct Inner {
     server: OnceLock<ServerHandle>,
 }
 
-/// Counts its connection as open until the connection closes (it lives in the
-/// connection's extensions).
+/// Counts its connection as open until the connection's service ends.
 struct OpenConnection(Arc<Inner>);
 
 impl Drop for OpenConnection {
@@ -75,13 +74,32 @@ impl Drain {
         self.inner.open.load(Ordering::SeqCst)
     }
 
-    /// For `HttpServer::on_connect`: counts each connection until it closes.
-    pub fn on_connect(&self) -> impl Fn(&dyn Any, &mut Extensions) + Send + Sync + Clone + 'static {
+    /// Wraps a listener's per-connection service factory: each connection counts as
+    /// open until its service (the whole HTTP/1 dispatch) ends.
+    pub fn count_connections<SF, Io>(
+        &self,
+        factory: SF,
+    ) -> impl ServiceFactory<
+        Io,
+        Config = SF::Config,
+        Response = SF::Response,
+        Error = SF::Error,
+        InitError = SF::InitError,
+    >
+    where
+        SF: ServiceFactory<Io>,
+    {
         let inner = Arc::clone(&self.inner);
-        move |_io, ext| {
+        apply_fn_factory(factory, move |io: Io, service: &SF::Service| {
             inner.open.fetch_add(1, Ordering::SeqCst);
-            ext.insert(OpenConnection(Arc::clone(&inner)));
-        }
+            let open = OpenConnection(Arc::clone(&inner));
+            let dispatch = service.call(io);
+            async move {
+                let result = dispatch.await;
+                drop(open);
+                result
+            }
+        })
     }
 
     /// The server's handle, once it runs (its accept loop is paused before the
@@ -110,7 +128,7 @@ impl Drain {
         Ok(res)
     }
 
-    /// For `HttpServer::shutdown_signal`: resolves (and actix's graceful stop begins)
+    /// For the server builder's `shutdown_signal`: resolves (and actix's graceful stop begins)
     /// once SIGTERM or SIGINT arrived and the drain is over, at most `max` later.
     /// `listener` is a clone of the server's listener, shut when the drain starts.
     /// Signal handlers are installed here, before the server runs.

@@ -4,7 +4,7 @@
 
 use crate::app::{export, OrderApp};
 use crate::http::routes::{handlers, CursorKey};
-use crate::startup::{Mount, Services};
+use crate::startup::{Mount, Services, Store};
 
 /// The routes under this prefix need an API key.
 pub const PROTECTED_PREFIX: &str = "/api/";
@@ -37,6 +37,12 @@ pub fn mount(services: &Services, config: OrderApiConfig) -> Mount {
         services.cache.clone(),
         config.max_concurrent_exports,
     );
-    let sessions = app.sessions.clone();
+    let sessions = match services.store {
+        Store::Redis => app
+            .sessions
+            .clone()
+            .with_shared_memo(services.redis.clone()),
+        Store::Memory => app.sessions.clone(),
+    };
     Mount::new(handlers(app, config.cursor_key)).protect(PROTECTED_PREFIX, &PUBLIC_ROUTES, sessions)
 }

@@ -148,7 +148,13 @@ async fn invalidations_that_fail_while_redis_is_cut_are_retried_and_reach_other_
     .await;
     assert_eq!(one.invalidation_stats().retried, 2);
     let generation = keys::namespace_generation_key(&prefix, Scope::Tenant(1), "catalog");
-    assert_eq!(redis_get(&prefix, &generation).await.as_deref(), Some("1"));
+    // At least once: on a loaded machine an attempt that Redis applied may answer after
+    // the timeout and be retried (a bump only moves the generation forward).
+    let bumped = redis_get(&prefix, &generation).await;
+    assert!(
+        bumped.as_deref().and_then(|g| g.parse::<u64>().ok()) >= Some(1),
+        "{bumped:?}"
+    );
     // The other process sees the new generations and recomputes.
     let got = read(&two).await;
     assert_eq!(
