@@ -8,7 +8,8 @@
 //! SIGTERM, issue 10 scenario 11). So brisk drains first, then lets actix stop:
 //!
 //! 1. On SIGTERM or SIGINT the listener stops accepting and is shut, so new
-//!    connections are refused (nothing sent, nothing lost).
+//!    connections are refused (nothing sent, nothing lost). actix's accept loop may
+//!    log one "Error accepting connection: Invalid argument" as it notices.
 //! 2. Every response from then on carries `Connection: close`: each open connection
 //!    answers at most one more request, then closes. Requests already written on an
 //!    idle connection are read and answered, not dropped.

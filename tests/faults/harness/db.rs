@@ -64,9 +64,15 @@ fn brisk(args: &[&str]) {
 
 /// Creates (if missing), migrates and seeds `db` at `scale` with the binary itself.
 pub fn migrate_and_seed(db: &str, scale: &str) {
+    migrate(db);
+    let url = format!("{DIRECT}/{db}");
+    brisk(&["seed", "--direct-database-url", &url, "--scale", scale]);
+}
+
+/// Runs the binary's pending migrations on `db` (a database kept between runs).
+pub fn migrate(db: &str) {
     let url = format!("{DIRECT}/{db}");
     brisk(&["migrate", "--direct-database-url", &url]);
-    brisk(&["seed", "--direct-database-url", &url, "--scale", scale]);
 }
 
 fn template() -> String {

@@ -500,7 +500,8 @@ async fn stream_export(http: &reqwest::Client, url: &str, key: String) -> (u16, 
     (status, lines, bytes)
 }
 
-/// Seeds the scale-20 database unless a complete one is there.
+/// Seeds the scale-20 database unless a complete one is there, and brings a kept one
+/// up to the binary's migrations.
 fn ensure_scale20() {
     let exists = db::int(
         "postgres",
@@ -513,7 +514,9 @@ fn ensure_scale20() {
         )
         .as_deref()
             == Ok("1000000");
-    if !complete {
+    if complete {
+        db::migrate(SCALE20_DB);
+    } else {
         db::drop_db(SCALE20_DB);
         db::migrate_and_seed(SCALE20_DB, "20");
     }
