@@ -258,7 +258,7 @@ impl From<DbError> for KeyLookup {
 }
 
 /// A successful login.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Login {
     /// The new API key (shown once; stored as its hash).
     pub token: String,

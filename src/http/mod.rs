@@ -1,6 +1,7 @@
 //! The HTTP layer: routes, extractors, middleware, and the `App` every worker runs.
 
 pub mod conditional;
+pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod middleware;
