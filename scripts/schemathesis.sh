@@ -7,7 +7,7 @@
 # documented. Exits non-zero when schemathesis reports a failure or an error; ends with
 # one line of numbers (operations, test cases, checks).
 #
-# Settings (environment): SCHEMATHESIS_MAX_EXAMPLES (25 per operation and phase),
+# Settings (environment): SCHEMATHESIS_MAX_EXAMPLES (100 per operation and phase),
 # SCHEMATHESIS_SEED (fixed: the same cases each run; `random` for a new seed),
 # SCHEMATHESIS_PHASES (examples,coverage,fuzzing), BRISK_TEST_DIRECT
 # (postgres://root@127.0.0.1:5432), BRISK_TEST_BOUNCER (postgres://root@127.0.0.1:6432),
@@ -18,7 +18,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 VERSION=4.32.5
 VENV=target/schemathesis-venv
 OUT=target/schemathesis
-MAX_EXAMPLES=${SCHEMATHESIS_MAX_EXAMPLES:-25}
+MAX_EXAMPLES=${SCHEMATHESIS_MAX_EXAMPLES:-100}
 SEED=${SCHEMATHESIS_SEED:-20260304}
 PHASES=${SCHEMATHESIS_PHASES:-examples,coverage,fuzzing}
 DIRECT=${BRISK_TEST_DIRECT:-postgres://root@127.0.0.1:5432}
@@ -119,6 +119,10 @@ values = [$(ids customers)]
 values = [$(cursors)]
 TOML
 cat >>"$CONFIG" <<'TOML'
+# Every run starts from nothing: no crashes replayed from an earlier run.
+[cache]
+enabled = false
+
 [dictionaries.emails]
 values = ["admin@tenant2.example"]
 [dictionaries.passwords]
@@ -155,7 +159,7 @@ parameters = { "path.id" = { dictionary = "order_ids", probability = 0.8 } }
 [[operations]]
 include-path = "/api/orders"
 include-method = "POST"
-parameters = { "body.customer_id" = { dictionary = "customer_ids", probability = 0.8 }, "body.items[*].product_id" = { dictionary = "product_ids", probability = 0.8 } }
+parameters = { "body.customer_id" = { dictionary = "customer_ids", probability = 0.8 }, "body.items[*].product_id" = { dictionary = "product_ids", probability = 0.97 } }
 
 [[operations]]
 include-path = "/api/login"
@@ -166,7 +170,7 @@ SEED_ARGS=()
 [[ "$SEED" == random ]] || SEED_ARGS=(--seed "$SEED")
 
 set +e
-"$VENV/bin/schemathesis" --config-file "$CONFIG" run "$BASE/openapi.json" \
+HYPOTHESIS_STORAGE_DIRECTORY="$OUT/hypothesis" "$VENV/bin/schemathesis" --config-file "$CONFIG" run "$BASE/openapi.json" \
     --checks "$CHECKS" \
     --phases "$PHASES" \
     --max-examples "$MAX_EXAMPLES" \
