@@ -2,7 +2,9 @@
 //! document: the two ways to present a key (security schemes `bearer` and `api_key`),
 //! the error bodies, and on every operation under the protected prefix its 401 (key
 //! routes), 429 with `Retry-After`, the rate-limit headers on every answer, 413 on a
-//! body over 1 MiB, and 503 when a dependency is saturated or down. Optional
+//! body over 1 MiB, and 503 when a dependency is saturated or down; on every
+//! operation its 400 for a query string that is not UTF-8 once decoded or holds a
+//! NUL (refused by the kit before routing, on every route). Optional
 //! parameters are made non-nullable (utoipa maps `Option<T>` to `T | null`, but a
 //! query or header value is never null: it is absent).
 
@@ -92,6 +94,18 @@ impl Modify for KitConventions<'_> {
                         never_null(parameter);
                     }
                 }
+                op.responses
+                    .responses
+                    .entry("400".into())
+                    .or_insert_with(|| {
+                        RefOr::T(
+                            error_response(
+                                "The query string is not UTF-8 once decoded or holds a NUL \
+                                 (named in `detail`)",
+                            )
+                            .build(),
+                        )
+                    });
                 if api {
                     apply(op, protected);
                 }

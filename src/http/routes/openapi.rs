@@ -45,13 +45,13 @@ use utoipa::OpenApi;
 )]
 struct OrderApiDoc;
 
-/// The document: the order API's routes with the kit's conventions (routes under
-/// `prefix` limited, and protected unless `public`), then the kit's operations
-/// endpoints.
+/// The document: the order API's routes and the kit's operations endpoints, with
+/// the kit's conventions (routes under `prefix` limited, and protected unless
+/// `public`).
 pub fn openapi(prefix: &str, public: &[&str]) -> Document {
     let mut document = OrderApiDoc::openapi();
-    utoipa::Modify::modify(&KitConventions { prefix, public }, &mut document);
     document.paths.paths.extend(docs::operations::paths().paths);
+    utoipa::Modify::modify(&KitConventions { prefix, public }, &mut document);
     document
 }
 
@@ -127,6 +127,10 @@ mod tests {
         for (method, path, op) in operations(&doc) {
             let route = format!("{method} {path}");
             let responses = op["responses"].as_object().unwrap();
+            assert!(
+                responses.contains_key("400"),
+                "{route}: a malformed query string is refused on every route"
+            );
             if !path.starts_with("/api/") {
                 assert!(op.get("security").is_none(), "{route} needs no key");
                 assert!(!responses.contains_key("429"), "{route} is not limited");
