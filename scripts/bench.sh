@@ -5,14 +5,15 @@
 # (200 concurrent cold summary requests) and /health without the metrics middleware.
 # Writes target/bench/results.jsonl, target/bench/report.md and SVG plots.
 #
-# Settings (environment): BENCH_DURATION (15s), BENCH_WARMUP (3s), BENCH_CONNECTIONS (64),
+# Settings (environment): BENCH_BIN (the brisk binary; default: this tree's release build),
+# BENCH_OUT (target/bench), BENCH_DURATION (15s), BENCH_WARMUP (3s), BENCH_CONNECTIONS (64),
 # BENCH_THREADS (2), BENCH_PORT (18080), BENCH_WORKERS (nproc), BENCH_SWEEP ("1 2 4"),
 # BENCH_LIMIT_ARGS (`brisk serve` flags that raise the plan limits, default
 # `--rate-limit-scale 100000`; the limiter stays in the path), BRISK_DIRECT_DATABASE_URL, BRISK_DATABASE_URL, BRISK_REDIS_URL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-OUT=target/bench
+OUT=${BENCH_OUT:-target/bench}
 DATA="$OUT/data"
 RESULTS="$OUT/results.jsonl"
 DURATION=${BENCH_DURATION:-15s}
@@ -39,7 +40,9 @@ command -v wrk >/dev/null || { echo "bench: wrk missing: run make services" >&2;
 
 echo "bench: building (release)" >&2
 cargo build --release --quiet --bin brisk --example bench_report
-BIN=target/release/brisk
+# BENCH_BIN: another build of brisk to measure with the same workloads (e.g. the
+# commit before a change, to compare two runs made the same way on the same machine).
+BIN=${BENCH_BIN:-target/release/brisk}
 REPORT=target/release/examples/bench_report
 
 "$BIN" migrate --direct-database-url "$DIRECT_URL" >&2

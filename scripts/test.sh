@@ -6,6 +6,11 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 mkdir -p target
 log=target/test-output.log
+# The examples first: tests/api/hello_kit.rs runs one as its own process.
+if ! cargo build --examples --quiet; then
+    echo "0 passed, 1 failed"
+    exit 1
+fi
 cargo test --lib --bins --tests --no-fail-fast "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 # The API fuzzed against its own OpenAPI document; its numbers line is printed above.

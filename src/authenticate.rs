@@ -30,4 +30,12 @@ pub enum AuthError {
 pub trait Authenticate: Send + Sync + 'static {
     /// The caller `key` belongs to, or why not.
     fn authenticate<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<AuthContext, AuthError>>;
+
+    /// The caller of `key` when this process verified it recently and it is still
+    /// valid, answered without any I/O (an in-process memo); `None` otherwise (the
+    /// default). A remembered key skips the failed-authentication reservation: the kit
+    /// only checks that the client's address is not already over its failure limit.
+    fn remembered(&self, _key: &str) -> Option<AuthContext> {
+        None
+    }
 }

@@ -25,7 +25,7 @@ pub use crate::http::extract::auth::Caller;
 pub use crate::http::precompressed::Precompressed;
 pub use crate::metrics::{Metrics, MetricsConfig, RequestQueries};
 pub use crate::ratelimit::{
-    parse_limits, FailurePolicy, KeyBy, PlanLimits, RateLimitConfig, RouteRule,
+    parse_limits, parse_route_rule, FailurePolicy, KeyBy, PlanLimits, RateLimitConfig, RouteRule,
 };
 pub use crate::redis::RedisConfig;
 pub use crate::services::{Services, Store};
@@ -34,7 +34,11 @@ pub use crate::warm::WarmConfig;
 
 /// The web framework the kit serves with (actix-web), for handler sets.
 pub use actix_web;
+/// Bodies as the cache stores them.
+pub use bytes::Bytes;
 /// The query builder the pool runs (Diesel and diesel-async), for an application's queries.
 pub use diesel;
 /// Asynchronous Diesel connections, as the pool hands them out.
 pub use diesel_async;
+/// The JSON library the cache stores memoized values with.
+pub use serde_json;

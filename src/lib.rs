@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod order_api;
 pub mod ratelimit;
 pub mod redis;
+pub mod route;
 pub mod services;
 pub mod startup;
 pub mod supervise;

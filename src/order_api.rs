@@ -6,8 +6,7 @@
 use crate::app::OrderApp;
 use crate::http::docs;
 use crate::http::routes::{handlers, openapi, CursorKey};
-use crate::startup::{Mount, Services};
-use actix_web::web;
+use crate::startup::{Mount, Services, Store};
 
 /// The routes under this prefix need an API key.
 pub const PROTECTED_PREFIX: &str = "/api/";
@@ -17,14 +16,17 @@ pub const PUBLIC_ROUTES: [&str; 1] = ["/api/login"];
 /// The order API on `services`, its cursors signed with `cursor_key`.
 pub fn mount(services: &Services, cursor_key: CursorKey) -> Mount {
     let app = OrderApp::new(services.db.clone(), services.cache.clone());
-    let sessions = app.sessions.clone();
-    let routes = handlers(app, cursor_key);
-    // Operations endpoints of the application: with a kit that serves those apart
-    // (`--admin-bind`), they are handed to it instead of joining the routes.
+    let sessions = match services.store {
+        Store::Redis => app
+            .sessions
+            .clone()
+            .with_shared_memo(services.redis.clone()),
+        Store::Memory => app.sessions.clone(),
+    };
+    // `/openapi.json` and `/docs` are operations endpoints: on the operations
+    // listener with `--admin-bind`, else on the API listener.
     let documentation = docs::endpoints(openapi::document(PROTECTED_PREFIX, &PUBLIC_ROUTES));
-    Mount::new(move |cfg: &mut web::ServiceConfig| {
-        routes(cfg);
-        documentation(cfg);
-    })
-    .protect(PROTECTED_PREFIX, &PUBLIC_ROUTES, sessions)
+    Mount::new(handlers(app, cursor_key))
+        .operations(documentation)
+        .protect(PROTECTED_PREFIX, &PUBLIC_ROUTES, sessions)
 }

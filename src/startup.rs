@@ -1,11 +1,14 @@
 //! The kit's start-up: builds the process's shared services once (pool, Redis,
 //! metrics, limiter, cache, warming scheduler), mounts the application's handler set
-//! on every worker's `App`, then binds. Tests boot the same code through
-//! [`Application::build`] on port 0.
+//! on every worker's `App`, then binds the API listener and, with `admin_bind`, a
+//! second listener for the operations endpoints. Every accepted socket is under the
+//! slow-client deadlines ([`crate::http::deadline`]). Tests boot the same code
+//! through [`Application::build`] on port 0.
 
 use crate::authenticate::Authenticate;
 use crate::cache::CacheConfig;
 use crate::db::budget::{self, BudgetConfig};
+use crate::http::deadline::{self, ClientDeadlines};
 use crate::http::middleware::auth::Protection;
 use crate::http::precompressed::Precompressed;
 use crate::metrics::logging::LineFormat;
@@ -17,31 +20,63 @@ use crate::warm::{Shutdown, WarmConfig, Warmer};
 use crate::{db::config::DbConfig, http};
 use actix::Addr;
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::{web, HttpServer};
+use actix_web::web;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The listener and its workers.
+/// A request head must be complete this long after its first byte (a connection's
+/// first request: after the accept), else 408.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// A request body must be complete this long after its head, else 408.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// An idle keep-alive connection is closed after this long.
+pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(5);
+
+/// The listeners and their workers.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Address of the API listener (port 0: any free port).
     pub bind: SocketAddr,
+    /// Address of the operations listener (`/metrics`, `/dashboard`, `/ready` and
+    /// the application's operations routes); `None`: they are served on the API listener.
+    pub admin_bind: Option<SocketAddr>,
     /// HTTP worker threads of this process.
     pub workers: usize,
     /// How long SIGTERM waits for in-flight requests.
     pub shutdown_timeout: Duration,
     /// Plain text or JSON log lines.
     pub log_format: LineFormat,
+    /// See [`DEFAULT_HEADER_TIMEOUT`].
+    pub header_timeout: Duration,
+    /// See [`DEFAULT_BODY_TIMEOUT`].
+    pub body_timeout: Duration,
+    /// See [`DEFAULT_KEEP_ALIVE`].
+    pub keep_alive: Duration,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_bind: None,
             workers: std::thread::available_parallelism().map_or(1, usize::from),
             shutdown_timeout: Duration::from_secs(30),
             log_format: LineFormat::Text,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            keep_alive: DEFAULT_KEEP_ALIVE,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The deadlines every accepted socket is under.
+    pub fn client_deadlines(&self) -> ClientDeadlines {
+        ClientDeadlines {
+            header: self.header_timeout,
+            body: self.body_timeout,
+            keep_alive: self.keep_alive,
         }
     }
 }
@@ -71,12 +106,13 @@ pub struct KitConfig {
 
 type Routes = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
 
-/// What an application hands the kit: its handler set, and which of its routes
-/// need a key and how a key is checked.
+/// What an application hands the kit: its handler set, which of its routes need a
+/// key and how a key is checked, and its own operations endpoints.
 #[derive(Clone)]
 pub struct Mount {
     routes: Routes,
     protection: Option<Protection>,
+    operations: Vec<Routes>,
 }
 
 impl Mount {
@@ -85,7 +121,20 @@ impl Mount {
         Self {
             routes: Arc::new(routes),
             protection: None,
+            operations: Vec::new(),
         }
+    }
+
+    /// Operations endpoints of the application (e.g. `/openapi.json`, `/docs`),
+    /// served next to the kit's (`/ready`, `/metrics`, `/dashboard`): on the
+    /// operations listener when `admin_bind` is set, else on the API listener.
+    /// Repeatable.
+    pub fn operations(
+        mut self,
+        routes: impl Fn(&mut web::ServiceConfig) + Send + Sync + 'static,
+    ) -> Self {
+        self.operations.push(Arc::new(routes));
+        self
     }
 
     /// Routes whose pattern starts with `prefix`, except the `public` ones, need a
@@ -96,11 +145,7 @@ impl Mount {
         public: &[&str],
         authenticator: impl Authenticate,
     ) -> Self {
-        self.protection = Some(Protection {
-            authenticator: Arc::new(authenticator),
-            prefix: prefix.to_string(),
-            public: public.iter().map(|p| p.to_string()).collect(),
-        });
+        self.protection = Some(Protection::new(Arc::new(authenticator), prefix, public));
         self
     }
 }
@@ -108,6 +153,7 @@ impl Mount {
 /// A bound, not yet running server.
 pub struct Application {
     port: u16,
+    admin_port: Option<u16>,
     server: Server,
     services: Services,
     warmer: Option<Addr<Warmer>>,
@@ -131,45 +177,34 @@ impl Application {
         )?;
         let variants = Precompressed::default();
         let mount = mount(&services);
+        if let Some(protection) = &mount.protection {
+            protection.check_limits(services.limiter.policy())?;
+        }
         // One warming scheduler per process, started after the application has
         // registered its recipes, so it preloads them before traffic.
         let warmer = config
             .warm
             .filter(|_| config.cache.enabled)
             .map(|warm| Warmer::start_with(services.cache.clone(), warm));
-        let listener = TcpListener::bind(config.server.bind)
-            .map_err(|e| format!("--bind {}: {e}", config.server.bind))?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| format!("--bind: {e}"))?
-            .port();
-        let shared = services.clone();
-        let metrics_config = config.metrics.clone();
-        let server = HttpServer::new(move || {
-            http::build_app(
-                &shared,
-                &variants,
-                &*mount.routes,
-                mount.protection.clone(),
-                &metrics_config,
-            )
-        })
-        .workers(config.server.workers)
-        .shutdown_timeout(config.server.shutdown_timeout.as_secs())
-        .listen(listener)
-        .map_err(|e| format!("--bind: {e}"))?
-        .run();
+        let (server, port, admin_port) =
+            listen(&config.server, &services, variants, mount, &config.metrics)?;
         Ok(Self {
             port,
+            admin_port,
             server,
             services,
             warmer,
         })
     }
 
-    /// The bound port.
+    /// The bound port of the API listener.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The bound port of the operations listener, when there is one.
+    pub fn admin_port(&self) -> Option<u16> {
+        self.admin_port
     }
 
     /// The process's shared services.
@@ -201,6 +236,81 @@ impl Application {
     }
 }
 
+/// Binds the API listener and, with `admin_bind`, the operations listener, and
+/// starts serving them on one set of workers; returns the server and both ports.
+fn listen(
+    server: &ServerConfig,
+    services: &Services,
+    variants: Precompressed,
+    mount: Mount,
+    metrics_config: &MetricsConfig,
+) -> Result<(Server, u16, Option<u16>), String> {
+    let (listener, api_addr) = bind(server.bind, "--bind")?;
+    let admin = server
+        .admin_bind
+        .map(|addr| bind(addr, "--admin-bind"))
+        .transpose()?;
+    let deadlines = server.client_deadlines();
+    let operations = operations(services, &mount.operations);
+    let mut builder = actix_server::Server::build()
+        .workers(server.workers)
+        .shutdown_timeout(server.shutdown_timeout.as_secs());
+    // A graceful stop closes idle keep-alive connections at once.
+    let signal = builder.graceful_shutdown_signal();
+    let stopping = move || {
+        let signal = signal.clone();
+        async move { signal.notified().await }
+    };
+    let shared = services.clone();
+    let metrics_config = metrics_config.clone();
+    let api_operations = admin.is_none().then(|| operations.clone());
+    let api_stopping = stopping.clone();
+    builder = builder
+        .listen("api", listener, move || {
+            let app = http::build_app(
+                &shared,
+                &variants,
+                &*mount.routes,
+                api_operations.as_deref(),
+                mount.protection.clone(),
+                &metrics_config,
+            );
+            deadline::http1(app, deadlines, api_addr, api_stopping.clone())
+        })
+        .map_err(|e| format!("--bind: {e}"))?;
+    let admin_port = admin.as_ref().map(|(_, addr)| addr.port());
+    if let Some((listener, admin_addr)) = admin {
+        builder = builder
+            .listen("admin", listener, move || {
+                let app = http::build_admin_app(&*operations);
+                deadline::http1(app, deadlines, admin_addr, stopping.clone())
+            })
+            .map_err(|e| format!("--admin-bind: {e}"))?;
+    }
+    Ok((builder.run(), api_addr.port(), admin_port))
+}
+
+/// Binds `addr` (`flag` names it in the error) and reads back the bound address.
+fn bind(addr: SocketAddr, flag: &str) -> Result<(TcpListener, SocketAddr), String> {
+    let listener = TcpListener::bind(addr).map_err(|e| format!("{flag} {addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| format!("{flag}: {e}"))?;
+    Ok((listener, bound))
+}
+
+/// The operations endpoints: the kit's (`/ready`, `/metrics`, `/dashboard`) and the
+/// application's, as one handler set for whichever listener serves them.
+fn operations(services: &Services, application: &[Routes]) -> Routes {
+    let services = services.clone();
+    let application = application.to_vec();
+    Arc::new(move |cfg: &mut web::ServiceConfig| {
+        http::ops::configure_operations(cfg, &services);
+        crate::metrics::endpoints(services.metrics.clone())(cfg);
+        for routes in &application {
+            routes(cfg);
+        }
+    })
+}
+
 /// Initialises logging once (RUST_LOG, default `info`), in `format`.
 pub fn init_logging(format: LineFormat) {
     crate::metrics::logging::init(format);
@@ -220,11 +330,15 @@ pub fn serve(
         let workers = config.server.workers;
         let pool_size = config.db.pool_size;
         let ip = config.server.bind.ip();
+        let admin_ip = config.server.admin_bind.map(|a| a.ip());
         let app = Application::build(config, mount).await?;
         log::info!(
             "brisk listening on {ip}:{} with {workers} workers, pool of {pool_size} connections",
             app.port(),
         );
+        if let (Some(ip), Some(port)) = (admin_ip, app.admin_port()) {
+            log::info!("operations endpoints on {ip}:{port}");
+        }
         app.run_until_stopped().await.map_err(|e| e.to_string())
     })
 }

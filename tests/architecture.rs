@@ -228,8 +228,10 @@ fn starts(m: &ModPath, prefix: &str) -> bool {
 }
 
 /// The modules of the kit: none of them may import the application.
-const KIT: [&str; 17] = [
+const KIT: [&str; 19] = [
     "kit",
+    "route",
+    "http::deadline",
     "startup",
     "services",
     "authenticate",

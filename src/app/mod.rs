@@ -51,7 +51,7 @@ impl OrderApp {
             products: products::Products::new(db.clone(), cache.clone()),
             orders: orders::Orders::new(db.clone(), cache.clone()),
             ordering: ordering::Ordering::new(db.clone(), cache.clone()),
-            sessions: sessions::Sessions::new(cache, db.clone()),
+            sessions: sessions::Sessions::new(db.clone()),
             db,
         }
     }

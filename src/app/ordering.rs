@@ -5,14 +5,16 @@
 
 use super::reads;
 use crate::cache::Cache;
-use crate::db::pool::DbPool;
-use crate::db::queries::idempotency::{self, Claim};
+use crate::db::pool::{Conn, DbPool};
+use crate::db::queries::idempotency::{self, Claim, OwnedClaim};
 use crate::db::queries::order_create::{self, CreateError};
 use crate::db::DbError;
 use crate::domain::ordering::{validate_lines, NewLine, OrderRejection, RequestedLine};
 use crate::domain::orders::InvalidInput;
+use rand::RngCore;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::time::Duration;
 
 /// Why an order was not placed.
 #[derive(Debug, thiserror::Error)]
@@ -122,71 +124,125 @@ impl Ordering {
     ) -> Result<Placed, OrderingError> {
         let lines = validate_lines(items).map_err(OrderingError::Invalid)?;
         let Some(idem) = idempotency else {
-            return self
-                .create(tenant_id, customer_id, &lines, None, render)
-                .await;
+            return self.create(tenant_id, customer_id, &lines, render).await;
         };
-        let claim = {
-            let mut conn = self.db.get().await?;
-            idempotency::claim(&mut conn, tenant_id, &idem.key, &idem.request_hash).await?
+        let owner = owner_token();
+        let claim = OwnedClaim {
+            key: &idem.key,
+            owner: &owner,
         };
-        match claim {
+        // One connection for the claim and the order's transaction: the claim is
+        // locked a round trip after it is made (see `idempotency`'s doc).
+        let mut conn = self.db.get().await?;
+        match idempotency::claim(&mut conn, tenant_id, claim, &idem.request_hash).await? {
             Claim::Mismatch => Err(OrderingError::KeyReused),
             Claim::InFlight => Err(OrderingError::InFlight),
             Claim::Replay { status, body } => Ok(Placed::Replayed { status, body }),
             Claim::Fresh => {
                 let result = self
-                    .create(tenant_id, customer_id, &lines, Some(&idem.key), render)
+                    .create_on(
+                        &mut conn,
+                        tenant_id,
+                        customer_id,
+                        &lines,
+                        Some(claim),
+                        render,
+                    )
                     .await;
+                drop(conn);
                 if let Err(OrderingError::Db(_)) = &result {
                     // Not an answer worth replaying: free the key for a retry.
-                    self.release(tenant_id, &idem.key).await;
+                    self.release(tenant_id, claim).await;
+                }
+                if result.is_ok() {
+                    let ids: Vec<i64> = lines.iter().map(|l| l.product_id).collect();
+                    reads::after_order_created(&self.cache, tenant_id, &ids).await;
                 }
                 result
             }
         }
     }
 
-    /// Creates the order; 201, or the rejection a retry must see again (stored
-    /// with the key: a 201 inside the order's transaction, a rejection right after).
+    /// Creates the order without a key; invalidates the cached reads after the commit.
     async fn create(
         &self,
         tenant_id: i64,
         customer_id: i64,
         lines: &[NewLine],
-        key: Option<&str>,
         render: &RenderRejection,
     ) -> Result<Placed, OrderingError> {
         let mut conn = self.db.get().await?;
+        let result = (self.create_on(&mut conn, tenant_id, customer_id, lines, None, render)).await;
+        drop(conn);
+        if result.is_ok() {
+            let ids: Vec<i64> = lines.iter().map(|l| l.product_id).collect();
+            reads::after_order_created(&self.cache, tenant_id, &ids).await;
+        }
+        result
+    }
+
+    /// Creates the order on `conn`; 201, or the rejection a retry must see again
+    /// (stored with the claim: a 201 inside the order's transaction, a rejection
+    /// right after, both only by the claim's owner).
+    async fn create_on(
+        &self,
+        conn: &mut Conn<'_>,
+        tenant_id: i64,
+        customer_id: i64,
+        lines: &[NewLine],
+        claim: Option<OwnedClaim<'_>>,
+        render: &RenderRejection,
+    ) -> Result<Placed, OrderingError> {
         let to_json =
             |view: &crate::db::models::OrderView| serde_json::to_string(view).unwrap_or_default();
-        match order_create::create(&mut conn, tenant_id, customer_id, lines, key, &to_json).await {
-            Ok(json) => {
-                drop(conn);
-                let ids: Vec<i64> = lines.iter().map(|l| l.product_id).collect();
-                reads::after_order_created(&self.cache, tenant_id, &ids).await;
-                Ok(Placed::Created(json))
-            }
+        match order_create::create(conn, tenant_id, customer_id, lines, claim, &to_json).await {
+            Ok(json) => Ok(Placed::Created(json)),
             Err(CreateError::Db(e)) => Err(OrderingError::Db(e)),
+            // A retry took the key over before this request began: it answers for it.
+            Err(CreateError::ClaimLost) => Err(OrderingError::InFlight),
             Err(CreateError::Rejected(rejection)) => {
                 let error = OrderingError::Rejected(rejection);
-                if let Some(key) = key {
-                    // Nothing was committed: if storing fails, the open claim only delays a retry.
+                if let Some(claim) = claim {
+                    // Nothing was committed: if storing fails, the claim is released
+                    // by the caller or, at worst, taken over after `CLAIM_GRACE`.
                     let (status, body) = render(&error);
-                    idempotency::complete(&mut conn, tenant_id, key, status, &body).await?;
+                    idempotency::complete(conn, tenant_id, claim, status, &body).await?;
                 }
                 Err(error)
             }
         }
     }
 
-    async fn release(&self, tenant_id: i64, key: &str) {
-        if let Ok(mut conn) = self.db.get().await {
-            if let Err(e) = idempotency::release(&mut conn, tenant_id, key).await {
-                log::warn!("idempotency key of tenant {tenant_id} not released: {e}");
+    /// Frees a failed request's claim for a retry, trying a few times: a claim left
+    /// behind answers retries 409 until `CLAIM_GRACE` lets them take it over.
+    async fn release(&self, tenant_id: i64, claim: OwnedClaim<'_>) {
+        let mut last = String::new();
+        for pause_ms in RELEASE_PAUSES_MS {
+            tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+            let outcome = match self.db.get().await {
+                Ok(mut conn) => idempotency::release(&mut conn, tenant_id, claim).await,
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(()) => return,
+                Err(e) => last = e.to_string(),
             }
         }
+        log::warn!(
+            "idempotency key of tenant {tenant_id} not released ({last}): retries get 409 until it is taken over after {:?}",
+            idempotency::CLAIM_GRACE
+        );
     }
+}
+
+/// Pauses before each attempt to release a failed request's claim.
+const RELEASE_PAUSES_MS: [u64; 3] = [0, 100, 400];
+
+/// A random token naming a claim's owner (one per request).
+fn owner_token() -> String {
+    let mut raw = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    hex::encode(raw)
 }
 
 #[cfg(test)]

@@ -1,39 +1,70 @@
-//! Sessions: API-key authentication with its memo, and login. Keys are stored as
+//! Sessions: API-key authentication with its memos, and login. Keys are stored as
 //! hex SHA-256; the look-up is by hash and the stored hash is compared again in
 //! constant time. Login runs argon2 on the blocking pool, and an unknown email
 //! costs the same hash as a wrong password so timing does not reveal which
 //! emails exist.
+//!
+//! # How long a revoked key lives: bounded memos
+//!
+//! A key deleted from `api_keys` (by the API or by plain SQL) or past its `expires_at`
+//! must stop authenticating within 5 s on every process (API.md, "Hostile input").
+//! Expiry is checked on every use against the remembered `expires_at`, so an expired
+//! key stops at once. A deletion is seen when the memos run out:
+//!
+//! - the in-process memo keeps a look-up [`KEY_MEMO_TTL`] (1 s), and
+//! - the shared memo (Redis, so a key is looked up in the database once per cluster,
+//!   not once per process) keeps it [`SHARED_KEY_TTL`] (3 s) as a plain `SET … PX`:
+//!   never refreshed in the background and never served past its TTL, not even when
+//!   the database is failing (no stale-if-error for credentials).
+//!
+//! A look-up is therefore at most [`MAX_KEY_STALENESS`] (4 s) old. Unknown keys are
+//! remembered the same way (in Redis too, so a repeated bad key costs every process
+//! one query per 3 s at most).
+//!
+//! The alternative, a trigger that `NOTIFY`s on every change of `api_keys` and a
+//! `LISTEN`ing actor in each process, would let the memos live longer, but it needs
+//! a direct (non-PgBouncer) session per process, and a missed notification (listener
+//! reconnecting, a notification lost with its session) would let a key live on
+//! silently: the memos would have to be bounded anyway. Bounded memos give the
+//! guarantee by construction, at one indexed query per key per 3 s cluster-wide.
 
 use crate::authenticate::{AuthError, Authenticate};
-use crate::cache::{Cache, Scope};
 use crate::caller::{AuthContext, PlanName};
 use crate::db::pool::DbPool;
 use crate::db::queries;
 use crate::db::DbError;
 use crate::domain::Plan;
+use crate::redis::Redis;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use chrono::{DateTime, Duration as Days, Utc};
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, FutureExt, Shared};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use subtle::ConstantTimeEq;
 
-/// How long a resolved key is trusted in-process without asking again.
-pub const KEY_MEMO_TTL: Duration = Duration::from_secs(30);
-/// The shared (Redis) memo of key look-ups.
-pub const API_KEY: &str = "api_key";
-/// How long the shared memo keeps a look-up.
-pub const API_KEY_TTL: Duration = Duration::from_secs(30);
+/// How long a look-up is trusted in-process without asking again.
+pub const KEY_MEMO_TTL: Duration = Duration::from_secs(1);
+/// How long the shared (Redis) memo keeps a look-up; never served past it.
+pub const SHARED_KEY_TTL: Duration = Duration::from_secs(3);
+/// The oldest look-up a request can be authenticated by: a deleted key stops
+/// authenticating on every process within this (API.md asks for 5 s).
+pub const MAX_KEY_STALENESS: Duration = Duration::from_secs(4);
 /// How long a login token lives.
 pub const TOKEN_LIFETIME_HOURS: i64 = 24;
 const KEY_MEMO_CAPACITY: usize = 10_000;
 /// Longer keys are rejected without a look-up.
 const MAX_KEY_LEN: usize = 512;
+/// After a Redis error the shared memo is skipped this long (the database answers).
+const SHARED_MEMO_BREAKER: Duration = Duration::from_secs(1);
+
+const _: () =
+    assert!(KEY_MEMO_TTL.as_millis() + SHARED_KEY_TTL.as_millis() <= MAX_KEY_STALENESS.as_millis());
 
 /// Why a session use case failed.
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +88,8 @@ pub enum SessionError {
     Internal(String),
 }
 
-/// What an API-key hash resolves to (memoized in the shared cache).
+/// What an API-key hash resolves to (kept in the shared memo as JSON; `null` there
+/// means the key is unknown).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApiKeyRecord {
     /// The `api_keys` row.
@@ -70,9 +102,12 @@ pub struct ApiKeyRecord {
     pub expires_at: Option<DateTime<Utc>>,
     /// The stored hash, compared again in constant time.
     pub key_hash: String,
+    /// The user of a login token; `None` for a plain API key.
+    #[serde(default)]
+    pub user_id: Option<i64>,
 }
 
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 struct Remembered {
     /// `None`: the key is unknown. Remembered too, so a client hammering with a
     /// wrong key costs no query (a new login token is random: never pre-cached).
@@ -81,24 +116,41 @@ struct Remembered {
     cached_at: Instant,
 }
 
-/// Process-wide memo of resolved keys, keyed by key hash.
+impl Remembered {
+    fn fresh(&self) -> bool {
+        self.cached_at.elapsed() < KEY_MEMO_TTL
+    }
+
+    /// The caller, when the key is known and not expired now.
+    fn caller(&self) -> Result<AuthContext, AuthError> {
+        let ctx = self.ctx.ok_or(AuthError::Rejected)?;
+        if self.expires_at.is_some_and(|t| t <= Utc::now()) {
+            return Err(AuthError::Rejected);
+        }
+        Ok(ctx)
+    }
+}
+
+type Flight = Shared<BoxFuture<'static, Result<Remembered, AuthError>>>;
+
+/// Process-wide memo of look-ups, keyed by key hash, with one look-up in flight
+/// per hash (concurrent requests with the same key share it).
 #[derive(Clone, Default)]
 struct KeyMemo {
     map: Arc<RwLock<HashMap<String, Remembered>>>,
+    flights: Arc<Mutex<HashMap<String, Flight>>>,
 }
 
 impl KeyMemo {
     fn get(&self, hash: &str) -> Option<Remembered> {
         let map = self.map.read().ok()?;
-        map.get(hash)
-            .filter(|m| m.cached_at.elapsed() < KEY_MEMO_TTL)
-            .cloned()
+        map.get(hash).filter(|m| m.fresh()).cloned()
     }
 
     fn put(&self, hash: String, memo: Remembered) {
         if let Ok(mut map) = self.map.write() {
             if map.len() >= KEY_MEMO_CAPACITY {
-                map.retain(|_, m| m.cached_at.elapsed() < KEY_MEMO_TTL);
+                map.retain(|_, m| m.fresh());
                 if map.len() >= KEY_MEMO_CAPACITY {
                     map.clear();
                 }
@@ -113,23 +165,106 @@ pub fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
+/// The shared memo of look-ups in Redis: plain `GET` / `SET … PX`, skipped for a
+/// moment after a Redis error (the database answers meanwhile).
+#[derive(Clone)]
+struct SharedMemo {
+    redis: Redis,
+    /// Epoch ms until which Redis is not asked.
+    skip_until_ms: Arc<AtomicU64>,
+}
+
+fn epoch_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl SharedMemo {
+    fn key(&self, hash: &str) -> String {
+        format!("{}:v1:authkey:{hash}", self.redis.prefix())
+    }
+
+    fn available(&self) -> bool {
+        epoch_ms() >= self.skip_until_ms.load(Ordering::Relaxed)
+    }
+
+    fn failed(&self, what: &str) {
+        let until = epoch_ms() + SHARED_MEMO_BREAKER.as_millis() as u64;
+        self.skip_until_ms.fetch_max(until, Ordering::Relaxed);
+        log::warn!("key memo: Redis {what}; asking the database for {SHARED_MEMO_BREAKER:?}");
+    }
+
+    /// `Some(None)`: remembered as unknown; `None`: not remembered (or Redis failed).
+    async fn get(&self, hash: &str) -> Option<Option<ApiKeyRecord>> {
+        if !self.available() {
+            return None;
+        }
+        let mut conn = self.redis.conn();
+        let cmd = redis::cmd("GET").arg(self.key(hash)).clone();
+        let call = cmd.query_async::<Option<String>>(&mut conn);
+        match tokio::time::timeout(self.redis.timeout(), call).await {
+            Ok(Ok(found)) => serde_json::from_str(&found?).ok(),
+            Ok(Err(e)) => {
+                self.failed(&format!("failed ({e})"));
+                None
+            }
+            Err(_) => {
+                self.failed("timed out");
+                None
+            }
+        }
+    }
+
+    async fn put(&self, hash: &str, record: &Option<ApiKeyRecord>) {
+        if !self.available() {
+            return;
+        }
+        let Ok(json) = serde_json::to_string(record) else {
+            return;
+        };
+        let mut conn = self.redis.conn();
+        let cmd = redis::cmd("SET")
+            .arg(self.key(hash))
+            .arg(json)
+            .arg("PX")
+            .arg(SHARED_KEY_TTL.as_millis() as u64)
+            .clone();
+        let call = cmd.query_async::<()>(&mut conn);
+        match tokio::time::timeout(self.redis.timeout(), call).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => self.failed(&format!("failed ({e})")),
+            Err(_) => self.failed("timed out"),
+        }
+    }
+}
+
 /// Authenticates API keys: the in-process memo, then the shared memo, then the
 /// database. Handed to the kit as the application's [`Authenticate`].
 #[derive(Clone)]
 pub struct Sessions {
-    cache: Cache,
     db: DbPool,
+    shared: Option<SharedMemo>,
     memo: KeyMemo,
 }
 
 impl Sessions {
-    /// Sessions over the process's cache and pool.
-    pub fn new(cache: Cache, db: DbPool) -> Self {
+    /// Sessions over the process's pool, with no shared memo (one process, or tests).
+    pub fn new(db: DbPool) -> Self {
         Self {
-            cache,
             db,
+            shared: None,
             memo: KeyMemo::default(),
         }
+    }
+
+    /// The same, sharing look-ups with the other processes through `redis`.
+    pub fn with_shared_memo(mut self, redis: Redis) -> Self {
+        self.shared = Some(SharedMemo {
+            redis,
+            skip_until_ms: Arc::new(AtomicU64::new(0)),
+        });
+        self
     }
 
     /// The caller `key` belongs to.
@@ -138,28 +273,66 @@ impl Sessions {
             return Err(AuthError::Rejected);
         }
         let hash = hash_key(key);
-        let memo = match self.memo.get(&hash) {
-            Some(m) => m,
-            None => {
-                let memo = self.look_up(&hash).await?;
-                self.memo.put(hash, memo.clone());
-                memo
-            }
-        };
-        let ctx = memo.ctx.ok_or(AuthError::Rejected)?;
-        if memo.expires_at.is_some_and(|t| t <= Utc::now()) {
-            return Err(AuthError::Rejected);
+        if let Some(m) = self.memo.get(&hash) {
+            return m.caller();
         }
-        Ok(ctx)
+        self.look_up_once(hash).await?.caller()
     }
 
-    /// The key's record through the shared memo (all processes).
-    async fn look_up(&self, hash: &str) -> Result<Remembered, AuthError> {
-        let record = match api_key(&self.cache, &self.db, hash).await {
-            Ok(Some(r)) if bool::from(r.key_hash.as_bytes().ct_eq(hash.as_bytes())) => Some(r),
-            Ok(_) => None,
-            Err(e) => return Err(unavailable(e)),
+    /// The caller of a key this process looked up less than [`KEY_MEMO_TTL`] ago.
+    pub fn remembered_key(&self, key: &str) -> Option<AuthContext> {
+        if key.is_empty() || key.len() > MAX_KEY_LEN {
+            return None;
+        }
+        self.memo.get(&hash_key(key))?.caller().ok()
+    }
+
+    /// One look-up per hash at a time in this process; its answer goes in the memo.
+    async fn look_up_once(&self, hash: String) -> Result<Remembered, AuthError> {
+        let flight = {
+            let mut flights = self.memo.flights.lock().unwrap_or_else(|p| p.into_inner());
+            flights
+                .entry(hash.clone())
+                .or_insert_with(|| {
+                    let this = self.clone();
+                    let hash = hash.clone();
+                    async move {
+                        let found = this.look_up(&hash).await;
+                        if let Ok(memo) = &found {
+                            this.memo.put(hash.clone(), memo.clone());
+                        }
+                        this.memo
+                            .flights
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(&hash);
+                        found
+                    }
+                    .boxed()
+                    .shared()
+                })
+                .clone()
         };
+        flight.await
+    }
+
+    /// The key's record: the shared memo, else the database (then shared).
+    async fn look_up(&self, hash: &str) -> Result<Remembered, AuthError> {
+        let remembered = match &self.shared {
+            Some(shared) => shared.get(hash).await,
+            None => None,
+        };
+        let record = match remembered {
+            Some(record) => record,
+            None => {
+                let record = self.find(hash).await?;
+                if let Some(shared) = &self.shared {
+                    shared.put(hash, &record).await;
+                }
+                record
+            }
+        };
+        let record = record.filter(|r| bool::from(r.key_hash.as_bytes().ct_eq(hash.as_bytes())));
         let Some(record) = record else {
             return Ok(Remembered {
                 ctx: None,
@@ -176,15 +349,36 @@ impl Sessions {
                 tenant_id: record.tenant_id,
                 plan: PlanName(plan.as_str()),
                 key_id: record.key_id,
-                user_id: None,
+                user_id: record.user_id,
             }),
             expires_at: record.expires_at,
             cached_at: Instant::now(),
         })
     }
+
+    /// The key's row in the database.
+    async fn find(&self, hash: &str) -> Result<Option<ApiKeyRecord>, AuthError> {
+        let hash = hash.to_string();
+        let found = self
+            .db
+            .read(move |c| {
+                let h = hash.clone();
+                Box::pin(async move { queries::auth::find_key(c, &h).await })
+            })
+            .await
+            .map_err(unavailable)?;
+        Ok(found.map(|r| ApiKeyRecord {
+            key_id: r.key_id,
+            tenant_id: r.tenant_id,
+            plan: r.plan,
+            expires_at: r.expires_at,
+            key_hash: r.key_hash,
+            user_id: r.user_id,
+        }))
+    }
 }
 
-fn unavailable(e: Arc<DbError>) -> AuthError {
+fn unavailable(e: DbError) -> AuthError {
     if e.is_transient() {
         AuthError::Unavailable {
             detail: "the database is unavailable".into(),
@@ -199,61 +393,9 @@ impl Authenticate for Sessions {
     fn authenticate<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<AuthContext, AuthError>> {
         Box::pin(self.authenticate_key(key))
     }
-}
 
-/// Resolves a key hash, memoized across processes for a short TTL (unknown keys
-/// are not stored there). Expiry is the caller's to check on every use.
-async fn api_key(
-    cache: &Cache,
-    db: &DbPool,
-    key_hash: &str,
-) -> Result<Option<ApiKeyRecord>, Arc<DbError>> {
-    let db = db.clone();
-    let hash = key_hash.to_string();
-    let memo = cache
-        .memoize(
-            API_KEY,
-            key_hash,
-            Scope::Public,
-            API_KEY_TTL,
-            move || async move {
-                let found = db
-                    .read(move |c| {
-                        let h = hash.clone();
-                        Box::pin(async move { queries::auth::find_key(c, &h).await })
-                    })
-                    .await?;
-                found
-                    .map(|r| ApiKeyRecord {
-                        key_id: r.key_id,
-                        tenant_id: r.tenant_id,
-                        plan: r.plan,
-                        expires_at: r.expires_at,
-                        key_hash: r.key_hash,
-                    })
-                    .ok_or(KeyLookup::Unknown)
-            },
-        )
-        .await;
-    match memo {
-        Ok(m) => Ok(Some(m.value)),
-        Err(KeyLookup::Unknown) => Ok(None),
-        Err(KeyLookup::Db(e)) => Err(e),
-    }
-}
-
-/// The shared memo's failure: an unknown key is not stored.
-#[derive(Debug, Clone, thiserror::Error)]
-enum KeyLookup {
-    #[error("unknown key")]
-    Unknown,
-    #[error(transparent)]
-    Db(Arc<DbError>),
-}
-
-impl From<DbError> for KeyLookup {
-    fn from(e: DbError) -> Self {
-        KeyLookup::Db(Arc::new(e))
+    fn remembered(&self, key: &str) -> Option<AuthContext> {
+        self.remembered_key(key)
     }
 }
 
@@ -333,6 +475,7 @@ pub async fn login(db: &DbPool, email: &str, password: String) -> Result<Login, 
     queries::auth::insert_token(
         &mut conn,
         user.tenant_id,
+        user.user_id,
         &hash_key(&token),
         "login",
         expires_at,

@@ -12,9 +12,13 @@ impl ServeArgs {
         KitConfig {
             server: ServerConfig {
                 bind: server.bind,
+                admin_bind: server.admin_bind,
                 workers: usize::from(server.workers),
                 shutdown_timeout: Duration::from_secs(server.shutdown_timeout_secs),
                 log_format: server.log_format.into(),
+                header_timeout: Duration::from_millis(server.header_timeout_ms),
+                body_timeout: Duration::from_millis(server.body_timeout_ms),
+                ..ServerConfig::default()
             },
             db: self.database.pool_config(),
             budget: (!self.database.skip_budget_check).then(|| self.database.budget_config()),

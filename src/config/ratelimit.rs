@@ -4,15 +4,15 @@
 //! `BRISK_RATE_LIMIT_ENTERPRISE`, `BRISK_RATE_LIMIT_LOGIN`, `BRISK_RATE_LIMIT_EXPORT`,
 //! `BRISK_RATE_LIMIT_ROUTES` (`|`-separated rules), `BRISK_RATE_LIMIT_EXEMPT`
 //! (`,`-separated routes), `BRISK_RATE_LIMIT_ON_FAILURE`, `BRISK_RATE_LIMIT_LOGIN_ON_FAILURE`,
-//! `BRISK_RATE_LIMIT_SCALE`, `BRISK_RATE_LIMIT_BREAKER_MS`.
+//! `BRISK_RATE_LIMIT_SCALE`, `BRISK_RATE_LIMIT_BREAKER_MS`, `BRISK_RATE_LIMIT_AUTH_FAILURES`.
 //!
 //! A limit string that does not parse stops start-up with the string quoted.
 
 use super::ServeArgs;
 use crate::ratelimit::config::{
-    shipped_plans, shipped_routes, DEFAULT_BREAKER, DEFAULT_ENTERPRISE, DEFAULT_EXPORT,
-    DEFAULT_FREE, DEFAULT_IP_ON_FAILURE, DEFAULT_LOGIN, DEFAULT_ON_FAILURE, DEFAULT_PRO,
-    DEFAULT_SCALE,
+    shipped_plans, shipped_routes, DEFAULT_AUTH_FAILURES, DEFAULT_BREAKER, DEFAULT_ENTERPRISE,
+    DEFAULT_EXPORT, DEFAULT_FREE, DEFAULT_IP_ON_FAILURE, DEFAULT_LOGIN, DEFAULT_ON_FAILURE,
+    DEFAULT_PRO, DEFAULT_SCALE,
 };
 use crate::ratelimit::limits::{parse_limits, LimitParseError, Rate};
 use crate::ratelimit::rules::{parse_route_rule, FailurePolicy, RouteRule};
@@ -68,6 +68,10 @@ pub struct RateLimitArgs {
     /// `GET /api/export.csv` limit per tenant (in addition to the plan limit).
     #[arg(long, env = "BRISK_RATE_LIMIT_EXPORT", default_value = DEFAULT_EXPORT, value_parser = limits)]
     pub rate_limit_export: Limits,
+    /// Failed authentications (invalid key, bad login) per client IP (IPv6: per /64);
+    /// past it every key-bearing request and login from that address gets 429.
+    #[arg(long, env = "BRISK_RATE_LIMIT_AUTH_FAILURES", default_value = DEFAULT_AUTH_FAILURES, value_parser = limits)]
+    pub rate_limit_auth_failures: Limits,
     /// Extra or replacing route limit, repeatable:
     /// `"GET /api/search = 10 per second; 100 per minute [by ip|tenant|user|key] [on-failure allow|deny|local]"`.
     #[arg(long = "rate-limit-route", env = "BRISK_RATE_LIMIT_ROUTES", value_delimiter = '|', value_parser = parse_route_rule)]
@@ -114,6 +118,7 @@ impl ServeArgs {
             ),
             routes,
             exempt: args.rate_limit_exempt.clone(),
+            auth_failures: args.rate_limit_auth_failures.0.clone(),
             on_failure: args.rate_limit_on_failure,
             ip_on_failure: args.rate_limit_login_on_failure,
             scale: args.rate_limit_scale,
@@ -177,6 +182,16 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("\"60 per fortnight\""), "{err}");
+    }
+
+    #[test]
+    fn failed_authentications_have_their_own_limit() {
+        assert_eq!(
+            config(&[]).auth_failures,
+            parse_limits("30 per minute").unwrap()
+        );
+        let spec = config(&["--rate-limit-auth-failures", "10 per minute; 100 per hour"]);
+        assert_eq!(spec.auth_failures.len(), 2);
     }
 
     #[test]

@@ -1,10 +1,15 @@
 //! HTTP server settings.
 //!
-//! Environment: `BRISK_BIND`, `BRISK_WORKERS`, `BRISK_TRUSTED_HOPS`, `BRISK_LOG_FORMAT`,
-//! `BRISK_SECRET`, `BRISK_SHUTDOWN_TIMEOUT_SECS`.
+//! Environment: `BRISK_BIND`, `BRISK_ADMIN_BIND`, `BRISK_WORKERS`, `BRISK_TRUSTED_HOPS`,
+//! `BRISK_LOG_FORMAT`, `BRISK_SECRET`, `BRISK_SHUTDOWN_TIMEOUT_SECS`,
+//! `BRISK_HEADER_TIMEOUT_MS`, `BRISK_BODY_TIMEOUT_MS`.
 
+use crate::startup::{DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT};
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
+
+const DEFAULT_HEADER_TIMEOUT_MS: u64 = DEFAULT_HEADER_TIMEOUT.as_millis() as u64;
+const DEFAULT_BODY_TIMEOUT_MS: u64 = DEFAULT_BODY_TIMEOUT.as_millis() as u64;
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 /// Development-only secret; `serve` warns when it is in use.
@@ -22,6 +27,11 @@ pub struct ServerArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "BRISK_BIND", default_value = DEFAULT_BIND)]
     pub bind: SocketAddr,
+    /// Address of a second listener for the operations endpoints (`/metrics`,
+    /// `/dashboard`, `/ready`, `/docs`, `/openapi.json`), which the API listener then
+    /// answers 404; default: they are served on the API listener.
+    #[arg(long, env = "BRISK_ADMIN_BIND")]
+    pub admin_bind: Option<SocketAddr>,
     /// HTTP worker threads in this process (default: the number of cores).
     #[arg(long, env = "BRISK_WORKERS", default_value_t = default_workers(), value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: u16,
@@ -37,6 +47,14 @@ pub struct ServerArgs {
     /// Seconds SIGTERM waits for in-flight requests before exiting.
     #[arg(long, env = "BRISK_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,
+    /// Milliseconds a request head may take from its first byte (on every request of
+    /// a keep-alive connection) before a 408.
+    #[arg(long, env = "BRISK_HEADER_TIMEOUT_MS", default_value_t = DEFAULT_HEADER_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_ms: u64,
+    /// Milliseconds a request body may take after its head before a 408 that closes
+    /// the connection.
+    #[arg(long, env = "BRISK_BODY_TIMEOUT_MS", default_value_t = DEFAULT_BODY_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_ms: u64,
 }
 
 fn default_workers() -> u16 {

@@ -17,6 +17,7 @@ diesel::table! {
         label -> Text,
         expires_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+        user_id -> Nullable<Int8>,
     }
 }
 
@@ -80,6 +81,7 @@ diesel::table! {
         status -> Nullable<Int4>,
         body -> Nullable<Text>,
         created_at -> Timestamptz,
+        owner -> Nullable<Text>,
     }
 }
 

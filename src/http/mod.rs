@@ -1,6 +1,7 @@
 //! The HTTP layer: routes, extractors, middleware, and the `App` every worker runs.
 
 pub mod conditional;
+pub mod deadline;
 pub mod docs;
 pub mod error;
 pub mod extract;
@@ -12,21 +13,27 @@ pub mod routes;
 use crate::http::error::ApiError;
 use crate::http::middleware::auth::Protection;
 use crate::http::precompressed::Precompressed;
-use crate::metrics::{self, MetricsConfig, RequestMetrics};
+use crate::metrics::{MetricsConfig, RequestMetrics};
 use crate::services::Services;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Compress, Condition};
 use actix_web::{web, App, Error};
 
-/// The application of one worker. The middleware chain, outermost first:
-/// request metrics and access log (`metrics::RequestMetrics`) → compression →
+/// A handler set (an actix `ServiceConfig` function).
+pub type Routes = dyn Fn(&mut web::ServiceConfig) + Send + Sync;
+
+/// The API application of one worker. The middleware chain, outermost first:
+/// the slow-client deadlines → request metrics and access log
+/// (`metrics::RequestMetrics`) → compression →
 /// JSON errors and the 1 MiB body limit → authentication → rate limiting →
-/// statement counting → the application's routes and the kit's own.
+/// statement counting → the application's routes and the kit's own (`/health`, and
+/// the `operations` endpoints when they are served here).
 pub fn build_app(
     services: &Services,
     variants: &Precompressed,
-    routes: &(dyn Fn(&mut web::ServiceConfig) + Send + Sync),
+    routes: &Routes,
+    operations: Option<&Routes>,
     protection: Option<Protection>,
     metrics_config: &MetricsConfig,
 ) -> App<
@@ -51,9 +58,11 @@ pub fn build_app(
     if let Some(protection) = protection {
         app = app.app_data(web::Data::new(protection));
     }
+    if let Some(operations) = operations {
+        app = app.configure(operations);
+    }
     app.configure(routes)
         .configure(ops::configure)
-        .configure(metrics::endpoints(services.metrics.clone()))
         .default_service(web::to(ops::not_found))
         .wrap(from_fn(middleware::queries::count_statements))
         .wrap(from_fn(middleware::rate_limit::rate_limit))
@@ -72,4 +81,28 @@ pub fn build_app(
                     ))
                 })),
         ))
+        .wrap(from_fn(middleware::deadline::deadlines))
+}
+
+/// The operations listener's application: `/health` and the `operations`
+/// endpoints, with JSON errors, compression and the slow-client deadlines; no key,
+/// no limits, not measured as API traffic.
+pub fn build_admin_app(
+    operations: &Routes,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .configure(operations)
+        .configure(ops::configure)
+        .default_service(web::to(ops::not_found))
+        .wrap(from_fn(middleware::errors::json_errors))
+        .wrap(Compress::default())
+        .wrap(from_fn(middleware::deadline::deadlines))
 }

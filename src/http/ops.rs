@@ -1,5 +1,6 @@
-//! Operations endpoints the kit serves for every application: liveness, readiness,
-//! and the JSON 404 of unknown routes.
+//! Operations endpoints the kit serves for every application: liveness (on every
+//! listener), readiness (with the other operations endpoints: on the operations
+//! listener when there is one), and the JSON 404 of unknown routes.
 
 use crate::http::error::ApiError;
 use crate::services::{Services, Store};
@@ -10,10 +11,19 @@ use std::time::Duration;
 /// How long `/ready` waits for the database.
 const READY_DB_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// `/health` and `/ready`.
+/// `/health`, served on every listener.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/health").get(health))
-        .service(web::resource("/ready").get(ready));
+    cfg.service(web::resource("/health").get(health));
+}
+
+/// `/ready`, served with the operations endpoints, carrying its own
+/// `Data<Services>` (the operations listener's app has no other state).
+pub fn configure_operations(cfg: &mut web::ServiceConfig, services: &Services) {
+    cfg.service(
+        web::resource("/ready")
+            .app_data(web::Data::new(services.clone()))
+            .get(ready),
+    );
 }
 
 /// Touches nothing: the process is up.

@@ -9,9 +9,13 @@
 //! address, the result is the TCP peer: that is the nearest proxy, so such requests share
 //! one (stricter) bucket instead of letting the client pick its own identity. ProxyFix
 //! does the same (it leaves `REMOTE_ADDR` untouched).
+//!
+//! A limit keyed by client address counts [`limit_key`] of it: an IPv6 client by its
+//! /64 (one subscriber is routinely given a whole /64, so counting full addresses
+//! would give it 2^64 fresh buckets), an IPv4-mapped IPv6 address as the IPv4 address.
 
 use actix_web::http::header::HeaderMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// The peer address used when the connection has none (unit tests, unix sockets).
 pub const UNKNOWN_PEER: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
@@ -26,6 +30,23 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted_hops: u8) ->
         .get_all("x-forwarded-for")
         .map(|v| v.to_str().unwrap_or(""));
     from_forwarded_for(peer, values, trusted_hops)
+}
+
+/// The address a per-client limit counts: IPv4 as is, an IPv4-mapped IPv6 address
+/// (`::ffff:a.b.c.d`) as its IPv4 address, any other IPv6 address as its /64 network
+/// (the interface half zeroed).
+pub fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::V6(Ipv6Addr::from(segments))
+            }
+        },
+    }
 }
 
 /// The ProxyFix choice over already-extracted header values (in arrival order).
@@ -129,6 +150,24 @@ mod tests {
         assert_eq!(pick(&["[2001:db8::1]:443"], 1), ip("2001:db8::1"));
         assert_eq!(pick(&["[2001:db8::1]"], 1), ip("2001:db8::1"));
         assert_eq!(pick(&["203.0.113.9:5555"], 1), ip("203.0.113.9"));
+    }
+
+    #[test]
+    fn limits_key_ipv6_by_its_64_and_mapped_ipv4_as_ipv4() {
+        let key = |s: &str| limit_key(ip(s));
+        assert_eq!(key("203.0.113.9"), ip("203.0.113.9"));
+        assert_eq!(key("::ffff:203.0.113.9"), ip("203.0.113.9"));
+        assert_eq!(key("2001:db8:7:8::1"), ip("2001:db8:7:8::"));
+        assert_eq!(
+            key("2001:db8:7:8:ffff:ffff:ffff:ffff"),
+            key("2001:db8:7:8:1:2:3:4")
+        );
+        assert_ne!(key("2001:db8:7:8::1"), key("2001:db8:7:9::1"));
+        assert_eq!(key("::1"), ip("::"));
+        // Idempotent: a key keys to itself.
+        for s in ["203.0.113.9", "::ffff:1.2.3.4", "2001:db8::5", "fe80::1"] {
+            assert_eq!(limit_key(key(s)), key(s), "{s}");
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //!
 //! The plan and route defaults are the shipped order API's policy (API.md): plans
 //! `free`/`pro`/`enterprise` at 60/600/6000 per minute, login 5 per minute per client IP,
-//! export 1 per day per tenant. An application built on the kit declares its own plans
+//! export 1 per day per tenant, 30 failed authentications per minute per client IP. An application built on the kit declares its own plans
 //! and routes in place of these.
 
 use super::limits::{parse_limits, Rate};
@@ -36,6 +36,10 @@ pub const DEFAULT_LOGIN: &str = "5 per minute";
 pub const EXPORT_ROUTE: (Method, &str) = (Method::GET, "/api/export.csv");
 /// Limit of [`EXPORT_ROUTE`] per tenant.
 pub const DEFAULT_EXPORT: &str = "1 per day";
+
+/// Failed authentications (an invalid key, a login with bad credentials) per client
+/// address before every key-bearing request and login from it is refused.
+pub const DEFAULT_AUTH_FAILURES: &str = "30 per minute";
 
 /// Failure policy of routes not keyed by client IP (plan limit, export): let through.
 pub const DEFAULT_ON_FAILURE: FailurePolicy = FailurePolicy::Allow;
@@ -69,6 +73,9 @@ pub struct RateLimitConfig {
     pub routes: Vec<RouteRule>,
     /// Routes never limited: `"METHOD /pattern"` or `"/pattern"` (every method).
     pub exempt: Vec<String>,
+    /// Failed authentications per client address (IP-keyed: decided by `ip_on_failure`
+    /// when Redis fails); empty: not limited.
+    pub auth_failures: Vec<Rate>,
     /// Class default for routes not keyed by IP (the plan limit, export, ...).
     pub on_failure: FailurePolicy,
     /// Class default for IP-keyed routes (login: brute force must stay limited).
@@ -128,6 +135,7 @@ impl Default for RateLimitConfig {
             ),
             routes: shipped_routes(builtin(DEFAULT_LOGIN), builtin(DEFAULT_EXPORT)),
             exempt: Vec::new(),
+            auth_failures: builtin(DEFAULT_AUTH_FAILURES),
             on_failure: DEFAULT_ON_FAILURE,
             ip_on_failure: DEFAULT_IP_ON_FAILURE,
             scale: DEFAULT_SCALE,
@@ -169,6 +177,7 @@ mod tests {
             DEFAULT_ENTERPRISE,
             DEFAULT_LOGIN,
             DEFAULT_EXPORT,
+            DEFAULT_AUTH_FAILURES,
         ] {
             assert!(parse_limits(s).is_ok(), "{s}");
         }

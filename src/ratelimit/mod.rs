@@ -22,6 +22,7 @@
 pub mod client_ip;
 pub mod config;
 pub mod decision;
+pub mod failures;
 pub mod limits;
 pub mod policy;
 pub mod rules;
@@ -30,6 +31,7 @@ pub mod window;
 
 pub use config::{PlanLimits, RateLimitConfig};
 pub use decision::{Decision, LimitReport, Rejection, Source};
+pub use failures::Reservation;
 pub use limits::{parse_limits, LimitParseError, Rate};
 pub use policy::{Check, Policy, RequestLimits};
 pub use rules::{parse_route_rule, FailurePolicy, KeyBy, RouteRule};
@@ -155,20 +157,45 @@ impl Limiter {
     /// Decides one request: checks and charges all its limits, or none.
     /// Never fails: a store failure applies the request's failure policy.
     pub async fn decide(&self, limits: &RequestLimits) -> Decision {
+        self.run(limits, true).await
+    }
+
+    /// What [`Limiter::decide`] would answer now, charging nothing (a dry run with the
+    /// same store, breaker and failure policy).
+    pub async fn peek(&self, limits: &RequestLimits) -> Decision {
+        self.run(limits, false).await
+    }
+
+    async fn run(&self, limits: &RequestLimits, charge: bool) -> Decision {
         let inner = &self.inner;
         let decision = match &inner.store {
-            StoreImpl::Memory(m) => self.report(limits, m.decide(&limits.checks, 1), Source::Store),
+            StoreImpl::Memory(m) => {
+                let now = inner.clock.now_ms();
+                let out = if charge {
+                    m.decide_at(&limits.checks, |c| c.rate, 1, now)
+                } else {
+                    m.peek_at(&limits.checks, |c| c.rate, 1, now)
+                };
+                self.report(limits, out, Source::Store)
+            }
             StoreImpl::Redis(r) => {
                 if inner.clock.now_ms() < inner.open_until_ms.load(Ordering::Relaxed) {
-                    self.without_store(limits)
+                    self.without_store(limits, charge)
                 } else {
                     // The manager's response timeout bounds each command; the outer bound
                     // covers a NOSCRIPT reload (three commands) and a reconnect.
                     let bound = inner.timeout * 3 + Duration::from_millis(50);
-                    match tokio::time::timeout(bound, r.decide(&limits.checks, 1)).await {
+                    let call = async {
+                        if charge {
+                            r.decide(&limits.checks, 1).await
+                        } else {
+                            r.peek(&limits.checks, 1).await
+                        }
+                    };
+                    match tokio::time::timeout(bound, call).await {
                         Ok(Ok(out)) => self.report(limits, out, Source::Store),
-                        Ok(Err(e)) => self.store_failed(limits, &e.to_string()),
-                        Err(_) => self.store_failed(limits, "timed out"),
+                        Ok(Err(e)) => self.store_failed(limits, &e.to_string(), charge),
+                        Err(_) => self.store_failed(limits, "timed out", charge),
                     }
                 }
             }
@@ -181,7 +208,7 @@ impl Limiter {
         decision
     }
 
-    fn store_failed(&self, limits: &RequestLimits, why: &str) -> Decision {
+    fn store_failed(&self, limits: &RequestLimits, why: &str, charge: bool) -> Decision {
         let inner = &self.inner;
         inner.metrics.limiter(LimiterEvent::StoreError);
         let until = inner.clock.now_ms() + inner.settings.breaker.as_millis() as u64;
@@ -191,24 +218,31 @@ impl Limiter {
             limits.on_failure,
             inner.settings.breaker.as_millis()
         );
-        self.without_store(limits)
+        self.without_store(limits, charge)
     }
 
-    fn without_store(&self, limits: &RequestLimits) -> Decision {
+    fn without_store(&self, limits: &RequestLimits, charge: bool) -> Decision {
         let inner = &self.inner;
         inner.metrics.limiter(LimiterEvent::DecidedWithoutStore);
         let processes = u64::from(inner.settings.processes);
         let share = |c: &Check| Rate::new((c.rate.count / processes).max(1), c.rate.period);
         let now = inner.clock.now_ms();
         let source = Source::WithoutStore(limits.on_failure);
+        let local = |share: &dyn Fn(&Check) -> Rate| {
+            if charge {
+                inner.fallback.decide_at(&limits.checks, share, 1, now)
+            } else {
+                inner.fallback.peek_at(&limits.checks, share, 1, now)
+            }
+        };
         match limits.on_failure {
             FailurePolicy::Local => {
-                let out = inner.fallback.decide_at(&limits.checks, share, 1, now);
+                let out = local(&share);
                 self.report_with(limits, out, source, share)
             }
             FailurePolicy::Allow => {
                 // The local estimate only feeds the headers; the request passes.
-                let out = inner.fallback.decide_at(&limits.checks, share, 1, now);
+                let out = local(&share);
                 let mut d = self.report_with(limits, out, source, share);
                 d.allowed = true;
                 for l in &mut d.limits {

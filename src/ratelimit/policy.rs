@@ -6,6 +6,7 @@
 //! `/metrics`, `/dashboard`, ...) is exempt, as are the routes listed with
 //! `--rate-limit-exempt`.
 
+use super::client_ip::limit_key;
 use super::config::RateLimitConfig;
 use super::limits::Rate;
 use super::rules::{parse_route, FailurePolicy, KeyBy, RouteRule};
@@ -18,7 +19,7 @@ use std::sync::Arc;
 /// The identity one limit is counted against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Identity {
-    /// The client address.
+    /// The client address, as [`limit_key`] counts it (IPv6 by its /64).
     Ip(IpAddr),
     /// The tenant.
     Tenant(i64),
@@ -42,18 +43,22 @@ impl Identity {
     /// The identity `key` selects for a request, if the request has one.
     pub fn resolve(key: KeyBy, auth: Option<&AuthContext>, ip: IpAddr) -> Option<Identity> {
         match key {
-            KeyBy::Ip => Some(Identity::Ip(ip)),
+            KeyBy::Ip => Some(Identity::Ip(limit_key(ip))),
             KeyBy::Tenant => auth.map(|a| Identity::Tenant(a.tenant_id)),
             KeyBy::ApiKey => auth.map(|a| Identity::ApiKey {
                 tenant_id: a.tenant_id,
                 key_id: a.key_id,
             }),
-            // API keys name no user: only a caller that names one is charged.
-            KeyBy::User => auth.and_then(|a| {
-                a.user_id.map(|user_id| Identity::User {
+            // A caller that names no user (a plain API key) is charged by its key.
+            KeyBy::User => auth.map(|a| match a.user_id {
+                Some(user_id) => Identity::User {
                     tenant_id: a.tenant_id,
                     user_id,
-                })
+                },
+                None => Identity::ApiKey {
+                    tenant_id: a.tenant_id,
+                    key_id: a.key_id,
+                },
             }),
         }
     }
@@ -115,8 +120,13 @@ pub struct Policy {
     on_failure: FailurePolicy,
     ip_on_failure: FailurePolicy,
     plan_names: Vec<Arc<str>>,
+    auth_failures: Vec<Rate>,
+    auth_failure_names: Vec<Arc<str>>,
     disabled: bool,
 }
+
+/// The name of the failed-authentication limit in `RateLimit-Policy` and 429 bodies.
+pub const AUTH_FAILURES: &str = "auth-failures";
 
 fn dedup_scaled(rates: &[Rate], scale: f64) -> Vec<Rate> {
     let mut out: Vec<Rate> = Vec::with_capacity(rates.len());
@@ -160,7 +170,7 @@ impl Policy {
                 compiled,
             );
         }
-        let mut exempt = HashSet::new();
+        let mut exempt: HashSet<(Option<Method>, String)> = HashSet::new();
         for raw in &spec.exempt {
             let raw = raw.trim();
             if raw.is_empty() {
@@ -173,14 +183,74 @@ impl Policy {
                 exempt.insert((Some(m), p));
             }
         }
-        Ok(Self {
+        let auth_failures = dedup_scaled(&spec.auth_failures, spec.scale);
+        let policy = Self {
             plans,
             routes,
             exempt,
             on_failure: spec.on_failure,
             ip_on_failure: spec.ip_on_failure,
             plan_names: names("plan", max_plan),
+            auth_failure_names: names(AUTH_FAILURES, auth_failures.len()),
+            auth_failures,
             disabled: spec.disabled,
+        };
+        if let Some(line) = policy.rules_that_never_apply().into_iter().next() {
+            return Err(line);
+        }
+        Ok(policy)
+    }
+
+    /// One line per route limit that no request can ever be charged: a route outside
+    /// `/api` or exempt is never limited. (Which routes carry a caller is the
+    /// authentication's to say: see `http::middleware::auth::Protection`.)
+    fn rules_that_never_apply(&self) -> Vec<String> {
+        if self.disabled {
+            return Vec::new();
+        }
+        let mut lines: Vec<String> = self
+            .routes
+            .values()
+            .filter(|c| self.is_exempt(&c.rule.method, &c.rule.pattern))
+            .map(|c| {
+                format!(
+                    "route limit {} never applies: {} {} is not limited (outside /api or exempt)",
+                    describe(&c.rule),
+                    c.rule.method,
+                    c.rule.pattern
+                )
+            })
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    /// Every route limit, in no particular order.
+    pub fn rules(&self) -> impl Iterator<Item = &RouteRule> {
+        self.routes.values().map(|c| &c.rule)
+    }
+
+    /// The failed-authentication limits of a client address (`None`: not limited).
+    /// Keyed by the address as [`limit_key`] counts it (an IPv6 client by its /64),
+    /// decided by the IP-keyed failure policy when Redis fails.
+    pub fn auth_failure_limits(&self, prefix: &str, ip: IpAddr) -> Option<RequestLimits> {
+        if self.disabled || self.auth_failures.is_empty() {
+            return None;
+        }
+        let (tag, id) = Identity::Ip(limit_key(ip)).key_parts();
+        let checks = self
+            .auth_failures
+            .iter()
+            .zip(&self.auth_failure_names)
+            .map(|(rate, name)| Check {
+                name: name.clone(),
+                rate: *rate,
+                key: key(prefix, &tag, "authfail", &id, rate),
+            })
+            .collect();
+        Some(RequestLimits {
+            checks,
+            on_failure: self.ip_on_failure,
         })
     }
 
@@ -196,10 +266,12 @@ impl Policy {
             .map(|c| &c.rule)
     }
 
-    /// True when the route is never limited (non-`/api` or listed exempt).
+    /// True when the route is never limited: listed exempt, or outside `/api` with
+    /// no rule of its own (a route given a rule is limited wherever it is mounted).
     pub fn is_exempt(&self, method: &Method, pattern: &str) -> bool {
+        let under_api = pattern == "/api" || pattern.starts_with("/api/");
         self.disabled
-            || !(pattern == "/api" || pattern.starts_with("/api/"))
+            || (!under_api && self.route_rule(method, pattern).is_none())
             || self.exempt.contains(&(None, pattern.to_string()))
             || self
                 .exempt
@@ -256,6 +328,23 @@ impl Policy {
     }
 }
 
+/// A route limit as written: `"GET /api/orders = 10 per minute by user"`.
+pub fn describe(rule: &RouteRule) -> String {
+    let rates: Vec<String> = rule.rates.iter().map(Rate::to_string).collect();
+    let key = match rule.key {
+        KeyBy::Ip => "ip",
+        KeyBy::Tenant => "tenant",
+        KeyBy::User => "user",
+        KeyBy::ApiKey => "key",
+    };
+    format!(
+        "\"{} {} = {} by {key}\"",
+        rule.method,
+        rule.pattern,
+        rates.join("; ")
+    )
+}
+
 fn key(prefix: &str, tag: &str, scope: &str, id: &str, rate: &Rate) -> String {
     format!(
         "{prefix}:v1:rl:{tag}:{scope}:{id}:{}/{}",
@@ -265,174 +354,5 @@ fn key(prefix: &str, tag: &str, scope: &str, id: &str, rate: &Rate) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ratelimit::config::{PLAN_FREE, PLAN_PRO};
-    use crate::ratelimit::limits::parse_limits;
-    use crate::ratelimit::rules::parse_route_rule;
-    use std::time::Duration;
-
-    fn auth(plan: PlanName) -> AuthContext {
-        AuthContext {
-            tenant_id: 7,
-            plan,
-            key_id: 70,
-            user_id: None,
-        }
-    }
-
-    fn ip() -> IpAddr {
-        "203.0.113.9".parse().unwrap()
-    }
-
-    fn policy() -> Policy {
-        Policy::new(&RateLimitConfig::default()).unwrap()
-    }
-
-    #[test]
-    fn non_api_and_exempt_routes_have_no_limits() {
-        let p = policy();
-        for pat in ["/health", "/ready", "/metrics", "/dashboard"] {
-            assert_eq!(
-                p.limits_for("b", &Method::GET, pat, Some(&auth(PLAN_FREE)), ip()),
-                None
-            );
-        }
-        let spec = RateLimitConfig {
-            exempt: vec!["GET /api/catalog".into(), "/api/search".into()],
-            ..RateLimitConfig::default()
-        };
-        let p = Policy::new(&spec).unwrap();
-        let a = auth(PLAN_FREE);
-        assert!(p
-            .limits_for("b", &Method::GET, "/api/catalog", Some(&a), ip())
-            .is_none());
-        assert!(p
-            .limits_for("b", &Method::PUT, "/api/catalog", Some(&a), ip())
-            .is_some());
-        assert!(p
-            .limits_for("b", &Method::GET, "/api/search", Some(&a), ip())
-            .is_none());
-    }
-
-    #[test]
-    fn an_exempt_entry_that_does_not_parse_is_refused() {
-        let spec = RateLimitConfig {
-            exempt: vec!["GET".into()],
-            ..RateLimitConfig::default()
-        };
-        let err = Policy::new(&spec).unwrap_err();
-        assert!(err.starts_with("exempt route: "), "{err}");
-    }
-
-    #[test]
-    fn an_authenticated_route_gets_its_tenant_plan_bucket() {
-        let l = policy()
-            .limits_for(
-                "b",
-                &Method::GET,
-                "/api/products",
-                Some(&auth(PLAN_PRO)),
-                ip(),
-            )
-            .unwrap();
-        assert_eq!(l.checks.len(), 1);
-        assert_eq!(&*l.checks[0].name, "plan");
-        assert_eq!(l.checks[0].rate, Rate::new(600, Duration::from_secs(60)));
-        assert_eq!(l.checks[0].key, "b:v1:rl:{t7}:plan:tenant:600/60000");
-        assert_eq!(l.on_failure, FailurePolicy::Allow);
-    }
-
-    #[test]
-    fn a_plan_the_application_declares_gets_its_limits_and_an_undeclared_one_none() {
-        let team = PlanName("team");
-        let spec = RateLimitConfig::default().with_plan(team, parse_limits("7/minute").unwrap());
-        let p = Policy::new(&spec).unwrap();
-        let l = p
-            .limits_for("b", &Method::GET, "/api/products", Some(&auth(team)), ip())
-            .unwrap();
-        assert_eq!(l.checks[0].key, "b:v1:rl:{t7}:plan:tenant:7/60000");
-        let unknown = auth(PlanName("nobody-declared-me"));
-        assert!(p
-            .limits_for("b", &Method::GET, "/api/products", Some(&unknown), ip())
-            .is_none());
-    }
-
-    #[test]
-    fn login_is_limited_per_client_ip_with_the_local_failure_policy() {
-        let l = policy()
-            .limits_for("b", &Method::POST, "/api/login", None, ip())
-            .unwrap();
-        assert_eq!(l.checks.len(), 1);
-        assert_eq!(&*l.checks[0].name, "login");
-        assert_eq!(
-            l.checks[0].key,
-            "b:v1:rl:{ip203.0.113.9}:r:POST:/api/login:ip:5/60000"
-        );
-        assert_eq!(l.on_failure, FailurePolicy::Local);
-        // Another method on the same pattern has no rule and no tenant: nothing applies.
-        assert!(policy()
-            .limits_for("b", &Method::GET, "/api/login", None, ip())
-            .is_none());
-    }
-
-    #[test]
-    fn export_adds_its_daily_limit_to_the_plan_limit() {
-        let l = policy()
-            .limits_for(
-                "b",
-                &Method::GET,
-                "/api/export.csv",
-                Some(&auth(PLAN_FREE)),
-                ip(),
-            )
-            .unwrap();
-        let names: Vec<&str> = l.checks.iter().map(|c| &*c.name).collect();
-        assert_eq!(names, ["plan", "export.csv"]);
-        assert_eq!(
-            l.checks[1].key,
-            "b:v1:rl:{t7}:r:GET:/api/export.csv:tenant:1/86400000"
-        );
-    }
-
-    #[test]
-    fn a_user_keyed_limit_applies_only_to_callers_that_name_a_user() {
-        let mut spec = RateLimitConfig::default();
-        spec.routes
-            .push(parse_route_rule("GET /api/orders = 1 per minute by user").unwrap());
-        let p = Policy::new(&spec).unwrap();
-        let l = p
-            .limits_for(
-                "b",
-                &Method::GET,
-                "/api/orders",
-                Some(&auth(PLAN_FREE)),
-                ip(),
-            )
-            .unwrap();
-        assert_eq!(l.checks.len(), 1, "plan only: an API key names no user");
-        let user = AuthContext {
-            user_id: Some(3),
-            ..auth(PLAN_FREE)
-        };
-        let l = p
-            .limits_for("b", &Method::GET, "/api/orders", Some(&user), ip())
-            .unwrap();
-        assert_eq!(l.checks.len(), 2);
-        assert_eq!(l.checks[1].key, "b:v1:rl:{t7}:r:GET:/api/orders:u3:1/60000");
-    }
-
-    #[test]
-    fn scale_multiplies_every_limit() {
-        let spec = RateLimitConfig {
-            scale: 10.0,
-            ..RateLimitConfig::default()
-        };
-        let p = Policy::new(&spec).unwrap();
-        assert_eq!(p.plan_rates(PLAN_FREE)[0].count, 600);
-        assert_eq!(
-            p.route_rule(&Method::POST, "/api/login").unwrap().rates[0].count,
-            50
-        );
-    }
-}
+#[path = "policy_tests.rs"]
+mod tests;

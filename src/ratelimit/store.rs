@@ -109,6 +109,40 @@ impl MemoryStore {
         cost: u64,
         now: u64,
     ) -> StoreOutcome {
+        self.run_at(checks, rate_of, cost, now, true)
+    }
+
+    /// Checks `checks` at `now` without charging them (a dry run).
+    pub fn peek_at(
+        &self,
+        checks: &[Check],
+        rate_of: impl Fn(&Check) -> Rate,
+        cost: u64,
+        now: u64,
+    ) -> StoreOutcome {
+        self.run_at(checks, rate_of, cost, now, false)
+    }
+
+    /// Takes back one admission stamped `stamp_ms` from each check's log.
+    pub fn refund(&self, checks: &[Check], stamp_ms: u64) {
+        for c in checks {
+            let mut shard = self.shards[self.shard_of(&c.key)]
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(entry) = shard.logs.get_mut(&c.key) {
+                entry.log.refund(stamp_ms);
+            }
+        }
+    }
+
+    fn run_at(
+        &self,
+        checks: &[Check],
+        rate_of: impl Fn(&Check) -> Rate,
+        cost: u64,
+        now: u64,
+        charge: bool,
+    ) -> StoreOutcome {
         let idx: Vec<usize> = checks.iter().map(|c| self.shard_of(&c.key)).collect();
         let mut order = idx.clone();
         order.sort_unstable();
@@ -131,7 +165,11 @@ impl MemoryStore {
             })
             .collect();
         let mut refs: Vec<&mut Log> = logs.iter_mut().collect();
-        let (allowed, statuses) = window::decide(&mut refs, &rates, now, cost);
+        let (allowed, statuses) = if charge {
+            window::decide(&mut refs, &rates, now, cost)
+        } else {
+            window::peek(&mut refs, &rates, now, cost)
+        };
         for ((c, i), (log, rate)) in checks.iter().zip(&idx).zip(logs.into_iter().zip(&rates)) {
             if let Some((_, g)) = guards.iter_mut().find(|(j, _)| j == i) {
                 if !log.is_empty() {
@@ -169,7 +207,8 @@ impl MemoryStore {
 }
 
 /// The Redis transcription of `window::decide`. KEYS: one log per check. ARGV[1]: cost;
-/// ARGV[2i], ARGV[2i+1]: count and period (ms) of KEYS[i]. Returns
+/// ARGV[2]: 1 to charge an admitted request, 0 for a dry run (`window::peek`);
+/// ARGV[2i+1], ARGV[2i+2]: count and period (ms) of KEYS[i]. Returns
 /// `{now_ms, allowed, remaining_1, reset_after_ms_1, retry_after_ms_1 (-1: none), ...}`.
 /// Time comes from Redis, so host clocks do not matter. Each key gets PEXPIRE of its
 /// window after its newest entry: an idle identity costs nothing after one period.
@@ -177,13 +216,14 @@ const SCRIPT: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local cost = tonumber(ARGV[1])
+local charge = tonumber(ARGV[2]) == 1
 local n = #KEYS
 local lens = {}
 local allowed = 1
 for i = 1, n do
   local key = KEYS[i]
-  local count = tonumber(ARGV[2 * i])
-  local cutoff = now - tonumber(ARGV[2 * i + 1])
+  local count = tonumber(ARGV[2 * i + 1])
+  local cutoff = now - tonumber(ARGV[2 * i + 2])
   -- drop admissions that left the window; the log is ascending, oldest first:
   -- gallop from the head, then binary-search the first entry still inside, one LTRIM
   local len = redis.call('LLEN', key)
@@ -207,11 +247,11 @@ end
 local out = {now, allowed}
 for i = 1, n do
   local key = KEYS[i]
-  local count = tonumber(ARGV[2 * i])
-  local period = tonumber(ARGV[2 * i + 1])
+  local count = tonumber(ARGV[2 * i + 1])
+  local period = tonumber(ARGV[2 * i + 2])
   local len = lens[i]
   local remaining, reset, retry
-  if allowed == 1 then
+  if allowed == 1 and charge then
     local last = tonumber(redis.call('LINDEX', key, -1) or now)
     local at = math.max(now, last)
     local stamp = string.format('%d', at)
@@ -266,11 +306,40 @@ impl RedisStore {
 
     /// Checks and charges `checks` atomically in one round trip.
     pub async fn decide(&self, checks: &[Check], cost: u64) -> redis::RedisResult<StoreOutcome> {
+        self.run(checks, cost, true).await
+    }
+
+    /// Checks `checks` in one round trip without charging them (a dry run).
+    pub async fn peek(&self, checks: &[Check], cost: u64) -> redis::RedisResult<StoreOutcome> {
+        self.run(checks, cost, false).await
+    }
+
+    /// Takes back one admission stamped `stamp_ms` from each check's log (`LREM` of
+    /// the newest entry with that stamp): a reservation that turned out not to count.
+    pub async fn refund(&self, checks: &[Check], stamp_ms: u64) -> redis::RedisResult<()> {
+        let mut pipe = redis::pipe();
+        for c in checks {
+            pipe.cmd("LREM")
+                .arg(c.key.as_str())
+                .arg(-1)
+                .arg(stamp_ms.to_string())
+                .ignore();
+        }
+        let mut conn = self.redis.conn();
+        pipe.query_async::<()>(&mut conn).await
+    }
+
+    async fn run(
+        &self,
+        checks: &[Check],
+        cost: u64,
+        charge: bool,
+    ) -> redis::RedisResult<StoreOutcome> {
         let mut inv = self.script.prepare_invoke();
         for c in checks {
             inv.key(c.key.as_str());
         }
-        inv.arg(cost);
+        inv.arg(cost).arg(u8::from(charge));
         for c in checks {
             inv.arg(c.rate.count).arg(c.rate.period_ms());
         }

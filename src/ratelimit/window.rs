@@ -49,6 +49,14 @@ impl Log {
         self.entries.back().map_or(0, |last| last + period_ms)
     }
 
+    /// Takes back the newest admission stamped `at` (a refunded reservation); a log
+    /// without one is left as it is.
+    pub fn refund(&mut self, at: u64) {
+        if let Some(i) = self.entries.iter().rposition(|&t| t == at) {
+            self.entries.remove(i);
+        }
+    }
+
     /// Drops admissions that are no longer inside `(now - period, now]`.
     pub fn prune(&mut self, now: u64, period_ms: u64) {
         // Before the first full period nothing can have left the window.
@@ -128,6 +136,21 @@ pub fn decide(logs: &mut [&mut Log], rates: &[Rate], now: u64, cost: u64) -> (bo
                 .map_or(0, |&t| (t + period).saturating_sub(now));
         }
     }
+    (allowed, statuses)
+}
+
+/// What [`decide`] would answer, without charging anything (the logs are pruned).
+pub fn peek(logs: &mut [&mut Log], rates: &[Rate], now: u64, cost: u64) -> (bool, Vec<Status>) {
+    debug_assert_eq!(logs.len(), rates.len());
+    for (log, rate) in logs.iter_mut().zip(rates) {
+        log.prune(now, rate.period_ms());
+    }
+    let statuses: Vec<Status> = logs
+        .iter()
+        .zip(rates)
+        .map(|(log, rate)| evaluate(log, now, *rate, cost))
+        .collect();
+    let allowed = statuses.iter().all(|s| s.retry_after_ms.is_none());
     (allowed, statuses)
 }
 
@@ -258,6 +281,23 @@ mod tests {
         assert!(b.hit(4_000).0); // recorded at 5000
         assert!(!b.hit(4_500).0);
         assert!(b.hit(6_000).0);
+    }
+
+    #[test]
+    fn a_peek_charges_nothing_and_a_refund_takes_back_one_admission() {
+        let mut log = Log::new();
+        let r = rate(2, 60);
+        assert!(peek(&mut [&mut log], &[r], 0, 1).0);
+        assert!(log.is_empty());
+        assert!(decide(&mut [&mut log], &[r], 10, 1).0);
+        assert!(decide(&mut [&mut log], &[r], 20, 1).0);
+        let (ok, s) = peek(&mut [&mut log], &[r], 30, 1);
+        assert!(!ok);
+        assert_eq!(s[0].retry_after_ms, Some(59_980));
+        log.refund(20);
+        log.refund(99);
+        assert_eq!(log.len(), 1);
+        assert!(peek(&mut [&mut log], &[r], 30, 1).0);
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //! without a key and outside every limit, each documented operation exists on the
 //! router and answers one of its documented statuses, and `/docs` renders the
 //! document in headless chromium from assets the binary serves itself (chromium runs
-//! with no network beyond the test server).
+//! with no network beyond the test server). With `--admin-bind` both move to the
+//! operations listener.
 
-use crate::helpers::{key, product_ids, spawn_app, TestApp};
+use crate::helpers::{key, product_ids, spawn_app, spawn_app_with, TestApp};
 use crate::metrics::{artifacts_dir, run_chromium};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -144,6 +145,29 @@ async fn the_docs_page_renders_every_operation_in_a_headless_browser() {
         assert!(
             dom.contains(&format!("data-path=\"{path}\"")),
             "Swagger UI lists {path}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn with_admin_bind_the_document_and_its_page_move_to_the_operations_listener() {
+    let app = spawn_app_with(|a| a.server.admin_bind = Some("127.0.0.1:0".parse().unwrap())).await;
+    let admin = format!(
+        "http://127.0.0.1:{}",
+        app.admin_port.expect("an admin port")
+    );
+    for path in ["/openapi.json", "/docs", "/docs/swagger-ui.css"] {
+        let on_admin = app
+            .client
+            .get(format!("{admin}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(on_admin.status(), 200, "{path} on the operations listener");
+        assert_eq!(
+            app.get(path, None).await.status(),
+            404,
+            "{path} not on the API listener"
         );
     }
 }

@@ -2,14 +2,12 @@
 //! database cloned from a migrated and seeded template, through PgBouncer, with
 //! its own Redis key prefix. Helpers are named per endpoint.
 
-#![allow(dead_code)]
-
 use brisk::config::ServeArgs;
 use brisk::db::seed::{self, SeedOptions};
 use brisk::http::routes::CursorKey;
 use brisk::order_api;
-use brisk::startup::Application;
 use brisk::startup::Services;
+use brisk::startup::{Application, Mount};
 use diesel::prelude::*;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use reqwest::{Client, Method, Response};
@@ -116,11 +114,12 @@ pub fn fresh_database() -> String {
 pub struct TestApp {
     pub base: String,
     pub port: u16,
+    /// The operations listener's port, with `--admin-bind`.
+    pub admin_port: Option<u16>,
     pub db_name: String,
     pub redis_prefix: String,
     /// The server's shared services (pool, cache, limiter, metrics).
     pub state: Services,
-    pub args: ServeArgs,
     pub client: Client,
     handle: actix_web::dev::ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -153,10 +152,20 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     spawn_app_on(&db_name, configure).await
 }
 
-type Started = Result<(u16, Services, actix_web::dev::ServerHandle), String>;
+type Started = Result<(u16, Option<u16>, Services, actix_web::dev::ServerHandle), String>;
 
 /// Starts a server on an existing database (a second "process" of one deployment).
 pub async fn spawn_app_on(db_name: &str, configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
+    spawn_mounted(db_name, configure, order_api::mount).await
+}
+
+/// Starts a server on an existing database with `mount` as the application (the
+/// order API, or the order API with additions).
+pub async fn spawn_mounted(
+    db_name: &str,
+    configure: impl FnOnce(&mut ServeArgs),
+    mount: impl FnOnce(&Services, CursorKey) -> Mount + Send + 'static,
+) -> TestApp {
     let mut args = test_args(db_name);
     configure(&mut args);
     let server_args = args.clone();
@@ -165,9 +174,15 @@ pub async fn spawn_app_on(db_name: &str, configure: impl FnOnce(&mut ServeArgs))
         actix_web::rt::System::new().block_on(async move {
             let key = CursorKey(server_args.server.secret.as_bytes().into());
             let config = server_args.kit_config();
-            match Application::build(config, move |s| order_api::mount(s, key)).await {
+            match Application::build(config, move |s| mount(s, key)).await {
                 Ok(app) => {
-                    let _ = tx.send(Ok((app.port(), app.services().clone(), app.handle())));
+                    let started = (
+                        app.port(),
+                        app.admin_port(),
+                        app.services().clone(),
+                        app.handle(),
+                    );
+                    let _ = tx.send(Ok(started));
                     let _ = app.run_until_stopped().await;
                 }
                 Err(e) => {
@@ -176,7 +191,7 @@ pub async fn spawn_app_on(db_name: &str, configure: impl FnOnce(&mut ServeArgs))
             }
         })
     });
-    let (port, state, handle) = tokio::task::spawn_blocking(move || rx.recv())
+    let (port, admin_port, state, handle) = tokio::task::spawn_blocking(move || rx.recv())
         .await
         .expect("join the start-up")
         .expect("the server thread ended before starting")
@@ -184,10 +199,10 @@ pub async fn spawn_app_on(db_name: &str, configure: impl FnOnce(&mut ServeArgs))
     TestApp {
         base: format!("http://127.0.0.1:{port}"),
         port,
+        admin_port,
         db_name: db_name.to_string(),
         redis_prefix: args.redis.redis_prefix.clone(),
         state,
-        args,
         client: Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -275,16 +290,6 @@ impl TestApp {
         let resp = req.send().await.expect("request failed");
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
-    /// Stops the server without waiting for in-flight requests.
-    pub async fn stop(&self) {
-        self.handle.stop(false).await;
-    }
-
-    /// Stops the server gracefully: in-flight requests finish first.
-    pub async fn stop_gracefully(&self) {
-        self.handle.stop(true).await;
     }
 }
 

@@ -2,13 +2,22 @@
 
 mod helpers;
 
+mod admin;
 mod basics;
 mod cache;
+mod claims;
+mod client_ip;
 mod docs;
+mod hello_kit;
+mod hostile_auth;
+mod hostile_input;
 mod metrics;
 mod orders;
 mod pgbouncer;
 mod pool;
 mod products;
 mod ratelimit;
+mod raw;
 mod shutdown;
+mod slow_clients;
+mod spellings;

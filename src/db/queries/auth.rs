@@ -19,6 +19,8 @@ pub struct KeyRecord {
     pub expires_at: Option<DateTime<Utc>>,
     /// SHA-256 hex of the key.
     pub key_hash: String,
+    /// The user a login token belongs to; `None` for a plain API key.
+    pub user_id: Option<i64>,
 }
 
 /// The key whose SHA-256 hex is `key_hash`, with its tenant's plan; `None` if unknown.
@@ -32,6 +34,7 @@ pub async fn find_key(conn: &mut AsyncPgConnection, key_hash: &str) -> DbResult<
             tenants::plan,
             api_keys::expires_at,
             api_keys::key_hash,
+            api_keys::user_id,
         ))
         .first(conn)
         .await
@@ -64,10 +67,11 @@ pub async fn find_user(
         .map_err(DbError::from)
 }
 
-/// Stores a login token (by its hash) for the tenant.
+/// Stores a login token (by its hash) for a user of the tenant.
 pub async fn insert_token(
     conn: &mut AsyncPgConnection,
     tenant_id: i64,
+    user_id: i64,
     key_hash: &str,
     label: &str,
     expires_at: DateTime<Utc>,
@@ -75,6 +79,7 @@ pub async fn insert_token(
     diesel::insert_into(api_keys::table)
         .values((
             api_keys::tenant_id.eq(tenant_id),
+            api_keys::user_id.eq(Some(user_id)),
             api_keys::key_hash.eq(key_hash),
             api_keys::label.eq(label),
             api_keys::expires_at.eq(Some(expires_at)),

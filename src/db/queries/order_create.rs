@@ -6,7 +6,7 @@
 
 use crate::db::error::DbError;
 use crate::db::models::{CustomerRef, OrderItemRow, OrderRow, OrderView};
-use crate::db::queries::idempotency;
+use crate::db::queries::idempotency::{self, OwnedClaim};
 use crate::db::queries::orders::assemble;
 use crate::db::schema::{customers, order_items, orders, products};
 use crate::domain::ordering::{price, LockedProduct, NewLine, OrderRejection, PricedLine};
@@ -22,6 +22,9 @@ pub enum CreateError {
     Rejected(OrderRejection),
     /// The database failed.
     Db(DbError),
+    /// The request's idempotency claim was taken over by a retry (this request was
+    /// too slow to begin): nothing was written, the retry answers for the key.
+    ClaimLost,
 }
 
 // The transaction needs `From<diesel::result::Error>`; the classification is DbError's.
@@ -48,18 +51,25 @@ impl From<OrderRejection> for CreateError {
 pub type RenderOrder = dyn Fn(&OrderView) -> String + Send + Sync;
 
 /// Creates the order; nothing is written unless everything succeeds. With an
-/// idempotency key, the 201 answer (`render` of the order) is stored in the same
-/// transaction as the order: a claim still open after a crash then proves nothing
-/// was committed. Returns the rendered order.
+/// idempotency claim, the transaction first locks the claim (only while this request
+/// owns it) and stores the 201 answer (`render` of the order) before committing: a
+/// claim still open after a crash then proves nothing was committed, and a claim
+/// taken over by a retry rolls this transaction back ([`CreateError::ClaimLost`]).
+/// Returns the rendered order.
 pub async fn create(
     conn: &mut AsyncPgConnection,
     tenant_id: i64,
     customer_id: i64,
     lines: &[NewLine],
-    idempotency_key: Option<&str>,
+    claim: Option<OwnedClaim<'_>>,
     render: &RenderOrder,
 ) -> Result<String, CreateError> {
     conn.transaction::<_, CreateError, _>(async |conn| {
+        if let Some(claim) = claim {
+            if !idempotency::lock_claim(conn, tenant_id, claim).await? {
+                return Err(CreateError::ClaimLost);
+            }
+        }
         let customer = find_customer(conn, tenant_id, customer_id).await?;
         let locked = lock_products(conn, tenant_id, lines).await?;
         let (priced, total) = price(lines, &locked)?;
@@ -67,8 +77,10 @@ pub async fn create(
         let order = insert_order(conn, tenant_id, customer_id, total, &priced).await?;
         let mut views = assemble(conn, vec![(order, Some(customer))], OrderFields::ALL).await?;
         let json = render(&views.pop().unwrap_or_default());
-        if let Some(key) = idempotency_key {
-            idempotency::complete(conn, tenant_id, key, 201, &json).await?;
+        if let Some(claim) = claim {
+            if !idempotency::complete(conn, tenant_id, claim, 201, &json).await? {
+                return Err(CreateError::ClaimLost);
+            }
         }
         Ok(json)
     })

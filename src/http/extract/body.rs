@@ -1,9 +1,19 @@
 //! JSON bodies whose errors name the offending field (`items[2].quantity`).
+//!
+//! A body is exactly one JSON value (trailing bytes other than whitespace are a
+//! 400), and no string in it, key or value, may hold a NUL (U+0000): PostgreSQL
+//! refuses NUL in text, so it is refused here, naming the field, before any handler
+//! sees it.
 
 use crate::http::error::ApiError;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
-/// Parses `bytes` as `T`; a type or shape error names the field path.
+/// The only way a JSON text can carry a NUL: the escape `\u0000` (raw control
+/// characters are invalid JSON).
+const NUL_ESCAPE: &[u8] = b"\\u0000";
+
+/// Parses `bytes` as exactly one `T`; a type or shape error names the field path.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {
         return Err(ApiError::bad_request(
@@ -11,8 +21,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "the request body must be a JSON object",
         ));
     }
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    if bytes.windows(NUL_ESCAPE.len()).any(|w| w == NUL_ESCAPE) {
+        if let Some(field) = nul_field(bytes) {
+            return Err(ApiError::bad_request(
+                field.clone(),
+                format!("{field} must not contain NUL (U+0000)"),
+            ));
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let field = if path == "." || path.is_empty() {
@@ -21,7 +39,59 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             path
         };
         ApiError::bad_request(field.clone(), format!("{field}: {}", clean(&inner)))
-    })
+    })?;
+    de.end().map_err(|e| {
+        ApiError::bad_request(
+            "body",
+            format!(
+                "body: {} (the body must be exactly one JSON value)",
+                clean(&e)
+            ),
+        )
+    })?;
+    Ok(value)
+}
+
+/// The path of the first string (or object key) holding a NUL, in
+/// serde_path_to_error's notation (`items[0].name`); `None` when there is none or
+/// the body is not JSON (its own error then says so).
+fn nul_field(bytes: &[u8]) -> Option<String> {
+    let value: Value = serde_json::from_slice(bytes).ok()?;
+    let mut path = String::new();
+    find_nul(&value, &mut path).then(|| if path.is_empty() { "body".into() } else { path })
+}
+
+/// True when `value` holds a NUL; `path` is then where.
+fn find_nul(value: &Value, path: &mut String) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().enumerate().any(|(i, item)| {
+            let len = path.len();
+            path.push_str(&format!("[{i}]"));
+            let found = find_nul(item, path);
+            if !found {
+                path.truncate(len);
+            }
+            found
+        }),
+        Value::Object(fields) => fields.iter().any(|(key, item)| {
+            let len = path.len();
+            if !path.is_empty() {
+                path.push('.');
+            }
+            if key.contains('\0') {
+                path.push_str(&key.escape_debug().to_string());
+                return true;
+            }
+            path.push_str(key);
+            let found = find_nul(item, path);
+            if !found {
+                path.truncate(len);
+            }
+            found
+        }),
+        _ => false,
+    }
 }
 
 /// serde reports a missing field at the parent: pull its name out of the message.
@@ -44,15 +114,19 @@ mod tests {
     use super::*;
 
     #[derive(serde::Deserialize, Debug)]
-    #[allow(dead_code)]
     struct Line {
         quantity: i32,
     }
     #[derive(serde::Deserialize, Debug)]
-    #[allow(dead_code)]
     struct Body {
         customer_id: i64,
         items: Vec<Line>,
+    }
+
+    #[test]
+    fn a_valid_body_parses_into_its_fields() {
+        let b = parse_json::<Body>(br#"{"customer_id":7,"items":[{"quantity":2}]}"#).unwrap();
+        assert_eq!((b.customer_id, b.items[0].quantity), (7, 2));
     }
 
     #[test]
@@ -63,5 +137,51 @@ mod tests {
         assert!(e.to_string().contains("customer_id"), "{e}");
         let e = parse_json::<Body>(b"not json").unwrap_err();
         assert!(e.to_string().contains("body"), "{e}");
+    }
+
+    fn field_of(e: ApiError) -> String {
+        match e {
+            ApiError::BadRequest { field, .. } => field,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn exactly_one_value_trailing_whitespace_allowed() {
+        let ok = br#"{"customer_id":1,"items":[]}"#;
+        assert!(parse_json::<Body>(ok).is_ok());
+        assert!(parse_json::<Body>(b"{\"customer_id\":1,\"items\":[]} \r\n\t").is_ok());
+        for trailer in ["x", "{}", " 1", "]", "\"s\"", "\u{0}"] {
+            let mut body = ok.to_vec();
+            body.extend_from_slice(trailer.as_bytes());
+            let e = parse_json::<Body>(&body).unwrap_err();
+            assert_eq!(field_of(e), "body", "{trailer:?}");
+            let e = parse_json::<Value>(&body).unwrap_err();
+            assert_eq!(field_of(e), "body", "{trailer:?}");
+        }
+    }
+
+    #[test]
+    fn nul_in_any_string_is_refused_naming_its_path() {
+        #[derive(serde::Deserialize, Debug)]
+        struct Login {
+            email: String,
+        }
+        let e = parse_json::<Login>(br#"{"email":"a\u0000b"}"#).unwrap_err();
+        assert_eq!(field_of(e), "email");
+        let e = parse_json::<Value>(br#"{"items":[{"q":1},{"name":"\u0000"}]}"#).unwrap_err();
+        assert_eq!(field_of(e), "items[1].name");
+        let e = parse_json::<Value>(br#"["ok","\u0000"]"#).unwrap_err();
+        assert_eq!(field_of(e), "[1]");
+        let e = parse_json::<Value>(br#""\u0000""#).unwrap_err();
+        assert_eq!(field_of(e), "body");
+        let e = parse_json::<Value>(br#"{"a":{"k\u0000":1}}"#).unwrap_err();
+        assert_eq!(field_of(e), "a.k\\0");
+        // An escaped backslash before "u0000" is not a NUL.
+        let v = parse_json::<Login>(br#"{"email":"a\\u0000b"}"#).unwrap();
+        assert_eq!(v.email, "a\\u0000b");
+        // Raw control characters are invalid JSON in the first place.
+        let e = parse_json::<Login>(b"{\"email\":\"a\x00b\"}").unwrap_err();
+        assert_eq!(field_of(e), "email");
     }
 }

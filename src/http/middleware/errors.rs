@@ -1,8 +1,11 @@
 //! JSON errors everywhere: rewrites the bare error responses actix produces itself
 //! (404 for unknown routes, 405, 413, payload errors) into `{"error","detail"}`,
-//! and refuses bodies declared over 1 MiB before a byte of them is read.
+//! refuses bodies declared over 1 MiB before a byte of them is read, and refuses a
+//! query string that is not UTF-8 once decoded or holds a NUL on every route, also
+//! the ones that read no parameter (API.md "Hostile input").
 
 use crate::http::error::{json_error_body, ApiError};
+use crate::http::extract::query::QueryParams;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
@@ -12,6 +15,7 @@ use actix_web::{HttpResponse, ResponseError};
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// The middleware function; wrap with `actix_web::middleware::from_fn(json_errors)`.
 pub async fn json_errors(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -28,6 +32,9 @@ pub async fn json_errors(
                 actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
             ));
         return Ok(req.into_response(resp).map_into_right_body());
+    }
+    if let Err(e) = QueryParams::check(req.query_string()) {
+        return Ok(req.into_response(e.error_response()).map_into_right_body());
     }
     let res = match next.call(req).await {
         Ok(res) => res,

@@ -1,6 +1,7 @@
 //! The middleware of the request path, registered in one place (`register`).
 
 pub mod auth;
+pub mod deadline;
 pub mod errors;
 pub mod queries;
 pub mod rate_limit;

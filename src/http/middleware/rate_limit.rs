@@ -2,8 +2,8 @@
 //! inside the authentication middleware (it reads the `AuthContext` that auth put in the
 //! request extensions) and outside the handlers.
 //!
-//! Per request: the matched route pattern (`None` → an unknown route, not limited, left to
-//! 404), the `AuthContext` (absent on `/api/login`), the client address (trusted hops),
+//! Per request: the route the router will run (`route::route_pattern`, never the raw
+//! path text; `None` → an unknown route, not limited, left to 404), the `AuthContext` (absent on `/api/login`), the client address (trusted hops),
 //! then one limiter decision. A refused request gets 429 (`ApiError::RateLimited`, with
 //! `Retry-After` and `retry_after` in the body) without reaching the handler; every
 //! response of a limited route, errors included, carries the `X-RateLimit-*` and
@@ -16,6 +16,7 @@ use crate::caller::AuthContext;
 use crate::http::error::ApiError;
 use crate::ratelimit::client_ip::client_ip;
 use crate::ratelimit::{Decision, Limiter, Rejection};
+use crate::route::route_pattern;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;
@@ -32,7 +33,7 @@ pub async fn rate_limit<B: MessageBody + 'static>(
         .app_data::<web::Data<Limiter>>()
         .map(|d| d.get_ref().clone());
     let limits = limiter.as_ref().and_then(|limiter| {
-        let pattern = req.match_pattern()?;
+        let pattern = route_pattern(&req)?;
         let ip = client_ip(
             req.peer_addr().map(|a| a.ip()),
             req.headers(),
@@ -50,10 +51,8 @@ pub async fn rate_limit<B: MessageBody + 'static>(
             .map(ServiceResponse::map_into_left_body);
     };
     let decision = limiter.decide(&limits).await;
-    if let Some(rejection) = decision.rejection() {
-        let mut resp = too_many_requests(rejection);
-        apply_headers(&decision, resp.headers_mut());
-        return Ok(req.into_response(resp).map_into_right_body());
+    if !decision.allowed {
+        return Ok(req.into_response(refusal(&decision)).map_into_right_body());
     }
     // (Cloning the HttpRequest here would break routing: it needs the only reference.)
     match next.call(req).await {
@@ -71,14 +70,20 @@ pub async fn rate_limit<B: MessageBody + 'static>(
     }
 }
 
-/// The 429 of a refused request: `{"error":"rate_limited","detail":…,"retry_after":N}`
-/// with `Retry-After: N`.
-fn too_many_requests(rejection: Rejection) -> HttpResponse {
-    ApiError::RateLimited {
+/// The 429 of a refused decision: `{"error":"rate_limited","detail":…,"retry_after":N}`
+/// with `Retry-After: N` and the decision's limit headers.
+pub fn refusal(decision: &Decision) -> HttpResponse {
+    let rejection = decision.rejection().unwrap_or_else(|| Rejection {
+        retry_after_secs: 1,
+        detail: "rate limit exceeded".into(),
+    });
+    let mut resp = ApiError::RateLimited {
         detail: rejection.detail,
         retry_after_secs: rejection.retry_after_secs,
     }
-    .error_response()
+    .error_response();
+    apply_headers(decision, resp.headers_mut());
+    resp
 }
 
 /// Sets the decision's limit headers, replacing any of the same name.

@@ -153,7 +153,7 @@ pub async fn list(
     Caller(caller): Caller,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let params = QueryParams::parse(req.query_string());
+    let params = QueryParams::parse(req.query_string())?;
     let tenant = caller.tenant_id;
     let query = parse_list_query(&key, tenant, &params)?;
     let found = app.orders.list(tenant, query).await?;

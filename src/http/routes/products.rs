@@ -55,7 +55,7 @@ pub async fn list(
     Caller(caller): Caller,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let params = QueryParams::parse(req.query_string());
+    let params = QueryParams::parse(req.query_string())?;
     let page = params.positive("page", 1)?;
     let per_page = params.clamped("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)?;
     let found = app.products.page(caller.tenant_id, page, per_page).await?;

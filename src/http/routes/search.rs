@@ -48,7 +48,7 @@ pub async fn search(
     Caller(caller): Caller,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let params = QueryParams::parse(req.query_string());
+    let params = QueryParams::parse(req.query_string())?;
     let q = params.get("q").unwrap_or("");
     let len = q.chars().count();
     if !(1..=100).contains(&len) {

@@ -21,6 +21,7 @@ use super::events::Metrics;
 use super::outcomes::CacheEvent;
 use super::queries::RequestQueries;
 use super::settings::AccessLogSettings;
+use crate::route::route_pattern;
 use actix_web::body::MessageBody;
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -171,9 +172,9 @@ fn begin(shared: Arc<Shared>, req: &ServiceRequest) -> Finish {
         shared,
         start,
         // The route pattern is read before the call: an inner middleware may answer with
-        // `Err`, after which no request is left to ask. (Before routing actix matches the
-        // path against the resource map; it is the same pattern the router picks.)
-        route: req.match_pattern(),
+        // `Err`, after which no request is left to ask. It is the pattern of the route
+        // the router will run, matched on the decoded path (`route::route_pattern`).
+        route: route_pattern(req),
         path: clipped_path(req.path()),
         method: req.method().clone(),
         status: 0,

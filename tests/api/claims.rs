@@ -1,0 +1,213 @@
+//! Idempotency claims cannot be stolen (API.md, `POST /api/orders`): a claim whose
+//! owner's transaction is running cannot be taken over however old it looks, so a
+//! retry never makes a duplicate order; only the owner completes or releases a claim;
+//! an abandoned claim (its release lost) is taken over after a short grace, not a minute.
+
+use crate::helpers::*;
+use brisk::db::queries::idempotency::{self, Claim, OwnedClaim};
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+fn count_orders(app: &TestApp, customer: i64) -> i64 {
+    use brisk::db::schema::orders::dsl::*;
+    orders
+        .filter(customer_id.eq(customer))
+        .count()
+        .get_result(&mut app.db())
+        .unwrap()
+}
+
+fn set_stock(app: &TestApp, product: i64, value: i32) {
+    use brisk::db::schema::products::dsl::*;
+    diesel::update(products.filter(id.eq(product)))
+        .set(stock.eq(value))
+        .execute(&mut app.db())
+        .unwrap();
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Backends of the test database waiting on a lock.
+fn lock_waiters(app: &TestApp) -> i64 {
+    diesel::sql_query(
+        "SELECT count(*)::int8 AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    .get_result::<Count>(&mut app.db())
+    .unwrap()
+    .n
+}
+
+async fn post(client: reqwest::Client, url: String, body: Value, idem: &str) -> (u16, Value) {
+    let resp = client
+        .post(url)
+        .bearer_auth(key(2))
+        .header("Idempotency-Key", idem)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[actix_web::test]
+async fn a_retry_cannot_take_over_a_claim_whose_order_is_still_running() {
+    let app = spawn_app().await;
+    let mut db = app.db();
+    let product = product_ids(&mut db, 2)[3];
+    let customer = customer_ids(&mut db, 2)[3];
+    set_stock(&app, product, 100);
+    let before = count_orders(&app, customer);
+    let body = json!({"customer_id": customer, "items": [{"product_id": product, "quantity": 1}]});
+    // Hold the product's row: the first request's transaction waits inside, after its claim.
+    let mut holder = app.db();
+    diesel::sql_query("BEGIN").execute(&mut holder).unwrap();
+    diesel::sql_query("SELECT id FROM products WHERE id = $1 FOR UPDATE")
+        .bind::<BigInt, _>(product)
+        .execute(&mut holder)
+        .unwrap();
+    let first = actix_web::rt::spawn(post(
+        app.client.clone(),
+        app.url("/api/orders"),
+        body.clone(),
+        "steal-me",
+    ));
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            lock_waiters(&app) >= 1
+        })
+        .await,
+        "the first order waits on the product"
+    );
+    // Make the claim look abandoned (an hour old), as a slow owner's would.
+    let mut ager = app.db();
+    diesel::sql_query("SET lock_timeout = '300ms'")
+        .execute(&mut ager)
+        .unwrap();
+    let _ = diesel::sql_query(
+        "UPDATE idempotency_keys SET created_at = now() - interval '1 hour' WHERE key = 'steal-me'",
+    )
+    .execute(&mut ager);
+    let retry = actix_web::rt::spawn(post(
+        app.client.clone(),
+        app.url("/api/orders"),
+        body.clone(),
+        "steal-me",
+    ));
+    // The retry answers at once, or (if it took the claim over) waits on the product too.
+    wait_until(Duration::from_secs(3), || async {
+        retry.is_finished() || lock_waiters(&app) >= 2
+    })
+    .await;
+    diesel::sql_query("COMMIT").execute(&mut holder).unwrap();
+    let (s1, b1) = first.await.unwrap();
+    let (s2, b2) = retry.await.unwrap();
+    assert_eq!(s1, 201, "{b1}");
+    assert_eq!(
+        count_orders(&app, customer),
+        before + 1,
+        "one order for one key (the retry answered {s2} {b2})"
+    );
+    assert!(s2 == 409 || (s2 == 201 && b2 == b1), "the retry: {s2} {b2}");
+    // A later retry replays the first answer.
+    let (s3, b3) = post(app.client.clone(), app.url("/api/orders"), body, "steal-me").await;
+    assert_eq!((s3, b3), (201, b1));
+}
+
+#[actix_web::test]
+async fn an_abandoned_claim_is_taken_over_after_a_short_grace_not_a_minute() {
+    let app = spawn_app().await;
+    let mut db = app.db();
+    let product = product_ids(&mut db, 2)[4];
+    let customer = customer_ids(&mut db, 2)[4];
+    set_stock(&app, product, 100);
+    let body = json!({"customer_id": customer, "items": [{"product_id": product, "quantity": 1}]});
+    // A request that failed and whose release never reached the database, 15 s ago.
+    diesel::sql_query(
+        "INSERT INTO idempotency_keys (tenant_id, key, request_hash, status, body, created_at)
+         VALUES (2, 'abandoned', 'whatever', NULL, NULL, now() - interval '15 seconds')",
+    )
+    .execute(&mut db)
+    .unwrap();
+    let (status, resp) = post(
+        app.client.clone(),
+        app.url("/api/orders"),
+        body,
+        "abandoned",
+    )
+    .await;
+    assert_eq!(status, 201, "{resp}");
+    // A claim younger than the grace is still in flight.
+    let body = json!({"customer_id": customer, "items": [{"product_id": product, "quantity": 2}]});
+    diesel::sql_query(
+        "INSERT INTO idempotency_keys (tenant_id, key, request_hash, status, body, created_at)
+         VALUES (2, 'young', $1, NULL, NULL, now() - interval '2 seconds')",
+    )
+    .bind::<diesel::sql_types::Text, _>(brisk::app::ordering::request_hash(&body))
+    .execute(&mut db)
+    .unwrap();
+    let (status, resp) = post(app.client.clone(), app.url("/api/orders"), body, "young").await;
+    assert_eq!(status, 409, "{resp}");
+}
+
+#[actix_web::test]
+async fn only_the_owner_completes_or_releases_a_claim() {
+    let app = spawn_app().await;
+    let mut conn = app.state.db.get().await.unwrap();
+    let mine = OwnedClaim {
+        key: "owned",
+        owner: "owner-a",
+    };
+    let thief = OwnedClaim {
+        key: "owned",
+        owner: "owner-b",
+    };
+    assert_eq!(
+        idempotency::claim(&mut conn, 2, mine, "hash")
+            .await
+            .unwrap(),
+        Claim::Fresh
+    );
+    assert_eq!(
+        idempotency::claim(&mut conn, 2, thief, "hash")
+            .await
+            .unwrap(),
+        Claim::InFlight
+    );
+    assert!(!idempotency::complete(&mut conn, 2, thief, 201, "{}")
+        .await
+        .unwrap());
+    idempotency::release(&mut conn, 2, thief).await.unwrap();
+    assert_eq!(
+        idempotency::claim(&mut conn, 2, thief, "hash")
+            .await
+            .unwrap(),
+        Claim::InFlight,
+        "a release by another request leaves the claim"
+    );
+    assert!(idempotency::complete(&mut conn, 2, mine, 201, "{\"id\":1}")
+        .await
+        .unwrap());
+    assert_eq!(
+        idempotency::claim(&mut conn, 2, thief, "hash")
+            .await
+            .unwrap(),
+        Claim::Replay {
+            status: 201,
+            body: "{\"id\":1}".into()
+        }
+    );
+    let row: Vec<String> = brisk::db::schema::idempotency_keys::table
+        .select(brisk::db::schema::idempotency_keys::key)
+        .filter(brisk::db::schema::idempotency_keys::key.eq("owned"))
+        .load(&mut app.db())
+        .unwrap();
+    assert_eq!(row.len(), 1);
+}

@@ -1,0 +1,132 @@
+//! Raw HTTP/1.1 over a real socket, for what a client library hides: stalled heads
+//! and bodies, keep-alive reuse, bytes the server must refuse.
+
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{timeout, Instant};
+
+/// One response as read off the socket.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    /// Header names lowercased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// A client connection that writes exactly the bytes it is given.
+pub struct RawConn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RawConn {
+    pub async fn connect(port: u16) -> Self {
+        let stream = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        stream.set_nodelay(true).unwrap();
+        Self {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("write");
+    }
+
+    /// Reads more bytes; false on end of stream (or a reset).
+    async fn fill(&mut self, deadline: Instant) -> bool {
+        let mut chunk = [0u8; 4096];
+        match timeout(
+            deadline.saturating_duration_since(Instant::now()),
+            self.stream.read(&mut chunk),
+        )
+        .await
+        {
+            Ok(Ok(0)) | Ok(Err(_)) => false,
+            Ok(Ok(n)) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+            Err(_) => panic!("nothing from the server in time"),
+        }
+    }
+
+    /// The next response, read within `within`; `None` when the server closes first.
+    /// Panics when neither happens in time.
+    pub async fn response(&mut self, within: Duration) -> Option<RawResponse> {
+        let deadline = Instant::now() + within;
+        let head_end = loop {
+            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            if !self.fill(deadline).await {
+                return None;
+            }
+        };
+        let head = String::from_utf8_lossy(&self.buf[..head_end]).to_string();
+        let mut lines = head.split("\r\n");
+        let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let length: usize = headers
+            .iter()
+            .find(|(n, _)| n == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        while self.buf.len() < head_end + length {
+            if !self.fill(deadline).await {
+                break;
+            }
+        }
+        let end = (head_end + length).min(self.buf.len());
+        let body = self.buf[head_end..end].to_vec();
+        self.buf.drain(..end);
+        Some(RawResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// True when the server closes the connection within `within` (nothing else sent).
+    pub async fn closed_within(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        let mut chunk = [0u8; 1024];
+        loop {
+            match timeout(
+                deadline.saturating_duration_since(Instant::now()),
+                self.stream.read(&mut chunk),
+            )
+            .await
+            {
+                Ok(Ok(0)) | Ok(Err(_)) => return self.buf.is_empty(),
+                Ok(Ok(n)) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// `GET path` with keep-alive.
+pub fn get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: brisk\r\n\r\n").into_bytes()
+}
