@@ -4,7 +4,9 @@
 //! function), declare cached views and memoized calls with their [`Scope`] and TTL
 //! on the [`Cache`], route limits and plans in [`RateLimitConfig`], warm recipes
 //! with [`Cache::register_view`] / [`Cache::register_memo`], read the request's
-//! [`Caller`], and count statements with [`RequestQueries`].
+//! [`Caller`], count statements with [`RequestQueries`], and serve the API's OpenAPI
+//! document (`/openapi.json`, `/docs`) with [`docs::endpoints`], completed by
+//! [`docs::KitConventions`] with what the kit does on every route.
 //!
 //! `examples/hello_kit.rs` is a whole application on this module alone; the
 //! shipped order API (`brisk::app`, `brisk::http::routes`) uses nothing else of
@@ -17,6 +19,7 @@ pub use crate::db::config::DbConfig;
 pub use crate::db::pool::DbPool;
 pub use crate::db::DbError;
 pub use crate::http::conditional::{if_none_match_header, respond_cached};
+pub use crate::http::docs;
 pub use crate::http::error::ApiError;
 pub use crate::http::extract::auth::Caller;
 pub use crate::http::precompressed::Precompressed;

@@ -1,9 +1,11 @@
 //! The order application wired into the kit: its use cases over the kit's
-//! services, its handler set, and its `/api/` routes protected by API keys (login
-//! excepted). `main` (and the API tests) hand [`mount`] to the kit's start-up.
+//! services, its handler set, its `/api/` routes protected by API keys (login
+//! excepted), and its OpenAPI document served by the kit (`/openapi.json`, `/docs`).
+//! `main` (and the API tests) hand [`mount`] to the kit's start-up.
 
 use crate::app::{export, OrderApp};
-use crate::http::routes::{handlers, CursorKey};
+use crate::http::docs;
+use crate::http::routes::{handlers, openapi, CursorKey};
 use crate::startup::{Mount, Services, Store};
 
 /// The routes under this prefix need an API key.
@@ -44,5 +46,10 @@ pub fn mount(services: &Services, config: OrderApiConfig) -> Mount {
             .with_shared_memo(services.redis.clone()),
         Store::Memory => app.sessions.clone(),
     };
-    Mount::new(handlers(app, config.cursor_key)).protect(PROTECTED_PREFIX, &PUBLIC_ROUTES, sessions)
+    // `/openapi.json` and `/docs` are operations endpoints: on the operations
+    // listener with `--admin-bind`, else on the API listener.
+    let documentation = docs::endpoints(openapi::document(PROTECTED_PREFIX, &PUBLIC_ROUTES));
+    Mount::new(handlers(app, config.cursor_key))
+        .operations(documentation)
+        .protect(PROTECTED_PREFIX, &PUBLIC_ROUTES, sessions)
 }

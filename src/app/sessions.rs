@@ -403,7 +403,7 @@ impl Authenticate for Sessions {
 }
 
 /// A successful login.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Login {
     /// The new API key (shown once; stored as its hash).
     pub token: String,

@@ -2,16 +2,24 @@
 //! Each takes the pool and the caller's tenant; none knows about HTTP.
 
 use super::reads::{to_bytes, ReadError};
-use crate::db::models::ProductBrief;
 use crate::db::pool::DbPool;
 use crate::db::queries;
 use bytes::Bytes;
 use serde::Serialize;
 
-#[derive(Serialize)]
-struct Catalog<'a> {
-    tenant_id: i64,
-    products: &'a [ProductBrief],
+// The shapes the handlers answer with, named for the API's document.
+pub use crate::db::models::{
+    CustomerRef, OrderItemView, OrderView, Product, ProductBrief, ProductSummary,
+};
+pub use crate::db::queries::dashboard::TopProduct;
+
+/// `GET /api/catalog` body: every product of the tenant, by id.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Catalog<'a> {
+    /// The caller's tenant.
+    pub tenant_id: i64,
+    /// Its products, ordered by id.
+    pub products: &'a [ProductBrief],
 }
 
 /// `GET /api/catalog` body.
@@ -25,11 +33,15 @@ pub async fn catalog_json(db: &DbPool, tenant_id: i64) -> Result<Bytes, ReadErro
     })
 }
 
-#[derive(Serialize)]
-struct SearchResult<'a> {
-    q: &'a str,
-    limit: i64,
-    items: &'a [ProductBrief],
+/// `GET /api/search` body.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SearchResult<'a> {
+    /// The query as given.
+    pub q: &'a str,
+    /// The limit applied (clamped to 100).
+    pub limit: i64,
+    /// Products whose name or sku contains `q`, by id.
+    pub items: &'a [ProductBrief],
 }
 
 /// `GET /api/search` body.

@@ -18,7 +18,9 @@ fn serialize_opt_ts<S: Serializer>(ts: &Option<DateTime<Utc>>, s: S) -> Result<S
 }
 
 /// A product as the catalog, lists and search show it.
-#[derive(Debug, Clone, Queryable, Selectable, Serialize, serde::Deserialize, PartialEq)]
+#[derive(
+    Debug, Clone, Queryable, Selectable, Serialize, serde::Deserialize, PartialEq, utoipa::ToSchema,
+)]
 #[diesel(table_name = products, check_for_backend(diesel::pg::Pg))]
 pub struct ProductBrief {
     /// `products.id`.
@@ -34,7 +36,7 @@ pub struct ProductBrief {
 }
 
 /// A product with its update time (`GET /api/products/{id}`).
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = products, check_for_backend(diesel::pg::Pg))]
 pub struct Product {
     /// `products.id`.
@@ -53,7 +55,9 @@ pub struct Product {
 }
 
 /// `GET /api/products/{id}/summary`.
-#[derive(Debug, Clone, QueryableByName, Serialize, serde::Deserialize, PartialEq)]
+#[derive(
+    Debug, Clone, QueryableByName, Serialize, serde::Deserialize, PartialEq, utoipa::ToSchema,
+)]
 pub struct ProductSummary {
     /// `products.id`.
     #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -107,7 +111,7 @@ pub struct OrderItemRow {
 }
 
 /// The customer reference embedded in an order.
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = customers, check_for_backend(diesel::pg::Pg))]
 pub struct CustomerRef {
     /// `customers.id`.
@@ -117,7 +121,7 @@ pub struct CustomerRef {
 }
 
 /// An order line as JSON.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OrderItemView {
     /// The product ordered.
     pub product_id: i64,
@@ -138,7 +142,7 @@ impl From<OrderItemRow> for OrderItemView {
 }
 
 /// An order as JSON; fields left out of a sparse fieldset are `None` and not sent.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Default, utoipa::ToSchema)]
 pub struct OrderView {
     /// `orders.id`.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -2,6 +2,7 @@
 
 pub mod conditional;
 pub mod deadline;
+pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod middleware;

@@ -7,6 +7,7 @@ mod basics;
 mod cache;
 mod claims;
 mod client_ip;
+mod docs;
 mod faults;
 mod hello_kit;
 mod hostile_auth;

@@ -190,7 +190,7 @@ fn chromium() -> String {
     std::env::var("BRISK_CHROMIUM").unwrap_or_else(|_| "chromium".to_string())
 }
 
-fn artifacts_dir() -> PathBuf {
+pub fn artifacts_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
     std::fs::create_dir_all(&dir).expect("create target/test-artifacts");
     dir
@@ -198,7 +198,7 @@ fn artifacts_dir() -> PathBuf {
 
 /// Runs headless chromium, offline and quiet, on a fresh profile, with `extra` (the
 /// action and the URL); returns stdout.
-async fn run_chromium(extra: &[String]) -> String {
+pub async fn run_chromium(extra: &[String]) -> String {
     let profile = std::env::temp_dir().join(format!("brisk-chromium-{}", uuid::Uuid::new_v4()));
     let mut cmd = tokio::process::Command::new(chromium());
     cmd.args([

@@ -1,12 +1,25 @@
 //! `GET /api/dashboard`: today's orders and revenue, top products of 30 days.
 //! Per-tenant data: never cached under a shared key.
 
+use crate::app::dashboard::Dashboard;
 use crate::app::OrderApp;
 use crate::http::error::ApiError;
 use crate::http::extract::auth::Caller;
 use actix_web::{web, HttpResponse};
 
-/// The handler.
+/// The tenant's figures.
+///
+/// Today's orders and revenue (UTC day, non-cancelled orders for revenue) and the
+/// top five products by units over the last 30 days. Never cached.
+#[utoipa::path(
+    get,
+    path = "/api/dashboard",
+    tag = "orders",
+    responses(
+        (status = 200, description = "The figures", body = Dashboard,
+            headers(("Cache-Control" = String, description = "`private, no-store`"))),
+    )
+)]
 pub async fn dashboard(
     app: web::Data<OrderApp>,
     Caller(caller): Caller,

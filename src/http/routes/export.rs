@@ -11,7 +11,26 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use futures_util::TryStreamExt;
 
-/// The handler.
+/// Every order of the tenant as CSV.
+///
+/// Ordered by id, LF line ends, header `id,customer_id,status,total_cents,created_at`;
+/// streamed from the database in chunks. Limited to 1 per day per tenant by default,
+/// and to a few concurrent exports per process (`--max-concurrent-exports`, 4 by
+/// default; beyond → 429). The 200 comes only once the first chunk is read: a
+/// saturated pool answers 503, never a file cut short.
+#[utoipa::path(
+    get,
+    path = "/api/export.csv",
+    tag = "orders",
+    responses(
+        (status = 200, description = "The orders", content_type = "text/csv", body = String,
+            headers(
+                ("Content-Disposition" = String, description = "`attachment; filename=\"orders.csv\"`"),
+                ("Cache-Control" = String, description = "`no-store`"),
+            ),
+            example = json!("id,customer_id,status,total_cents,created_at\n1,7,paid,4999,2026-03-04T05:06:07.123456Z\n")),
+    )
+)]
 pub async fn export_csv(
     app: web::Data<OrderApp>,
     Caller(caller): Caller,

@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod errors;
 pub mod export;
 pub mod login;
+pub mod openapi;
 pub mod orders;
 pub mod products;
 pub mod search;

@@ -1,7 +1,9 @@
 //! `GET /api/search?q=&limit=`.
 
+use crate::app::views::SearchResult;
 use crate::app::OrderApp;
 use crate::http::conditional::{if_none_match_header, respond_cached};
+use crate::http::docs::ErrorBody;
 use crate::http::error::ApiError;
 use crate::http::extract::auth::Caller;
 use crate::http::extract::query::QueryParams;
@@ -15,7 +17,31 @@ pub const MAX_LIMIT: i64 = 100;
 /// Cached per (tenant, q, limit); clients revalidate with the ETag.
 pub const CACHE_CONTROL: &str = "private, no-cache";
 
-/// The handler.
+/// Products whose name or sku contains `q`.
+///
+/// Case-insensitive; `%` and `_` match themselves. Ordered by id. Cached per
+/// (tenant, normalized query string) for 60 s; revalidate with the `ETag`.
+#[utoipa::path(
+    get,
+    path = "/api/search",
+    tag = "products",
+    params(
+        ("q" = String, Query, min_length = 1, max_length = 100, description = "The text to find (1 to 100 characters)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1_000_000, description = "At most this many items (default 20, clamped to 100)"),
+        ("If-None-Match" = Option<String>, Header, description = "An `ETag` of an earlier answer: 304 when it still matches"),
+    ),
+    responses(
+        (status = 200, description = "The matches", body = SearchResult,
+            headers(
+                ("ETag" = String, description = "Strong, quoted entity tag of the body"),
+                ("Cache-Control" = String, description = "`private, no-cache`"),
+                ("X-Cache" = String, description = "Cache outcome: hit, stale, miss, coalesced or error"),
+            )),
+        (status = 304, description = "`If-None-Match` matched: no body",
+            headers(("ETag" = String, description = "The matching entity tag"))),
+        (status = 400, description = "`q` or `limit` is invalid (named in `detail`)", body = ErrorBody),
+    )
+)]
 pub async fn search(
     app: web::Data<OrderApp>,
     variants: web::Data<Precompressed>,
