@@ -8,7 +8,7 @@ SCALE ?= 1
 WORKERS ?= $(shell nproc)
 BRISK := target/release/brisk
 
-.PHONY: services build migrate seed run test lint bench check-budget browser
+.PHONY: services build migrate seed run test faults lint bench check-budget browser
 
 ## services: PostgreSQL, Redis and PgBouncer up (installed from Debian's packages if missing)
 services:
@@ -38,6 +38,10 @@ browser:
 ## test: every test against the real services (through PgBouncer), the browser test included
 test: services browser
 	scripts/test.sh
+
+## faults: the fault suite (real processes under load, scripts/faults.sh builds the release test binary with the fault-injection feature); report in target/faults/report.md
+faults: services
+	scripts/faults.sh
 
 ## lint: formatting and clippy, warnings as errors
 lint:

@@ -12,6 +12,7 @@ pub mod caller;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod drain;
 pub mod failure;
 pub mod http;
 pub mod kit;

@@ -2,7 +2,6 @@
 //! into the kit; no logic here.
 
 use brisk::config::{parse_cli, Command, ServeArgs};
-use brisk::http::routes::CursorKey;
 use brisk::order_api;
 
 fn main() {
@@ -27,8 +26,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     if args.uses_dev_secret() {
         eprintln!("brisk: BRISK_SECRET is the development default: set it (the same in every process) in production");
     }
-    let key = CursorKey(args.server.secret.as_bytes().into());
+    let api = args.order_api_config();
     brisk::startup::serve(args.kit_config(), move |services| {
-        order_api::mount(services, key)
+        order_api::mount(services, api)
     })
 }

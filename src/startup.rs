@@ -8,6 +8,7 @@
 use crate::authenticate::Authenticate;
 use crate::cache::CacheConfig;
 use crate::db::budget::{self, BudgetConfig};
+use crate::drain::{self, Drain};
 use crate::http::deadline::{self, ClientDeadlines};
 use crate::http::middleware::auth::Protection;
 use crate::http::precompressed::Precompressed;
@@ -19,7 +20,7 @@ pub use crate::services::{Services, Store};
 use crate::warm::{Shutdown, WarmConfig, Warmer};
 use crate::{db::config::DbConfig, http};
 use actix::Addr;
-use actix_web::dev::{Server, ServerHandle};
+use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::web;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -217,7 +218,8 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until stopped; SIGTERM/SIGINT drain in-flight requests first.
+    /// Serves until stopped; SIGTERM/SIGINT drain the connections first (`drain`),
+    /// then the pending invalidations are flushed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         // Invalidations still pending would leave other processes serving old values.
@@ -252,9 +254,16 @@ fn listen(
         .transpose()?;
     let deadlines = server.client_deadlines();
     let operations = operations(services, &mount.operations);
+    // SIGTERM drains the API connections first, then actix stops (`drain`).
+    let drain = Drain::default();
+    let (drain_for, stop_secs) = drain::split_timeout(server.shutdown_timeout);
+    let stop_signal = (listener.try_clone())
+        .and_then(|l| drain.on_signal(l, drain_for))
+        .map_err(|e| format!("signal handlers: {e}"))?;
     let mut builder = actix_server::Server::build()
         .workers(server.workers)
-        .shutdown_timeout(server.shutdown_timeout.as_secs());
+        .shutdown_signal(stop_signal)
+        .shutdown_timeout(stop_secs);
     // A graceful stop closes idle keep-alive connections at once.
     let signal = builder.graceful_shutdown_signal();
     let stopping = move || {
@@ -265,8 +274,10 @@ fn listen(
     let metrics_config = metrics_config.clone();
     let api_operations = admin.is_none().then(|| operations.clone());
     let api_stopping = stopping.clone();
+    let api_drain = drain.clone();
     builder = builder
         .listen("api", listener, move || {
+            let per_request = api_drain.clone();
             let app = http::build_app(
                 &shared,
                 &variants,
@@ -274,8 +285,10 @@ fn listen(
                 api_operations.as_deref(),
                 mount.protection.clone(),
                 &metrics_config,
-            );
-            deadline::http1(app, deadlines, api_addr, api_stopping.clone())
+            )
+            .wrap_fn(move |req, srv| per_request.clone().request(srv.call(req)));
+            let http = deadline::http1(app, deadlines, api_addr, api_stopping.clone());
+            api_drain.count_connections(http)
         })
         .map_err(|e| format!("--bind: {e}"))?;
     let admin_port = admin.as_ref().map(|(_, addr)| addr.port());
@@ -287,7 +300,9 @@ fn listen(
             })
             .map_err(|e| format!("--admin-bind: {e}"))?;
     }
-    Ok((builder.run(), api_addr.port(), admin_port))
+    let server = builder.run();
+    drain.set_server(server.handle());
+    Ok((server, api_addr.port(), admin_port))
 }
 
 /// Binds `addr` (`flag` names it in the error) and reads back the bound address.

@@ -20,6 +20,12 @@
 //! thread); [`start_anywhere`] also works outside actix (a plain Tokio runtime, as in
 //! tests) by giving the actor an actix System on a thread of its own, which ends when
 //! the actor does.
+//!
+//! Fault injection, for the fault suite (`make faults`, issue 10 scenario 15): a build
+//! with the cargo feature `fault-injection` (never a default) reads
+//! `BRISK_FAULT_PANIC_ONCE` (actor names, comma-separated) when a round first asks
+//! [`injected_fault`], and the first round of each named actor panics. Without the
+//! feature, [`injected_fault`] does nothing and the variable is never read.
 
 use crate::metrics::Metrics;
 use actix::prelude::*;
@@ -157,6 +163,57 @@ where
         .unwrap_or("non-string payload");
     log::error!("a round of background actor {name} panicked ({message}); restarting it");
     ctx.stop();
+}
+
+/// Called at the start of a round of `name`: panics once if the fault suite asked for
+/// it (feature `fault-injection`, module doc); otherwise does nothing.
+pub fn injected_fault(name: &'static str) {
+    #[cfg(feature = "fault-injection")]
+    if fault::ARMED.take(name) {
+        panic!("injected fault: one round of {name} panics (BRISK_FAULT_PANIC_ONCE)");
+    }
+    #[cfg(not(feature = "fault-injection"))]
+    let _ = name;
+}
+
+/// The actors whose next round panics, each once.
+#[cfg(any(test, feature = "fault-injection"))]
+mod fault {
+    use std::sync::Mutex;
+
+    /// Names not fired yet.
+    pub struct PanicOnce(Mutex<Vec<String>>);
+
+    impl PanicOnce {
+        /// From `warmer,invalidation_retrier` (blanks ignored).
+        pub fn parse(spec: &str) -> Self {
+            let names = spec
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .collect();
+            Self(Mutex::new(names))
+        }
+
+        /// True the first time `name` asks, if it is listed.
+        pub fn take(&self, name: &str) -> bool {
+            let mut names = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            let before = names.len();
+            names.retain(|n| n != name);
+            names.len() < before
+        }
+    }
+
+    /// What `BRISK_FAULT_PANIC_ONCE` asked for, read on first use.
+    #[cfg(feature = "fault-injection")]
+    pub static ARMED: std::sync::LazyLock<PanicOnce> = std::sync::LazyLock::new(|| {
+        let spec = std::env::var("BRISK_FAULT_PANIC_ONCE").unwrap_or_default();
+        if !spec.is_empty() {
+            log::warn!("fault injection: one round of each of [{spec}] will panic");
+        }
+        PanicOnce::parse(&spec)
+    });
 }
 
 /// Starts `make`'s actor under a supervisor on the current arbiter. Like
@@ -350,6 +407,19 @@ mod tests {
         let probe = Probe::new();
         let addr = start_anywhere(probe.ticker(3)).unwrap();
         a_panicking_round_is_survived(&probe, addr).await;
+    }
+
+    #[test]
+    fn a_fault_named_once_fires_once_per_actor() {
+        let armed = fault::PanicOnce::parse(" warmer, invalidation_retrier ,");
+        assert!(!armed.take("ticker"));
+        assert!(armed.take("warmer"));
+        assert!(!armed.take("warmer"), "once");
+        assert!(armed.take("invalidation_retrier"));
+        assert!(!fault::PanicOnce::parse("").take("warmer"));
+        // Without the feature, the hook is a no-op whatever the environment says.
+        #[cfg(not(feature = "fault-injection"))]
+        injected_fault(NAME);
     }
 
     #[test]

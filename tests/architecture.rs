@@ -233,6 +233,7 @@ const KIT: [&str; 19] = [
     "route",
     "http::deadline",
     "startup",
+    "drain",
     "services",
     "authenticate",
     "cache",

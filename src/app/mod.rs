@@ -35,13 +35,16 @@ pub struct OrderApp {
     pub ordering: ordering::Ordering,
     /// API-key authentication and login.
     pub sessions: sessions::Sessions,
+    /// CSV exports and their slots.
+    pub exports: export::Exports,
     db: DbPool,
 }
 
 impl OrderApp {
-    /// The application over the process's pool and cache; registers its cache
-    /// recipes (warming, preload) with the cache.
-    pub fn new(db: DbPool, cache: Cache) -> Self {
+    /// The application over the process's pool and cache, with at most
+    /// `max_concurrent_exports` exports at once; registers its cache recipes
+    /// (warming, preload) with the cache.
+    pub fn new(db: DbPool, cache: Cache, max_concurrent_exports: usize) -> Self {
         reads::register(&cache, &db);
         Self {
             reads: Reads {
@@ -52,6 +55,7 @@ impl OrderApp {
             orders: orders::Orders::new(db.clone(), cache.clone()),
             ordering: ordering::Ordering::new(db.clone(), cache.clone()),
             sessions: sessions::Sessions::new(db.clone()),
+            exports: export::Exports::new(db.clone(), max_concurrent_exports),
             db,
         }
     }
@@ -77,15 +81,17 @@ impl OrderApp {
             .map_err(|e| Failure::from(&e))
     }
 
-    /// `GET /api/export.csv` as a stream of CSV chunks.
-    pub fn export_csv(
+    /// `GET /api/export.csv` as a stream of CSV chunks, once a slot is free and the
+    /// first chunk is read (`export` module doc).
+    pub async fn export_csv(
         &self,
         tenant_id: i64,
         queries: RequestQueries,
-    ) -> impl Stream<Item = Result<Bytes, Failure>> {
-        futures_util::TryStreamExt::map_err(export::csv(self.db.clone(), tenant_id, queries), |e| {
+    ) -> Result<impl Stream<Item = Result<Bytes, Failure>>, export::ExportError> {
+        let chunks = self.exports.start(tenant_id, queries).await?;
+        Ok(futures_util::TryStreamExt::map_err(chunks, |e| {
             Failure::from(&e)
-        })
+        }))
     }
 }
 

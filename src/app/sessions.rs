@@ -34,7 +34,7 @@ use crate::db::pool::DbPool;
 use crate::db::queries;
 use crate::db::DbError;
 use crate::domain::Plan;
-use crate::redis::Redis;
+use crate::redis::{budget, Redis};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use chrono::{DateTime, Duration as Days, Utc};
@@ -185,11 +185,14 @@ impl SharedMemo {
         format!("{}:v1:authkey:{hash}", self.redis.prefix())
     }
 
+    /// Not skipped after a recent error, and Redis has not failed earlier in this
+    /// request (`crate::redis::budget`).
     fn available(&self) -> bool {
-        epoch_ms() >= self.skip_until_ms.load(Ordering::Relaxed)
+        epoch_ms() >= self.skip_until_ms.load(Ordering::Relaxed) && !budget::spent()
     }
 
     fn failed(&self, what: &str) {
+        budget::failed();
         let until = epoch_ms() + SHARED_MEMO_BREAKER.as_millis() as u64;
         self.skip_until_ms.fetch_max(until, Ordering::Relaxed);
         log::warn!("key memo: Redis {what}; asking the database for {SHARED_MEMO_BREAKER:?}");

@@ -291,7 +291,7 @@ impl Invalidations {
     pub async fn retry_once(&self, store: &Store) -> bool {
         for (generation_key, entry) in self.snapshot() {
             let started = self.seq.load(Ordering::SeqCst);
-            match store.bump(&generation_key, entry.as_deref()).await {
+            match store.bump_now(&generation_key, entry.as_deref()).await {
                 Ok(_) => {
                     self.retried.fetch_add(1, Ordering::Relaxed);
                     self.applied(&generation_key, started);
@@ -343,6 +343,7 @@ impl Retrier {
         let (invalidations, store) = (Arc::clone(&self.invalidations), Arc::clone(&self.store));
         let round = async move {
             tokio::time::sleep(delay).await;
+            supervise::injected_fault(ACTOR);
             invalidations.retry_once(&store).await
         };
         let round = supervise::guarded(ACTOR, round).map(|outcome, act: &mut Self, ctx| {

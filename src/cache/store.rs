@@ -8,16 +8,19 @@
 //! command runs under the configured timeout; a failure opens a short breaker during
 //! which the cache is bypassed without touching Redis, so a dead or slow Redis costs
 //! one timeout per breaker window, not one per request. The breaker closes by itself,
-//! so a returning Redis is used again within one window, without a restart.
-//! Invalidations (`bump`) are the exception: they always try Redis, breaker or not,
-//! because skipping one leaves an old value served everywhere until its TTL; a
-//! failed one is kept and retried by the cache (`invalidate`).
+//! so a returning Redis is used again within one window, without a restart. Within a
+//! request, a failure also spends the request's Redis budget (`crate::redis::budget`):
+//! its later calls skip Redis too, so a request waits for at most one timeout.
+//! Invalidations never wait on a Redis known to be failing: while the breaker is open
+//! or the request's budget is spent, [`Store::bump`] does not try and the cache hands
+//! the invalidation to its retrier (`invalidate`), which always tries
+//! ([`Store::bump_now`]): an invalidation is never skipped, only deferred.
 
 use super::clock::Clock;
 use super::envelope::{Envelope, FIXED_HEADER};
 use super::keys::EntryKeys;
 use super::ttl::GENERATION_TTL;
-use crate::redis::Redis;
+use crate::redis::{budget, Redis};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::future::Future;
@@ -38,6 +41,9 @@ pub enum StoreError {
     /// A recent failure opened the breaker: Redis was not tried.
     #[error("redis breaker open")]
     BreakerOpen,
+    /// Redis already failed earlier in this request: not tried again.
+    #[error("redis skipped: it already failed in this request")]
+    Skipped,
 }
 
 /// What a read fetches besides the generation.
@@ -165,14 +171,24 @@ impl RedisStore {
     where
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        if self.clock.now_ms() < self.open_until_ms.load(Ordering::Relaxed) {
-            return Err(StoreError::BreakerOpen);
-        }
+        self.not_failing()?;
         self.attempt(fut).await
     }
 
-    /// One command under the timeout, whatever the breaker says (invalidations:
-    /// failing fast would lose them); a failure still opens the breaker for reads.
+    /// `Err` when Redis is not to be tried now: the breaker is open, or Redis already
+    /// failed in the current request.
+    fn not_failing(&self) -> Result<(), StoreError> {
+        if self.clock.now_ms() < self.open_until_ms.load(Ordering::Relaxed) {
+            return Err(StoreError::BreakerOpen);
+        }
+        if budget::spent() {
+            return Err(StoreError::Skipped);
+        }
+        Ok(())
+    }
+
+    /// One command under the timeout, whatever the breaker says (the retrier's
+    /// invalidations); a failure opens the breaker and spends the request's budget.
     async fn attempt<T, Fut>(&self, fut: Fut) -> Result<T, StoreError>
     where
         Fut: Future<Output = redis::RedisResult<T>>,
@@ -182,6 +198,7 @@ impl RedisStore {
             Ok(Err(e)) => StoreError::Redis(e.to_string()),
             Err(_) => StoreError::Timeout,
         };
+        budget::failed();
         let now = self.clock.now_ms();
         let until = now + self.breaker.as_millis() as u64;
         let previous = self.open_until_ms.swap(until, Ordering::Relaxed);
@@ -281,7 +298,15 @@ impl RedisStore {
         Ok(())
     }
 
-    async fn bump(&self, generation_key: &str, entry_key: Option<&str>) -> Result<u64, StoreError> {
+    async fn bump(
+        &self,
+        generation_key: &str,
+        entry_key: Option<&str>,
+        now: bool,
+    ) -> Result<u64, StoreError> {
+        if !now {
+            self.not_failing()?;
+        }
         let mut conn = self.redis.conn();
         let mut inv = BUMP.prepare_invoke();
         inv.key(generation_key);
@@ -289,8 +314,8 @@ impl RedisStore {
             inv.key(entry);
         }
         inv.arg(GENERATION_TTL.as_millis() as u64);
-        // Never skipped by the breaker: an invalidation not attempted is an old
-        // value served until its TTL (the caller keeps the failed ones pending).
+        // The breaker only decides whether to try now: one not tried is kept pending
+        // by the caller and retried with `now`, which tries whatever the breaker says.
         self.attempt(inv.invoke_async(&mut conn)).await
     }
 }
@@ -495,15 +520,29 @@ impl Store {
         }
     }
 
-    /// Increments a generation counter (and deletes `entry_key` if given). Always
-    /// tries Redis, even with the breaker open.
+    /// Increments a generation counter (and deletes `entry_key` if given), unless
+    /// Redis is known to be failing (breaker open, or it failed earlier in this
+    /// request): then `Err` at once, and the caller keeps the invalidation pending.
     pub async fn bump(
         &self,
         generation_key: &str,
         entry_key: Option<&str>,
     ) -> Result<u64, StoreError> {
         match self {
-            Store::Redis(r) => r.bump(generation_key, entry_key).await,
+            Store::Redis(r) => r.bump(generation_key, entry_key, false).await,
+            Store::Memory(m) => Ok(m.bump(generation_key, entry_key)),
+        }
+    }
+
+    /// [`Store::bump`] that always tries Redis, breaker or not (the retrier, the
+    /// shutdown flush).
+    pub async fn bump_now(
+        &self,
+        generation_key: &str,
+        entry_key: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        match self {
+            Store::Redis(r) => r.bump(generation_key, entry_key, true).await,
             Store::Memory(m) => Ok(m.bump(generation_key, entry_key)),
         }
     }

@@ -2,11 +2,13 @@
 //! memoized entry's delete), and the shutdown flush of invalidations that did not
 //! reach the store yet.
 //!
-//! Invalidations (`bump_namespace`, `delete_memo`, called after the commit) always
-//! try Redis, even while the read breaker is open. One that fails is not dropped: it
-//! is kept in this process's pending set (`invalidate`, deduplicated by generation
-//! key, bounded) and a background task owned by the cache retries it with backoff
-//! until Redis takes it. The rule that keeps "the next read after the write's
+//! Invalidations (`bump_namespace`, `delete_memo`, called after the commit) try Redis
+//! unless it is known to be failing (the breaker is open, or Redis already failed in
+//! this request): a write never waits on a hung Redis more than once. One that fails,
+//! or is not tried, is not dropped: it is kept in this process's pending set
+//! (`invalidate`, deduplicated by generation key, bounded) and a background task owned
+//! by the cache retries it with backoff until Redis takes it (the retrier tries
+//! whatever the breaker says). The rule that keeps "the next read after the write's
 //! response sees the new value" meanwhile: **while an invalidation of a generation
 //! key is pending in this process, every read in this process of an entry under
 //! that key (every view of the (scope, namespace); the one memoized entry) bypasses
@@ -18,6 +20,7 @@
 //! pending set is full, this process bypasses the cache for every key for a while
 //! (`invalidate`'s module doc).
 
+use super::store::StoreError;
 use super::{invalidate, keys, Cache, InvalidationStats, Scope};
 use crate::metrics::CacheEvent;
 use serde::Serialize;
@@ -42,8 +45,8 @@ impl Cache {
         self.invalidate(&key, None, namespace).await;
     }
 
-    /// Bumps `generation_key` (deleting `entry_key`), whatever the read breaker
-    /// says; on failure keeps it pending and makes sure the retry task runs.
+    /// Bumps `generation_key` (deleting `entry_key`); when Redis fails, or is not
+    /// tried because it is failing, keeps it pending and makes sure the retry task runs.
     async fn invalidate(&self, generation_key: &str, entry_key: Option<&str>, what: &str) {
         let inner = &self.inner;
         let started = inner.invalidations.begin();
@@ -52,11 +55,16 @@ impl Cache {
             return;
         };
         inner.metrics.cache(CacheEvent::Error);
+        let not_tried = matches!(e, StoreError::BreakerOpen | StoreError::Skipped);
         if inner.invalidations.record(generation_key, entry_key) {
-            log::warn!(
-                "cache invalidation of {what} failed ({e}); retrying in the background, \
+            if not_tried {
+                log::debug!("cache invalidation of {what} deferred to the retrier ({e})");
+            } else {
+                log::warn!(
+                    "cache invalidation of {what} failed ({e}); retrying in the background, \
                  its reads bypass the cache here until then"
-            );
+                );
+            }
         } else {
             log::error!(
                 "cache invalidation of {what} failed ({e}) and {} are already pending: \

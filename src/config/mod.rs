@@ -1,6 +1,7 @@
 //! Typed settings, one file per subsystem. clap is the only reader of the
 //! environment: every flag has an environment fallback and shows in `--help`.
 
+pub mod api;
 pub mod cache;
 pub mod database;
 pub mod kit;
@@ -11,6 +12,7 @@ pub mod server;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use api::ApiArgs;
 pub use cache::CacheArgs;
 pub use database::DatabaseArgs;
 pub use metrics::MetricsArgs;
@@ -62,6 +64,8 @@ pub struct ServeArgs {
     pub ratelimit: RateLimitArgs,
     #[command(flatten)]
     pub cache: CacheArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
 }
 
 /// `brisk migrate`.

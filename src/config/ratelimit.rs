@@ -4,15 +4,16 @@
 //! `BRISK_RATE_LIMIT_ENTERPRISE`, `BRISK_RATE_LIMIT_LOGIN`, `BRISK_RATE_LIMIT_EXPORT`,
 //! `BRISK_RATE_LIMIT_ROUTES` (`|`-separated rules), `BRISK_RATE_LIMIT_EXEMPT`
 //! (`,`-separated routes), `BRISK_RATE_LIMIT_ON_FAILURE`, `BRISK_RATE_LIMIT_LOGIN_ON_FAILURE`,
-//! `BRISK_RATE_LIMIT_SCALE`, `BRISK_RATE_LIMIT_BREAKER_MS`, `BRISK_RATE_LIMIT_AUTH_FAILURES`.
+//! `BRISK_RATE_LIMIT_EXPORT_ON_FAILURE`, `BRISK_RATE_LIMIT_SCALE`, `BRISK_RATE_LIMIT_BREAKER_MS`,
+//! `BRISK_RATE_LIMIT_AUTH_FAILURES`.
 //!
 //! A limit string that does not parse stops start-up with the string quoted.
 
 use super::ServeArgs;
 use crate::ratelimit::config::{
     shipped_plans, shipped_routes, DEFAULT_AUTH_FAILURES, DEFAULT_BREAKER, DEFAULT_ENTERPRISE,
-    DEFAULT_EXPORT, DEFAULT_FREE, DEFAULT_IP_ON_FAILURE, DEFAULT_LOGIN, DEFAULT_ON_FAILURE,
-    DEFAULT_PRO, DEFAULT_SCALE,
+    DEFAULT_EXPORT, DEFAULT_EXPORT_ON_FAILURE, DEFAULT_FREE, DEFAULT_IP_ON_FAILURE, DEFAULT_LOGIN,
+    DEFAULT_ON_FAILURE, DEFAULT_PRO, DEFAULT_SCALE, EXPORT_ROUTE,
 };
 use crate::ratelimit::limits::{parse_limits, LimitParseError, Rate};
 use crate::ratelimit::rules::{parse_route_rule, FailurePolicy, RouteRule};
@@ -84,9 +85,12 @@ pub struct RateLimitArgs {
         value_delimiter = ','
     )]
     pub rate_limit_exempt: Vec<String>,
-    /// When Redis fails: policy of routes not keyed by client IP (plan limit, export).
+    /// When Redis fails: policy of routes not keyed by client IP (the plan limit).
     #[arg(long, env = "BRISK_RATE_LIMIT_ON_FAILURE", default_value_t = DEFAULT_ON_FAILURE, value_parser = failure_policy())]
     pub rate_limit_on_failure: FailurePolicy,
+    /// When Redis fails: policy of `GET /api/export.csv` (its limit and the plan limit).
+    #[arg(long, env = "BRISK_RATE_LIMIT_EXPORT_ON_FAILURE", default_value_t = DEFAULT_EXPORT_ON_FAILURE, value_parser = failure_policy())]
+    pub rate_limit_export_on_failure: FailurePolicy,
     /// When Redis fails: policy of routes keyed by client IP (login).
     #[arg(long, env = "BRISK_RATE_LIMIT_LOGIN_ON_FAILURE", default_value_t = DEFAULT_IP_ON_FAILURE, value_parser = failure_policy())]
     pub rate_limit_login_on_failure: FailurePolicy,
@@ -109,6 +113,12 @@ impl ServeArgs {
             args.rate_limit_login.0.clone(),
             args.rate_limit_export.0.clone(),
         );
+        let (export_method, export_pattern) = EXPORT_ROUTE;
+        for r in routes.iter_mut() {
+            if r.method == export_method && r.pattern == export_pattern {
+                r.on_failure = Some(args.rate_limit_export_on_failure);
+            }
+        }
         routes.extend(args.rate_limit_routes.iter().cloned());
         RateLimitConfig {
             plans: shipped_plans(
@@ -161,6 +171,8 @@ mod tests {
         assert_eq!(spec.routes.len(), 2);
         assert_eq!(spec.on_failure, FailurePolicy::Allow);
         assert_eq!(spec.ip_on_failure, FailurePolicy::Local);
+        let export = spec.routes.iter().find(|r| r.pattern == "/api/export.csv");
+        assert_eq!(export.unwrap().on_failure, Some(FailurePolicy::Local));
         // The flags' defaults are the limiter's own, written once in `ratelimit::config`.
         assert_eq!(spec, RateLimitConfig::default());
     }
@@ -201,9 +213,13 @@ mod tests {
             "deny",
             "--rate-limit-login-on-failure",
             "allow",
+            "--rate-limit-export-on-failure",
+            "allow",
         ]);
         assert_eq!(spec.on_failure, FailurePolicy::Deny);
         assert_eq!(spec.ip_on_failure, FailurePolicy::Allow);
+        let export = spec.routes.iter().find(|r| r.pattern == "/api/export.csv");
+        assert_eq!(export.unwrap().on_failure, Some(FailurePolicy::Allow));
         let err = Wrapper::try_parse_from(["brisk", "--rate-limit-on-failure", "maybe"])
             .err()
             .unwrap()

@@ -26,7 +26,8 @@ pub type Routes = dyn Fn(&mut web::ServiceConfig) + Send + Sync;
 /// The API application of one worker. The middleware chain, outermost first:
 /// the slow-client deadlines → request metrics and access log
 /// (`metrics::RequestMetrics`) → compression →
-/// JSON errors and the 1 MiB body limit → authentication → rate limiting →
+/// JSON errors and the 1 MiB body limit → the request's Redis budget →
+/// authentication → rate limiting →
 /// statement counting → the application's routes and the kit's own (`/health`, and
 /// the `operations` endpoints when they are served here).
 pub fn build_app(
@@ -67,6 +68,7 @@ pub fn build_app(
         .wrap(from_fn(middleware::queries::count_statements))
         .wrap(from_fn(middleware::rate_limit::rate_limit))
         .wrap(from_fn(middleware::auth::require_api_key))
+        .wrap(from_fn(middleware::redis_budget::per_request))
         .wrap(from_fn(middleware::errors::json_errors))
         .wrap(Compress::default())
         .wrap(Condition::new(

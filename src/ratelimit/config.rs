@@ -41,8 +41,11 @@ pub const DEFAULT_EXPORT: &str = "1 per day";
 /// address before every key-bearing request and login from it is refused.
 pub const DEFAULT_AUTH_FAILURES: &str = "30 per minute";
 
-/// Failure policy of routes not keyed by client IP (plan limit, export): let through.
+/// Failure policy of routes not keyed by client IP (the plan limit): let through.
 pub const DEFAULT_ON_FAILURE: FailurePolicy = FailurePolicy::Allow;
+/// Failure policy of [`EXPORT_ROUTE`]: each process keeps its share of the limit, so
+/// an outage does not let every tenant run unlimited exports (each one a long scan).
+pub const DEFAULT_EXPORT_ON_FAILURE: FailurePolicy = FailurePolicy::Local;
 /// Failure policy of routes keyed by client IP (login): brute force stays limited.
 pub const DEFAULT_IP_ON_FAILURE: FailurePolicy = FailurePolicy::Local;
 /// Multiplier of every count: 1 in production (benches raise it).
@@ -76,7 +79,7 @@ pub struct RateLimitConfig {
     /// Failed authentications per client address (IP-keyed: decided by `ip_on_failure`
     /// when Redis fails); empty: not limited.
     pub auth_failures: Vec<Rate>,
-    /// Class default for routes not keyed by IP (the plan limit, export, ...).
+    /// Class default for routes not keyed by IP (the plan limit, ...; export has its own).
     pub on_failure: FailurePolicy,
     /// Class default for IP-keyed routes (login: brute force must stay limited).
     pub ip_on_failure: FailurePolicy,
@@ -109,19 +112,24 @@ pub fn shipped_plans(free: Vec<Rate>, pro: Vec<Rate>, enterprise: Vec<Rate>) -> 
     .collect()
 }
 
-/// The shipped API's route limits with the given rates: login per client IP, export per
-/// tenant, each with its class's failure policy.
+/// The shipped API's route limits with the given rates: login per client IP (its
+/// class's failure policy), export per tenant ([`DEFAULT_EXPORT_ON_FAILURE`]).
 pub fn shipped_routes(login: Vec<Rate>, export: Vec<Rate>) -> Vec<RouteRule> {
-    let rule = |(method, pattern): (Method, &str), rates, key| RouteRule {
+    let rule = |(method, pattern): (Method, &str), rates, key, on_failure| RouteRule {
         method,
         pattern: pattern.into(),
         rates,
         key,
-        on_failure: None,
+        on_failure,
     };
     vec![
-        rule(LOGIN_ROUTE, login, KeyBy::Ip),
-        rule(EXPORT_ROUTE, export, KeyBy::Tenant),
+        rule(LOGIN_ROUTE, login, KeyBy::Ip, None),
+        rule(
+            EXPORT_ROUTE,
+            export,
+            KeyBy::Tenant,
+            Some(DEFAULT_EXPORT_ON_FAILURE),
+        ),
     ]
 }
 

@@ -17,7 +17,9 @@
 //! connection, or, when Redis fails, the route class's [`FailurePolicy`]. After a store
 //! error the limiter decides locally for a short breaker window (`--rate-limit-breaker-ms`)
 //! instead of paying the Redis timeout on every request, then tries Redis again, so a
-//! Redis that comes back is used again within that window.
+//! Redis that comes back is used again within that window. Within one request, a Redis
+//! failure anywhere (the cache's API-key memo, say) also makes the limiter decide by
+//! policy without trying Redis (`crate::redis::budget`).
 
 pub mod client_ip;
 pub mod config;
@@ -38,7 +40,7 @@ pub use rules::{parse_route_rule, FailurePolicy, KeyBy, RouteRule};
 
 use crate::caller::AuthContext;
 use crate::metrics::events::{LimiterEvent, Metrics};
-use crate::redis::Redis;
+use crate::redis::{budget, Redis};
 use actix_web::http::Method;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -179,12 +181,13 @@ impl Limiter {
                 self.report(limits, out, Source::Store)
             }
             StoreImpl::Redis(r) => {
-                if inner.clock.now_ms() < inner.open_until_ms.load(Ordering::Relaxed) {
+                // Breaker open, or Redis already failed in this request (whose
+                // later Redis calls would pay another timeout): decide by policy.
+                let breaker_open =
+                    inner.clock.now_ms() < inner.open_until_ms.load(Ordering::Relaxed);
+                if breaker_open || budget::spent() {
                     self.without_store(limits, charge)
                 } else {
-                    // The manager's response timeout bounds each command; the outer bound
-                    // covers a NOSCRIPT reload (three commands) and a reconnect.
-                    let bound = inner.timeout * 3 + Duration::from_millis(50);
                     let call = async {
                         if charge {
                             r.decide(&limits.checks, 1).await
@@ -192,7 +195,9 @@ impl Limiter {
                             r.peek(&limits.checks, 1).await
                         }
                     };
-                    match tokio::time::timeout(bound, call).await {
+                    // One Redis timeout for the whole decision, a reconnect or a
+                    // NOSCRIPT reload included: a request waits on Redis at most once.
+                    match tokio::time::timeout(inner.timeout, call).await {
                         Ok(Ok(out)) => self.report(limits, out, Source::Store),
                         Ok(Err(e)) => self.store_failed(limits, &e.to_string(), charge),
                         Err(_) => self.store_failed(limits, "timed out", charge),
@@ -210,6 +215,7 @@ impl Limiter {
 
     fn store_failed(&self, limits: &RequestLimits, why: &str, charge: bool) -> Decision {
         let inner = &self.inner;
+        budget::failed();
         inner.metrics.limiter(LimiterEvent::StoreError);
         let until = inner.clock.now_ms() + inner.settings.breaker.as_millis() as u64;
         inner.open_until_ms.fetch_max(until, Ordering::Relaxed);

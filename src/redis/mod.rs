@@ -5,6 +5,10 @@
 //! connection is replaced by the manager on the next command (bb8-redis never
 //! notices a killed connection, see issue #3 of this project). `bb8-redis` stays in
 //! Cargo.toml but nothing uses it yet.
+//!
+//! [`budget`]: a request that saw one Redis call fail skips Redis for the rest of it.
+
+pub mod budget;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::Arc;

@@ -149,7 +149,11 @@ impl Actor for Warmer {
             self.work.push(ctx.spawn(preload));
         }
         let ticks = ctx.run_interval(self.config.interval, |act, ctx| {
-            if supervise::round(ctx, ACTOR, || act.tick()).is_some() {
+            let tick = || {
+                supervise::injected_fault(ACTOR);
+                act.tick()
+            };
+            if supervise::round(ctx, ACTOR, tick).is_some() {
                 act.supervision.round_completed();
             }
         });

@@ -4,8 +4,7 @@
 
 use brisk::config::ServeArgs;
 use brisk::db::seed::{self, SeedOptions};
-use brisk::http::routes::CursorKey;
-use brisk::order_api;
+use brisk::order_api::{self, OrderApiConfig};
 use brisk::startup::Services;
 use brisk::startup::{Application, Mount};
 use diesel::prelude::*;
@@ -164,7 +163,7 @@ pub async fn spawn_app_on(db_name: &str, configure: impl FnOnce(&mut ServeArgs))
 pub async fn spawn_mounted(
     db_name: &str,
     configure: impl FnOnce(&mut ServeArgs),
-    mount: impl FnOnce(&Services, CursorKey) -> Mount + Send + 'static,
+    mount: impl FnOnce(&Services, OrderApiConfig) -> Mount + Send + 'static,
 ) -> TestApp {
     let mut args = test_args(db_name);
     configure(&mut args);
@@ -172,9 +171,9 @@ pub async fn spawn_mounted(
     let (tx, rx) = std::sync::mpsc::channel::<Started>();
     let thread = std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let key = CursorKey(server_args.server.secret.as_bytes().into());
+            let api = server_args.order_api_config();
             let config = server_args.kit_config();
-            match Application::build(config, move |s| mount(s, key)).await {
+            match Application::build(config, move |s| mount(s, api)).await {
                 Ok(app) => {
                     let started = (
                         app.port(),

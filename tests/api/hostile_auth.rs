@@ -6,7 +6,6 @@
 use crate::helpers::*;
 use brisk::config::ratelimit::Limits;
 use brisk::config::ServeArgs;
-use brisk::http::routes::CursorKey;
 use brisk::order_api;
 use brisk::ratelimit::{parse_limits, parse_route_rule};
 use brisk::startup::Application;
@@ -409,7 +408,7 @@ async fn a_route_limit_that_can_never_apply_is_refused_at_start_up_with_one_line
     ] {
         let mut args = test_args(&db);
         args.ratelimit.rate_limit_routes = vec![parse_route_rule(rule).unwrap()];
-        let key = CursorKey(args.server.secret.as_bytes().into());
+        let key = args.order_api_config();
         let built = Application::build(args.kit_config(), move |s| order_api::mount(s, key)).await;
         let err = match built {
             Ok(_) => panic!("{rule:?} was accepted"),

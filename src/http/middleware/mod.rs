@@ -5,3 +5,4 @@ pub mod deadline;
 pub mod errors;
 pub mod queries;
 pub mod rate_limit;
+pub mod redis_budget;

@@ -2,6 +2,7 @@
 //! onto the kit's [`ApiError`] (whose one table gives status and code), the stored
 //! answer of a rejected idempotent order, and a replayed one.
 
+use crate::app::export::{ExportError, BUSY_RETRY_AFTER_SECS};
 use crate::app::ordering::OrderingError;
 use crate::app::orders::OrderReadError;
 use crate::app::products::ProductError;
@@ -101,6 +102,18 @@ impl From<OrderingError> for ApiError {
                 detail: "a request with this Idempotency-Key is still being processed".into(),
             },
             OrderingError::Db(e) => db(&e),
+        }
+    }
+}
+
+impl From<ExportError> for ApiError {
+    fn from(e: ExportError) -> Self {
+        match e {
+            ExportError::Busy { running } => ApiError::RateLimited {
+                detail: format!("{running} exports are already running in this process"),
+                retry_after_secs: BUSY_RETRY_AFTER_SECS,
+            },
+            ExportError::Db(e) => db(&e),
         }
     }
 }

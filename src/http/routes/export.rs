@@ -1,5 +1,7 @@
 //! `GET /api/export.csv`: every order of the tenant, streamed from the database in
-//! keyset chunks (`app::export`).
+//! keyset chunks (`app::export`). The answer is `200` only once an export slot is
+//! taken and the first chunk is read: too many exports → 429, the pool saturated →
+//! 503, both with `Retry-After` and before any byte of the file.
 
 use crate::app::OrderApp;
 use crate::http::error::ApiError;
@@ -27,17 +29,21 @@ use futures_util::TryStreamExt;
             example = json!("id,customer_id,status,total_cents,created_at\n1,7,paid,4999,2026-03-04T05:06:07.123456Z\n")),
     )
 )]
-pub async fn export_csv(app: web::Data<OrderApp>, Caller(caller): Caller) -> HttpResponse {
+pub async fn export_csv(
+    app: web::Data<OrderApp>,
+    Caller(caller): Caller,
+) -> Result<HttpResponse, ApiError> {
     let queries = RequestQueries::current().unwrap_or_default();
     let chunks = app
         .export_csv(caller.tenant_id, queries)
+        .await?
         .map_err(ApiError::from);
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((
             header::CONTENT_DISPOSITION,
             "attachment; filename=\"orders.csv\"",
         ))
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .streaming(chunks)
+        .streaming(chunks))
 }

@@ -1,0 +1,323 @@
+//! Redis faults: down at start (1), SIGKILLed mid-load and back 15 s later (2),
+//! hung by SIGSTOP (3). Each scenario runs its own redis-server.
+
+use super::{client, high_limits, metric_sum, Env};
+use crate::harness::db::BOUNCER;
+use crate::harness::load::{self, Kind, LoadSpec, Sample, Stats};
+use crate::harness::procs::{Brisk, Redis};
+use crate::harness::report::{ms, Row};
+use crate::harness::{blocking, key, wait_until, TENANT};
+use std::time::{Duration, Instant};
+
+/// `/ready`'s status and body.
+async fn ready(http: &reqwest::Client, brisk: &Brisk) -> (u16, serde_json::Value) {
+    match http.get(brisk.url("/ready")).send().await {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            (status, r.json().await.unwrap_or_default())
+        }
+        Err(_) => (0, serde_json::Value::Null),
+    }
+}
+
+/// 1: Redis down at start, started 5 s later.
+pub async fn s01() -> Row {
+    let env = Env::new(1).await;
+    let mut row = Row::new(
+        1,
+        "Redis down at start",
+        "reads only, 4 clients, 12 s",
+        "private Redis not running at start; started at 5 s",
+    );
+    let mut redis = Redis::unstarted(&env.dir);
+    let target = env.target(format!("{BOUNCER}/{}", env.db), redis.url());
+    let brisk = Brisk::start(&env.dir, "brisk", &target, &high_limits());
+    let http = client();
+    let (status, body) = ready(&http, &brisk).await;
+    row.check(
+        status == 503 && body["db"] == "ok" && body["redis"] == "error",
+        format!("/ready with Redis down: {status} {body}"),
+    );
+    let clock = Instant::now();
+    let mix = load::w6_mix(
+        brisk.base.clone(),
+        key(TENANT),
+        env.products.clone(),
+        env.customers.clone(),
+        0,
+    );
+    let running = load::start(LoadSpec::new(4, Duration::from_secs(12)), clock, false, mix);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    redis = blocking(move || {
+        redis.restart();
+        redis
+    })
+    .await;
+    let started = clock.elapsed();
+    let used = wait_until(Duration::from_secs(5), || async {
+        let r = redis.cli(&["DBSIZE"]);
+        ready(&http, &brisk).await.0 == 200 && r.parse::<u64>().unwrap_or(0) > 0
+    })
+    .await;
+    let samples = running.finish().await;
+    row.stats = Stats::of(&samples);
+    let before: Vec<&Sample> = samples.iter().filter(|s| s.start < started).collect();
+    let served = before.iter().filter(|s| s.status == 200).count();
+    row.check(
+        served == before.len() && !before.is_empty(),
+        format!(
+            "{} of {} reads with Redis down were not 200",
+            before.len() - served,
+            before.len()
+        ),
+    );
+    row.check(
+        row.stats.five_xx == 0,
+        format!("{} × 5xx", row.stats.five_xx),
+    );
+    row.check(
+        used.is_some(),
+        "Redis started later was not used (ready and keys written) within 5 s",
+    );
+    row.data = format!(
+        "{served} reads served from the database with Redis down; Redis used {} after it started",
+        used.map(ms).unwrap_or_else(|| "> 5 s".into())
+    );
+    drop(brisk);
+    row
+}
+
+/// Cache outcomes so far: (hits, all).
+async fn cache_counts(http: &reqwest::Client, base: &str) -> (f64, f64) {
+    let text = match http.get(format!("{base}/metrics")).send().await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    let hits = metric_sum(&text, "brisk_cache_events_total", "outcome=\"hit\"");
+    let all = metric_sum(&text, "brisk_cache_events_total", "outcome=");
+    (hits, all)
+}
+
+/// 2: Redis SIGKILLed at 5 s under reads and writes, back at 20 s.
+pub async fn s02() -> Row {
+    let env = Env::new(2).await;
+    let mut row = Row::new(
+        2,
+        "Redis SIGKILL mid-load",
+        "W6 mix, 16 clients, 1 write in 10, 32 s; 8 logins during the outage",
+        "private Redis SIGKILL at 5 s, restarted at 20 s",
+    );
+    let mut redis = Redis::start(&env.dir);
+    let target = env.target(format!("{BOUNCER}/{}", env.db), redis.url());
+    let brisk = Brisk::start(&env.dir, "brisk", &target, &high_limits());
+    let clock = Instant::now();
+    let mix = load::w6_mix(
+        brisk.base.clone(),
+        key(TENANT),
+        env.products.clone(),
+        env.customers.clone(),
+        10,
+    );
+    let running = load::start(
+        LoadSpec::new(16, Duration::from_secs(32)),
+        clock,
+        false,
+        mix,
+    );
+    let http = client();
+    let base = brisk.base.clone();
+    let monitor = tokio::spawn({
+        let http = http.clone();
+        async move {
+            let mut points = Vec::new();
+            for s in 0..34u64 {
+                tokio::time::sleep_until((clock + Duration::from_secs(s)).into()).await;
+                points.push((s, cache_counts(&http, &base).await));
+            }
+            points
+        }
+    });
+    tokio::time::sleep_until((clock + Duration::from_secs(5)).into()).await;
+    redis = blocking(move || {
+        redis.kill();
+        redis
+    })
+    .await;
+    tokio::time::sleep_until((clock + Duration::from_secs(8)).into()).await;
+    let mut logins = Vec::new();
+    for _ in 0..8 {
+        let req = http
+            .post(brisk.url("/api/login"))
+            .json(&serde_json::json!({"email": "admin@tenant2.example", "password": "password"}));
+        logins.push(
+            load::send(req, Kind::Write, "POST /api/login", clock)
+                .await
+                .status,
+        );
+    }
+    tokio::time::sleep_until((clock + Duration::from_secs(20)).into()).await;
+    redis = blocking(move || {
+        redis.restart();
+        redis
+    })
+    .await;
+    let samples = running.finish().await;
+    let points = monitor.await.unwrap_or_default();
+    row.stats = Stats::of(&samples);
+    row.check(
+        row.stats.five_xx == 0,
+        format!("{} × 5xx", row.stats.five_xx),
+    );
+    let limited = samples.iter().filter(|s| s.status == 429).count();
+    row.check(
+        limited == 0,
+        format!("{limited} × 429 on plan-limited routes (policy allow)"),
+    );
+    let allowed = logins.iter().filter(|&&s| s == 200).count();
+    let refused = logins.iter().filter(|&&s| s == 429).count();
+    row.check(
+        allowed <= 5 && refused >= 1 && allowed + refused == logins.len(),
+        format!("logins during the outage (local policy, 5 per minute): {logins:?}"),
+    );
+    let ratio = |a: (f64, f64), b: (f64, f64)| {
+        let all = b.1 - a.1;
+        if all > 0.0 {
+            (b.0 - a.0) / all
+        } else {
+            0.0
+        }
+    };
+    let rates: Vec<(u64, f64)> = points
+        .windows(2)
+        .map(|w| (w[1].0, ratio(w[0].1, w[1].1)))
+        .collect();
+    let normal = rates
+        .iter()
+        .filter(|r| (2..=5).contains(&r.0))
+        .map(|r| r.1)
+        .fold(0.0, f64::max);
+    let back = rates
+        .iter()
+        .find(|r| r.0 > 20 && r.1 >= 0.8 * normal)
+        .map(|r| r.0 - 20);
+    row.note(format!(
+        "hit rate before {:.0} %, per second after restart: {:?}",
+        normal * 100.0,
+        rates
+            .iter()
+            .filter(|r| r.0 > 20)
+            .map(|r| (r.1 * 100.0).round() as i64)
+            .collect::<Vec<_>>()
+    ));
+    row.check(
+        back.is_some_and(|s| s <= 10),
+        format!(
+            "hit rate not back to 80 % of {:.0} % within 10 s of Redis returning",
+            normal * 100.0
+        ),
+    );
+    row.data = format!(
+        "logins during the outage {logins:?}; hit rate back after {}",
+        back.map(|s| format!("{s} s"))
+            .unwrap_or_else(|| "> 12 s".into())
+    );
+    drop(brisk);
+    drop(redis);
+    row
+}
+
+/// 3: Redis hung by SIGSTOP from 5 s to 10 s under reads and writes.
+pub async fn s03() -> Row {
+    let env = Env::new(3).await;
+    let mut row = Row::new(
+        3,
+        "Redis hung",
+        "W6 mix, 16 clients, 1 write in 10, 14 s",
+        "private Redis SIGSTOP at 5 s, SIGCONT at 10 s (--redis-timeout-ms 100)",
+    );
+    let redis = Redis::start(&env.dir);
+    let target = env.target(format!("{BOUNCER}/{}", env.db), redis.url());
+    let brisk = Brisk::start(&env.dir, "brisk", &target, &high_limits());
+    let clock = Instant::now();
+    let mix = load::w6_mix(
+        brisk.base.clone(),
+        key(TENANT),
+        env.products.clone(),
+        env.customers.clone(),
+        10,
+    );
+    let running = load::start(
+        LoadSpec::new(16, Duration::from_secs(14)),
+        clock,
+        false,
+        mix,
+    );
+    tokio::time::sleep_until((clock + Duration::from_secs(5)).into()).await;
+    redis.signal("STOP");
+    tokio::time::sleep_until((clock + Duration::from_secs(10)).into()).await;
+    redis.signal("CONT");
+    let samples = running.finish().await;
+    row.stats = Stats::of(&samples);
+    let in_phase = |s: &&Sample, a: u64, b: u64| {
+        s.start >= Duration::from_secs(a) && s.start < Duration::from_secs(b)
+    };
+    // "Database time": the uncached orders page and the writes, before the fault.
+    let db_read = Stats::of(
+        samples
+            .iter()
+            .filter(|s| in_phase(s, 1, 5) && s.route == "GET /api/orders"),
+    )
+    .p99;
+    let db_write = Stats::of(
+        samples
+            .iter()
+            .filter(|s| in_phase(s, 1, 5) && s.kind == Kind::Write),
+    )
+    .p99;
+    let hung_reads = Stats::of(
+        samples
+            .iter()
+            .filter(|s| in_phase(s, 5, 10) && s.kind == Kind::Read),
+    );
+    let hung_writes = Stats::of(
+        samples
+            .iter()
+            .filter(|s| in_phase(s, 5, 10) && s.kind == Kind::Write),
+    );
+    let timeout = Duration::from_millis(100);
+    row.note(format!(
+        "hung: read p99 {} (limit {} + {}), write p99 {} (limit {} + {})",
+        ms(hung_reads.p99),
+        ms(timeout),
+        ms(db_read),
+        ms(hung_writes.p99),
+        ms(timeout),
+        ms(db_write)
+    ));
+    row.check(
+        hung_reads.p99 <= timeout + db_read,
+        format!(
+            "read p99 {} > Redis timeout + database p99 {}",
+            ms(hung_reads.p99),
+            ms(timeout + db_read)
+        ),
+    );
+    row.check(
+        hung_writes.p99 <= timeout + db_write,
+        format!(
+            "write p99 {} > Redis timeout + write p99 {}",
+            ms(hung_writes.p99),
+            ms(timeout + db_write)
+        ),
+    );
+    row.check(
+        row.stats.five_xx == 0,
+        format!("{} × 5xx", row.stats.five_xx),
+    );
+    row.data = format!(
+        "{} reads and {} writes while hung",
+        hung_reads.requests, hung_writes.requests
+    );
+    drop(brisk);
+    row
+}
