@@ -62,8 +62,10 @@ pub fn build_app(
     if let Some(operations) = operations {
         app = app.configure(operations);
     }
-    app.configure(routes)
-        .configure(ops::configure)
+    // The kit's own routes first: the router tries resources in order, and /health
+    // (a load balancer's probe) should not pay for matching every application route.
+    app.configure(ops::configure)
+        .configure(routes)
         .default_service(web::to(ops::not_found))
         .wrap(from_fn(middleware::queries::count_statements))
         .wrap(from_fn(middleware::rate_limit::rate_limit))
