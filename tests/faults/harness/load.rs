@@ -3,6 +3,7 @@
 //! start time relative to the scenario's clock. Bounded in time and count.
 
 use reqwest::{Client, RequestBuilder};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -82,6 +83,8 @@ impl LoadSpec {
 pub struct Load {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     samples: Arc<Mutex<Vec<Sample>>>,
+    /// Requests answered so far (any status), for scenarios that wait for a baseline.
+    answered: Arc<AtomicUsize>,
 }
 
 /// A client for the load: keep-alive, no proxy, one connection per worker.
@@ -98,6 +101,7 @@ pub fn client(spec: &LoadSpec) -> Client {
 /// every worker has its own client, hence its own keep-alive connection.
 pub fn start(spec: LoadSpec, clock: Instant, own_clients: bool, make: MakeRequest) -> Load {
     let samples = Arc::new(Mutex::new(Vec::new()));
+    let answered = Arc::new(AtomicUsize::new(0));
     let shared = client(&spec);
     let tasks = (0..spec.concurrency)
         .map(|w| {
@@ -111,6 +115,7 @@ pub fn start(spec: LoadSpec, clock: Instant, own_clients: bool, make: MakeReques
             };
             let make = Arc::clone(&make);
             let samples = Arc::clone(&samples);
+            let answered = Arc::clone(&answered);
             let spec = spec.clone();
             tokio::spawn(async move {
                 let deadline = Instant::now() + spec.duration;
@@ -122,6 +127,9 @@ pub fn start(spec: LoadSpec, clock: Instant, own_clients: bool, make: MakeReques
                     let (req, kind, route) = make(&client, w, i);
                     let sample = send(req, kind, route, clock).await;
                     let stop = spec.stop_on_connect_error && sample.connect_error;
+                    if !sample.connect_error {
+                        answered.fetch_add(1, Ordering::Relaxed);
+                    }
                     mine.push(sample);
                     if stop {
                         break;
@@ -131,7 +139,11 @@ pub fn start(spec: LoadSpec, clock: Instant, own_clients: bool, make: MakeReques
             })
         })
         .collect();
-    Load { tasks, samples }
+    Load {
+        tasks,
+        samples,
+        answered,
+    }
 }
 
 /// Sends one request and records it.
@@ -160,6 +172,21 @@ pub async fn send(req: RequestBuilder, kind: Kind, route: &'static str, clock: I
 }
 
 impl Load {
+    /// Waits until `n` requests have been answered (the baseline before a fault),
+    /// failing the scenario if that takes longer than `within`.
+    pub async fn until_answered(&self, n: usize, within: Duration) {
+        let answered = Arc::clone(&self.answered);
+        let reached = super::wait_until(within, || {
+            let answered = Arc::clone(&answered);
+            async move { answered.load(Ordering::Relaxed) >= n }
+        })
+        .await;
+        assert!(
+            reached.is_some(),
+            "the load answered fewer than {n} requests in {within:?}"
+        );
+    }
+
     /// Waits for every worker; the samples sorted by start.
     pub async fn finish(self) -> Vec<Sample> {
         for t in self.tasks {

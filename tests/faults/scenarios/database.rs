@@ -124,7 +124,8 @@ pub async fn s04() -> Row {
         false,
         mix,
     );
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // The fault comes once the load has a baseline, not after a fixed pause.
+    running.until_answered(2_000, Duration::from_secs(15)).await;
     let down = clock.elapsed();
     bouncer = blocking(move || {
         bouncer.terminate();

@@ -111,7 +111,8 @@ pub async fn s11() -> Row {
     let mut spec = LoadSpec::new(64, Duration::from_secs(15));
     spec.stop_on_connect_error = true;
     let running = load::start(spec, clock, true, mix);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // SIGTERM once every connection is busy with the mix, not after a fixed pause.
+    running.until_answered(1_000, Duration::from_secs(10)).await;
     let term_at = clock.elapsed();
     signal(brisk.pid(), "TERM");
     let mut proc = std::mem::replace(&mut brisk.proc, crate::harness::procs::Proc::none());

@@ -47,7 +47,8 @@ pub async fn s01() -> Row {
         0,
     );
     let running = load::start(LoadSpec::new(4, Duration::from_secs(12)), clock, false, mix);
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Redis starts once reads have been served without it, not after a fixed pause.
+    running.until_answered(500, Duration::from_secs(10)).await;
     redis = blocking(move || {
         redis.restart();
         redis
