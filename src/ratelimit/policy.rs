@@ -122,6 +122,9 @@ pub struct Policy {
     plan_names: Vec<Arc<str>>,
     auth_failures: Vec<Rate>,
     auth_failure_names: Vec<Arc<str>>,
+    /// Patterns that carry a rule, for the per-request "outside /api but limited"
+    /// test without building a `(Method, String)` key.
+    ruled_patterns: HashSet<String>,
     disabled: bool,
 }
 
@@ -184,8 +187,10 @@ impl Policy {
             }
         }
         let auth_failures = dedup_scaled(&spec.auth_failures, spec.scale);
+        let ruled_patterns = routes.keys().map(|(_, p)| p.clone()).collect();
         let policy = Self {
             plans,
+            ruled_patterns,
             routes,
             exempt,
             on_failure: spec.on_failure,
@@ -271,7 +276,9 @@ impl Policy {
     pub fn is_exempt(&self, method: &Method, pattern: &str) -> bool {
         let under_api = pattern == "/api" || pattern.starts_with("/api/");
         self.disabled
-            || (!under_api && self.route_rule(method, pattern).is_none())
+            || (!under_api
+                && (!self.ruled_patterns.contains(pattern)
+                    || self.route_rule(method, pattern).is_none()))
             || self.exempt.contains(&(None, pattern.to_string()))
             || self
                 .exempt
