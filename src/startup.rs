@@ -277,7 +277,7 @@ fn listen(
     let api_drain = drain.clone();
     builder = builder
         .listen("api", listener, move || {
-            let per_request = api_drain.clone();
+            let per_request = api_drain.worker();
             let app = http::build_app(
                 &shared,
                 &variants,

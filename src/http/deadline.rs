@@ -172,11 +172,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Deadlined<T> {
         let Some((deadline, started)) = this.phase.head_deadline() else {
             return Poll::Pending;
         };
-        if this.timer.deadline() != deadline {
+        // Every request moves the deadline later; re-arming the timer each time costs a
+        // timer-wheel update per request. So an earlier deadline re-arms it at once, a
+        // later one only when the old one fires (once per deadline period at most).
+        if deadline < this.timer.deadline() {
             this.timer.as_mut().reset(deadline);
         }
-        if this.timer.as_mut().poll(cx).is_pending() {
-            return Poll::Pending;
+        loop {
+            if this.timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+            this.timer.as_mut().reset(deadline);
         }
         this.expired = true;
         if started && !this.write_blocked {

@@ -59,14 +59,16 @@ pub fn build_app(
     if let Some(protection) = protection {
         app = app.app_data(web::Data::new(protection));
     }
+    // The router (and `route::route_pattern`) tries resources in registration order,
+    // and a dynamic pattern costs a regex match: the kit's /health and /ready first (a
+    // load balancer's probe should not pay for every application route), then the
+    // application's routes, then its operations endpoints (`/docs/{file}` is dynamic
+    // and rarely asked for, so API requests should not try it first).
+    app = app.configure(ops::configure).configure(routes);
     if let Some(operations) = operations {
         app = app.configure(operations);
     }
-    // The kit's own routes first: the router tries resources in order, and /health
-    // (a load balancer's probe) should not pay for matching every application route.
-    app.configure(ops::configure)
-        .configure(routes)
-        .default_service(web::to(ops::not_found))
+    app.default_service(web::to(ops::not_found))
         .wrap(from_fn(middleware::queries::count_statements))
         .wrap(from_fn(middleware::rate_limit::rate_limit))
         .wrap(from_fn(middleware::auth::require_api_key))
@@ -103,8 +105,8 @@ pub fn build_admin_app(
     >,
 > {
     App::new()
-        .configure(operations)
         .configure(ops::configure)
+        .configure(operations)
         .default_service(web::to(ops::not_found))
         .wrap(from_fn(middleware::errors::json_errors))
         .wrap(Compress::default())

@@ -26,6 +26,17 @@ use super::rules::FailurePolicy;
 use super::{Limiter, StoreImpl};
 use std::net::IpAddr;
 
+/// Left in a request's extensions by the authentication middleware when the key was
+/// one this process verified recently: its address's failure limit is still to be
+/// checked, and the rate-limit middleware checks it in the same store call as the
+/// request's own limits ([`Limiter::decide_after_failures`]), or alone
+/// ([`Limiter::failures_exceeded`]) on a route without limits.
+#[derive(Debug, Clone, Copy)]
+pub struct FailureCheckDue {
+    /// The client address the failures are counted against.
+    pub ip: IpAddr,
+}
+
 /// A unit of the failure limit charged before a credential check; hand it back to
 /// [`Limiter::refund`] when the check succeeds (dropping it keeps the unit charged).
 #[derive(Debug)]
@@ -68,6 +79,16 @@ impl Limiter {
         (!decision.allowed).then_some(decision)
     }
 
+    /// Decides `limits` for a request with a key this process verified recently, in one
+    /// store call with the dry run of [`Limiter::failures_exceeded`]: refused (the
+    /// failure limit's decision, nothing charged) when `ip` is over its failure limit.
+    pub async fn decide_after_failures(&self, ip: IpAddr, limits: &RequestLimits) -> Decision {
+        match self.failure_limits(ip) {
+            Some(guard) => self.decide_guarded(&guard, limits).await,
+            None => self.decide(limits).await,
+        }
+    }
+
     /// Takes back a reservation whose credential check succeeded (or could not be
     /// made: not the client's failure). A refund that cannot reach Redis leaves the unit
     /// charged until it leaves the window: logged, never an error for the request.
@@ -100,13 +121,27 @@ mod tests {
     use crate::metrics::events::Metrics;
     use crate::ratelimit::limits::parse_limits;
     use crate::ratelimit::tests::{limiter, unique_prefix, REDIS_URL};
-    use crate::ratelimit::{Backend, Limiter, RateLimitConfig};
+    use crate::ratelimit::{
+        Backend, Check, FailurePolicy, Limiter, RateLimitConfig, RequestLimits,
+    };
     use std::net::IpAddr;
 
     fn config() -> RateLimitConfig {
         RateLimitConfig {
             auth_failures: parse_limits("3 per minute").unwrap(),
             ..RateLimitConfig::default()
+        }
+    }
+
+    /// A request's own limit (5 per minute) on a key of its own.
+    fn own_limits() -> RequestLimits {
+        RequestLimits {
+            checks: vec![Check {
+                name: "own".into(),
+                rate: parse_limits("5 per minute").unwrap()[0],
+                key: format!("{}:own", unique_prefix()),
+            }],
+            on_failure: FailurePolicy::Allow,
         }
     }
 
@@ -119,6 +154,12 @@ mod tests {
             l.refund(r).await;
         }
         assert!(l.failures_exceeded(ip).await.is_none());
+        // A remembered key's request: its own limit charged, the failure limit only read
+        // (were it charged, the loop below would be refused one reservation early).
+        let own = own_limits();
+        let d = l.decide_after_failures(ip, &own).await;
+        assert!(d.allowed);
+        assert_eq!((d.limits.len(), d.limits[0].remaining), (1, 4), "{d:?}");
         // Three kept reservations (failed checks) use the limit up.
         for _ in 0..3 {
             assert!(l.failures_exceeded(ip).await.is_none());
@@ -129,6 +170,18 @@ mod tests {
         assert!(rejection.retry_after_secs >= 59, "{rejection:?}");
         assert!(rejection.detail.contains("auth-failures"), "{rejection:?}");
         assert!(l.reserve_failure(ip).await.is_err());
+        // Over the limit, the same request is refused by the failure limit, uncharged.
+        let d = l.decide_after_failures(ip, &own).await;
+        assert!(!d.allowed);
+        assert!(
+            d.rejection().unwrap().detail.contains("auth-failures"),
+            "{d:?}"
+        );
+        let d = l.decide_after_failures(other, &own).await;
+        assert_eq!(
+            d.limits[0].remaining, 3,
+            "the refused request charged nothing"
+        );
         // A dry run charged nothing, and other addresses are unaffected.
         assert!(l.reserve_failure(other).await.unwrap().is_some());
         assert!(l.failures_exceeded(other).await.is_none());

@@ -159,26 +159,40 @@ impl Limiter {
     /// Decides one request: checks and charges all its limits, or none.
     /// Never fails: a store failure applies the request's failure policy.
     pub async fn decide(&self, limits: &RequestLimits) -> Decision {
-        self.run(limits, true).await
+        self.run(None, limits, true).await
+    }
+
+    /// [`Limiter::decide`] for a request that must also be under `guard` (limits it
+    /// does not count against: the failed-authentication limit of its address), in the
+    /// same store call. Refused by the guard: the decision reports the guard's limits
+    /// and nothing is charged. Without the store each side follows its own policy.
+    pub async fn decide_guarded(&self, guard: &RequestLimits, limits: &RequestLimits) -> Decision {
+        self.run(Some(guard), limits, true).await
     }
 
     /// What [`Limiter::decide`] would answer now, charging nothing (a dry run with the
     /// same store, breaker and failure policy).
     pub async fn peek(&self, limits: &RequestLimits) -> Decision {
-        self.run(limits, false).await
+        self.run(None, limits, false).await
     }
 
-    async fn run(&self, limits: &RequestLimits, charge: bool) -> Decision {
+    async fn run(
+        &self,
+        guard: Option<&RequestLimits>,
+        limits: &RequestLimits,
+        charge: bool,
+    ) -> Decision {
         let inner = &self.inner;
+        let guards = guard.map_or(&[][..], |g| &g.checks);
         let decision = match &inner.store {
             StoreImpl::Memory(m) => {
                 let now = inner.clock.now_ms();
                 let out = if charge {
-                    m.decide_at(&limits.checks, |c| c.rate, 1, now)
+                    m.decide_guarded_at(guards, &limits.checks, |c| c.rate, 1, now)
                 } else {
                     m.peek_at(&limits.checks, |c| c.rate, 1, now)
                 };
-                self.report(limits, out, Source::Store)
+                self.report_guarded(guard, limits, out, Source::Store)
             }
             StoreImpl::Redis(r) => {
                 // Breaker open, or Redis already failed in this request (whose
@@ -186,11 +200,11 @@ impl Limiter {
                 let breaker_open =
                     inner.clock.now_ms() < inner.open_until_ms.load(Ordering::Relaxed);
                 if breaker_open || budget::spent() {
-                    self.without_store(limits, charge)
+                    self.without_store_guarded(guard, limits, charge)
                 } else {
                     let call = async {
                         if charge {
-                            r.decide(&limits.checks, 1).await
+                            r.decide_guarded(guards, &limits.checks, 1).await
                         } else {
                             r.peek(&limits.checks, 1).await
                         }
@@ -198,9 +212,9 @@ impl Limiter {
                     // One Redis timeout for the whole decision, a reconnect or a
                     // NOSCRIPT reload included: a request waits on Redis at most once.
                     match tokio::time::timeout(inner.timeout, call).await {
-                        Ok(Ok(out)) => self.report(limits, out, Source::Store),
-                        Ok(Err(e)) => self.store_failed(limits, &e.to_string(), charge),
-                        Err(_) => self.store_failed(limits, "timed out", charge),
+                        Ok(Ok(out)) => self.report_guarded(guard, limits, out, Source::Store),
+                        Ok(Err(e)) => self.store_failed(guard, limits, &e.to_string(), charge),
+                        Err(_) => self.store_failed(guard, limits, "timed out", charge),
                     }
                 }
             }
@@ -213,7 +227,13 @@ impl Limiter {
         decision
     }
 
-    fn store_failed(&self, limits: &RequestLimits, why: &str, charge: bool) -> Decision {
+    fn store_failed(
+        &self,
+        guard: Option<&RequestLimits>,
+        limits: &RequestLimits,
+        why: &str,
+        charge: bool,
+    ) -> Decision {
         let inner = &self.inner;
         budget::failed();
         inner.metrics.limiter(LimiterEvent::StoreError);
@@ -224,6 +244,22 @@ impl Limiter {
             limits.on_failure,
             inner.settings.breaker.as_millis()
         );
+        self.without_store_guarded(guard, limits, charge)
+    }
+
+    /// Without the store the guard is a dry run under its own policy, then the limits.
+    fn without_store_guarded(
+        &self,
+        guard: Option<&RequestLimits>,
+        limits: &RequestLimits,
+        charge: bool,
+    ) -> Decision {
+        if let Some(guard) = guard {
+            let refused = self.without_store(guard, false);
+            if !refused.allowed {
+                return refused;
+            }
+        }
         self.without_store(limits, charge)
     }
 
@@ -276,6 +312,29 @@ impl Limiter {
                 }
             }
         }
+    }
+
+    /// The decision of a guarded store call: the guard's when it refused, else the
+    /// request's own limits (the guard's statuses come first in `out`).
+    fn report_guarded(
+        &self,
+        guard: Option<&RequestLimits>,
+        limits: &RequestLimits,
+        mut out: StoreOutcome,
+        source: Source,
+    ) -> Decision {
+        let Some(guard) = guard else {
+            return self.report(limits, out, source);
+        };
+        let own = out
+            .statuses
+            .split_off(guard.checks.len().min(out.statuses.len()));
+        if out.statuses.iter().any(|s| s.retry_after_ms.is_some()) {
+            out.allowed = false;
+            return self.report(guard, out, source);
+        }
+        out.statuses = own;
+        self.report(limits, out, source)
     }
 
     fn report(&self, limits: &RequestLimits, out: StoreOutcome, source: Source) -> Decision {

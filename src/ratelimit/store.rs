@@ -109,7 +109,20 @@ impl MemoryStore {
         cost: u64,
         now: u64,
     ) -> StoreOutcome {
-        self.run_at(checks, rate_of, cost, now, true)
+        self.run_at(&[], checks, rate_of, cost, now, true)
+    }
+
+    /// [`MemoryStore::decide_at`] with `guards` checked first and never charged: the
+    /// outcome's statuses are the guards' then the checks'.
+    pub fn decide_guarded_at(
+        &self,
+        guards: &[Check],
+        checks: &[Check],
+        rate_of: impl Fn(&Check) -> Rate,
+        cost: u64,
+        now: u64,
+    ) -> StoreOutcome {
+        self.run_at(guards, checks, rate_of, cost, now, true)
     }
 
     /// Checks `checks` at `now` without charging them (a dry run).
@@ -120,7 +133,7 @@ impl MemoryStore {
         cost: u64,
         now: u64,
     ) -> StoreOutcome {
-        self.run_at(checks, rate_of, cost, now, false)
+        self.run_at(&[], checks, rate_of, cost, now, false)
     }
 
     /// Takes back one admission stamped `stamp_ms` from each check's log.
@@ -137,48 +150,51 @@ impl MemoryStore {
 
     fn run_at(
         &self,
+        guards: &[Check],
         checks: &[Check],
         rate_of: impl Fn(&Check) -> Rate,
         cost: u64,
         now: u64,
         charge: bool,
     ) -> StoreOutcome {
+        let unchargeable = guards.len();
+        let checks: Vec<&Check> = guards.iter().chain(checks).collect();
         let idx: Vec<usize> = checks.iter().map(|c| self.shard_of(&c.key)).collect();
         let mut order = idx.clone();
         order.sort_unstable();
         order.dedup();
         // A poisoned shard only means another thread panicked mid-decision; the map
         // is still a valid map, so keep limiting with it.
-        let mut guards: Vec<(usize, MutexGuard<'_, Shard>)> = order
+        let mut locked: Vec<(usize, MutexGuard<'_, Shard>)> = order
             .iter()
             .map(|&i| (i, self.shards[i].lock().unwrap_or_else(|p| p.into_inner())))
             .collect();
-        let rates: Vec<Rate> = checks.iter().map(&rate_of).collect();
+        let rates: Vec<Rate> = checks.iter().map(|c| rate_of(c)).collect();
         // Take the logs out, decide on them, put back the non-empty ones.
         let mut logs: Vec<Log> = checks
             .iter()
             .zip(&idx)
             .map(|(c, i)| {
-                let g = guards.iter_mut().find(|(j, _)| j == i).map(|(_, g)| g);
+                let g = locked.iter_mut().find(|(j, _)| j == i).map(|(_, g)| g);
                 g.and_then(|g| g.logs.remove(&c.key))
                     .map_or_else(Log::new, |e| e.log)
             })
             .collect();
         let mut refs: Vec<&mut Log> = logs.iter_mut().collect();
         let (allowed, statuses) = if charge {
-            window::decide(&mut refs, &rates, now, cost)
+            window::decide(&mut refs, &rates, now, cost, unchargeable)
         } else {
             window::peek(&mut refs, &rates, now, cost)
         };
         for ((c, i), (log, rate)) in checks.iter().zip(&idx).zip(logs.into_iter().zip(&rates)) {
-            if let Some((_, g)) = guards.iter_mut().find(|(j, _)| j == i) {
+            if let Some((_, g)) = locked.iter_mut().find(|(j, _)| j == i) {
                 if !log.is_empty() {
                     let expires_at = log.expires_at(rate.period_ms());
                     g.logs.insert(c.key.clone(), Entry { log, expires_at });
                 }
             }
         }
-        for (_, g) in guards.iter_mut() {
+        for (_, g) in locked.iter_mut() {
             g.ops += 1;
             if g.ops >= SWEEP_EVERY {
                 g.ops = 0;
@@ -208,7 +224,8 @@ impl MemoryStore {
 
 /// The Redis transcription of `window::decide`. KEYS: one log per check. ARGV[1]: cost;
 /// ARGV[2]: 1 to charge an admitted request, 0 for a dry run (`window::peek`);
-/// ARGV[2i+1], ARGV[2i+2]: count and period (ms) of KEYS[i]. Returns
+/// ARGV[3]: how many of the first KEYS are guards (checked, never charged);
+/// ARGV[2i+2], ARGV[2i+3]: count and period (ms) of KEYS[i]. Returns
 /// `{now_ms, allowed, remaining_1, reset_after_ms_1, retry_after_ms_1 (-1: none), ...}`.
 /// Time comes from Redis, so host clocks do not matter. Each key gets PEXPIRE of its
 /// window after its newest entry: an idle identity costs nothing after one period.
@@ -217,13 +234,14 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local cost = tonumber(ARGV[1])
 local charge = tonumber(ARGV[2]) == 1
+local guards = tonumber(ARGV[3])
 local n = #KEYS
 local lens = {}
 local allowed = 1
 for i = 1, n do
   local key = KEYS[i]
-  local count = tonumber(ARGV[2 * i + 1])
-  local cutoff = now - tonumber(ARGV[2 * i + 2])
+  local count = tonumber(ARGV[2 * i + 2])
+  local cutoff = now - tonumber(ARGV[2 * i + 3])
   -- drop admissions that left the window; the log is ascending, oldest first:
   -- gallop from the head, then binary-search the first entry still inside, one LTRIM
   local len = redis.call('LLEN', key)
@@ -247,11 +265,11 @@ end
 local out = {now, allowed}
 for i = 1, n do
   local key = KEYS[i]
-  local count = tonumber(ARGV[2 * i + 1])
-  local period = tonumber(ARGV[2 * i + 2])
+  local count = tonumber(ARGV[2 * i + 2])
+  local period = tonumber(ARGV[2 * i + 3])
   local len = lens[i]
   local remaining, reset, retry
-  if allowed == 1 and charge then
+  if allowed == 1 and charge and i > guards then
     local last = tonumber(redis.call('LINDEX', key, -1) or now)
     local at = math.max(now, last)
     local stamp = string.format('%d', at)
@@ -306,12 +324,23 @@ impl RedisStore {
 
     /// Checks and charges `checks` atomically in one round trip.
     pub async fn decide(&self, checks: &[Check], cost: u64) -> redis::RedisResult<StoreOutcome> {
-        self.run(checks, cost, true).await
+        self.run(&[], checks, cost, true).await
+    }
+
+    /// [`RedisStore::decide`] with `guards` checked first and never charged, in the same
+    /// round trip: the outcome's statuses are the guards' then the checks'.
+    pub async fn decide_guarded(
+        &self,
+        guards: &[Check],
+        checks: &[Check],
+        cost: u64,
+    ) -> redis::RedisResult<StoreOutcome> {
+        self.run(guards, checks, cost, true).await
     }
 
     /// Checks `checks` in one round trip without charging them (a dry run).
     pub async fn peek(&self, checks: &[Check], cost: u64) -> redis::RedisResult<StoreOutcome> {
-        self.run(checks, cost, false).await
+        self.run(&[], checks, cost, false).await
     }
 
     /// Takes back one admission stamped `stamp_ms` from each check's log (`LREM` of
@@ -331,21 +360,22 @@ impl RedisStore {
 
     async fn run(
         &self,
+        guards: &[Check],
         checks: &[Check],
         cost: u64,
         charge: bool,
     ) -> redis::RedisResult<StoreOutcome> {
         let mut inv = self.script.prepare_invoke();
-        for c in checks {
+        for c in guards.iter().chain(checks) {
             inv.key(c.key.as_str());
         }
-        inv.arg(cost).arg(u8::from(charge));
-        for c in checks {
+        inv.arg(cost).arg(u8::from(charge)).arg(guards.len());
+        for c in guards.iter().chain(checks) {
             inv.arg(c.rate.count).arg(c.rate.period_ms());
         }
         let mut conn = self.redis.conn();
         let raw: Vec<i64> = inv.invoke_async(&mut conn).await?;
-        parse_reply(&raw, checks.len()).ok_or_else(|| {
+        parse_reply(&raw, guards.len() + checks.len()).ok_or_else(|| {
             redis::RedisError::from((
                 redis::ErrorKind::Parse,
                 "rate-limit script reply has the wrong shape",

@@ -114,7 +114,15 @@ pub fn charge(log: &mut Log, now: u64, cost: u64) {
 
 /// Checks every limit of a request and charges all of them or none.
 /// Returns whether the request is admitted and each limit's status after the decision.
-pub fn decide(logs: &mut [&mut Log], rates: &[Rate], now: u64, cost: u64) -> (bool, Vec<Status>) {
+/// The first `guards` logs are checked but never charged: limits the request must be
+/// under without counting against them (the failed-authentication limit of its address).
+pub fn decide(
+    logs: &mut [&mut Log],
+    rates: &[Rate],
+    now: u64,
+    cost: u64,
+    guards: usize,
+) -> (bool, Vec<Status>) {
     debug_assert_eq!(logs.len(), rates.len());
     for (log, rate) in logs.iter_mut().zip(rates) {
         log.prune(now, rate.period_ms());
@@ -126,7 +134,8 @@ pub fn decide(logs: &mut [&mut Log], rates: &[Rate], now: u64, cost: u64) -> (bo
         .collect();
     let allowed = statuses.iter().all(|s| s.retry_after_ms.is_none());
     if allowed {
-        for ((log, rate), status) in logs.iter_mut().zip(rates).zip(statuses.iter_mut()) {
+        let charged = logs.iter_mut().zip(rates).zip(statuses.iter_mut());
+        for ((log, rate), status) in charged.skip(guards) {
             charge(log, now, cost);
             let period = rate.period_ms();
             status.remaining = rate.count.saturating_sub(log.len() as u64);
@@ -177,7 +186,7 @@ mod tests {
             }
         }
         fn hit(&mut self, now: u64) -> (bool, Status) {
-            let (ok, s) = decide(&mut [&mut self.log], &[self.rate], now, 1);
+            let (ok, s) = decide(&mut [&mut self.log], &[self.rate], now, 1, 0);
             (ok, s[0])
         }
     }
@@ -234,13 +243,33 @@ mod tests {
     }
 
     #[test]
+    fn a_guard_is_checked_but_never_charged() {
+        let (mut guard, mut plan) = (Log::new(), Log::new());
+        let rates = [rate(2, 60), rate(100, 60)];
+        charge(&mut guard, 0, 1);
+        let (ok, s) = decide(&mut [&mut guard, &mut plan], &rates, 10, 1, 1);
+        assert!(ok);
+        assert_eq!(
+            (guard.len(), plan.len()),
+            (1, 1),
+            "only the plan is charged"
+        );
+        assert_eq!(s[0].remaining, 1);
+        charge(&mut guard, 20, 1);
+        let (ok, s) = decide(&mut [&mut guard, &mut plan], &rates, 30, 1, 1);
+        assert!(!ok, "a full guard refuses the request");
+        assert_eq!(s[0].retry_after_ms, Some(60_000 - 30));
+        assert_eq!(plan.len(), 1, "and nothing is charged");
+    }
+
+    #[test]
     fn a_request_rejected_by_one_limit_charges_none_of_the_others() {
         let (mut daily, mut hourly) = (Log::new(), Log::new());
         let rates = [rate(200, 86_400), rate(2, 3_600)];
         for t in [0, 10] {
-            assert!(decide(&mut [&mut daily, &mut hourly], &rates, t, 1).0);
+            assert!(decide(&mut [&mut daily, &mut hourly], &rates, t, 1, 0).0);
         }
-        let (ok, s) = decide(&mut [&mut daily, &mut hourly], &rates, 20, 1);
+        let (ok, s) = decide(&mut [&mut daily, &mut hourly], &rates, 20, 1, 0);
         assert!(!ok);
         assert_eq!(
             s[0].remaining, 198,
@@ -256,16 +285,16 @@ mod tests {
         let mut log = Log::new();
         let r = rate(5, 10);
         for t in [0, 1_000, 2_000] {
-            assert!(decide(&mut [&mut log], &[r], t, 1).0);
+            assert!(decide(&mut [&mut log], &[r], t, 1, 0).0);
         }
-        let (ok, s) = decide(&mut [&mut log], &[r], 3_000, 3);
+        let (ok, s) = decide(&mut [&mut log], &[r], 3_000, 3, 0);
         assert!(!ok);
         // One admission must leave: the oldest, at 0 + 10 s.
         assert_eq!(s[0].retry_after_ms, Some(7_000));
-        let (ok, s) = decide(&mut [&mut log], &[r], 10_000, 3);
+        let (ok, s) = decide(&mut [&mut log], &[r], 10_000, 3, 0);
         assert!(ok);
         assert_eq!(s[0].remaining, 0);
-        let (ok, s) = decide(&mut [&mut log], &[r], 10_000, 6);
+        let (ok, s) = decide(&mut [&mut log], &[r], 10_000, 6, 0);
         assert!(!ok);
         assert_eq!(
             s[0].retry_after_ms,
@@ -289,8 +318,8 @@ mod tests {
         let r = rate(2, 60);
         assert!(peek(&mut [&mut log], &[r], 0, 1).0);
         assert!(log.is_empty());
-        assert!(decide(&mut [&mut log], &[r], 10, 1).0);
-        assert!(decide(&mut [&mut log], &[r], 20, 1).0);
+        assert!(decide(&mut [&mut log], &[r], 10, 1, 0).0);
+        assert!(decide(&mut [&mut log], &[r], 20, 1, 0).0);
         let (ok, s) = peek(&mut [&mut log], &[r], 30, 1);
         assert!(!ok);
         assert_eq!(s[0].retry_after_ms, Some(59_980));
@@ -305,7 +334,7 @@ mod tests {
         let mut log = Log::new();
         let r = rate(3, 1);
         for t in [0, 100, 200] {
-            decide(&mut [&mut log], &[r], t, 1);
+            decide(&mut [&mut log], &[r], t, 1, 0);
         }
         log.prune(1_150, r.period_ms());
         assert_eq!(log.len(), 1);

@@ -218,11 +218,27 @@ async fn quick(what: &str, status: u16, call: impl std::future::Future<Output = 
     );
 }
 
+/// The refusal a guess from `client` gets once it is over its failure limit.
+async fn refused_again(app: &TestApp, client: &str) -> Response {
+    let resp = from(app, client, "/api/catalog", Some(&random_key())).await;
+    assert_eq!(resp.status(), 429);
+    resp
+}
+
 #[actix_web::test]
 async fn failed_authentications_are_limited_per_address_before_any_database_work() {
     let db = tokio::task::spawn_blocking(fresh_database).await.unwrap();
-    let (app, proxy) = spawn_behind_db_proxy(&db, |args| args.server.trusted_hops = 1).await;
+    let (app, proxy) = spawn_behind_db_proxy(&db, |args| {
+        args.server.trusted_hops = 1;
+        // A route without limits: a remembered key is checked there on its own.
+        args.ratelimit.rate_limit_exempt = vec!["GET /api/products".into()];
+    })
+    .await;
     let guesser = "203.0.113.50";
+    // A valid key this process has verified (its memo serves it without the database).
+    let k3 = key(3);
+    let known = from(&app, "203.0.113.52", "/api/catalog", Some(&k3)).await;
+    assert_eq!(known.status(), 200);
     // The default limit: 30 failures per minute from one address.
     for i in 0..30 {
         let resp = from(&app, guesser, "/api/catalog", Some(&random_key())).await;
@@ -250,6 +266,18 @@ async fn failed_authentications_are_limited_per_address_before_any_database_work
         from(&app, guesser, "/api/catalog", Some(&k2)),
     )
     .await;
+    // A remembered valid key gets the very same refusal, on a limited route (checked in
+    // the limiter's one Redis call) and on a route without limits.
+    for path in ["/api/catalog", "/api/products"] {
+        let resp = from(&app, guesser, path, Some(&k3)).await;
+        assert_eq!(resp.status(), 429, "a remembered key on {path}");
+        assert!(header(&resp, "ratelimit-policy").is_some(), "{path}");
+        assert_eq!(
+            header(&resp, "ratelimit-policy"),
+            header(&refused_again(&app, guesser).await, "ratelimit-policy"),
+            "{path}: the failure limit's refusal, as for a guess"
+        );
+    }
     let login = login_from(&app, guesser, "admin@tenant2.example", "password");
     quick("a login", 429, login).await;
     // A request with no key costs no look-up and is not counted: still 401.

@@ -10,7 +10,9 @@
 //! (`ratelimit::failures`): a presented key that this process has not verified recently
 //! reserves one unit of the address's failure limit before the look-up and gets it back
 //! when the key is valid (one look-up per address and key at a time, see `Flights`); a
-//! remembered key only checks that the address is not already over the limit; a request with no key costs no look-up and is not counted (one 401
+//! remembered key only needs the address not to be over the limit already, which the
+//! rate-limit middleware checks in the same Redis call as the request's own limits
+//! (`FailureCheckDue`); a request with no key costs no look-up and is not counted (one 401
 //! body for every bad key). Public routes under the prefix take credentials of their own
 //! (login): each call reserves a unit, kept when the route answers 401. Past the limit
 //! every such request gets 429 with `Retry-After`.
@@ -21,6 +23,7 @@ use crate::http::error::{ApiError, UNAUTHORIZED_DETAIL};
 use crate::http::extract::auth::presented_key;
 use crate::http::middleware::rate_limit::refusal;
 use crate::ratelimit::client_ip::client_ip;
+use crate::ratelimit::failures::FailureCheckDue;
 use crate::ratelimit::policy::describe;
 use crate::ratelimit::{Decision, KeyBy, Limiter, Policy};
 use crate::route::route_pattern;
@@ -138,10 +141,12 @@ pub async fn require_api_key<B: MessageBody>(
     };
     let authenticator = &protection.authenticator;
     let outcome = match (authenticator.remembered(&key), limits) {
-        (Some(ctx), Some((limiter, ip))) => match limiter.failures_exceeded(ip).await {
-            Some(refused) => Checked::Refused(refused),
-            None => Checked::Done(Ok(ctx)),
-        },
+        (Some(ctx), Some((_, ip))) => {
+            // The address's failure limit is checked with the request's own limits, in
+            // the rate-limit middleware's one store call (not a round trip of its own).
+            req.extensions_mut().insert(FailureCheckDue { ip });
+            Checked::Done(Ok(ctx))
+        }
         (Some(ctx), None) => Checked::Done(Ok(ctx)),
         (None, Some((limiter, ip))) => {
             protection

@@ -4,7 +4,8 @@
 //!
 //! Per request: the route the router will run (`route::route_pattern`, never the raw
 //! path text; `None` → an unknown route, not limited, left to 404), the `AuthContext` (absent on `/api/login`), the client address (trusted hops),
-//! then one limiter decision. A refused request gets 429 (`ApiError::RateLimited`, with
+//! then one limiter decision (with the address's failed-authentication limit as a guard
+//! when the authentication middleware left a `FailureCheckDue`). A refused request gets 429 (`ApiError::RateLimited`, with
 //! `Retry-After` and `retry_after` in the body) without reaching the handler; every
 //! response of a limited route, errors included, carries the `X-RateLimit-*` and
 //! `RateLimit`/`RateLimit-Policy` headers.
@@ -15,6 +16,7 @@
 use crate::caller::AuthContext;
 use crate::http::error::ApiError;
 use crate::ratelimit::client_ip::client_ip;
+use crate::ratelimit::failures::FailureCheckDue;
 use crate::ratelimit::{Decision, Limiter, Rejection};
 use crate::route::route_pattern;
 use actix_web::body::{EitherBody, MessageBody};
@@ -44,13 +46,23 @@ pub async fn rate_limit<B: MessageBody + 'static>(
             .limits_for(req.method(), &pattern, auth.as_ref(), ip)
             .map(|l| (limiter.clone(), l))
     });
+    // A remembered key: its address's failure limit is checked here (auth left this).
+    let due = req.extensions_mut().remove::<FailureCheckDue>();
     let Some((limiter, limits)) = limits else {
+        if let (Some(due), Some(limiter)) = (due, &limiter) {
+            if let Some(refused) = limiter.failures_exceeded(due.ip).await {
+                return Ok(req.into_response(refusal(&refused)).map_into_right_body());
+            }
+        }
         return next
             .call(req)
             .await
             .map(ServiceResponse::map_into_left_body);
     };
-    let decision = limiter.decide(&limits).await;
+    let decision = match due {
+        Some(due) => limiter.decide_after_failures(due.ip, &limits).await,
+        None => limiter.decide(&limits).await,
+    };
     if !decision.allowed {
         return Ok(req.into_response(refusal(&decision)).map_into_right_body());
     }

@@ -224,7 +224,7 @@ async fn the_redis_script_decides_exactly_like_the_pure_algorithm() {
             let cost = 1 + round % 2;
             let out = store.decide(&checks, cost).await.expect("Redis answers");
             let mut refs: Vec<&mut Log> = logs.iter_mut().collect();
-            let (allowed, statuses) = window::decide(&mut refs, &rates, out.now_ms, cost);
+            let (allowed, statuses) = window::decide(&mut refs, &rates, out.now_ms, cost, 0);
             assert_eq!(out.allowed, allowed, "round {round}");
             assert_eq!(out.statuses, statuses, "round {round}");
             if allowed {
