@@ -15,18 +15,23 @@
 
 use actix_web::dev::ServiceRequest;
 use actix_web::HttpMessage;
+use std::sync::Arc;
 
-/// The request's matched pattern, memoized in its extensions.
+/// The request's matched pattern, memoized in its extensions (shared, not copied, by
+/// the middlewares that ask: each clone is a reference count, not an allocation).
 #[derive(Debug, Clone)]
-struct MatchedRoute(Option<String>);
+struct MatchedRoute(Option<Arc<str>>);
 
 /// The pattern of the resource the router will run for `req` (`/api/products/{id}`),
 /// or `None` when no resource matches (the request ends in the default service).
-pub fn route_pattern(req: &ServiceRequest) -> Option<String> {
+pub fn route_pattern(req: &ServiceRequest) -> Option<Arc<str>> {
     if let Some(m) = req.extensions().get::<MatchedRoute>() {
         return m.0.clone();
     }
-    let pattern = req.resource_map().match_pattern(req.match_info().as_str());
+    let pattern: Option<Arc<str>> = req
+        .resource_map()
+        .match_pattern(req.match_info().as_str())
+        .map(Arc::from);
     req.extensions_mut().insert(MatchedRoute(pattern.clone()));
     pattern
 }
@@ -43,6 +48,7 @@ mod tests {
         next: Next<impl MessageBody>,
     ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
         let pattern = route_pattern(&req).unwrap_or_else(|| "none".into());
+        let pattern: &str = &pattern;
         let mut res = next.call(req).await?;
         res.headers_mut()
             .insert("x-pattern".parse().unwrap(), pattern.parse().unwrap());

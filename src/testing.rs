@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::io::copy_bidirectional;
+use tokio::io::{copy_bidirectional, AsyncReadExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -27,6 +27,10 @@ pub enum Mode {
     Refuse,
     /// Accept and never answer (the upstream hung: calls time out).
     Blackhole,
+    /// Open connections die at their next use (the client's next bytes are swallowed
+    /// and the connection closed, as when a server went away unnoticed); new ones are
+    /// forwarded.
+    Stale,
 }
 
 /// A TCP proxy on 127.0.0.1:<port> in front of a real service. Changing the mode
@@ -80,14 +84,19 @@ async fn accept_loop(listener: TcpListener, upstream: SocketAddr, mode: Arc<watc
                     let _hold = client;
                     let _ = rx.changed().await;
                 }
-                Mode::Forward => {
+                Mode::Forward | Mode::Stale => {
                     let mut client = client;
                     let Ok(mut upstream) = TcpStream::connect(upstream).await else {
                         return;
                     };
-                    tokio::select! {
-                        _ = copy_bidirectional(&mut client, &mut upstream) => {}
-                        _ = rx.changed() => {}
+                    let stale = tokio::select! {
+                        _ = copy_bidirectional(&mut client, &mut upstream) => false,
+                        _ = rx.changed() => *rx.borrow() == Mode::Stale,
+                    };
+                    if stale {
+                        drop(upstream);
+                        let mut next = [0u8; 1];
+                        let _ = client.read(&mut next).await;
                     }
                 }
             }

@@ -131,39 +131,62 @@ impl Ordering {
             key: &idem.key,
             owner: &owner,
         };
-        // One connection for the claim and the order's transaction: the claim is
-        // locked a round trip after it is made (see `idempotency`'s doc).
-        let mut conn = self.db.get().await?;
-        match idempotency::claim(&mut conn, tenant_id, claim, &idem.request_hash).await? {
-            Claim::Mismatch => Err(OrderingError::KeyReused),
-            Claim::InFlight => Err(OrderingError::InFlight),
-            Claim::Replay { status, body } => Ok(Placed::Replayed { status, body }),
-            Claim::Fresh => {
-                let result = self
-                    .create_on(
-                        &mut conn,
-                        tenant_id,
-                        customer_id,
-                        &lines,
-                        Some(claim),
-                        render,
-                    )
-                    .await;
-                drop(conn);
-                if let Err(OrderingError::Db(_)) = &result {
-                    // Not an answer worth replaying: free the key for a retry.
-                    self.release(tenant_id, claim).await;
+        let mut lost = 0;
+        loop {
+            // One connection for the claim and the order's transaction: the claim is
+            // locked a round trip after it is made (see `idempotency`'s doc).
+            let mut conn = self.db.get().await?;
+            let claimed = idempotency::claim(&mut conn, tenant_id, claim, &idem.request_hash).await;
+            let claimed = match claimed {
+                // Dead before the claim's answer: claim again on a fresh connection (a
+                // claim that was made is this request's own, see `idempotency::claim`).
+                Err(DbError::ConnectionLost(e)) if lost < self.db.max_size() => {
+                    lost = self.lost_connection(lost, &e);
+                    continue;
                 }
-                if result.is_ok() {
-                    let ids: Vec<i64> = lines.iter().map(|l| l.product_id).collect();
-                    reads::after_order_created(&self.cache, tenant_id, &ids).await;
-                }
-                result
+                other => other?,
+            };
+            match claimed {
+                Claim::Mismatch => return Err(OrderingError::KeyReused),
+                Claim::InFlight => return Err(OrderingError::InFlight),
+                Claim::Replay { status, body } => return Ok(Placed::Replayed { status, body }),
+                Claim::Fresh => {}
             }
+            let attempt = self
+                .create_on(
+                    &mut conn,
+                    tenant_id,
+                    customer_id,
+                    &lines,
+                    Some(claim),
+                    render,
+                )
+                .await;
+            drop(conn);
+            let result = match attempt {
+                Err(Attempt::LostBeforeCommit(e)) if lost < self.db.max_size() => {
+                    lost = self.lost_connection(lost, &e);
+                    continue;
+                }
+                Err(Attempt::LostBeforeCommit(e)) => Err(OrderingError::Db(e)),
+                Err(Attempt::Failed(e)) => Err(e),
+                Ok(placed) => Ok(placed),
+            };
+            if let Err(OrderingError::Db(_)) = &result {
+                // Not an answer worth replaying: free the key for a retry.
+                self.release(tenant_id, claim).await;
+            }
+            if result.is_ok() {
+                let ids: Vec<i64> = lines.iter().map(|l| l.product_id).collect();
+                reads::after_order_created(&self.cache, tenant_id, &ids).await;
+            }
+            return result;
         }
     }
 
     /// Creates the order without a key; invalidates the cached reads after the commit.
+    /// A connection found dead before the commit is replaced and the order placed
+    /// again (PostgreSQL rolled the first attempt back).
     async fn create(
         &self,
         tenant_id: i64,
@@ -171,14 +194,35 @@ impl Ordering {
         lines: &[NewLine],
         render: &RenderRejection,
     ) -> Result<Placed, OrderingError> {
-        let mut conn = self.db.get().await?;
-        let result = (self.create_on(&mut conn, tenant_id, customer_id, lines, None, render)).await;
-        drop(conn);
+        let mut lost = 0;
+        let result = loop {
+            let mut conn = self.db.get().await?;
+            let attempt = self
+                .create_on(&mut conn, tenant_id, customer_id, lines, None, render)
+                .await;
+            match attempt {
+                Err(Attempt::LostBeforeCommit(e)) if lost < self.db.max_size() => {
+                    lost = self.lost_connection(lost, &e);
+                }
+                Err(Attempt::LostBeforeCommit(e)) => break Err(OrderingError::Db(e)),
+                Err(Attempt::Failed(e)) => break Err(e),
+                Ok(placed) => break Ok(placed),
+            }
+        };
         if result.is_ok() {
             let ids: Vec<i64> = lines.iter().map(|l| l.product_id).collect();
             reads::after_order_created(&self.cache, tenant_id, &ids).await;
         }
         result
+    }
+
+    /// Counts one more connection found dead under an order (and says so).
+    fn lost_connection(&self, lost: u32, e: &impl std::fmt::Display) -> u32 {
+        log::warn!(
+            "database connection lost ({e}) before the order committed; placing it on a fresh one"
+        );
+        self.db.count_broken_retry();
+        lost + 1
     }
 
     /// Creates the order on `conn`; 201, or the rejection a retry must see again
@@ -192,23 +236,30 @@ impl Ordering {
         lines: &[NewLine],
         claim: Option<OwnedClaim<'_>>,
         render: &RenderRejection,
-    ) -> Result<Placed, OrderingError> {
+    ) -> Result<Placed, Attempt> {
         let to_json =
             |view: &crate::db::models::OrderView| serde_json::to_string(view).unwrap_or_default();
         match order_create::create(conn, tenant_id, customer_id, lines, claim, &to_json).await {
             Ok(json) => Ok(Placed::Created(json)),
-            Err(CreateError::Db(e)) => Err(OrderingError::Db(e)),
+            Err(CreateError::Db(DbError::ConnectionLost(e))) => {
+                Err(Attempt::LostBeforeCommit(DbError::ConnectionLost(e)))
+            }
+            Err(CreateError::Db(e) | CreateError::CommitUnknown(e)) => {
+                Err(Attempt::Failed(OrderingError::Db(e)))
+            }
             // A retry took the key over before this request began: it answers for it.
-            Err(CreateError::ClaimLost) => Err(OrderingError::InFlight),
+            Err(CreateError::ClaimLost) => Err(Attempt::Failed(OrderingError::InFlight)),
             Err(CreateError::Rejected(rejection)) => {
                 let error = OrderingError::Rejected(rejection);
                 if let Some(claim) = claim {
                     // Nothing was committed: if storing fails, the claim is released
                     // by the caller or, at worst, taken over after `CLAIM_GRACE`.
                     let (status, body) = render(&error);
-                    idempotency::complete(conn, tenant_id, claim, status, &body).await?;
+                    idempotency::complete(conn, tenant_id, claim, status, &body)
+                        .await
+                        .map_err(|e| Attempt::Failed(e.into()))?;
                 }
-                Err(error)
+                Err(Attempt::Failed(error))
             }
         }
     }
@@ -233,6 +284,15 @@ impl Ordering {
             idempotency::CLAIM_GRACE
         );
     }
+}
+
+/// How one attempt at an order failed.
+enum Attempt {
+    /// For good: the answer.
+    Failed(OrderingError),
+    /// The connection was found dead before the transaction could commit (nothing
+    /// was written): the order may be placed again on a fresh connection.
+    LostBeforeCommit(DbError),
 }
 
 /// Pauses before each attempt to release a failed request's claim.

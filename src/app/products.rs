@@ -132,11 +132,15 @@ impl Products {
         update: ProductUpdate,
     ) -> Result<Product, ProductError> {
         let changes = update.validate().map_err(ProductError::Invalid)?;
-        let updated = {
-            let mut conn = self.db.get().await?;
-            products::update(&mut conn, tenant_id, id, &changes).await?
-        }
-        .ok_or(ProductError::NotFound(id))?;
+        // Setting the same values twice is harmless: a dead pooled connection is retried.
+        let updated = self
+            .db
+            .idempotent_write(move |c| {
+                let changes = changes.clone();
+                Box::pin(async move { products::update(c, tenant_id, id, &changes).await })
+            })
+            .await?
+            .ok_or(ProductError::NotFound(id))?;
         reads::after_product_updated(&self.cache, tenant_id).await;
         Ok(updated)
     }

@@ -110,6 +110,20 @@ impl DbPool {
         }
     }
 
+    /// Runs a write whose repetition changes nothing more (setting a product's fields
+    /// to given values: `PUT`), with [`DbPool::read`]'s retry on a dead connection.
+    pub async fn idempotent_write<T, F>(&self, f: F) -> DbResult<T>
+    where
+        F: for<'c> Fn(&'c mut AsyncPgConnection) -> BoxFuture<'c, DbResult<T>>,
+    {
+        self.read(f).await
+    }
+
+    /// Counts a retry made elsewhere (an order placed again) on a connection found dead.
+    pub fn count_broken_retry(&self) {
+        self.stats.broken_retries.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// One round trip (`SELECT 1`) through the pool, with the read's retry: `Ok`
     /// when the database answers (readiness probes).
     pub async fn ping(&self) -> DbResult<()> {

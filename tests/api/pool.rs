@@ -2,6 +2,7 @@
 //! (backends terminated, PgBouncer restarted) are replaced without failing reads.
 
 use crate::helpers::*;
+use brisk::testing::Mode;
 use diesel::RunQueryDsl;
 use serde_json::Value;
 use std::net::TcpListener;
@@ -51,6 +52,88 @@ async fn reads_survive_terminated_backends() {
         let (status, body) = app.get_json(&format!("/api/products/{id}"), 1).await;
         assert_eq!(status, 200, "{body}");
     }
+}
+
+/// Orders of `customer` in the database.
+fn orders_of(app: &TestApp, customer: i64) -> i64 {
+    diesel::sql_query(format!(
+        "SELECT count(*)::int8 AS n FROM orders WHERE customer_id = {customer}"
+    ))
+    .get_result::<Count>(&mut app.db())
+    .unwrap()
+    .n
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+#[actix_web::test]
+async fn writes_on_pooled_connections_found_dead_are_placed_on_fresh_ones() {
+    let db = tokio::task::spawn_blocking(fresh_database).await.unwrap();
+    let proxy = RedisProxy::start_to("127.0.0.1:6432".parse().unwrap()).await;
+    let port = proxy.port;
+    let url = format!("postgres://root@127.0.0.1:{port}/{db}");
+    let app = spawn_app_on(&db, move |a| {
+        a.database.pool_size = 2;
+        a.database.database_url = url;
+    })
+    .await;
+    let product = product_ids(&mut app.db(), 2)[0];
+    let customer = customer_ids(&mut app.db(), 2)[0];
+    diesel::sql_query(format!(
+        "UPDATE products SET stock = 1000 WHERE id = {product}"
+    ))
+    .execute(&mut app.db())
+    .unwrap();
+    let order = serde_json::json!({"customer_id": customer, "items": [{"product_id": product, "quantity": 1}]});
+    let (path, k2) = (format!("/api/products/{product}"), key(2));
+    for round in 0..3 {
+        // Both pooled connections open, then dead at their next use: every write
+        // below first picks a connection that fails as soon as it sends anything.
+        let warm: Vec<_> = (0..4).map(|_| app.get(&path, Some(&k2))).collect();
+        futures_util::future::join_all(warm).await;
+        proxy.set(Mode::Stale);
+        let before = orders_of(&app, customer);
+        let (status, body) = match round {
+            0 => {
+                app.put_product(2, product, &serde_json::json!({"price_cents": 1234}))
+                    .await
+            }
+            1 => app.post_order(2, &order, None).await,
+            _ => {
+                app.post_order(
+                    2,
+                    &order,
+                    Some(&format!("dead-conn-{}", uuid::Uuid::new_v4())),
+                )
+                .await
+            }
+        };
+        assert!(
+            status == 200 || status == 201,
+            "round {round}: {status} {body}"
+        );
+        let made = if round == 0 { 0 } else { 1 };
+        assert_eq!(
+            orders_of(&app, customer),
+            before + made,
+            "round {round}: exactly one order"
+        );
+        proxy.set(Mode::Forward);
+    }
+    let broken = app
+        .state
+        .db
+        .stats()
+        .broken_retries
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        broken >= 3,
+        "each write met a dead connection first ({broken} retries)"
+    );
 }
 
 /// A private PgBouncer (session mode, like deploy/) that the test may restart.

@@ -14,6 +14,7 @@ use crate::domain::orders::OrderFields;
 use diesel::prelude::*;
 use diesel::result::Error;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Why an order was not created (nothing was written).
 #[derive(Debug)]
@@ -25,6 +26,17 @@ pub enum CreateError {
     /// The request's idempotency claim was taken over by a retry (this request was
     /// too slow to begin): nothing was written, the retry answers for the key.
     ClaimLost,
+    /// The connection was lost while the transaction committed: the order may or
+    /// may not exist (never retried blindly).
+    CommitUnknown(DbError),
+}
+
+impl CreateError {
+    /// The connection was found dead before the transaction could commit: PostgreSQL
+    /// rolled everything back, so the order can be placed again on a fresh connection.
+    pub fn lost_before_commit(&self) -> bool {
+        matches!(self, CreateError::Db(DbError::ConnectionLost(_)))
+    }
 }
 
 // The transaction needs `From<diesel::result::Error>`; the classification is DbError's.
@@ -64,27 +76,39 @@ pub async fn create(
     claim: Option<OwnedClaim<'_>>,
     render: &RenderOrder,
 ) -> Result<String, CreateError> {
-    conn.transaction::<_, CreateError, _>(async |conn| {
-        if let Some(claim) = claim {
-            if !idempotency::lock_claim(conn, tenant_id, claim).await? {
-                return Err(CreateError::ClaimLost);
+    // Set once the body is done: a connection lost after it was lost in the COMMIT.
+    let committing = AtomicBool::new(false);
+    let result = conn
+        .transaction::<_, CreateError, _>(async |conn| {
+            if let Some(claim) = claim {
+                if !idempotency::lock_claim(conn, tenant_id, claim).await? {
+                    return Err(CreateError::ClaimLost);
+                }
             }
-        }
-        let customer = find_customer(conn, tenant_id, customer_id).await?;
-        let locked = lock_products(conn, tenant_id, lines).await?;
-        let (priced, total) = price(lines, &locked)?;
-        decrement_stock(conn, &priced).await?;
-        let order = insert_order(conn, tenant_id, customer_id, total, &priced).await?;
-        let mut views = assemble(conn, vec![(order, Some(customer))], OrderFields::ALL).await?;
-        let json = render(&views.pop().unwrap_or_default());
-        if let Some(claim) = claim {
-            if !idempotency::complete(conn, tenant_id, claim, 201, &json).await? {
-                return Err(CreateError::ClaimLost);
+            let customer = find_customer(conn, tenant_id, customer_id).await?;
+            let locked = lock_products(conn, tenant_id, lines).await?;
+            let (priced, total) = price(lines, &locked)?;
+            decrement_stock(conn, &priced).await?;
+            let order = insert_order(conn, tenant_id, customer_id, total, &priced).await?;
+            let mut views = assemble(conn, vec![(order, Some(customer))], OrderFields::ALL).await?;
+            let json = render(&views.pop().unwrap_or_default());
+            if let Some(claim) = claim {
+                if !idempotency::complete(conn, tenant_id, claim, 201, &json).await? {
+                    return Err(CreateError::ClaimLost);
+                }
             }
+            committing.store(true, Ordering::Relaxed);
+            Ok(json)
+        })
+        .await;
+    match result {
+        Err(CreateError::Db(e @ DbError::ConnectionLost(_)))
+            if AtomicBool::load(&committing, Ordering::Relaxed) =>
+        {
+            Err(CreateError::CommitUnknown(e))
         }
-        Ok(json)
-    })
-    .await
+        other => other,
+    }
 }
 
 async fn find_customer(

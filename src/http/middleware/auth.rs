@@ -136,25 +136,27 @@ pub async fn require_api_key<B: MessageBody>(
     if access == Access::Credentials {
         return check_credentials(req, next, limits).await;
     }
-    let Some(key) = presented_key(req.headers()).map(str::to_owned) else {
-        return reject(req, ApiError::Unauthorized(UNAUTHORIZED_DETAIL.into()));
-    };
     let authenticator = &protection.authenticator;
-    let outcome = match (authenticator.remembered(&key), limits) {
-        (Some(ctx), Some((_, ip))) => {
+    // A remembered key is used where it lies; only a key to look up is copied.
+    let remembered = match presented_key(req.headers()) {
+        None => return reject(req, ApiError::Unauthorized(UNAUTHORIZED_DETAIL.into())),
+        Some(key) => authenticator.remembered(key).ok_or_else(|| key.to_owned()),
+    };
+    let outcome = match (remembered, limits) {
+        (Ok(ctx), Some((_, ip))) => {
             // The address's failure limit is checked with the request's own limits, in
             // the rate-limit middleware's one store call (not a round trip of its own).
             req.extensions_mut().insert(FailureCheckDue { ip });
             Checked::Done(Ok(ctx))
         }
-        (Some(ctx), None) => Checked::Done(Ok(ctx)),
-        (None, Some((limiter, ip))) => {
+        (Ok(ctx), None) => Checked::Done(Ok(ctx)),
+        (Err(key), Some((limiter, ip))) => {
             protection
                 .flights
                 .check(authenticator, limiter, ip, key)
                 .await
         }
-        (None, None) => Checked::Done(authenticator.authenticate(&key).await),
+        (Err(key), None) => Checked::Done(authenticator.authenticate(&key).await),
     };
     let outcome = match outcome {
         Checked::Done(outcome) => outcome,

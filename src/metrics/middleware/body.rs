@@ -22,7 +22,7 @@ use std::time::Instant;
 pub(super) struct Finish {
     pub(super) shared: Arc<Shared>,
     pub(super) start: Instant,
-    pub(super) route: Option<String>,
+    pub(super) route: Option<std::sync::Arc<str>>,
     pub(super) path: Box<str>,
     pub(super) method: Method,
     pub(super) status: u16,
