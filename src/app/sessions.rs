@@ -131,7 +131,8 @@ impl Remembered {
     }
 }
 
-type Flight = Shared<BoxFuture<'static, Result<Remembered, AuthError>>>;
+/// A key look-up shared by requests, and whether Redis failed inside it.
+type Flight = Shared<BoxFuture<'static, (Result<Remembered, AuthError>, bool)>>;
 
 /// Process-wide memo of look-ups, keyed by key hash, with one look-up in flight
 /// per hash (concurrent requests with the same key share it).
@@ -299,7 +300,7 @@ impl Sessions {
                 .or_insert_with(|| {
                     let this = self.clone();
                     let hash = hash.clone();
-                    async move {
+                    budget::in_flight(async move {
                         let found = this.look_up(&hash).await;
                         if let Ok(memo) = &found {
                             this.memo.put(hash.clone(), memo.clone());
@@ -310,13 +311,15 @@ impl Sessions {
                             .unwrap_or_else(|p| p.into_inner())
                             .remove(&hash);
                         found
-                    }
+                    })
                     .boxed()
                     .shared()
                 })
                 .clone()
         };
-        flight.await
+        let (found, redis_failed) = flight.await;
+        budget::adopt(redis_failed);
+        found
     }
 
     /// The key's record: the shared memo, else the database (then shared).

@@ -49,9 +49,33 @@ pub fn failed() {
     let _ = CURRENT.try_with(|b| b.spent.store(true, Ordering::Relaxed));
 }
 
+/// Runs `fut`, a single flight several requests wait on, under a budget of its own
+/// (spent from the start if the calling request's is), and yields its output with
+/// whether Redis failed inside it. Each request that waits on the flight passes that to
+/// [`adopt`]: a flight is polled from whichever request's task happens to drive it, so
+/// without this a waiter would not know Redis had failed and would pay a timeout of its
+/// own afterwards. Call it from the request that starts the flight.
+pub fn in_flight<F: Future>(fut: F) -> impl Future<Output = (F::Output, bool)> {
+    let budget = RedisBudget {
+        spent: Arc::new(AtomicBool::new(spent())),
+    };
+    async move {
+        let out = budget.clone().scope(fut).await;
+        (out, budget.is_spent())
+    }
+}
+
+/// Spends the current request's budget when the flight it waited on saw Redis fail.
+pub fn adopt(failed_in_flight: bool) {
+    if failed_in_flight {
+        failed();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::FutureExt;
 
     #[tokio::test]
     async fn a_failure_spends_the_budget_of_its_request_only() {
@@ -71,5 +95,38 @@ mod tests {
         assert!(one.is_spent());
         let other = RedisBudget::default().scope(async { spent() }).await;
         assert!(!other, "another request has its own budget");
+    }
+
+    #[tokio::test]
+    async fn a_failure_inside_a_shared_flight_reaches_every_request_that_waited_on_it() {
+        // The flight is driven by one request's task; another request waits on it.
+        let flight = RedisBudget::default()
+            .scope(async { in_flight(async { failed() }) })
+            .await
+            .shared();
+        let waiter = RedisBudget::default();
+        let seen = waiter
+            .clone()
+            .scope(async {
+                let ((), failed_in_flight) = flight.clone().await;
+                adopt(failed_in_flight);
+                spent()
+            })
+            .await;
+        assert!(seen, "the waiter skips Redis after the flight's failure");
+        let driver = RedisBudget::default();
+        let (_, failed_in_flight) = driver.clone().scope(flight).await;
+        assert!(
+            failed_in_flight && !driver.is_spent(),
+            "adopted only when asked"
+        );
+        // A flight started by a request whose budget is spent starts spent.
+        let spent_first = RedisBudget::default()
+            .scope(async {
+                failed();
+                in_flight(async { spent() }).await.0
+            })
+            .await;
+        assert!(spent_first);
     }
 }

@@ -74,6 +74,40 @@ async fn a_write_while_redis_hangs_waits_for_one_redis_timeout_not_one_per_call(
     );
 }
 
+#[actix_web::test]
+async fn requests_sharing_one_key_check_under_a_hung_redis_pay_one_timeout_each() {
+    let proxy = RedisProxy::start().await;
+    let url = proxy.url();
+    let app = spawn_app_with(|a| {
+        a.redis.redis_url = url;
+        a.redis.redis_timeout_ms = 400;
+        a.ratelimit.rate_limit_breaker_ms = 1;
+        a.cache.cache_breaker_ms = 1;
+    })
+    .await;
+    let id = product_ids(&mut app.db(), 1)[0];
+    proxy.set(Mode::Blackhole);
+    // The cut connection's first command may fail at once: spend it on another key.
+    let _ = app.get(&format!("/api/products/{id}"), Some(&key(2))).await;
+    // Tenant 1's key is not remembered yet: these requests share one check of it (its
+    // failure-limit reservation and look-up), which meets the hung Redis. Each of them
+    // must then skip Redis, not pay its own timeout after the shared one.
+    let path = format!("/api/products/{id}");
+    let k1 = key(1);
+    let timed = (0..8).map(|_| async {
+        let started = Instant::now();
+        let resp = app.get(&path, Some(&k1)).await;
+        (resp.status().as_u16(), started.elapsed())
+    });
+    for (status, took) in futures_util::future::join_all(timed).await {
+        assert_eq!(status, 200);
+        assert!(
+            took < Duration::from_millis(700),
+            "a request took {took:?}: more than one Redis timeout (400 ms)"
+        );
+    }
+}
+
 /// (status, has Retry-After, body) of `GET /api/export.csv` as tenant 1.
 async fn export(app: &TestApp) -> (u16, bool, String) {
     let resp = app.get("/api/export.csv", Some(&key(1))).await;

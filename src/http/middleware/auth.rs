@@ -26,6 +26,7 @@ use crate::ratelimit::client_ip::client_ip;
 use crate::ratelimit::failures::FailureCheckDue;
 use crate::ratelimit::policy::describe;
 use crate::ratelimit::{Decision, KeyBy, Limiter, Policy};
+use crate::redis::budget;
 use crate::route::route_pattern;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -180,7 +181,8 @@ enum Checked {
     Done(Result<AuthContext, AuthError>),
 }
 
-type Flight = Shared<BoxFuture<'static, Checked>>;
+/// A key check shared by requests, and whether Redis failed inside it.
+type Flight = Shared<BoxFuture<'static, (Checked, bool)>>;
 
 /// Checks of a key not remembered, one per (client address, key) at a time: the first
 /// request reserves a unit of the address's failure limit, looks the key up and gets
@@ -210,7 +212,9 @@ impl Flights {
                 }
             }
         };
-        let checked = flight.await;
+        let (checked, redis_failed) = flight.await;
+        // Redis failed in the shared check: this request skips it from now on too.
+        budget::adopt(redis_failed);
         if !leader && matches!(checked, Checked::Done(Err(AuthError::Rejected))) {
             // The look-up was shared; the failure is this request's own.
             let _ = limiter.reserve_failure(ip).await;
@@ -226,7 +230,7 @@ impl Flights {
         key: String,
     ) -> Flight {
         let flights = self.clone();
-        async move {
+        budget::in_flight(async move {
             let checked = match limiter.reserve_failure(ip).await {
                 Err(refused) => Checked::Refused(refused),
                 Ok(reservation) => {
@@ -244,7 +248,7 @@ impl Flights {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&(ip, key));
             checked
-        }
+        })
         .boxed()
         .shared()
     }
