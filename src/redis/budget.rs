@@ -100,9 +100,9 @@ mod tests {
     #[tokio::test]
     async fn a_failure_inside_a_shared_flight_reaches_every_request_that_waited_on_it() {
         // The flight is driven by one request's task; another request waits on it.
-        let flight = RedisBudget::default()
-            .scope(async { in_flight(async { failed() }) })
-            .await
+        let flight = CURRENT
+            .sync_scope(RedisBudget::default(), || in_flight(async { failed() }))
+            .boxed()
             .shared();
         let waiter = RedisBudget::default();
         let seen = waiter
