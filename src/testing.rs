@@ -94,9 +94,15 @@ async fn accept_loop(listener: TcpListener, upstream: SocketAddr, mode: Arc<watc
                         _ = rx.changed() => *rx.borrow() == Mode::Stale,
                     };
                     if stale {
-                        drop(upstream);
+                        // Answers already on their way still arrive (a call in flight
+                        // must not hang); the client's next bytes end the connection.
+                        let (mut client_read, mut client_write) = client.split();
+                        let (mut upstream_read, _) = upstream.split();
                         let mut next = [0u8; 1];
-                        let _ = client.read(&mut next).await;
+                        tokio::select! {
+                            _ = tokio::io::copy(&mut upstream_read, &mut client_write) => {}
+                            _ = client_read.read(&mut next) => {}
+                        }
                     }
                 }
             }

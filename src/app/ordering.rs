@@ -131,56 +131,42 @@ impl Ordering {
             key: &idem.key,
             owner: &owner,
         };
-        let mut lost = 0;
-        loop {
-            // One connection for the claim and the order's transaction: the claim is
-            // locked a round trip after it is made (see `idempotency`'s doc).
-            let mut conn = self.db.get().await?;
-            let claimed = idempotency::claim(&mut conn, tenant_id, claim, &idem.request_hash).await;
-            let claimed = match claimed {
-                // Dead before the claim's answer: claim again on a fresh connection (a
-                // claim that was made is this request's own, see `idempotency::claim`).
-                Err(DbError::ConnectionLost(e)) if lost < self.db.max_size() => {
-                    lost = self.lost_connection(lost, &e);
-                    continue;
+        // One connection for the claim and the order's transaction: the claim is
+        // locked a round trip after it is made (see `idempotency`'s doc). A keyed
+        // order found on a dead connection is not placed again here: it answers 503
+        // with its claim released, and the client's retry with the key places it.
+        let mut conn = self.db.get().await?;
+        match idempotency::claim(&mut conn, tenant_id, claim, &idem.request_hash).await? {
+            Claim::Mismatch => Err(OrderingError::KeyReused),
+            Claim::InFlight => Err(OrderingError::InFlight),
+            Claim::Replay { status, body } => Ok(Placed::Replayed { status, body }),
+            Claim::Fresh => {
+                let attempt = self
+                    .create_on(
+                        &mut conn,
+                        tenant_id,
+                        customer_id,
+                        &lines,
+                        Some(claim),
+                        render,
+                    )
+                    .await;
+                drop(conn);
+                let result = match attempt {
+                    Err(Attempt::LostBeforeCommit(e)) => Err(OrderingError::Db(e)),
+                    Err(Attempt::Failed(e)) => Err(e),
+                    Ok(placed) => Ok(placed),
+                };
+                if let Err(OrderingError::Db(_)) = &result {
+                    // Not an answer worth replaying: free the key for a retry.
+                    self.release(tenant_id, claim).await;
                 }
-                other => other?,
-            };
-            match claimed {
-                Claim::Mismatch => return Err(OrderingError::KeyReused),
-                Claim::InFlight => return Err(OrderingError::InFlight),
-                Claim::Replay { status, body } => return Ok(Placed::Replayed { status, body }),
-                Claim::Fresh => {}
-            }
-            let attempt = self
-                .create_on(
-                    &mut conn,
-                    tenant_id,
-                    customer_id,
-                    &lines,
-                    Some(claim),
-                    render,
-                )
-                .await;
-            drop(conn);
-            let result = match attempt {
-                Err(Attempt::LostBeforeCommit(e)) if lost < self.db.max_size() => {
-                    lost = self.lost_connection(lost, &e);
-                    continue;
+                if result.is_ok() {
+                    let ids: Vec<i64> = lines.iter().map(|l| l.product_id).collect();
+                    reads::after_order_created(&self.cache, tenant_id, &ids).await;
                 }
-                Err(Attempt::LostBeforeCommit(e)) => Err(OrderingError::Db(e)),
-                Err(Attempt::Failed(e)) => Err(e),
-                Ok(placed) => Ok(placed),
-            };
-            if let Err(OrderingError::Db(_)) = &result {
-                // Not an answer worth replaying: free the key for a retry.
-                self.release(tenant_id, claim).await;
+                result
             }
-            if result.is_ok() {
-                let ids: Vec<i64> = lines.iter().map(|l| l.product_id).collect();
-                reads::after_order_created(&self.cache, tenant_id, &ids).await;
-            }
-            return result;
         }
     }
 

@@ -72,7 +72,7 @@ pub fn build_app(
         .wrap(from_fn(middleware::queries::count_statements))
         .wrap(from_fn(middleware::rate_limit::rate_limit))
         .wrap(from_fn(middleware::auth::require_api_key))
-        .wrap(from_fn(middleware::redis_budget::per_request))
+        .wrap_fn(middleware::redis_budget::per_request)
         .wrap(from_fn(middleware::errors::json_errors))
         .wrap(Compress::default())
         .wrap(Condition::new(
@@ -87,7 +87,7 @@ pub fn build_app(
                     ))
                 })),
         ))
-        .wrap(from_fn(middleware::deadline::deadlines))
+        .wrap_fn(middleware::deadline::deadlines)
 }
 
 /// The operations listener's application: `/health` and the `operations`
@@ -110,5 +110,5 @@ pub fn build_admin_app(
         .default_service(web::to(ops::not_found))
         .wrap(from_fn(middleware::errors::json_errors))
         .wrap(Compress::default())
-        .wrap(from_fn(middleware::deadline::deadlines))
+        .wrap_fn(middleware::deadline::deadlines)
 }

@@ -102,15 +102,13 @@ pub async fn claim(
     if taken > 0 {
         return Ok(Claim::Fresh);
     }
-    type Existing = (String, Option<i32>, Option<String>, Option<String>);
-    let existing: Option<Existing> = idempotency_keys::table
+    let existing: Option<(String, Option<i32>, Option<String>)> = idempotency_keys::table
         .filter(idempotency_keys::tenant_id.eq(tenant_id))
         .filter(idempotency_keys::key.eq(claim.key))
         .select((
             idempotency_keys::request_hash,
             idempotency_keys::status,
             idempotency_keys::body,
-            idempotency_keys::owner,
         ))
         .first(conn)
         .await
@@ -118,14 +116,11 @@ pub async fn claim(
     Ok(match existing {
         // Deleted between our insert and read (a failed first attempt): let the client retry.
         None => Claim::InFlight,
-        Some((hash, ..)) if hash != request_hash => Claim::Mismatch,
-        Some((_, Some(status), Some(body), _)) => Claim::Replay {
+        Some((hash, _, _)) if hash != request_hash => Claim::Mismatch,
+        Some((_, Some(status), Some(body))) => Claim::Replay {
             status: status as u16,
             body,
         },
-        // This request's own claim, made by an attempt whose connection was lost
-        // before its answer arrived: still this request's to fill.
-        Some((_, None, _, Some(owner))) if owner == claim.owner => Claim::Fresh,
         Some(_) => Claim::InFlight,
     })
 }

@@ -7,10 +7,9 @@
 use crate::http::deadline::ConnPhase;
 use crate::http::error::json_error_body;
 use actix_web::body::{BodySize, MessageBody};
-use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse};
 use actix_web::error::{InternalError, PayloadError};
 use actix_web::http::{header, StatusCode};
-use actix_web::middleware::Next;
 use actix_web::web::Bytes;
 use actix_web::{Error, HttpMessage, HttpResponse};
 use futures_util::Stream;
@@ -23,43 +22,54 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::Sleep;
 
-/// The middleware function; wrap with `actix_web::middleware::from_fn(deadlines)`,
-/// outermost.
-pub async fn deadlines<B: MessageBody + 'static>(
+/// The middleware function, outermost, for `App::wrap_fn` (a plain wrapper: no boxed
+/// future per request, which `from_fn` would cost on every request).
+pub fn deadlines<S, B>(
     mut req: ServiceRequest,
-    next: Next<B>,
-) -> Result<ServiceResponse<Finishing<B>>, Error> {
-    let Some(phase) = req.conn_data::<ConnPhase>().cloned() else {
-        return next
-            .call(req)
-            .await
-            .map(|res| res.map_body(|_, body| Finishing::new(body, None)));
-    };
-    phase.serving();
-    let idle = IdleOnDrop(phase.clone());
-    let expired = Rc::new(Cell::new(false));
-    if has_body(&req) {
-        let payload = req.take_payload();
-        let bounded = BodyDeadline {
-            payload,
-            timer: Box::pin(tokio::time::sleep(phase.body_deadline())),
-            deadline: phase.body_deadline(),
-            expired: Rc::clone(&expired),
-            done: false,
-        };
-        req.set_payload(Payload::from(
-            Box::pin(bounded) as Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>
-        ));
-    }
-    match next.call(req).await {
-        Ok(res) if expired.get() => {
-            let (req, _) = res.into_parts();
-            let res = ServiceResponse::new(req, body_timeout());
-            Ok(res.map_body(|_, body| Finishing::replaced(body, Some(idle))))
+    service: &S,
+) -> impl Future<Output = Result<ServiceResponse<Finishing<B>>, Error>> + 'static
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    S::Future: 'static,
+    B: MessageBody + 'static,
+{
+    let phase = req.conn_data::<ConnPhase>().cloned();
+    let mut idle = None;
+    let mut expired = None;
+    if let Some(phase) = &phase {
+        phase.serving();
+        idle = Some(IdleOnDrop(phase.clone()));
+        if has_body(&req) {
+            let flag = Rc::new(Cell::new(false));
+            let payload = req.take_payload();
+            let bounded = BodyDeadline {
+                payload,
+                timer: Box::pin(tokio::time::sleep(phase.body_deadline())),
+                deadline: phase.body_deadline(),
+                expired: Rc::clone(&flag),
+                done: false,
+            };
+            req.set_payload(Payload::from(
+                Box::pin(bounded) as Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>
+            ));
+            expired = Some(flag);
         }
-        Ok(res) => Ok(res.map_body(|_, body| Finishing::new(body, Some(idle)))),
-        Err(e) if expired.get() => Err(InternalError::from_response(e, body_timeout()).into()),
-        Err(e) => Err(e),
+    }
+    let call = service.call(req);
+    async move {
+        let result = call.await;
+        // Read after the call: the handler's read of the body is what sets it.
+        let expired = expired.is_some_and(|e| e.get());
+        match result {
+            Ok(res) if expired => {
+                let (req, _) = res.into_parts();
+                let res = ServiceResponse::new(req, body_timeout());
+                Ok(res.map_body(|_, body| Finishing::replaced(body, idle)))
+            }
+            Ok(res) => Ok(res.map_body(|_, body| Finishing::new(body, idle))),
+            Err(e) if expired => Err(InternalError::from_response(e, body_timeout()).into()),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -4,14 +4,17 @@
 //! timeout (`crate::redis::budget`).
 
 use crate::redis::budget::RedisBudget;
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
+use actix_web::dev::{Service, ServiceRequest};
+use std::future::Future;
 
-/// The middleware function (`from_fn`).
-pub async fn per_request(
+/// The middleware function, for `App::wrap_fn` (a plain wrapper: no boxed future per
+/// request, which `from_fn` would cost on every request).
+pub fn per_request<S>(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    RedisBudget::default().scope(next.call(req)).await
+    service: &S,
+) -> impl Future<Output = Result<S::Response, S::Error>>
+where
+    S: Service<ServiceRequest>,
+{
+    RedisBudget::default().scope(service.call(req))
 }
