@@ -188,7 +188,7 @@ impl Limiter {
             StoreImpl::Memory(m) => {
                 let now = inner.clock.now_ms();
                 let out = if charge {
-                    m.decide_guarded_at(guards, &limits.checks, |c| c.rate, 1, now)
+                    m.decide_at(guards, &limits.checks, |c| c.rate, 1, now)
                 } else {
                     m.peek_at(&limits.checks, |c| c.rate, 1, now)
                 };
@@ -272,7 +272,7 @@ impl Limiter {
         let source = Source::WithoutStore(limits.on_failure);
         let local = |share: &dyn Fn(&Check) -> Rate| {
             if charge {
-                inner.fallback.decide_at(&limits.checks, share, 1, now)
+                inner.fallback.decide_at(&[], &limits.checks, share, 1, now)
             } else {
                 inner.fallback.peek_at(&limits.checks, share, 1, now)
             }

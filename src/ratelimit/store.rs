@@ -98,23 +98,13 @@ impl MemoryStore {
 
     /// Checks and charges `checks` at the store's clock.
     pub fn decide(&self, checks: &[Check], cost: u64) -> StoreOutcome {
-        self.decide_at(checks, |c| c.rate, cost, self.clock.now_ms())
+        self.decide_at(&[], checks, |c| c.rate, cost, self.clock.now_ms())
     }
 
-    /// Same, with each check's rate mapped (the `local` fallback's share) at `now`.
+    /// Same at `now`, with each check's rate mapped (the `local` fallback's share) and
+    /// `guards` checked first and never charged: the outcome's statuses are the
+    /// guards' then the checks'.
     pub fn decide_at(
-        &self,
-        checks: &[Check],
-        rate_of: impl Fn(&Check) -> Rate,
-        cost: u64,
-        now: u64,
-    ) -> StoreOutcome {
-        self.run_at(&[], checks, rate_of, cost, now, true)
-    }
-
-    /// [`MemoryStore::decide_at`] with `guards` checked first and never charged: the
-    /// outcome's statuses are the guards' then the checks'.
-    pub fn decide_guarded_at(
         &self,
         guards: &[Check],
         checks: &[Check],
@@ -421,9 +411,13 @@ mod tests {
         let store = MemoryStore::new(Clock::new());
         let checks = [check("daily", 200, 86_400), check("hourly", 2, 3_600)];
         let now = 1_000_000;
-        assert!(store.decide_at(&checks, |c| c.rate, 1, now).allowed);
-        assert!(store.decide_at(&checks, |c| c.rate, 1, now + 1).allowed);
-        let out = store.decide_at(&checks, |c| c.rate, 1, now + 2);
+        assert!(store.decide_at(&[], &checks, |c| c.rate, 1, now).allowed);
+        assert!(
+            store
+                .decide_at(&[], &checks, |c| c.rate, 1, now + 1)
+                .allowed
+        );
+        let out = store.decide_at(&[], &checks, |c| c.rate, 1, now + 2);
         assert!(!out.allowed);
         assert_eq!(out.statuses[0].remaining, 198);
         assert_eq!(out.statuses[1].remaining, 0);
@@ -452,13 +446,13 @@ mod tests {
     fn memory_store_sweeps_expired_logs() {
         let store = MemoryStore::new(Clock::new());
         for i in 0..2_000 {
-            store.decide_at(&[check(&format!("k{i}"), 1, 1)], |c| c.rate, 1, 0);
+            store.decide_at(&[], &[check(&format!("k{i}"), 1, 1)], |c| c.rate, 1, 0);
         }
         assert_eq!(store.len(), 2_000);
         // Later traffic on 4,096 other keys makes every shard sweep at least once.
         for i in 0..(SHARDS as u32 * SWEEP_EVERY * 3) {
             let key = format!("late{}", i % 4096);
-            store.decide_at(&[check(&key, 1, 1)], |c| c.rate, 1, 10_000);
+            store.decide_at(&[], &[check(&key, 1, 1)], |c| c.rate, 1, 10_000);
         }
         assert_eq!(store.len(), 4_096, "the 2,000 expired logs are gone");
     }

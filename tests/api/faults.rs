@@ -15,21 +15,26 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[actix_web::test]
-async fn a_write_while_redis_hangs_waits_for_one_redis_timeout_not_one_per_call() {
+/// A server whose Redis goes through a proxy the test can hang: a 400 ms Redis
+/// timeout (long enough to stand out from the database's time on a loaded machine)
+/// and no breaker window (every request tries Redis afresh, as the first request of
+/// each window does).
+async fn behind_a_redis_proxy() -> (TestApp, RedisProxy) {
     let proxy = RedisProxy::start().await;
     let url = proxy.url();
     let app = spawn_app_with(|a| {
         a.redis.redis_url = url;
-        // Long enough that one timeout stands out from the database's time on a
-        // loaded machine.
         a.redis.redis_timeout_ms = 400;
-        // No breaker window: every request tries Redis afresh, as the first request
-        // of each window does.
         a.ratelimit.rate_limit_breaker_ms = 1;
         a.cache.cache_breaker_ms = 1;
     })
     .await;
+    (app, proxy)
+}
+
+#[actix_web::test]
+async fn a_write_while_redis_hangs_waits_for_one_redis_timeout_not_one_per_call() {
+    let (app, proxy) = behind_a_redis_proxy().await;
     let id = product_ids(&mut app.db(), 1)[0];
     let (price_101, price_102) = (
         serde_json::json!({ "price_cents": 101 }),
@@ -76,15 +81,7 @@ async fn a_write_while_redis_hangs_waits_for_one_redis_timeout_not_one_per_call(
 
 #[actix_web::test]
 async fn requests_sharing_one_key_check_under_a_hung_redis_pay_one_timeout_each() {
-    let proxy = RedisProxy::start().await;
-    let url = proxy.url();
-    let app = spawn_app_with(|a| {
-        a.redis.redis_url = url;
-        a.redis.redis_timeout_ms = 400;
-        a.ratelimit.rate_limit_breaker_ms = 1;
-        a.cache.cache_breaker_ms = 1;
-    })
-    .await;
+    let (app, proxy) = behind_a_redis_proxy().await;
     let id = product_ids(&mut app.db(), 1)[0];
     proxy.set(Mode::Blackhole);
     // The cut connection's first command may fail at once: spend it on another key.

@@ -31,14 +31,6 @@ pub enum CreateError {
     CommitUnknown(DbError),
 }
 
-impl CreateError {
-    /// The connection was found dead before the transaction could commit: PostgreSQL
-    /// rolled everything back, so the order can be placed again on a fresh connection.
-    pub fn lost_before_commit(&self) -> bool {
-        matches!(self, CreateError::Db(DbError::ConnectionLost(_)))
-    }
-}
-
 // The transaction needs `From<diesel::result::Error>`; the classification is DbError's.
 impl From<Error> for CreateError {
     fn from(e: Error) -> Self {

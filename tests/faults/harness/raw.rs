@@ -1,6 +1,7 @@
 //! Raw sockets for what an HTTP client library will not do on purpose: send a
 //! request and walk away, reset a connection mid-body, or dribble headers.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -88,10 +89,17 @@ pub fn reset(stream: TcpStream) {
 /// One slowloris connection: request headers, one byte per `every`, for at most
 /// `bytes` bytes or until `until` passes or the server closes it. True when the
 /// server closed it (a header timeout), false when it was still open at the end.
-pub async fn slowloris(port: u16, every: Duration, until: tokio::time::Instant) -> bool {
+/// `connected` counts the connections made, so the caller can wait for them.
+pub async fn slowloris(
+    port: u16,
+    every: Duration,
+    until: tokio::time::Instant,
+    connected: &AtomicUsize,
+) -> bool {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)).await else {
         return true;
     };
+    connected.fetch_add(1, Ordering::Relaxed);
     let head = format!("GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Slow: ");
     for b in head.bytes().chain(std::iter::repeat(b'a')).take(4096) {
         if tokio::time::Instant::now() >= until {

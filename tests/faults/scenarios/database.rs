@@ -132,6 +132,7 @@ pub async fn s04() -> Row {
         bouncer
     })
     .await;
+    // The outage itself: PgBouncer stays down for the scenario's 3 s (not a wait).
     tokio::time::sleep(Duration::from_secs(3)).await;
     bouncer = blocking(move || {
         bouncer.restart();

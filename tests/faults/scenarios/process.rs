@@ -9,6 +9,8 @@ use crate::harness::procs::{rss_kib, signal, Brisk, Target};
 use crate::harness::report::{ms, scenario_dir, Row};
 use crate::harness::{blocking, key, raw, wait_until, TENANT};
 use futures_util::StreamExt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// 15: one round of the warming scheduler panics while 4 clients read. The
@@ -350,12 +352,14 @@ pub async fn s10() -> Row {
     .await;
     let until = tokio::time::Instant::now() + Duration::from_secs(10);
     let port = brisk.port;
+    let connected = Arc::new(AtomicUsize::new(0));
     let attackers: Vec<_> = (0..500)
         .map(|_| {
+            let connected = Arc::clone(&connected);
             tokio::spawn(async move {
                 let mut closed = 0u32;
                 while tokio::time::Instant::now() < until && closed < 10 {
-                    if raw::slowloris(port, Duration::from_secs(1), until).await {
+                    if raw::slowloris(port, Duration::from_secs(1), until, &connected).await {
                         closed += 1;
                     }
                 }
@@ -363,7 +367,16 @@ pub async fn s10() -> Row {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The load starts once every slow connection is open, not after a fixed pause.
+    let all_open = wait_until(Duration::from_secs(5), || {
+        let connected = Arc::clone(&connected);
+        async move { connected.load(Ordering::Relaxed) >= 500 }
+    })
+    .await;
+    row.note(format!(
+        "500 slow connections open {}",
+        all_open.map_or("after more than 5 s".into(), |d| format!("after {}", ms(d)))
+    ));
     let during = load::start(
         LoadSpec::new(4, Duration::from_secs(8)),
         clock,
