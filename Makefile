@@ -8,7 +8,7 @@ SCALE ?= 1
 WORKERS ?= $(shell nproc)
 BRISK := target/release/brisk
 
-.PHONY: services build migrate seed run test faults lint bench check-budget browser
+.PHONY: services build migrate seed run test faults lint bench bench-compare check-budget browser
 
 ## services: PostgreSQL, Redis and PgBouncer up (installed from Debian's packages if missing)
 services:
@@ -55,3 +55,7 @@ bench: services
 ## check-budget: pool_size × processes against PgBouncer and PostgreSQL's max_connections
 check-budget: build
 	$(BRISK) check-budget
+
+## bench-compare: W1-W7 on the build of BEFORE (a git revision) and this tree, alternated over BENCH_ROUNDS rounds; target/bench-compare/compare.md
+bench-compare: services
+	BEFORE=$(BEFORE) scripts/bench-compare.sh

@@ -30,7 +30,9 @@ export BRISK_REDIS_PREFIX="bench-$(date +%s)-$$"
 # Plan limits raised for the bench (600/min × 100,000 for tenant 2's pro plan): every
 # request still goes through the limiter and its Redis script, none is refused.
 read -r -a LIMIT_ARGS <<<"${BENCH_LIMIT_ARGS:---rate-limit-scale 100000}"
-BASE="http://127.0.0.1:$PORT"
+
+# shellcheck source=lib/bench.sh
+source scripts/lib/bench.sh
 
 mkdir -p "$OUT" "$DATA"
 : >"$RESULTS"
@@ -45,67 +47,13 @@ cargo build --release --quiet --bin brisk --example bench_report
 BIN=${BENCH_BIN:-target/release/brisk}
 REPORT=target/release/examples/bench_report
 
-"$BIN" migrate --direct-database-url "$DIRECT_URL" >&2
-"$BIN" seed --if-empty --direct-database-url "$DIRECT_URL" >&2
-
-psql "$DIRECT_URL" -Atc "select id from products where tenant_id = 2 order by id" >"$DATA/products.txt"
-psql "$DIRECT_URL" -Atc "select id from orders where tenant_id = 2 order by id" >"$DATA/orders.txt"
+bench_data "$BIN"
 # The stampede's product: tenant 3's, which no workload touches, so it is cold.
 STAMPEDE_PRODUCT=$(psql "$DIRECT_URL" -Atc "select id from products where tenant_id = 3 order by id limit 1 offset 41")
-TERMS=data/search-terms.txt
-[[ -f "$TERMS" ]] || TERMS=../shared/data/search-terms.txt
-grep -v '^#' "$TERMS" | grep -v '^$' >"$DATA/terms.txt"
-[[ -s "$DATA/products.txt" && -s "$DATA/orders.txt" ]] || { echo "bench: no seeded data" >&2; exit 1; }
-
-PID=""
-stop_brisk() {
-  if [[ -n "$PID" ]] && kill -0 "$PID" 2>/dev/null; then
-    kill -TERM "$PID" 2>/dev/null || true
-    wait "$PID" 2>/dev/null || true
-  fi
-  PID=""
-}
 trap stop_brisk EXIT
 
-# start_brisk WORKERS [extra serve flags...]
-start_brisk() {
-  local workers=$1; shift
-  RUST_LOG=${RUST_LOG:-warn} "$BIN" serve --bind "127.0.0.1:$PORT" --workers "$workers" \
-    --access-log false "${LIMIT_ARGS[@]}" "$@" >>"$OUT/brisk.log" 2>&1 &
-  PID=$!
-  local deadline=$((SECONDS + 60))
-  until curl -fsS -o /dev/null "$BASE/health" 2>/dev/null; do
-    if ! kill -0 "$PID" 2>/dev/null; then echo "bench: brisk exited, see $OUT/brisk.log" >&2; exit 1; fi
-    if ((SECONDS > deadline)); then echo "bench: brisk not healthy after 60 s" >&2; exit 1; fi
-    sleep 0.2
-  done
-}
-
-# run NAME LABEL MODE WORKERS VARIANT
-run() {
-  local name=$1 label=$2 mode=$3 workers=$4 variant=$5
-  export BENCH_MODE=$mode BENCH_NAME=$name BENCH_LABEL=$label BENCH_WORKERS=$workers BENCH_VARIANT=$variant BENCH_DATA=$DATA
-  if [[ "$WARMUP" != "0" && "$WARMUP" != "0s" ]]; then
-    wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" -s scripts/bench/workload.lua "$BASE" >/dev/null
-  fi
-  echo "bench: $name ($label) workers=$workers $variant" >&2
-  wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 10s -s scripts/bench/workload.lua "$BASE" \
-    | tee -a "$OUT/wrk.log" | sed -n 's/^BENCHJSON //p' >>"$RESULTS"
-  tail -n1 "$RESULTS" >&2
-}
-
-WORKLOADS=(
-  "W1|GET /api/catalog"
-  "W2|GET /api/products/{id}/summary"
-  "W3|GET /api/orders?page=1..20&per_page=50"
-  "W4|GET /api/orders/{id}"
-  "W5|GET /api/search?q=term"
-  "W6|mix 60% W1/W2/W5, 30% W3/W4, 10% PUT"
-  "W7|GET /health"
-)
-
 : >"$OUT/wrk.log"; : >"$OUT/brisk.log"
-start_brisk "$WORKERS"
+start_brisk "$BIN" "$WORKERS"
 "$REPORT" stampede "$BASE" demo-key-3 "$STAMPEDE_PRODUCT" 200 | tee -a "$RESULTS" >&2
 for w in "${WORKLOADS[@]}"; do
   run "${w%%|*}" "${w#*|}" "${w%%|*}" "$WORKERS" main
@@ -116,16 +64,16 @@ stop_brisk
 # The middleware's cost: /health without and with it, alternated twice so that drift in
 # the machine's load (other processes) falls on both sides alike.
 for _ in 1 2; do
-  start_brisk "$WORKERS" --metrics-middleware false
+  start_brisk "$BIN" "$WORKERS" --metrics-middleware false
   run W7 "GET /health" W7 "$WORKERS" no-middleware
   stop_brisk
-  start_brisk "$WORKERS"
+  start_brisk "$BIN" "$WORKERS"
   run W7 "GET /health" W7 "$WORKERS" middleware-on
   stop_brisk
 done
 
 for n in $SWEEP; do
-  start_brisk "$n"
+  start_brisk "$BIN" "$n"
   run W1 "GET /api/catalog" W1 "$n" sweep
   run W3 "GET /api/orders?page=1..20&per_page=50" W3 "$n" sweep
   stop_brisk

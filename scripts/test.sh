@@ -11,7 +11,7 @@ if ! cargo build --examples --quiet; then
     echo "0 passed, 1 failed"
     exit 1
 fi
-cargo test --lib --bins --tests --no-fail-fast "$@" 2>&1 | tee "$log"
+cargo test --lib --bins --tests --examples --no-fail-fast "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 # The API fuzzed against its own OpenAPI document; its numbers line is printed above.
 if scripts/schemathesis.sh; then

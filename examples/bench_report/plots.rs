@@ -1,0 +1,155 @@
+//! The report's SVG plots, drawn with plotters.
+
+use crate::runs::Run;
+use plotters::prelude::*;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub type PlotResult = Result<(), Box<dyn std::error::Error>>;
+
+const COLORS: [RGBColor; 3] = [
+    RGBColor(0x4c, 0x9b, 0xe8),
+    RGBColor(0xf0, 0xa2, 0x3b),
+    RGBColor(0xe0, 0x4f, 0x5f),
+];
+
+pub fn plot_rps(runs: &[&Run], path: &Path) -> PlotResult {
+    let root = SVGBackend::new(path, (900, 460)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let max = runs.iter().map(|r| r.rps).fold(1.0, f64::max) * 1.15;
+    let n = runs.len().max(1);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Requests per second by workload (64 connections)",
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..n as f64, 0f64..max)?;
+    let names: Vec<String> = runs.iter().map(|r| r.name.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n * 2 + 1)
+        .x_label_formatter(&|x| {
+            let i = x.floor() as usize;
+            if (x - i as f64 - 0.5).abs() < 1e-6 {
+                names.get(i).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .y_desc("req/s")
+        .draw()?;
+    chart.draw_series(runs.iter().enumerate().map(|(i, r)| {
+        Rectangle::new(
+            [(i as f64 + 0.15, 0.0), (i as f64 + 0.85, r.rps)],
+            COLORS[0].filled(),
+        )
+    }))?;
+    chart.draw_series(runs.iter().enumerate().map(|(i, r)| {
+        Text::new(
+            format!("{:.0}", r.rps),
+            (i as f64 + 0.25, r.rps + max * 0.02),
+            ("sans-serif", 13),
+        )
+    }))?;
+    root.present()?;
+    Ok(())
+}
+
+pub fn plot_latency(runs: &[&Run], path: &Path) -> PlotResult {
+    let root = SVGBackend::new(path, (900, 460)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let max = runs.iter().map(|r| r.p99_ms).fold(0.1, f64::max) * 1.15;
+    let n = runs.len().max(1);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Latency by workload: p50 / p90 / p99 (ms)",
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..n as f64, 0f64..max)?;
+    let names: Vec<String> = runs.iter().map(|r| r.name.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n * 2 + 1)
+        .x_label_formatter(&|x| {
+            let i = x.floor() as usize;
+            if (x - i as f64 - 0.5).abs() < 1e-6 {
+                names.get(i).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .y_desc("ms")
+        .draw()?;
+    for (k, (label, pick)) in [("p50", 0usize), ("p90", 1), ("p99", 2)]
+        .into_iter()
+        .enumerate()
+    {
+        let color = COLORS[k];
+        chart
+            .draw_series(runs.iter().enumerate().map(move |(i, r)| {
+                let v = [r.p50_ms, r.p90_ms, r.p99_ms][pick];
+                let x0 = i as f64 + 0.1 + k as f64 * 0.27;
+                Rectangle::new([(x0, 0.0), (x0 + 0.25, v)], color.filled())
+            }))?
+            .label(label)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.9))
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+pub fn plot_workers(runs: &[&Run], path: &Path) -> PlotResult {
+    let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut by_name: BTreeMap<&str, Vec<&Run>> = BTreeMap::new();
+    for r in runs {
+        by_name.entry(r.name.as_str()).or_default().push(r);
+    }
+    let panels = root.split_evenly((1, by_name.len().max(1)));
+    for ((name, mut rs), panel) in by_name.into_iter().zip(panels.iter()) {
+        rs.sort_by_key(|r| r.workers);
+        let max = rs.iter().map(|r| r.rps).fold(1.0, f64::max) * 1.2;
+        let max_w = rs.iter().map(|r| r.workers).max().unwrap_or(4) as f64;
+        let mut chart = ChartBuilder::on(panel)
+            .caption(format!("{name}: req/s by workers"), ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.5f64..max_w + 0.5, 0f64..max)?;
+        chart
+            .configure_mesh()
+            .x_desc("workers")
+            .y_desc("req/s")
+            .draw()?;
+        chart.draw_series(LineSeries::new(
+            rs.iter().map(|r| (r.workers as f64, r.rps)),
+            COLORS[0].stroke_width(2),
+        ))?;
+        chart.draw_series(
+            rs.iter()
+                .map(|r| Circle::new((r.workers as f64, r.rps), 4, COLORS[0].filled())),
+        )?;
+        chart.draw_series(rs.iter().map(|r| {
+            Text::new(
+                format!("{:.0}", r.rps),
+                (r.workers as f64 + 0.05, r.rps + max * 0.03),
+                ("sans-serif", 13),
+            )
+        }))?;
+    }
+    root.present()?;
+    Ok(())
+}

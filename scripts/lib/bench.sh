@@ -1,0 +1,86 @@
+# Sourced by scripts/bench.sh and scripts/bench-compare.sh: the seeded data the wrk
+# script picks from, and starting, stopping and measuring one brisk binary.
+# The sourcing script sets OUT, DATA, RESULTS, PORT, THREADS, CONNS, DURATION, WARMUP,
+# DIRECT_URL and LIMIT_ARGS (an array), and sources this file before using them.
+
+BASE="http://127.0.0.1:$PORT"
+
+# bench_data BIN: migrate and seed (if empty) with BIN, then write the ids and search
+# terms the workloads pick from into $DATA.
+bench_data() {
+  local bin=$1
+  "$bin" migrate --direct-database-url "$DIRECT_URL" >&2
+  "$bin" seed --if-empty --direct-database-url "$DIRECT_URL" >&2
+  psql "$DIRECT_URL" -Atc "select id from products where tenant_id = 2 order by id" >"$DATA/products.txt"
+  psql "$DIRECT_URL" -Atc "select id from orders where tenant_id = 2 order by id" >"$DATA/orders.txt"
+  local terms=data/search-terms.txt
+  [[ -f "$terms" ]] || terms=../shared/data/search-terms.txt
+  grep -v '^#' "$terms" | grep -v '^$' >"$DATA/terms.txt"
+  [[ -s "$DATA/products.txt" && -s "$DATA/orders.txt" ]] || { echo "bench: no seeded data" >&2; exit 1; }
+}
+
+PID=""
+stop_brisk() {
+  if [[ -n "$PID" ]] && kill -0 "$PID" 2>/dev/null; then
+    kill -TERM "$PID" 2>/dev/null || true
+    wait "$PID" 2>/dev/null || true
+  fi
+  PID=""
+}
+
+# start_brisk BIN WORKERS [extra serve flags...]: serves on $PORT and waits for /health.
+start_brisk() {
+  local bin=$1 workers=$2; shift 2
+  RUST_LOG=${RUST_LOG:-warn} "$bin" serve --bind "127.0.0.1:$PORT" --workers "$workers" \
+    --access-log false "${LIMIT_ARGS[@]}" "$@" >>"$OUT/brisk.log" 2>&1 &
+  PID=$!
+  local deadline=$((SECONDS + 60))
+  until curl -fsS -o /dev/null "$BASE/health" 2>/dev/null; do
+    if ! kill -0 "$PID" 2>/dev/null; then echo "bench: brisk exited, see $OUT/brisk.log" >&2; exit 1; fi
+    if ((SECONDS > deadline)); then echo "bench: brisk not healthy after 60 s" >&2; exit 1; fi
+    sleep 0.2
+  done
+}
+
+# run NAME LABEL MODE WORKERS VARIANT [ROUND]: a warm-up, then one measured wrk run whose
+# JSON line (with VARIANT and ROUND) is appended to $RESULTS.
+run() {
+  local name=$1 label=$2 mode=$3 workers=$4 variant=$5 round=${6:-0}
+  export BENCH_MODE=$mode BENCH_NAME=$name BENCH_LABEL=$label BENCH_WORKERS=$workers \
+    BENCH_VARIANT=$variant BENCH_ROUND=$round BENCH_DATA=$DATA
+  if [[ "$WARMUP" != "0" && "$WARMUP" != "0s" ]]; then
+    wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" -s scripts/bench/workload.lua "$BASE" >/dev/null
+  fi
+  echo "bench: $name ($label) workers=$workers $variant ${round:+round $round}" >&2
+  local before line
+  before=$(cpu_ticks)
+  line=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 10s -s scripts/bench/workload.lua "$BASE" \
+    | tee -a "$OUT/wrk.log" | sed -n 's/^BENCHJSON //p')
+  [[ -n "$line" ]] || { echo "bench: wrk printed no result, see $OUT/wrk.log" >&2; exit 1; }
+  # The server's CPU time during the run (all its threads): with the request count it
+  # gives CPU per request, which the machine's other load disturbs less than req/s.
+  local cpu
+  cpu=$(awk -v a="$before" -v b="$(cpu_ticks)" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')
+  echo "${line%\}},\"server_cpu_s\":$cpu}" >>"$RESULTS"
+  tail -n1 "$RESULTS" >&2
+}
+
+# cpu_ticks: user + system clock ticks of the running brisk so far (0 without one).
+cpu_ticks() {
+  if [[ -n "$PID" && -r /proc/$PID/stat ]]; then
+    awk '{ print $14 + $15 }' "/proc/$PID/stat"
+  else
+    echo 0
+  fi
+}
+
+# The workloads, NAME|LABEL (the wrk script's BENCH_MODE is NAME).
+WORKLOADS=(
+  "W1|GET /api/catalog"
+  "W2|GET /api/products/{id}/summary"
+  "W3|GET /api/orders?page=1..20&per_page=50"
+  "W4|GET /api/orders/{id}"
+  "W5|GET /api/search?q=term"
+  "W6|mix 60% W1/W2/W5, 30% W3/W4, 10% PUT"
+  "W7|GET /health"
+)
