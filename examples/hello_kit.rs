@@ -1,46 +1,40 @@
-//! A whole application on brisk's kit, importing nothing but `brisk::kit`: its own
-//! table, a cached view (`GET /greet/{lang}`: warmed, limited to 3 per minute per
-//! client), and a memoized call (`GET /languages`), served with metrics, limits and
-//! warming. `cargo run --example hello_kit -- 127.0.0.1:8081 <database URL> <redis prefix>`
+//! A whole application on brisk's kit: its own table, a cached view (`GET
+//! /greet/{lang}`: warmed, limited to 3 per minute per client), and a memoized call
+//! (`GET /languages`), served with metrics, limits and warming. Everything brisk comes
+//! from `brisk::kit`; the table is declared with Diesel's `table!`.
+//! `cargo run --example hello_kit -- 127.0.0.1:8081 <database URL> <redis prefix>`
 
 use brisk::kit::actix_web::{rt::System, web, HttpRequest, HttpResponse};
-use brisk::kit::diesel::{
-    dsl::sql,
-    select,
-    sql_types::{Nullable, Text},
-};
+use brisk::kit::diesel::{OptionalExtension, QueryDsl};
 use brisk::kit::diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use brisk::kit::{parse_route_rule, respond_cached, serde_json::json, serve, ApiError, Bytes};
 use brisk::kit::{Cache, DbPool, KitConfig, Mount, Precompressed, Scope, ViewKey, WarmConfig};
 use std::time::Duration;
 
-const TABLE: &str = "CREATE TABLE IF NOT EXISTS hello_greetings (lang text PRIMARY KEY, text text);
+diesel::table! {
+    hello_greetings (lang) {
+        lang -> Text,
+        text -> Text,
+    }
+}
+use hello_greetings::dsl::{hello_greetings as greetings, lang as lang_col, text};
+
+const TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS hello_greetings (lang text PRIMARY KEY, text text NOT NULL);
     INSERT INTO hello_greetings VALUES ('en', 'hello'), ('fr', 'bonjour') ON CONFLICT DO NOTHING";
 const TTL: Duration = Duration::from_secs(60);
 
-/// The text a scalar subquery yields, or none.
-async fn text(db: &DbPool, query: String) -> Result<Option<String>, ApiError> {
-    db.read(|c| {
-        let q = query.clone();
-        Box::pin(async move {
-            Ok(select(sql::<Nullable<Text>>(&format!("({q})")))
-                .get_result(c)
-                .await?)
-        })
-    })
-    .await
-    .map_err(ApiError::internal)
-}
-
-/// The greeting in `lang`, as the JSON the cache stores.
+/// The greeting in `lang`, as the JSON the cache stores (the warmer's recipe too).
 async fn greeting(db: DbPool, lang: String) -> Result<Bytes, ApiError> {
-    let q = format!(
-        "SELECT text FROM hello_greetings WHERE lang = '{}'",
-        lang.replace('\'', "''")
-    );
-    let found = text(&db, q)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such language"))?;
+    let key = lang.clone();
+    let found: Option<String> = db
+        .read(move |c| {
+            let query = greetings.find(key.clone()).select(text);
+            Box::pin(async move { Ok(query.first(c).await.optional()?) })
+        })
+        .await
+        .map_err(ApiError::internal)?;
+    let found = found.ok_or_else(|| ApiError::not_found("no such language"))?;
     Ok(json!({ "lang": lang, "greeting": found })
         .to_string()
         .into())
@@ -56,13 +50,12 @@ async fn greet(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (db, lang) = (db.get_ref().clone(), lang.into_inner());
-    let scope = Scope::Public;
     let key = ViewKey {
         namespace: "greet",
         route: "/greet/{lang}",
         query: &lang,
         only: None,
-        scope,
+        scope: Scope::Public,
     };
     let owned = lang.clone();
     let body = cache
@@ -81,8 +74,17 @@ async fn languages(
     db: web::Data<DbPool>,
 ) -> Result<HttpResponse, ApiError> {
     let db = db.get_ref().clone();
-    let q = "SELECT string_agg(lang, ',' ORDER BY lang) FROM hello_greetings";
-    let all = move || async move { text(&db, q.to_string()).await };
+    let all = move || async move {
+        let langs: Vec<String> = db
+            .read(|c| {
+                Box::pin(
+                    async move { Ok(greetings.select(lang_col).order(lang_col).load(c).await?) },
+                )
+            })
+            .await
+            .map_err(ApiError::internal)?;
+        Ok::<_, ApiError>(langs.join(","))
+    };
     let memo = cache
         .memoize("languages", &(), Scope::Public, TTL, all)
         .await?;
@@ -103,12 +105,16 @@ fn main() -> Result<(), String> {
         .ratelimit
         .routes
         .push(parse_route_rule("GET /greet/{lang} = 3 per minute by ip")?);
-    let created = System::new().block_on(async {
-        let pool = DbPool::build(&config.db);
-        let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-        conn.batch_execute(TABLE).await.map_err(|e| e.to_string())
-    });
-    created.map_err(|e| format!("creating hello_greetings: {e}"))?;
+    System::new()
+        .block_on(async {
+            DbPool::build(&config.db)
+                .get()
+                .await?
+                .batch_execute(TABLE)
+                .await
+                .map_err(Into::into)
+        })
+        .map_err(|e: Box<dyn std::error::Error>| format!("creating hello_greetings: {e}"))?;
     serve(config, |services| {
         let (cache, db) = (services.cache.clone(), services.db.clone());
         let recipe_db = db.clone();

@@ -9,7 +9,8 @@
 #
 # Settings (environment): BEFORE (a git revision, built in a scratch worktree) or
 # BEFORE_BIN (a built binary); AFTER_BIN (default: this tree's release build);
-# BENCH_ROUNDS (3), BENCH_DURATION (5s), BENCH_WARMUP (2s) and the rest as scripts/bench.sh.
+# BENCH_ROUNDS (3), BENCH_ONLY (workload names to run, e.g. "W1 W7"; default all),
+# BENCH_DURATION (5s), BENCH_WARMUP (2s) and the rest as scripts/bench.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -76,6 +77,7 @@ side() {
   export BRISK_REDIS_PREFIX="bench-compare-$$-$name"
   start_brisk "$bin" "$WORKERS"
   for w in "${WORKLOADS[@]}"; do
+    [[ -z "${BENCH_ONLY:-}" || " $BENCH_ONLY " == *" ${w%%|*} "* ]] || continue
     run "${w%%|*}" "${w#*|}" "${w%%|*}" "$WORKERS" "$name" "$round"
   done
   stop_brisk

@@ -1,79 +1,96 @@
-//! The real binary: SIGTERM lets a request in flight finish, then the process exits.
+//! The real binary as its own process: SIGTERM lets a request in flight finish and
+//! answers a request written just after it on a kept-alive connection, then the process
+//! exits 0; a bad flag stops start-up with one line naming it.
 
 use crate::helpers::*;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use crate::raw::{get, RawConn};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-fn wait_for_port(port: u16, deadline: Instant) {
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "brisk did not start listening");
-        std::thread::sleep(Duration::from_millis(20));
+/// `brisk serve` (one worker) on a free port of its own, killed when dropped.
+struct BriskProcess {
+    child: Child,
+    port: u16,
+}
+
+impl BriskProcess {
+    /// Starts it on a fresh database through PgBouncer and waits until it listens.
+    async fn start() -> Self {
+        let db = tokio::task::spawn_blocking(fresh_database).await.unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_brisk"))
+            .args(["serve", "--workers", "1", "--skip-budget-check"])
+            .args(["--shutdown-timeout-secs", "10"])
+            .args(["--bind", &format!("127.0.0.1:{port}")])
+            .args(["--database-url", &format!("{BOUNCER}/{db}")])
+            .args(["--redis-prefix", &brisk::testing::unique_prefix()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start brisk");
+        let listening = wait_until(Duration::from_secs(30), || async move {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        })
+        .await;
+        assert!(listening, "brisk did not start listening");
+        Self { child, port }
+    }
+
+    fn sigterm(&self) {
+        let term = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success());
+    }
+
+    /// The exit status, once the process has exited (at most 20 s from now).
+    async fn exit_status(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "brisk did not exit after SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Exited 0 and no longer listening.
+    async fn assert_stopped_cleanly(&mut self) {
+        let exit = self.exit_status().await;
+        assert!(exit.success(), "{exit:?}");
+        assert!(tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .is_err());
     }
 }
 
-/// Reads one HTTP/1.1 response with a Content-Length body; returns (status, body).
-fn read_response(reader: &mut BufReader<TcpStream>) -> (u16, String) {
-    let mut status_line = String::new();
-    reader.read_line(&mut status_line).unwrap();
-    let status: u16 = status_line.split(' ').nth(1).unwrap().parse().unwrap();
-    let mut length = 0usize;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        if line == "\r\n" {
-            break;
-        }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            length = v.trim().parse().unwrap();
-        }
+impl Drop for BriskProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).unwrap();
-    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
-#[test]
-fn sigterm_drains_the_request_in_flight_then_exits() {
-    let db = fresh_database();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_brisk"))
-        .args([
-            "serve",
-            "--workers",
-            "1",
-            "--skip-budget-check",
-            "--shutdown-timeout-secs",
-            "10",
-        ])
-        .arg("--bind")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--database-url")
-        .arg(format!("{BOUNCER}/{db}"))
-        .arg("--redis-prefix")
-        .arg(brisk::testing::unique_prefix())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start brisk");
-    wait_for_port(port, Instant::now() + Duration::from_secs(30));
+const WITHIN: Duration = Duration::from_secs(30);
 
-    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut writer = stream.try_clone().unwrap();
-    let mut reader = BufReader::new(stream);
+#[tokio::test]
+async fn sigterm_drains_the_request_in_flight_then_exits() {
+    let mut brisk = BriskProcess::start().await;
+    let mut conn = RawConn::connect(brisk.port).await;
     // A first request makes sure a worker owns this connection.
-    writer
-        .write_all(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
-        .unwrap();
-    assert_eq!(read_response(&mut reader).0, 200);
+    conn.send(&get("/health")).await;
+    assert_eq!(conn.response(WITHIN).await.unwrap().status, 200);
 
     // Start a login whose body is still on its way; the server's `100 Continue`
     // proves it is handling the request. Then ask the server to stop.
@@ -82,40 +99,41 @@ fn sigterm_drains_the_request_in_flight_then_exits() {
         "POST /api/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
-    writer.write_all(head.as_bytes()).unwrap();
-    writer.flush().unwrap();
-    let mut continue_line = String::new();
-    reader.read_line(&mut continue_line).unwrap();
-    assert!(
-        continue_line.starts_with("HTTP/1.1 100"),
-        "{continue_line:?}"
-    );
-    let mut blank = String::new();
-    reader.read_line(&mut blank).unwrap();
-    writer.write_all(&body[..10]).unwrap();
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    writer.write_all(&body[10..]).unwrap();
-    let (status, text) = read_response(&mut reader);
-    assert_eq!(status, 200, "{text}");
-    assert!(text.contains("\"token\""), "{text}");
+    conn.send(head.as_bytes()).await;
+    assert_eq!(conn.response(WITHIN).await.unwrap().status, 100);
+    conn.send(&body[..10]).await;
+    brisk.sigterm();
+    conn.send(&body[10..]).await;
+    let login = conn.response(WITHIN).await.expect("the login was answered");
+    assert_eq!(login.status, 200, "{:?}", login.json());
+    assert!(login.json()["token"].is_string(), "{:?}", login.json());
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let exit = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "brisk did not exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(exit.success(), "{exit:?}");
-    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+    brisk.assert_stopped_cleanly().await;
+}
+
+#[tokio::test]
+async fn a_request_written_on_a_keep_alive_connection_after_sigterm_is_answered() {
+    let mut brisk = BriskProcess::start().await;
+    let mut conn = RawConn::connect(brisk.port).await;
+    conn.send(&get("/health")).await;
+    let first = conn.response(WITHIN).await.unwrap();
+    assert_eq!(first.status, 200);
+    assert_ne!(first.header("connection"), Some("close"));
+
+    // The connection is idle and kept alive when SIGTERM comes; the client writes
+    // its next request a moment later, as a busy client would.
+    brisk.sigterm();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    conn.send(&get("/health")).await;
+    let after = conn
+        .response(WITHIN)
+        .await
+        .expect("the request written after SIGTERM got no response (connection closed)");
+    assert_eq!(after.status, 200);
+    assert_eq!(after.header("connection"), Some("close"));
+    assert!(String::from_utf8_lossy(&after.body).contains("ok"));
+
+    brisk.assert_stopped_cleanly().await;
 }
 
 #[test]

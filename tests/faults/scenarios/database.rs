@@ -111,13 +111,7 @@ pub async fn s04() -> Row {
     let target = env.target(bouncer.url(&env.db), "redis://127.0.0.1:6379".into());
     let brisk = Brisk::start(&env.dir, "brisk", &target, &high_limits());
     let clock = Instant::now();
-    let mix = load::w6_mix(
-        brisk.base.clone(),
-        key(TENANT),
-        env.products.clone(),
-        env.customers.clone(),
-        3,
-    );
+    let mix = env.w6_mix(&brisk, 3);
     let running = load::start(
         LoadSpec::new(16, Duration::from_secs(15)),
         clock,
@@ -162,13 +156,7 @@ pub async fn s05() -> Row {
     let (before, after) = prepare_orders(&env).await;
     let brisk = Brisk::start(&env.dir, "brisk", &env.shared(), &high_limits());
     let clock = Instant::now();
-    let mix = load::w6_mix(
-        brisk.base.clone(),
-        key(TENANT),
-        env.products.clone(),
-        env.customers.clone(),
-        3,
-    );
+    let mix = env.w6_mix(&brisk, 3);
     let running = load::start(
         LoadSpec::new(16, Duration::from_secs(12)),
         clock,

@@ -8,9 +8,10 @@ mod process;
 mod redis;
 
 use crate::harness::db::{self, BOUNCER};
-use crate::harness::procs::Target;
+use crate::harness::load::{self, MakeRequest};
+use crate::harness::procs::{Brisk, Target};
 use crate::harness::report::{run, scenario_dir};
-use crate::harness::{blocking, TENANT};
+use crate::harness::{blocking, key, TENANT};
 use std::path::PathBuf;
 
 /// A scenario's scratch database, directory and the tenant's ids; dropping it
@@ -73,6 +74,18 @@ impl Env {
             redis_url,
             redis_prefix: self.prefix.clone(),
         }
+    }
+
+    /// The standard mix (`load::w6_mix`) against `brisk` as the tenant, one write in
+    /// `write_every` (0: reads only).
+    pub fn w6_mix(&self, brisk: &Brisk, write_every: u64) -> MakeRequest {
+        load::w6_mix(
+            brisk.base.clone(),
+            key(TENANT),
+            self.products.clone(),
+            self.customers.clone(),
+            write_every,
+        )
     }
 
     /// Runs `sql` on the scratch database.

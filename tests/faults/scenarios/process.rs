@@ -32,13 +32,7 @@ pub async fn s15() -> Row {
         &[("BRISK_FAULT_PANIC_ONCE", "warmer")],
     );
     let clock = Instant::now();
-    let mix = load::w6_mix(
-        brisk.base.clone(),
-        key(TENANT),
-        env.products.clone(),
-        env.customers.clone(),
-        0,
-    );
+    let mix = env.w6_mix(&brisk, 0);
     let running = load::start(LoadSpec::new(4, Duration::from_secs(8)), clock, false, mix);
     let http = client();
     let warmer = r#"brisk_actor_restarts_total{actor="warmer"}"#;
@@ -103,13 +97,7 @@ pub async fn s11() -> Row {
     ]));
     let mut brisk = Brisk::start(&env.dir, "brisk", &env.shared(), &extra);
     let clock = Instant::now();
-    let mix = load::w6_mix(
-        brisk.base.clone(),
-        key(TENANT),
-        env.products.clone(),
-        env.customers.clone(),
-        10,
-    );
+    let mix = env.w6_mix(&brisk, 10);
     let mut spec = LoadSpec::new(64, Duration::from_secs(15));
     spec.stop_on_connect_error = true;
     let running = load::start(spec, clock, true, mix);

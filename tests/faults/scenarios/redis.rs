@@ -6,7 +6,7 @@ use crate::harness::db::BOUNCER;
 use crate::harness::load::{self, Kind, LoadSpec, Sample, Stats};
 use crate::harness::procs::{Brisk, Redis};
 use crate::harness::report::{ms, Row};
-use crate::harness::{blocking, key, wait_until, TENANT};
+use crate::harness::{blocking, wait_until};
 use std::time::{Duration, Instant};
 
 /// `/ready`'s status and body.
@@ -39,13 +39,7 @@ pub async fn s01() -> Row {
         format!("/ready with Redis down: {status} {body}"),
     );
     let clock = Instant::now();
-    let mix = load::w6_mix(
-        brisk.base.clone(),
-        key(TENANT),
-        env.products.clone(),
-        env.customers.clone(),
-        0,
-    );
+    let mix = env.w6_mix(&brisk, 0);
     let running = load::start(LoadSpec::new(4, Duration::from_secs(12)), clock, false, mix);
     // Redis starts once reads have been served without it, not after a fixed pause.
     running.until_answered(500, Duration::from_secs(10)).await;
@@ -112,13 +106,7 @@ pub async fn s02() -> Row {
     let target = env.target(format!("{BOUNCER}/{}", env.db), redis.url());
     let brisk = Brisk::start(&env.dir, "brisk", &target, &high_limits());
     let clock = Instant::now();
-    let mix = load::w6_mix(
-        brisk.base.clone(),
-        key(TENANT),
-        env.products.clone(),
-        env.customers.clone(),
-        10,
-    );
+    let mix = env.w6_mix(&brisk, 10);
     let running = load::start(
         LoadSpec::new(16, Duration::from_secs(32)),
         clock,
@@ -240,13 +228,7 @@ pub async fn s03() -> Row {
     let target = env.target(format!("{BOUNCER}/{}", env.db), redis.url());
     let brisk = Brisk::start(&env.dir, "brisk", &target, &high_limits());
     let clock = Instant::now();
-    let mix = load::w6_mix(
-        brisk.base.clone(),
-        key(TENANT),
-        env.products.clone(),
-        env.customers.clone(),
-        10,
-    );
+    let mix = env.w6_mix(&brisk, 10);
     let running = load::start(
         LoadSpec::new(16, Duration::from_secs(14)),
         clock,
