@@ -40,6 +40,8 @@ pub fn compare(results: &Path, out: &Path, before: &str, after: &str) -> Result<
         let failed: u64 = b.iter().chain(&a).map(|r| r.errors + r.non_2xx_3xx).sum();
         let verdict = if failed > 0 {
             "not comparable: failed requests"
+        } else if rb.len() < 2 || ra.len() < 2 {
+            "one round: no noise estimate"
         } else if (ratio - 1.0).abs() <= noise {
             "within noise"
         } else if ratio > 1.0 {
