@@ -325,6 +325,8 @@ proptest! {
 
     #[test]
     fn a_json_value_round_trips_unless_it_holds_a_nul(value in json_value(), pretty in any::<bool>()) {
+        // A body is an object: the value is one of its fields.
+        let value = serde_json::json!({ "v": value });
         let text = if pretty {
             serde_json::to_string_pretty(&value).unwrap()
         } else {
@@ -344,14 +346,9 @@ proptest! {
         trailer in "[ \t\r\n]{0,2}[^ \t\r\n]{1,4}",
     ) {
         prop_assume!(!holds_nul(&value));
-        let text = format!("{}{trailer}", serde_json::to_string(&value).unwrap());
+        let body = serde_json::json!({ "v": value });
+        let text = format!("{}{trailer}", serde_json::to_string(&body).unwrap());
         let parsed = parse_json::<Value>(text.as_bytes());
-        // A number followed by digits is one longer number, not a trailer.
-        let extends_a_number = value.is_number()
-            && trailer.trim_start() == trailer
-            && trailer.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == 'e' || c == 'E');
-        if !extends_a_number {
-            prop_assert_eq!(field(parsed.unwrap_err()), "body", "{:?}", text);
-        }
+        prop_assert_eq!(field(parsed.unwrap_err()), "body", "{:?}", text);
     }
 }

@@ -140,6 +140,47 @@ async fn trailing_bytes_after_a_json_body_are_a_400() {
     assert_eq!(order_count(&mut conn, 2), before + 1);
 }
 
+#[actix_web::test]
+async fn a_body_that_is_not_a_json_object_is_a_400_that_names_no_server_type() {
+    let app = spawn_app().await;
+    let mut conn = app.db();
+    let (customer, product) = (customer_ids(&mut conn, 2)[0], product_ids(&mut conn, 2)[0]);
+    let before = order_count(&mut conn, 2);
+    // serde reads a struct from an array too: `[customer, [[product, 1]]]` would be an order.
+    let as_array: &'static [u8] =
+        Box::leak(format!("[{customer},[[{product},1]]]").into_bytes().into());
+    let nested: &'static [u8] = Box::leak(
+        format!(r#"{{"customer_id":{customer},"items":[{product}]}}"#)
+            .into_bytes()
+            .into(),
+    );
+    for (path, key, body) in [
+        ("/api/orders", Some(key(2)), as_array),
+        ("/api/orders", Some(key(2)), &b"[]"[..]),
+        ("/api/orders", Some(key(2)), &b"\"order\""[..]),
+        ("/api/orders", Some(key(2)), nested),
+        (
+            "/api/login",
+            None,
+            &br#"["admin@tenant2.example","password"]"#[..],
+        ),
+    ] {
+        let what = String::from_utf8_lossy(body).to_string();
+        let got = post_raw(&app, path, key.as_deref(), body, None).await;
+        assert_eq!(got.0, 400, "{what}: {}", got.1);
+        let detail = got.1["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("JSON object"), "{what}: {detail}");
+        for internal in ["struct", "NewOrder", "Line", "Credentials", "Body"] {
+            assert!(!detail.contains(internal), "{what}: {detail}");
+        }
+    }
+    assert_eq!(
+        order_count(&mut conn, 2),
+        before,
+        "no order from a refused body"
+    );
+}
+
 fn order_count(conn: &mut diesel::PgConnection, tenant: i64) -> i64 {
     use brisk::db::schema::orders::dsl::*;
     orders

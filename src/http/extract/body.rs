@@ -13,7 +13,8 @@ use serde_json::Value;
 /// characters are invalid JSON).
 const NUL_ESCAPE: &[u8] = b"\\u0000";
 
-/// Parses `bytes` as exactly one `T`; a type or shape error names the field path.
+/// Parses `bytes` as exactly one JSON object into `T`; a type or shape error names the
+/// field path.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {
         return Err(ApiError::bad_request(
@@ -28,6 +29,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 format!("{field} must not contain NUL (U+0000)"),
             ));
         }
+    }
+    // Every body of the API is an object; serde would also read a struct from an
+    // array (`[1, []]`), an encoding nobody documented.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::bad_request(
+            "body",
+            "the request body must be a JSON object",
+        ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -100,13 +109,25 @@ fn missing_field(message: &str) -> Option<String> {
     Some(rest.split('`').next()?.to_string())
 }
 
-/// serde_json's message without the " at line 1 column 9" suffix.
+/// serde_json's message without the " at line 1 column 9" suffix, and without the
+/// server's type names ("expected struct UpdateBody with 3 elements" says how the code
+/// is written, not what the client should send).
 fn clean(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    match text.find(" at line ") {
-        Some(i) => text[..i].to_string(),
-        None => text,
+    let mut text = e.to_string();
+    if let Some(i) = text.find(" at line ") {
+        text.truncate(i);
     }
+    if let Some(i) = text.find("expected struct ") {
+        if text.starts_with("invalid length") {
+            return "expected a JSON object, not an array".into();
+        }
+        text.truncate(i);
+        text.push_str("expected a JSON object");
+    } else if let Some(i) = text.find("expected enum ") {
+        text.truncate(i);
+        text.push_str("expected one of the documented values");
+    }
+    text
 }
 
 #[cfg(test)]
@@ -162,6 +183,25 @@ mod tests {
     }
 
     #[test]
+    fn errors_do_not_name_the_servers_types() {
+        for body in [
+            &b"[]"[..],
+            b"[1, []]",
+            b"1",
+            b"\"x\"",
+            br#"{"customer_id":1,"items":[7]}"#,
+        ] {
+            let e = parse_json::<Body>(body).unwrap_err();
+            let text = e.to_string();
+            assert!(
+                !text.contains("struct") && !text.contains("Body") && !text.contains("Line"),
+                "{text}"
+            );
+            assert!(text.contains("JSON object"), "{text}");
+        }
+    }
+
+    #[test]
     fn nul_in_any_string_is_refused_naming_its_path() {
         #[derive(serde::Deserialize, Debug)]
         struct Login {
@@ -171,10 +211,8 @@ mod tests {
         assert_eq!(field_of(e), "email");
         let e = parse_json::<Value>(br#"{"items":[{"q":1},{"name":"\u0000"}]}"#).unwrap_err();
         assert_eq!(field_of(e), "items[1].name");
-        let e = parse_json::<Value>(br#"["ok","\u0000"]"#).unwrap_err();
-        assert_eq!(field_of(e), "[1]");
-        let e = parse_json::<Value>(br#""\u0000""#).unwrap_err();
-        assert_eq!(field_of(e), "body");
+        let e = parse_json::<Value>(br#"{"a":["ok","\u0000"]}"#).unwrap_err();
+        assert_eq!(field_of(e), "a[1]");
         let e = parse_json::<Value>(br#"{"a":{"k\u0000":1}}"#).unwrap_err();
         assert_eq!(field_of(e), "a.k\\0");
         // An escaped backslash before "u0000" is not a NUL.
