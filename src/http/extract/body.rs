@@ -127,6 +127,18 @@ fn clean(e: &serde_json::Error) -> String {
         text.truncate(i);
         text.push_str("expected one of the documented values");
     }
+    for (rust, json) in [
+        ("expected i64", "expected an integer"),
+        ("expected i32", "expected an integer"),
+        ("expected u64", "expected a non-negative integer"),
+        ("expected u32", "expected a non-negative integer"),
+        ("expected f64", "expected a number"),
+    ] {
+        if text.ends_with(rust) {
+            text.truncate(text.len() - rust.len());
+            text.push_str(json);
+        }
+    }
     text
 }
 
@@ -199,6 +211,10 @@ mod tests {
             );
             assert!(text.contains("JSON object"), "{text}");
         }
+        let e = parse_json::<Body>(br#"{"customer_id":"7","items":[{"quantity":1.5}]}"#);
+        let text = e.unwrap_err().to_string();
+        assert!(text.ends_with("expected an integer"), "{text}");
+        assert!(!text.contains("i64"), "{text}");
     }
 
     #[test]
