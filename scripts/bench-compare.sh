@@ -19,14 +19,7 @@ DATA="$OUT/data"
 RESULTS="$OUT/results.jsonl"
 DURATION=${BENCH_DURATION:-5s}
 WARMUP=${BENCH_WARMUP:-2s}
-CONNS=${BENCH_CONNECTIONS:-64}
-THREADS=${BENCH_THREADS:-2}
-PORT=${BENCH_PORT:-18080}
-WORKERS=${BENCH_WORKERS:-$(nproc)}
 ROUNDS=${BENCH_ROUNDS:-3}
-DIRECT_URL=${BRISK_DIRECT_DATABASE_URL:-postgres://root@127.0.0.1:5432/brisk}
-export BRISK_DATABASE_URL=${BRISK_DATABASE_URL:-postgres://root@127.0.0.1:6432/brisk}
-read -r -a LIMIT_ARGS <<<"${BENCH_LIMIT_ARGS:---rate-limit-scale 100000}"
 
 # shellcheck source=lib/bench.sh
 source scripts/lib/bench.sh

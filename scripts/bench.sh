@@ -18,18 +18,9 @@ DATA="$OUT/data"
 RESULTS="$OUT/results.jsonl"
 DURATION=${BENCH_DURATION:-15s}
 WARMUP=${BENCH_WARMUP:-3s}
-CONNS=${BENCH_CONNECTIONS:-64}
-THREADS=${BENCH_THREADS:-2}
-PORT=${BENCH_PORT:-18080}
-WORKERS=${BENCH_WORKERS:-$(nproc)}
 SWEEP=${BENCH_SWEEP:-"1 2 4"}
-DIRECT_URL=${BRISK_DIRECT_DATABASE_URL:-postgres://root@127.0.0.1:5432/brisk}
-export BRISK_DATABASE_URL=${BRISK_DATABASE_URL:-postgres://root@127.0.0.1:6432/brisk}
 # A fresh Redis prefix per run: every run starts cold, and never sees another run's keys.
 export BRISK_REDIS_PREFIX="bench-$(date +%s)-$$"
-# Plan limits raised for the bench (600/min × 100,000 for tenant 2's pro plan): every
-# request still goes through the limiter and its Redis script, none is refused.
-read -r -a LIMIT_ARGS <<<"${BENCH_LIMIT_ARGS:---rate-limit-scale 100000}"
 
 # shellcheck source=lib/bench.sh
 source scripts/lib/bench.sh

@@ -1,8 +1,17 @@
 # Sourced by scripts/bench.sh and scripts/bench-compare.sh: the seeded data the wrk
 # script picks from, and starting, stopping and measuring one brisk binary.
-# The sourcing script sets OUT, DATA, RESULTS, PORT, THREADS, CONNS, DURATION, WARMUP,
-# DIRECT_URL and LIMIT_ARGS (an array), and sources this file before using them.
+# The sourcing script sets OUT, DATA, RESULTS, DURATION and WARMUP (its own defaults);
+# the settings both scripts share are read here.
 
+CONNS=${BENCH_CONNECTIONS:-64}
+THREADS=${BENCH_THREADS:-2}
+PORT=${BENCH_PORT:-18080}
+WORKERS=${BENCH_WORKERS:-$(nproc)}
+DIRECT_URL=${BRISK_DIRECT_DATABASE_URL:-postgres://root@127.0.0.1:5432/brisk}
+export BRISK_DATABASE_URL=${BRISK_DATABASE_URL:-postgres://root@127.0.0.1:6432/brisk}
+# Plan limits raised for the bench (600/min × 100,000 for tenant 2's pro plan): every
+# request still goes through the limiter and its Redis script, none is refused.
+read -r -a LIMIT_ARGS <<<"${BENCH_LIMIT_ARGS:---rate-limit-scale 100000}"
 BASE="http://127.0.0.1:$PORT"
 
 # bench_data BIN: migrate and seed (if empty) with BIN, then write the ids and search

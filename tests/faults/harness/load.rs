@@ -85,6 +85,9 @@ pub struct Load {
     samples: Arc<Mutex<Vec<Sample>>>,
     /// Requests answered so far (any status), for scenarios that wait for a baseline.
     answered: Arc<AtomicUsize>,
+    /// Requests failed so far (5xx or no answer), for scenarios that hold a fault until
+    /// the clients have met it.
+    failed: Arc<AtomicUsize>,
 }
 
 /// A client for the load: keep-alive, no proxy, one connection per worker.
@@ -102,6 +105,7 @@ pub fn client(spec: &LoadSpec) -> Client {
 pub fn start(spec: LoadSpec, clock: Instant, own_clients: bool, make: MakeRequest) -> Load {
     let samples = Arc::new(Mutex::new(Vec::new()));
     let answered = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
     let shared = client(&spec);
     let tasks = (0..spec.concurrency)
         .map(|w| {
@@ -116,6 +120,7 @@ pub fn start(spec: LoadSpec, clock: Instant, own_clients: bool, make: MakeReques
             let make = Arc::clone(&make);
             let samples = Arc::clone(&samples);
             let answered = Arc::clone(&answered);
+            let failed = Arc::clone(&failed);
             let spec = spec.clone();
             tokio::spawn(async move {
                 let deadline = Instant::now() + spec.duration;
@@ -130,6 +135,9 @@ pub fn start(spec: LoadSpec, clock: Instant, own_clients: bool, make: MakeReques
                     if !sample.connect_error {
                         answered.fetch_add(1, Ordering::Relaxed);
                     }
+                    if sample.failed() {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
                     mine.push(sample);
                     if stop {
                         break;
@@ -143,6 +151,7 @@ pub fn start(spec: LoadSpec, clock: Instant, own_clients: bool, make: MakeReques
         tasks,
         samples,
         answered,
+        failed,
     }
 }
 
@@ -175,16 +184,17 @@ impl Load {
     /// Waits until `n` requests have been answered (the baseline before a fault),
     /// failing the scenario if that takes longer than `within`.
     pub async fn until_answered(&self, n: usize, within: Duration) {
-        let answered = Arc::clone(&self.answered);
-        let reached = super::wait_until(within, || {
-            let answered = Arc::clone(&answered);
-            async move { answered.load(Ordering::Relaxed) >= n }
-        })
-        .await;
-        assert!(
-            reached.is_some(),
-            "the load answered fewer than {n} requests in {within:?}"
-        );
+        until_count(&self.answered, n, within, "answered").await;
+    }
+
+    /// Requests failed so far.
+    pub fn failed(&self) -> usize {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Waits until `n` requests in all have failed (5xx or no answer), at most `within`.
+    pub async fn until_failed(&self, n: usize, within: Duration) {
+        until_count(&self.failed, n, within, "failed").await;
     }
 
     /// Waits for every worker; the samples sorted by start.
@@ -295,4 +305,17 @@ pub fn w6_mix(
         let req = client.get(format!("{base}{path}")).bearer_auth(&key);
         (req, Kind::Read, route)
     })
+}
+
+/// Waits until `counter` reaches `n`, at most `within`; panics naming `what` when not.
+async fn until_count(counter: &Arc<AtomicUsize>, n: usize, within: Duration, what: &str) {
+    let reached = super::wait_until(within, || {
+        let counter = Arc::clone(counter);
+        async move { counter.load(Ordering::Relaxed) >= n }
+    })
+    .await;
+    assert!(
+        reached.is_some(),
+        "the load {what} fewer than {n} requests in {within:?}"
+    );
 }
