@@ -46,7 +46,7 @@ faults: services
 ## lint: formatting and clippy, warnings as errors
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 ## bench: the load benchmark and its report (scripts/bench.sh)
 bench: services

@@ -12,7 +12,7 @@ fn main() {
         Some(Command::Migrate(args)) => brisk::db::migrate::run_cli(&args.direct_database_url),
         Some(Command::Seed(args)) => brisk::db::seed::run_cli(&args.seed_config()),
         Some(Command::CheckBudget(args)) => {
-            brisk::db::budget::run_cli(&args.database.budget_config())
+            brisk_kit::db::budget::run_cli(&args.database.budget_config())
         }
     };
     if let Err(message) = outcome {
@@ -27,7 +27,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         eprintln!("brisk: BRISK_SECRET is the development default: set it (the same in every process) in production");
     }
     let api = args.order_api_config();
-    brisk::startup::serve(args.kit_config(), move |services| {
+    brisk_kit::startup::serve(args.kit_config(), move |services| {
         order_api::mount(services, api)
     })
 }

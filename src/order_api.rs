@@ -4,9 +4,9 @@
 //! `main` (and the API tests) hand [`mount`] to the kit's start-up.
 
 use crate::app::{export, OrderApp};
-use crate::http::docs;
-use crate::http::routes::{handlers, openapi, CursorKey};
-use crate::startup::{Mount, Services, Store};
+use crate::routes::{handlers, openapi, CursorKey};
+use brisk_kit::http::docs;
+use brisk_kit::startup::{Mount, Services, Store};
 
 /// The routes under this prefix need an API key.
 pub const PROTECTED_PREFIX: &str = "/api/";

@@ -2,13 +2,13 @@
 //! limit strings, keyset cursors, query normalization, query parameters and JSON
 //! bodies never panic, and round-trip where they should.
 
-use brisk::cache::keys::normalize_query;
 use brisk::domain::orders::OrderPosition;
-use brisk::http::error::ApiError;
-use brisk::http::extract::body::parse_json;
-use brisk::http::extract::query::{QueryParams, MAX_QUERY_INTEGER};
-use brisk::http::routes::cursor;
-use brisk::ratelimit::limits::{format_limits, parse_limits, MAX_COUNT};
+use brisk::routes::cursor;
+use brisk_kit::cache::keys::normalize_query;
+use brisk_kit::http::error::ApiError;
+use brisk_kit::http::extract::body::parse_json;
+use brisk_kit::http::extract::query::{QueryParams, MAX_QUERY_INTEGER};
+use brisk_kit::ratelimit::limits::{format_limits, parse_limits, MAX_COUNT};
 use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 use serde_json::{Map, Value};

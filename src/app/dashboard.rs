@@ -2,9 +2,9 @@
 //! products by units over the last 30 days. Per-tenant data: never cached under a
 //! shared key.
 
-use crate::db::pool::DbPool;
 use crate::db::queries::dashboard::{self, TopProduct};
-use crate::db::DbError;
+use brisk_kit::db::pool::DbPool;
+use brisk_kit::db::DbError;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 

@@ -9,10 +9,10 @@
 //! 503) before the handler answers. A later chunk that fails still ends the body
 //! early (logged): the status line is already sent by then.
 
-use crate::db::pool::DbPool;
 use crate::db::queries::orders::{export_chunk, ExportRow};
-use crate::db::DbError;
-use crate::metrics::RequestQueries;
+use brisk_kit::db::pool::DbPool;
+use brisk_kit::db::DbError;
+use brisk_kit::metrics::RequestQueries;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::Stream;
 use std::fmt::Write;

@@ -12,11 +12,11 @@ pub mod reads;
 pub mod sessions;
 pub mod views;
 
-use crate::cache::{Cache, CachedBody};
-use crate::db::pool::DbPool;
 use crate::domain::OrderStatus;
-use crate::failure::Failure;
-use crate::metrics::RequestQueries;
+use brisk_kit::cache::{Cache, CachedBody};
+use brisk_kit::db::pool::DbPool;
+use brisk_kit::failure::Failure;
+use brisk_kit::metrics::RequestQueries;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::Stream;

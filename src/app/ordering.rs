@@ -4,13 +4,13 @@
 //! invalidate the cached reads after the commit.
 
 use super::reads;
-use crate::cache::Cache;
-use crate::db::pool::{Conn, DbPool};
 use crate::db::queries::idempotency::{self, Claim, OwnedClaim};
 use crate::db::queries::order_create::{self, CreateError};
-use crate::db::DbError;
 use crate::domain::ordering::{validate_lines, NewLine, OrderRejection, RequestedLine};
 use crate::domain::orders::InvalidInput;
+use brisk_kit::cache::Cache;
+use brisk_kit::db::pool::{Conn, DbPool};
+use brisk_kit::db::DbError;
 use rand::RngCore;
 use serde_json::Value;
 use sha2::{Digest, Sha256};

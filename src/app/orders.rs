@@ -2,12 +2,12 @@
 //! keyset), and one order.
 
 use super::reads::{self, ReadError};
-use crate::cache::Cache;
 use crate::db::models::OrderView;
-use crate::db::pool::DbPool;
 use crate::db::queries::orders;
-use crate::db::DbError;
 use crate::domain::orders::{OrderPage, OrderPosition, OrderQuery};
+use brisk_kit::cache::Cache;
+use brisk_kit::db::pool::DbPool;
+use brisk_kit::db::DbError;
 
 /// Why an order read failed.
 #[derive(Debug, thiserror::Error)]

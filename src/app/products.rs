@@ -2,12 +2,12 @@
 //! tenant's cached catalog and searches after it commits.
 
 use super::reads;
-use crate::cache::Cache;
 use crate::db::models::{Product, ProductBrief};
-use crate::db::pool::DbPool;
 use crate::db::queries::products::{self, ProductChanges};
-use crate::db::DbError;
 use crate::domain::orders::InvalidInput;
+use brisk_kit::cache::Cache;
+use brisk_kit::db::pool::DbPool;
+use brisk_kit::db::DbError;
 
 /// Why a product use case failed.
 #[derive(Debug, thiserror::Error)]

@@ -11,12 +11,12 @@
 //! | order count (offset pages' `total`) | memoized per (tenant, status) | tenant | 300 s ± 10 % |
 
 use super::views;
-use crate::cache::{Cache, CachedBody, Scope, ViewKey};
-use crate::db::pool::DbPool;
 use crate::db::queries;
-use crate::db::DbError;
 use crate::domain::OrderStatus;
-use crate::metrics::RequestQueries;
+use brisk_kit::cache::{Cache, CachedBody, Scope, ViewKey};
+use brisk_kit::db::pool::DbPool;
+use brisk_kit::db::DbError;
+use brisk_kit::metrics::RequestQueries;
 use bytes::Bytes;
 use std::future::Future;
 use std::sync::Arc;
@@ -307,7 +307,7 @@ pub(crate) fn to_bytes<T: serde::Serialize>(value: &T) -> Result<Bytes, ReadErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::keys::normalize_query;
+    use brisk_kit::cache::keys::normalize_query;
 
     #[test]
     fn search_keys_round_trip_and_ignore_parameter_order() {

@@ -28,15 +28,15 @@
 //! silently: the memos would have to be bounded anyway. Bounded memos give the
 //! guarantee by construction, at one indexed query per key per 3 s cluster-wide.
 
-use crate::authenticate::{AuthError, Authenticate};
-use crate::caller::{AuthContext, PlanName};
-use crate::db::pool::DbPool;
 use crate::db::queries;
-use crate::db::DbError;
 use crate::domain::Plan;
-use crate::redis::{budget, Redis};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use brisk_kit::authenticate::{AuthError, Authenticate};
+use brisk_kit::caller::{AuthContext, PlanName};
+use brisk_kit::db::pool::DbPool;
+use brisk_kit::db::DbError;
+use brisk_kit::redis::{budget, Redis};
 use chrono::{DateTime, Duration as Days, Utc};
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use rand::RngCore;
@@ -187,7 +187,7 @@ impl SharedMemo {
     }
 
     /// Not skipped after a recent error, and Redis has not failed earlier in this
-    /// request (`crate::redis::budget`).
+    /// request (`brisk_kit::redis::budget`).
     fn available(&self) -> bool {
         epoch_ms() >= self.skip_until_ms.load(Ordering::Relaxed) && !budget::spent()
     }

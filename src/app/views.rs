@@ -2,8 +2,8 @@
 //! Each takes the pool and the caller's tenant; none knows about HTTP.
 
 use super::reads::{to_bytes, ReadError};
-use crate::db::pool::DbPool;
 use crate::db::queries;
+use brisk_kit::db::pool::DbPool;
 use bytes::Bytes;
 use serde::Serialize;
 

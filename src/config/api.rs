@@ -4,8 +4,8 @@
 
 use super::ServeArgs;
 use crate::app::export::DEFAULT_MAX_CONCURRENT;
-use crate::http::routes::CursorKey;
 use crate::order_api::OrderApiConfig;
+use crate::routes::CursorKey;
 use clap::Args;
 
 /// The order API's flags.

@@ -5,8 +5,8 @@
 //! `BRISK_WARM_INTERVAL_MS`, `BRISK_WARM_BUDGET`, `BRISK_WARM_HOT_ACCESSES`,
 //! `BRISK_WARM_HALF_LIFE_MS`, `BRISK_WARM_DISABLED`.
 
-use crate::cache::{self, CacheConfig};
-use crate::warm::{self, WarmConfig};
+use brisk_kit::cache::{self, CacheConfig};
+use brisk_kit::warm::{self, WarmConfig};
 use clap::Args;
 use std::time::Duration;
 

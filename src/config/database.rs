@@ -6,21 +6,21 @@
 //! `BRISK_DB_RESERVE`, `BRISK_DB_STATEMENT_TIMEOUT_MS`, `BRISK_SKIP_BUDGET_CHECK`.
 
 use super::SeedArgs;
-use crate::db::budget::{
+use crate::db::seed::{SeedConfig, SeedOptions};
+use brisk_kit::db::budget::{
     BudgetConfig, DEFAULT_DB_RESERVE, DEFAULT_PGBOUNCER_POOL_SIZE, DEFAULT_PROCESSES,
 };
-use crate::db::config::{
+use brisk_kit::db::config::{
     DbConfig, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_LIFETIME,
     DEFAULT_POOL_SIZE, DEFAULT_STATEMENT_TIMEOUT,
 };
-use crate::db::seed::{SeedConfig, SeedOptions};
 use clap::Args;
 use std::time::Duration;
 
 /// The server's database URL unless told otherwise (the data layer's default).
-pub const DEFAULT_URL: &str = crate::db::config::DEFAULT_DATABASE_URL;
+pub const DEFAULT_URL: &str = brisk_kit::db::config::DEFAULT_DATABASE_URL;
 /// The direct URL unless told otherwise (the data layer's default).
-pub const DEFAULT_DIRECT_URL: &str = crate::db::config::DEFAULT_DIRECT_DATABASE_URL;
+pub const DEFAULT_DIRECT_URL: &str = brisk_kit::db::config::DEFAULT_DIRECT_DATABASE_URL;
 
 /// The database flags of `brisk serve` (pool and connection budget).
 #[derive(Debug, Clone, Args)]

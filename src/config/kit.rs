@@ -2,7 +2,7 @@
 //! subsystem: the only place that maps clap arguments onto them.
 
 use super::{LogFormat, ServeArgs, StoreKind};
-use crate::startup::{KitConfig, ServerConfig, Store};
+use brisk_kit::startup::{KitConfig, ServerConfig, Store};
 use std::time::Duration;
 
 impl ServeArgs {

@@ -6,8 +6,8 @@
 //! `BRISK_METRICS_HISTORY`.
 
 use super::server::LogFormat;
-use crate::metrics::logging::LineFormat;
-use crate::metrics::settings::{self, AccessLogSettings, MetricsConfig};
+use brisk_kit::metrics::logging::LineFormat;
+use brisk_kit::metrics::settings::{self, AccessLogSettings, MetricsConfig};
 use clap::{ArgAction, Args};
 use std::time::Duration;
 

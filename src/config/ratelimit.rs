@@ -10,14 +10,17 @@
 //! A limit string that does not parse stops start-up with the string quoted.
 
 use super::ServeArgs;
-use crate::ratelimit::config::{
-    shipped_plans, shipped_routes, DEFAULT_AUTH_FAILURES, DEFAULT_BREAKER, DEFAULT_ENTERPRISE,
-    DEFAULT_EXPORT, DEFAULT_EXPORT_ON_FAILURE, DEFAULT_FREE, DEFAULT_IP_ON_FAILURE, DEFAULT_LOGIN,
-    DEFAULT_ON_FAILURE, DEFAULT_PRO, DEFAULT_SCALE, EXPORT_ROUTE,
+use crate::policy::{
+    plans, route_rules, DEFAULT_ENTERPRISE, DEFAULT_EXPORT, DEFAULT_EXPORT_ON_FAILURE,
+    DEFAULT_FREE, DEFAULT_LOGIN, DEFAULT_PRO,
 };
-use crate::ratelimit::limits::{parse_limits, LimitParseError, Rate};
-use crate::ratelimit::rules::{parse_route_rule, FailurePolicy, RouteRule};
-use crate::ratelimit::RateLimitConfig;
+use brisk_kit::ratelimit::config::{
+    DEFAULT_AUTH_FAILURES, DEFAULT_BREAKER, DEFAULT_IP_ON_FAILURE, DEFAULT_ON_FAILURE,
+    DEFAULT_SCALE,
+};
+use brisk_kit::ratelimit::limits::{parse_limits, LimitParseError, Rate};
+use brisk_kit::ratelimit::rules::{parse_route_rule, FailurePolicy, RouteRule};
+use brisk_kit::ratelimit::RateLimitConfig;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Args;
 use std::time::Duration;
@@ -109,19 +112,14 @@ impl ServeArgs {
     /// from the database flags.
     pub fn rate_limit_config(&self) -> RateLimitConfig {
         let args = &self.ratelimit;
-        let mut routes = shipped_routes(
+        let mut routes = route_rules(
             args.rate_limit_login.0.clone(),
             args.rate_limit_export.0.clone(),
+            args.rate_limit_export_on_failure,
         );
-        let (export_method, export_pattern) = EXPORT_ROUTE;
-        for r in routes.iter_mut() {
-            if r.method == export_method && r.pattern == export_pattern {
-                r.on_failure = Some(args.rate_limit_export_on_failure);
-            }
-        }
         routes.extend(args.rate_limit_routes.iter().cloned());
         RateLimitConfig {
-            plans: shipped_plans(
+            plans: plans(
                 args.rate_limit_free.0.clone(),
                 args.rate_limit_pro.0.clone(),
                 args.rate_limit_enterprise.0.clone(),
@@ -143,8 +141,8 @@ impl ServeArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::caller::PlanName;
     use crate::domain::Plan;
+    use brisk_kit::caller::PlanName;
     use clap::Parser;
 
     #[derive(Parser)]

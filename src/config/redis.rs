@@ -2,7 +2,7 @@
 //!
 //! Environment: `BRISK_REDIS_URL`, `BRISK_REDIS_TIMEOUT_MS`, `BRISK_REDIS_PREFIX`, `BRISK_STORE`.
 
-use crate::redis::{RedisConfig, DEFAULT_PREFIX, DEFAULT_REDIS_URL, DEFAULT_TIMEOUT};
+use brisk_kit::redis::{RedisConfig, DEFAULT_PREFIX, DEFAULT_REDIS_URL, DEFAULT_TIMEOUT};
 use clap::{Args, ValueEnum};
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! `BRISK_LOG_FORMAT`, `BRISK_SECRET`, `BRISK_SHUTDOWN_TIMEOUT_SECS`,
 //! `BRISK_HEADER_TIMEOUT_MS`, `BRISK_BODY_TIMEOUT_MS`.
 
-use crate::startup::{DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT};
+use brisk_kit::startup::{DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT};
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
 

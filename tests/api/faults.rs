@@ -6,9 +6,9 @@
 
 use crate::helpers::*;
 use brisk::config::ratelimit::Limits;
-use brisk::metrics::LimiterEvent;
-use brisk::ratelimit::parse_limits;
-use brisk::testing::Mode;
+use brisk_kit::metrics::LimiterEvent;
+use brisk_kit::ratelimit::parse_limits;
+use brisk_kit::testing::Mode;
 use diesel::RunQueryDsl;
 use std::time::{Duration, Instant};
 

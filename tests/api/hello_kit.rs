@@ -1,6 +1,7 @@
-//! `examples/hello_kit.rs`, an application built on `brisk::kit` alone, run as its own
-//! process against the real PostgreSQL (through PgBouncer) and Redis: its cached view
-//! hits, its route limit answers 429, and `/metrics` labels its route.
+//! `kit/examples/hello_kit.rs`, an application built on `brisk_kit` alone, run as its
+//! own process against the real PostgreSQL (through PgBouncer) and Redis: its cached
+//! view hits, its route limit answers 429, its own plan limits its protected route, and
+//! `/metrics` labels its route.
 
 use crate::helpers::*;
 use std::io::{BufRead, BufReader};
@@ -41,7 +42,7 @@ fn start(db_name: &str) -> (Running, u16) {
         .args([
             "127.0.0.1:0",
             &format!("{BOUNCER}/{db_name}"),
-            &brisk::testing::unique_prefix(),
+            &brisk_kit::testing::unique_prefix(),
         ])
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
@@ -64,8 +65,29 @@ fn start(db_name: &str) -> (Running, u16) {
     (Running(child), port)
 }
 
+/// hello_kit's own plan: its protected route wants the demo key and allows 2 a minute.
+async fn check_the_hobby_plan(client: &reqwest::Client, base: &str) {
+    let whoami = || {
+        client
+            .get(format!("{base}/private/whoami"))
+            .header("x-api-key", "hello-demo-key")
+            .send()
+    };
+    let anonymous = client.get(format!("{base}/private/whoami")).send();
+    assert_eq!(anonymous.await.unwrap().status(), 401, "no key, no caller");
+    for remaining in ["1", "0"] {
+        let res = whoami().await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["x-ratelimit-limit"], "2", "the hobby plan");
+        assert_eq!(res.headers()["x-ratelimit-remaining"], remaining);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["plan"], "hobby");
+    }
+    assert_eq!(whoami().await.unwrap().status(), 429, "over 2 per minute");
+}
+
 #[tokio::test]
-async fn hello_kit_serves_a_cached_view_a_memo_a_route_limit_and_metrics() {
+async fn hello_kit_serves_a_cached_view_a_memo_a_route_limit_its_own_plan_and_metrics() {
     let db_name = tokio::task::spawn_blocking(fresh_database).await.unwrap();
     let (_app, port) = start(&db_name);
     let base = format!("http://127.0.0.1:{port}");
@@ -90,6 +112,8 @@ async fn hello_kit_serves_a_cached_view_a_memo_a_route_limit_and_metrics() {
         "the fourth read in a minute is over 3 per minute"
     );
     assert!(limited.headers().contains_key("retry-after"));
+
+    check_the_hobby_plan(&client, &base).await;
 
     let langs = get("/languages").await.unwrap();
     assert_eq!(langs.status(), 200);

@@ -5,8 +5,8 @@
 use brisk::config::ServeArgs;
 use brisk::db::seed::{self, SeedOptions};
 use brisk::order_api::{self, OrderApiConfig};
-use brisk::startup::Services;
-use brisk::startup::{Application, Mount};
+use brisk_kit::startup::Services;
+use brisk_kit::startup::{Application, Mount};
 use diesel::prelude::*;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use reqwest::{Client, Method, Response};
@@ -135,7 +135,7 @@ pub fn test_args(db_name: &str) -> ServeArgs {
     args.database.direct_database_url = format!("{DIRECT}/{db_name}");
     args.database.pool_size = 4;
     args.database.skip_budget_check = true;
-    args.redis.redis_prefix = brisk::testing::unique_prefix();
+    args.redis.redis_prefix = brisk_kit::testing::unique_prefix();
     args
 }
 
@@ -350,5 +350,5 @@ pub fn customer_ids(conn: &mut PgConnection, tenant: i64) -> Vec<i64> {
         .unwrap()
 }
 
-/// The shared test proxy (`brisk::testing`), here in front of the machine's Redis.
-pub use brisk::testing::TcpProxy as RedisProxy;
+/// The shared test proxy (`brisk_kit::testing`), here in front of the machine's Redis.
+pub use brisk_kit::testing::TcpProxy as RedisProxy;

@@ -7,9 +7,9 @@ use crate::helpers::*;
 use brisk::config::ratelimit::Limits;
 use brisk::config::ServeArgs;
 use brisk::order_api;
-use brisk::ratelimit::{parse_limits, parse_route_rule};
-use brisk::startup::Application;
-use brisk::testing::Mode;
+use brisk_kit::ratelimit::{parse_limits, parse_route_rule};
+use brisk_kit::startup::Application;
+use brisk_kit::testing::Mode;
 use diesel::sql_types::{BigInt, Text};
 use diesel::RunQueryDsl;
 use reqwest::header::HeaderValue;
@@ -152,7 +152,7 @@ async fn time_to_401(apps: &[&TestApp], key: &str, within: Duration) -> Option<D
 #[actix_web::test]
 async fn a_key_deleted_or_expired_by_sql_stops_on_every_process_within_five_seconds() {
     let db = tokio::task::spawn_blocking(fresh_database).await.unwrap();
-    let prefix = brisk::testing::unique_prefix();
+    let prefix = brisk_kit::testing::unique_prefix();
     let configure = |args: &mut ServeArgs| {
         patient_redis(args);
         args.redis.redis_prefix = prefix.clone();
@@ -353,7 +353,7 @@ async fn failed_logins_count_against_the_address() {
 #[actix_web::test]
 async fn an_unknown_key_is_remembered_across_processes() {
     let db = tokio::task::spawn_blocking(fresh_database).await.unwrap();
-    let prefix = brisk::testing::unique_prefix();
+    let prefix = brisk_kit::testing::unique_prefix();
     let configure = |args: &mut ServeArgs| {
         patient_redis(args);
         args.redis.redis_prefix = prefix.clone();

@@ -319,7 +319,7 @@ async fn header_values_used_as_data_refuse_nul_and_non_ascii_without_a_5xx() {
 #[test]
 fn an_impossible_total_is_a_422_total_out_of_range() {
     use brisk::domain::ordering::OrderRejection;
-    use brisk::http::error::ApiError;
+    use brisk_kit::http::error::ApiError;
     let answer = ApiError::from(OrderRejection::TotalOverflow);
     assert_eq!(answer.status().as_u16(), 422);
     let body: Value = serde_json::from_str(&answer.body()).unwrap();

@@ -141,7 +141,7 @@ fn check(got: i64, expected: i64) -> Result<(), String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_two_clients_run_a_thousand_queries_each_through_pgbouncer_without_errors() {
     let url = canary_url();
-    brisk::db::migrate::create_database_if_missing(&direct_url(&url))
+    brisk_kit::db::direct::create_database_if_missing(&direct_url(&url))
         .expect("canary database exists or was created");
 
     let pool = Pool::builder()

@@ -2,7 +2,7 @@
 //! (backends terminated, PgBouncer restarted) are replaced without failing reads.
 
 use crate::helpers::*;
-use brisk::testing::Mode;
+use brisk_kit::testing::Mode;
 use diesel::RunQueryDsl;
 use serde_json::Value;
 use std::net::TcpListener;

@@ -4,7 +4,7 @@
 use crate::helpers::*;
 use brisk::config::ratelimit::Limits;
 use brisk::config::ServeArgs;
-use brisk::ratelimit::parse_limits;
+use brisk_kit::ratelimit::parse_limits;
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
 
@@ -24,7 +24,7 @@ fn header(resp: &Response, name: &str) -> Option<String> {
 #[actix_web::test]
 async fn two_servers_sharing_redis_admit_exactly_the_limit_across_both() {
     let db = tokio::task::spawn_blocking(fresh_database).await.unwrap();
-    let prefix = brisk::testing::unique_prefix();
+    let prefix = brisk_kit::testing::unique_prefix();
     let configure = |args: &mut ServeArgs| {
         patient_redis(args);
         args.redis.redis_prefix = prefix.clone();
@@ -173,14 +173,14 @@ async fn every_api_response_carries_the_plan_limit_headers_and_exempt_routes_non
 
 #[actix_web::test]
 async fn a_redis_cut_applies_each_routes_failure_policy_and_never_a_5xx() {
-    use brisk::metrics::events::LimiterEvent;
+    use brisk_kit::metrics::events::LimiterEvent;
     let proxy = RedisProxy::start().await;
     let app = spawn_app_with(|args| {
         args.redis.redis_url = format!("redis://127.0.0.1:{}", proxy.port);
         // A cut closes connections (errors at once); the generous timeout only keeps a
         // loaded machine from failing the decisions made while Redis is reachable.
         args.redis.redis_timeout_ms = 1_000;
-        args.ratelimit.rate_limit_on_failure = brisk::ratelimit::FailurePolicy::Deny;
+        args.ratelimit.rate_limit_on_failure = brisk_kit::ratelimit::FailurePolicy::Deny;
         args.ratelimit.rate_limit_breaker_ms = 200;
     })
     .await;

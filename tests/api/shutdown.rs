@@ -27,7 +27,7 @@ impl BriskProcess {
             .args(["--shutdown-timeout-secs", "10"])
             .args(["--bind", &format!("127.0.0.1:{port}")])
             .args(["--database-url", &format!("{BOUNCER}/{db}")])
-            .args(["--redis-prefix", &brisk::testing::unique_prefix()])
+            .args(["--redis-prefix", &brisk_kit::testing::unique_prefix()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

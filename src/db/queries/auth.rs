@@ -1,7 +1,7 @@
 //! API keys and users: credential look-ups (by hash) and login tokens.
 
-use crate::db::error::{DbError, DbResult};
 use crate::db::schema::{api_keys, tenants, users};
+use brisk_kit::db::error::{DbError, DbResult};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};

@@ -1,8 +1,8 @@
 //! The tenant dashboard: three independent aggregates, pipelined on one connection
 //! (sent together, answered in order) rather than run one after another.
 
-use crate::db::error::DbResult;
 use crate::db::schema::orders;
+use brisk_kit::db::error::DbResult;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamptz};

@@ -18,8 +18,8 @@
 //!   request failed and its release did not reach the database, or its process died)
 //!   and may be taken over: a retry waits at most that long, not a minute.
 
-use crate::db::error::{DbError, DbResult};
 use crate::db::schema::idempotency_keys;
+use brisk_kit::db::error::{DbError, DbResult};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Integer, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};

@@ -4,13 +4,13 @@
 //! decremented, the order and its items inserted. The rules themselves live in
 //! `domain::ordering`; this module only reads and writes.
 
-use crate::db::error::DbError;
 use crate::db::models::{CustomerRef, OrderItemRow, OrderRow, OrderView};
 use crate::db::queries::idempotency::{self, OwnedClaim};
 use crate::db::queries::orders::assemble;
 use crate::db::schema::{customers, order_items, orders, products};
 use crate::domain::ordering::{price, LockedProduct, NewLine, OrderRejection, PricedLine};
 use crate::domain::orders::OrderFields;
+use brisk_kit::db::error::DbError;
 use diesel::prelude::*;
 use diesel::result::Error;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};

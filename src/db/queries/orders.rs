@@ -3,10 +3,10 @@
 //! the page (joined with customers when asked), the count (offset form, memoized),
 //! and the items of every order on the page (`belonging_to` + `grouped_by`).
 
-use crate::db::error::{DbError, DbResult};
 use crate::db::models::{CustomerRef, OrderItemRow, OrderRow, OrderView};
 use crate::db::schema::{customers, order_items, orders};
 use crate::domain::orders::{OrderFields, OrderPage, OrderPosition, OrderQuery};
+use brisk_kit::db::error::{DbError, DbResult};
 use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
 use diesel::prelude::*;

@@ -1,8 +1,8 @@
 //! Product reads and writes, always filtered by the caller's tenant.
 
-use crate::db::error::{DbError, DbResult};
 use crate::db::models::{Product, ProductBrief, ProductSummary};
 use crate::db::schema::products;
+use brisk_kit::db::error::{DbError, DbResult};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};

@@ -5,7 +5,7 @@
 
 use super::copy::copy_all;
 use super::{generate, Dataset, SeedOptions, SeedReport};
-use crate::db::migrate::{connect, quote_ident};
+use brisk_kit::db::direct::{connect, quote_ident};
 use diesel::connection::Connection;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
@@ -229,7 +229,7 @@ mod tests {
 
     impl Drop for ScratchDb {
         fn drop(&mut self) {
-            let _ = crate::db::migrate::drop_database(&self.url);
+            let _ = brisk_kit::db::direct::drop_database(&self.url);
         }
     }
 
@@ -312,9 +312,9 @@ mod tests {
     fn is_empty_reports_an_unmigrated_database_as_an_error() {
         let name = format!("brisk_seedtest_{}", uuid::Uuid::new_v4().simple());
         let url = format!("postgres://root@127.0.0.1:5432/{name}");
-        crate::db::migrate::create_database_if_missing(&url).unwrap();
+        brisk_kit::db::direct::create_database_if_missing(&url).unwrap();
         let outcome = is_empty(&url);
-        let _ = crate::db::migrate::drop_database(&url);
+        let _ = brisk_kit::db::direct::drop_database(&url);
         assert!(outcome.unwrap_err().contains("migrate"));
     }
 }

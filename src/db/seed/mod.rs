@@ -23,7 +23,7 @@ pub use generate::{
 };
 pub use load::{is_empty, seed};
 
-use crate::db::config::DEFAULT_DIRECT_DATABASE_URL;
+use brisk_kit::db::config::DEFAULT_DIRECT_DATABASE_URL;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
 /// The vocabulary of names (`data/words.txt`).

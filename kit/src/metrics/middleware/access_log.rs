@@ -1,0 +1,127 @@
+//! The access log: one line per request (info, target `brisk::access`), as
+//! `key=value` text or one JSON object, plus the N+1 and slow-request warnings, which
+//! repeat the line behind their reason.
+
+use super::super::settings::AccessLogSettings;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// One access-log record.
+#[derive(serde::Serialize)]
+pub(super) struct AccessLine<'a> {
+    pub(super) request_id: &'a str,
+    pub(super) method: &'a str,
+    pub(super) route: &'a str,
+    pub(super) path: &'a str,
+    pub(super) status: u16,
+    pub(super) elapsed_ms: f64,
+    pub(super) statements: u64,
+    pub(super) db_ms: f64,
+    pub(super) cache: Option<&'static str>,
+    pub(super) client: Option<IpAddr>,
+    /// False when the client went away before the body ended.
+    pub(super) complete: bool,
+}
+
+impl AccessLine<'_> {
+    /// Writes the line and its warnings as `settings` say; `elapsed` is the request's
+    /// time, compared with the slow-request threshold.
+    pub(super) fn write(&self, settings: &AccessLogSettings, elapsed: Duration) {
+        let s = settings;
+        if s.enabled && log::log_enabled!(target: "brisk::access", log::Level::Info) {
+            log::info!(target: "brisk::access", "{}", self.render(s.json, None));
+        }
+        if self.statements > s.statement_warn_threshold {
+            let detail = format!(
+                "{} statements (threshold {})",
+                self.statements, s.statement_warn_threshold
+            );
+            let line = self.render(s.json, Some(("n_plus_one", detail)));
+            log::warn!(target: "brisk::access", "{line}");
+        }
+        if elapsed > s.slow_request {
+            let detail = format!(
+                "{:.1} ms (threshold {} ms)",
+                self.elapsed_ms,
+                s.slow_request.as_millis()
+            );
+            let line = self.render(s.json, Some(("slow_request", detail)));
+            log::warn!(target: "brisk::access", "{line}");
+        }
+    }
+
+    /// The line as text or JSON, with a warning's kind and detail when given.
+    pub(super) fn render(&self, json: bool, warning: Option<(&str, String)>) -> String {
+        if json {
+            let mut v = serde_json::to_value(self).unwrap_or_default();
+            if let (Some((kind, detail)), Some(obj)) = (warning, v.as_object_mut()) {
+                obj.insert("warning".into(), kind.into());
+                obj.insert("detail".into(), detail.into());
+            }
+            return v.to_string();
+        }
+        let client = self.client.map(|c| c.to_string());
+        let mut line = format!(
+            "request_id={} client={} method={} route={} path={} status={} elapsed_ms={:.3} statements={} db_ms={:.3} cache={}{}",
+            self.request_id,
+            client.as_deref().unwrap_or("-"),
+            self.method,
+            self.route,
+            self.path,
+            self.status,
+            self.elapsed_ms,
+            self.statements,
+            self.db_ms,
+            self.cache.unwrap_or("-"),
+            if self.complete { "" } else { " complete=false" },
+        );
+        if let Some((kind, detail)) = warning {
+            line = format!("{kind}: {detail}: {line}");
+        }
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line() -> AccessLine<'static> {
+        AccessLine {
+            request_id: "r1",
+            method: "GET",
+            route: "/v1/orders",
+            path: "/v1/orders",
+            status: 200,
+            elapsed_ms: 12.5,
+            statements: 14,
+            db_ms: 3.25,
+            cache: Some("hit"),
+            client: Some("10.0.0.7".parse().unwrap()),
+            complete: true,
+        }
+    }
+
+    #[test]
+    fn the_access_line_is_key_value_text_or_one_json_object() {
+        assert_eq!(
+            line().render(false, None),
+            "request_id=r1 client=10.0.0.7 method=GET route=/v1/orders path=/v1/orders status=200 \
+             elapsed_ms=12.500 statements=14 db_ms=3.250 cache=hit"
+        );
+        let v: serde_json::Value = serde_json::from_str(&line().render(true, None)).unwrap();
+        assert_eq!(v["route"], "/v1/orders");
+        assert_eq!(v["statements"], 14);
+        assert_eq!(v["client"], "10.0.0.7");
+        assert_eq!(v["cache"], "hit");
+        let warn = line().render(
+            true,
+            Some(("n_plus_one", "14 statements (threshold 10)".into())),
+        );
+        let v: serde_json::Value = serde_json::from_str(&warn).unwrap();
+        assert_eq!(v["warning"], "n_plus_one");
+        assert!(line()
+            .render(false, Some(("slow_request", "12.5 ms".into())))
+            .starts_with("slow_request: 12.5 ms: request_id=r1"));
+    }
+}

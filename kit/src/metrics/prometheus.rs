@@ -1,0 +1,549 @@
+//! The Prometheus text exposition (format 0.0.4) of [`Metrics`], written by hand.
+//! Names follow the conventions: `brisk_` prefix, base units (`_seconds`), `_total` on
+//! counters, one `# HELP`/`# TYPE` per family, escaped label values.
+//!
+//! Why not the `prometheus-client` crate: its registry holds its own metric types
+//! (counters, gauges, bucketed histograms) and has no summary, while our latency
+//! quantiles come from HDR histograms that already live in [`super::routes`]; and its
+//! encoder writes OpenMetrics (`# EOF`, `# UNIT`, the `application/openmetrics-text`
+//! type), not the 0.0.4 text `/metrics` serves and its scrapers parse. Carrying the
+//! quantiles through it would mean a second copy of every series re-registered per
+//! scrape, and a different output. The text format is small: one writer per family
+//! below, one for a histogram series, and a golden test (`testdata/exposition.prom`)
+//! that holds the bytes steady. The crate was removed from the dependencies.
+
+use super::events::Metrics;
+use super::histogram::{cumulative_buckets, QUANTILES};
+use super::outcomes::{CacheEvent, LimiterEvent};
+use super::pool::PoolSample;
+use super::routes::{RouteStats, STATUS_CLASSES};
+use std::fmt::Write;
+
+/// The `Content-Type` of the exposition.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Latency bucket bounds, seconds (and the same in µs below).
+const LATENCY_BUCKETS_SECONDS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// Statements-per-request bucket bounds.
+const STATEMENT_BUCKETS: [u64; 9] = [0, 1, 2, 3, 5, 10, 20, 50, 100];
+
+/// Escapes a label value (backslash, double quote, newline).
+pub fn escape_label(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.contains(['\\', '"', '\n']) {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The `# HELP` and `# TYPE` lines of a family.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Reads one gauge of a pool sample (`None`: the pool cannot tell).
+type PoolReading = fn(&PoolSample) -> Option<u64>;
+
+/// The pool gauges: name, help, reading.
+const POOL_GAUGES: [(&str, &str, PoolReading); 5] = [
+    (
+        "brisk_pool_max_connections",
+        "Configured maximum connections of the pool.",
+        |s| Some(s.max_size),
+    ),
+    (
+        "brisk_pool_connections",
+        "Open connections of the pool.",
+        |s| Some(s.connections),
+    ),
+    (
+        "brisk_pool_idle_connections",
+        "Open connections not checked out.",
+        |s| Some(s.idle),
+    ),
+    (
+        "brisk_pool_in_use_connections",
+        "Connections checked out by requests.",
+        |s| Some(s.in_use()),
+    ),
+    (
+        "brisk_pool_waiting",
+        "Callers waiting for a connection.",
+        |s| s.waiting,
+    ),
+];
+
+/// What one (route, method) contributes, read under its lock once.
+struct RouteRow {
+    labels: String,
+    status: [u64; 5],
+    count: u64,
+    latency_sum: f64,
+    quantiles: [f64; 3],
+    latency_buckets: Vec<u64>,
+    statements_buckets: Vec<u64>,
+    statements_sum: u64,
+    db_seconds: f64,
+}
+
+impl RouteRow {
+    /// Reads `stats` of (`route`, `method`); `latency_bounds_us` are the bucket bounds.
+    fn read(route: &str, method: &str, stats: &RouteStats, latency_bounds_us: &[u64]) -> Self {
+        let (count, quantiles, latency_buckets, statements_buckets) = {
+            let h = stats.hists();
+            (
+                h.latency.len(),
+                QUANTILES.map(|q| {
+                    if h.latency.is_empty() {
+                        0.0
+                    } else {
+                        h.latency.value_at_quantile(q) as f64 / 1e6
+                    }
+                }),
+                cumulative_buckets(&h.latency, latency_bounds_us),
+                cumulative_buckets(&h.statements, &STATEMENT_BUCKETS),
+            )
+        };
+        RouteRow {
+            labels: format!("method=\"{method}\",route=\"{}\"", escape_label(route)),
+            status: stats.status_counts(),
+            count,
+            latency_sum: stats.latency_sum().as_secs_f64(),
+            quantiles,
+            latency_buckets,
+            statements_buckets,
+            statements_sum: stats.statements_sum(),
+            db_seconds: stats.db_time().as_secs_f64(),
+        }
+    }
+}
+
+impl Metrics {
+    /// Renders every metric in the Prometheus text format.
+    pub fn render_prometheus(&self) -> String {
+        let rows = self.route_rows();
+        let mut out = String::with_capacity(4096 + rows.len() * 2048);
+        write_requests(&mut out, &rows);
+        write_durations(&mut out, &rows);
+        write_latency_histograms(&mut out, &rows);
+        write_statement_histograms(&mut out, &rows);
+        write_db_seconds(&mut out, &rows);
+        self.write_in_flight(&mut out);
+        self.write_outcomes(&mut out);
+        write_pools(&mut out, &self.pool_samples());
+        self.write_actor_restarts(&mut out);
+        self.write_start_time(&mut out);
+        out
+    }
+
+    /// Every (route, method) seen, sorted, each read once.
+    fn route_rows(&self) -> Vec<RouteRow> {
+        let latency_bounds_us: Vec<u64> = LATENCY_BUCKETS_SECONDS
+            .iter()
+            .map(|s| (s * 1e6).round() as u64)
+            .collect();
+        let mut rows = Vec::new();
+        self.for_each_route(|route, method, stats| {
+            rows.push(RouteRow::read(route, method, stats, &latency_bounds_us));
+        });
+        rows
+    }
+
+    /// `brisk_http_requests_in_flight`.
+    fn write_in_flight(&self, out: &mut String) {
+        family(
+            out,
+            "brisk_http_requests_in_flight",
+            "gauge",
+            "Requests being handled now.",
+        );
+        let _ = writeln!(out, "brisk_http_requests_in_flight {}", self.in_flight());
+    }
+
+    /// The cache and rate-limiter outcome counters.
+    fn write_outcomes(&self, out: &mut String) {
+        family(
+            out,
+            "brisk_cache_events_total",
+            "counter",
+            "Cache outcomes: hit, stale, miss, coalesced, error, refresh_error.",
+        );
+        for e in CacheEvent::ALL {
+            let (name, n) = (e.as_str(), self.cache_count(e));
+            let _ = writeln!(out, "brisk_cache_events_total{{outcome=\"{name}\"}} {n}");
+        }
+        family(
+            out,
+            "brisk_ratelimit_decisions_total",
+            "counter",
+            "Rate-limiter outcomes: allowed, rejected, decided_without_store, store_error.",
+        );
+        for e in LimiterEvent::ALL {
+            let (name, n) = (e.as_str(), self.limiter_count(e));
+            let _ = writeln!(
+                out,
+                "brisk_ratelimit_decisions_total{{outcome=\"{name}\"}} {n}"
+            );
+        }
+    }
+
+    /// `brisk_actor_restarts_total`, when a supervised background actor is declared.
+    fn write_actor_restarts(&self, out: &mut String) {
+        let actors = self.actor_restart_counts();
+        if actors.is_empty() {
+            return;
+        }
+        family(
+            out,
+            "brisk_actor_restarts_total",
+            "counter",
+            "Background actors restarted by their supervisor after a round panicked.",
+        );
+        for (actor, n) in actors {
+            let actor = escape_label(actor);
+            let _ = writeln!(out, "brisk_actor_restarts_total{{actor=\"{actor}\"}} {n}");
+        }
+    }
+
+    /// `brisk_process_start_time_seconds`.
+    fn write_start_time(&self, out: &mut String) {
+        family(
+            out,
+            "brisk_process_start_time_seconds",
+            "gauge",
+            "Start time of the process, Unix seconds.",
+        );
+        let _ = writeln!(
+            out,
+            "brisk_process_start_time_seconds {}",
+            self.inner.started_unix_ms as f64 / 1000.0
+        );
+    }
+}
+
+/// `brisk_http_requests_total` by status class (classes without requests left out).
+fn write_requests(out: &mut String, rows: &[RouteRow]) {
+    family(
+        out,
+        "brisk_http_requests_total",
+        "counter",
+        "HTTP requests by route pattern, method and status class.",
+    );
+    for r in rows {
+        for (class, n) in STATUS_CLASSES.iter().zip(r.status) {
+            if n > 0 {
+                let labels = &r.labels;
+                let _ = writeln!(
+                    out,
+                    "brisk_http_requests_total{{{labels},status=\"{class}\"}} {n}"
+                );
+            }
+        }
+    }
+}
+
+/// The latency summary: HDR quantiles since start, sum and count.
+fn write_durations(out: &mut String, rows: &[RouteRow]) {
+    const NAME: &str = "brisk_http_request_duration_seconds";
+    family(
+        out,
+        NAME,
+        "summary",
+        "Time from the request's arrival to the end of its response body (quantiles since start).",
+    );
+    for r in rows {
+        let labels = &r.labels;
+        for (q, v) in QUANTILES.iter().zip(r.quantiles) {
+            let _ = writeln!(out, "{NAME}{{{labels},quantile=\"{q}\"}} {v}");
+        }
+        let _ = writeln!(out, "{NAME}_sum{{{labels}}} {}", r.latency_sum);
+        let _ = writeln!(out, "{NAME}_count{{{labels}}} {}", r.count);
+    }
+}
+
+/// The same latencies in buckets.
+fn write_latency_histograms(out: &mut String, rows: &[RouteRow]) {
+    const NAME: &str = "brisk_http_request_latency_seconds";
+    family(
+        out,
+        NAME,
+        "histogram",
+        "The same durations in buckets, for aggregation across processes.",
+    );
+    for r in rows {
+        let buckets = LATENCY_BUCKETS_SECONDS.iter().zip(&r.latency_buckets);
+        histogram_series(out, NAME, &r.labels, buckets, r.latency_sum, r.count);
+    }
+}
+
+/// Statements per request in buckets.
+fn write_statement_histograms(out: &mut String, rows: &[RouteRow]) {
+    const NAME: &str = "brisk_http_request_statements";
+    family(
+        out,
+        NAME,
+        "histogram",
+        "SQL statements per request (transaction control excluded).",
+    );
+    for r in rows {
+        let buckets = STATEMENT_BUCKETS.iter().zip(&r.statements_buckets);
+        histogram_series(out, NAME, &r.labels, buckets, r.statements_sum, r.count);
+    }
+}
+
+/// Time in SQL, summed per route.
+fn write_db_seconds(out: &mut String, rows: &[RouteRow]) {
+    const NAME: &str = "brisk_http_request_db_seconds_total";
+    family(
+        out,
+        NAME,
+        "counter",
+        "Time spent in SQL statements, summed over requests.",
+    );
+    for r in rows {
+        let _ = writeln!(out, "{NAME}{{{}}} {}", r.labels, r.db_seconds);
+    }
+}
+
+/// The pool gauges and acquire timeouts, when a pool is registered.
+fn write_pools(out: &mut String, pools: &[(String, PoolSample)]) {
+    if pools.is_empty() {
+        return;
+    }
+    for (name, help, read) in POOL_GAUGES {
+        family(out, name, "gauge", help);
+        for (pool, s) in pools {
+            if let Some(v) = read(s) {
+                let _ = writeln!(out, "{name}{{pool=\"{}\"}} {v}", escape_label(pool));
+            }
+        }
+    }
+    const TIMEOUTS: &str = "brisk_pool_acquire_timeouts_total";
+    family(
+        out,
+        TIMEOUTS,
+        "counter",
+        "Check-outs that gave up waiting for a connection.",
+    );
+    for (pool, s) in pools {
+        if let Some(v) = s.acquire_timeouts {
+            let _ = writeln!(out, "{TIMEOUTS}{{pool=\"{}\"}} {v}", escape_label(pool));
+        }
+    }
+}
+
+/// One labelled series of a Prometheus histogram: cumulative buckets, `+Inf`, sum, count.
+fn histogram_series<'a, B: std::fmt::Display + 'a>(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    buckets: impl Iterator<Item = (B, &'a u64)>,
+    sum: impl std::fmt::Display,
+    count: u64,
+) {
+    for (le, n) in buckets {
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {n}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
+    let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+    let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::routes::Observation;
+    use crate::metrics::PoolSample;
+    use actix_web::http::Method;
+    use std::time::Duration;
+
+    fn sample_metrics() -> Metrics {
+        let m = Metrics::new();
+        for ms in 1..=100u64 {
+            m.record_request(
+                "/app/products/{id}",
+                &Method::GET,
+                &Observation {
+                    status: if ms % 10 == 0 { 404 } else { 200 },
+                    elapsed: Duration::from_millis(ms),
+                    statements: ms % 3,
+                    db_time: Duration::from_millis(1),
+                },
+            );
+        }
+        m.cache(CacheEvent::Hit);
+        m.limiter(LimiterEvent::Rejected);
+        m.register_pool("db", || PoolSample {
+            max_size: 16,
+            connections: 4,
+            idle: 1,
+            waiting: Some(0),
+            acquire_timeouts: Some(2),
+        });
+        m
+    }
+
+    /// Every non-comment line is `name{labels} value` with a numeric value, and every
+    /// sample belongs to a family declared before it.
+    #[test]
+    fn every_sample_line_is_well_formed_and_declared() {
+        let text = sample_metrics().render_prometheus();
+        let mut declared: Vec<(String, String)> = vec![];
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').unwrap();
+                declared.push((name.to_string(), kind.to_string()));
+                continue;
+            }
+            if line.starts_with("# HELP ") {
+                continue;
+            }
+            let (series, value) = line.rsplit_once(' ').unwrap();
+            assert!(
+                value == "+Inf" || value.parse::<f64>().is_ok(),
+                "value of {line:?}"
+            );
+            let name = series.split('{').next().unwrap();
+            assert!(
+                name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "name of {line:?}"
+            );
+            let family = declared.last().expect("a sample before any # TYPE");
+            let ok = match family.1.as_str() {
+                "histogram" => ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .any(|s| name == format!("{}{s}", family.0)),
+                "summary" => {
+                    name == family.0
+                        || name == format!("{}_sum", family.0)
+                        || name == format!("{}_count", family.0)
+                }
+                _ => name == family.0,
+            };
+            assert!(ok, "{line:?} under family {family:?}");
+            if family.1 == "counter" {
+                assert!(name.ends_with("_total"), "counter {name} ends with _total");
+            }
+        }
+        let names: Vec<&str> = declared.iter().map(|d| d.0.as_str()).collect();
+        let mut unique = names.clone();
+        unique.dedup();
+        assert_eq!(names, unique, "one # TYPE per family");
+    }
+
+    #[test]
+    fn the_exposition_carries_counts_quantiles_and_buckets_by_route_pattern() {
+        let text = sample_metrics().render_prometheus();
+        let labels = r#"method="GET",route="/app/products/{id}""#;
+        for want in [
+            format!("brisk_http_requests_total{{{labels},status=\"2xx\"}} 90"),
+            format!("brisk_http_requests_total{{{labels},status=\"4xx\"}} 10"),
+            format!("brisk_http_request_duration_seconds_count{{{labels}}} 100"),
+            format!("brisk_http_request_latency_seconds_bucket{{{labels},le=\"+Inf\"}} 100"),
+            format!("brisk_http_request_latency_seconds_bucket{{{labels},le=\"0.01\"}} 10"),
+            format!("brisk_http_request_statements_bucket{{{labels},le=\"0\"}} 33"),
+            format!("brisk_http_request_statements_sum{{{labels}}} 100"),
+            "brisk_cache_events_total{outcome=\"hit\"} 1".to_string(),
+            "brisk_ratelimit_decisions_total{outcome=\"rejected\"} 1".to_string(),
+            "brisk_pool_in_use_connections{pool=\"db\"} 3".to_string(),
+            "brisk_pool_acquire_timeouts_total{pool=\"db\"} 2".to_string(),
+            "brisk_http_requests_in_flight 0".to_string(),
+        ] {
+            assert!(
+                text.lines().any(|l| l == want),
+                "missing {want:?} in\n{text}"
+            );
+        }
+        let p99 = text
+            .lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "brisk_http_request_duration_seconds{{{labels},quantile=\"0.99\"}}"
+                ))
+            })
+            .unwrap();
+        let v: f64 = p99.rsplit_once(' ').unwrap().1.parse().unwrap();
+        assert!(
+            (0.0985..=0.1005).contains(&v),
+            "p99 of 1..100 ms is 99 ms: {v}"
+        );
+    }
+
+    /// The exposition of a fixed sample, byte for byte, as captured before the
+    /// renderer was split into steps (the start time aside).
+    #[test]
+    fn the_exposition_is_byte_for_byte_the_captured_one() {
+        let m = sample_metrics();
+        for ms in [3u64, 700, 12_000] {
+            m.record_request(
+                "/odd/\"q\"",
+                &Method::POST,
+                &Observation {
+                    status: 503,
+                    elapsed: Duration::from_millis(ms),
+                    statements: 200,
+                    db_time: Duration::from_micros(1500),
+                },
+            );
+        }
+        m.register_pool("redis", || PoolSample {
+            max_size: 1,
+            connections: 1,
+            idle: 0,
+            waiting: None,
+            acquire_timeouts: None,
+        });
+        let text: String = m
+            .render_prometheus()
+            .lines()
+            .map(
+                |l| match l.strip_prefix("brisk_process_start_time_seconds ") {
+                    Some(_) => "brisk_process_start_time_seconds <start>\n".to_string(),
+                    None => format!("{l}\n"),
+                },
+            )
+            .collect();
+        assert_eq!(text, include_str!("testdata/exposition.prom"));
+    }
+
+    #[test]
+    fn declared_actors_show_their_restarts() {
+        let m = Metrics::new();
+        assert!(!m.render_prometheus().contains("brisk_actor_restarts_total"));
+        m.register_actor("warmer");
+        m.register_actor("invalidation_retrier");
+        m.actor_restarted("warmer");
+        let text = m.render_prometheus();
+        for want in [
+            "# TYPE brisk_actor_restarts_total counter",
+            r#"brisk_actor_restarts_total{actor="invalidation_retrier"} 0"#,
+            r#"brisk_actor_restarts_total{actor="warmer"} 1"#,
+        ] {
+            assert!(
+                text.lines().any(|l| l == want),
+                "missing {want:?} in\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label(r#"a"b\c"#), r#"a\"b\\c"#);
+        assert_eq!(escape_label("x\ny"), "x\\ny");
+        assert!(matches!(
+            escape_label("/plain/{id}"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+}

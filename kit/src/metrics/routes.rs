@@ -1,0 +1,252 @@
+//! Per (route pattern, method) statistics. An entry is created once, the first time a
+//! route is seen, under a write lock; every later request takes the read lock for a
+//! borrowed `&str` lookup (no allocation) and then the entry's own mutex, so requests to
+//! different routes never contend and no lock is global to all requests.
+
+use super::histogram::{latency_histogram, statements_histogram};
+use actix_web::http::Method;
+use hdrhistogram::Histogram;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
+use std::time::Duration;
+
+/// Label of requests that matched no route (404s of unknown paths): one series, never
+/// the raw path.
+pub const UNMATCHED: &str = "unmatched";
+
+/// Methods get a fixed slot each; anything else shares `OTHER` (bounded cardinality).
+pub const METHODS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER",
+];
+
+/// The slot of `method` in [`METHODS`].
+pub fn method_slot(method: &Method) -> usize {
+    match *method {
+        Method::GET => 0,
+        Method::HEAD => 1,
+        Method::POST => 2,
+        Method::PUT => 3,
+        Method::PATCH => 4,
+        Method::DELETE => 5,
+        Method::OPTIONS => 6,
+        _ => 7,
+    }
+}
+
+/// Status classes 1xx..5xx; anything else counts as 5xx (it is a server bug).
+pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+fn status_class(status: u16) -> usize {
+    match status {
+        100..=199 => 0,
+        200..=299 => 1,
+        300..=399 => 2,
+        400..=499 => 3,
+        _ => 4,
+    }
+}
+
+/// What one finished request contributes.
+#[derive(Debug, Clone, Copy)]
+pub struct Observation {
+    /// Response status code.
+    pub status: u16,
+    /// From arrival to the end of the response body.
+    pub elapsed: Duration,
+    /// SQL statements the request ran (transaction control excluded).
+    pub statements: u64,
+    /// Time spent in those statements.
+    pub db_time: Duration,
+}
+
+/// Histograms of one (route, method), behind one mutex held for a few records.
+pub struct Hists {
+    /// Latency since start (µs).
+    pub latency: Histogram<u64>,
+    /// Latency since the last history tick (µs); reset at each tick.
+    pub interval: Histogram<u64>,
+    /// Statements per request since start.
+    pub statements: Histogram<u64>,
+}
+
+/// Statistics of one (route, method).
+pub struct RouteStats {
+    hists: Mutex<Hists>,
+    status: [AtomicU64; 5],
+    latency_sum_nanos: AtomicU64,
+    statements_sum: AtomicU64,
+    db_nanos: AtomicU64,
+}
+
+impl RouteStats {
+    fn new() -> Self {
+        Self {
+            hists: Mutex::new(Hists {
+                latency: latency_histogram(),
+                interval: latency_histogram(),
+                statements: statements_histogram(),
+            }),
+            status: Default::default(),
+            latency_sum_nanos: AtomicU64::new(0),
+            statements_sum: AtomicU64::new(0),
+            db_nanos: AtomicU64::new(0),
+        }
+    }
+
+    fn record(&self, o: &Observation) {
+        let micros = o.elapsed.as_micros().min(u128::from(u64::MAX)) as u64;
+        {
+            let mut h = self.hists();
+            h.latency.saturating_record(micros);
+            h.interval.saturating_record(micros);
+            h.statements.saturating_record(o.statements);
+        }
+        self.status[status_class(o.status)].fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_nanos.fetch_add(
+            o.elapsed.as_nanos().min(u128::from(u64::MAX)) as u64,
+            Ordering::Relaxed,
+        );
+        self.statements_sum
+            .fetch_add(o.statements, Ordering::Relaxed);
+        self.db_nanos.fetch_add(
+            o.db_time.as_nanos().min(u128::from(u64::MAX)) as u64,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The histograms, locked (a poisoned lock still holds valid histograms).
+    pub fn hists(&self) -> MutexGuard<'_, Hists> {
+        self.hists.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Responses per status class, in [`STATUS_CLASSES`] order.
+    pub fn status_counts(&self) -> [u64; 5] {
+        std::array::from_fn(|i| self.status[i].load(Ordering::Relaxed))
+    }
+
+    /// Sum of all latencies (the Prometheus `_sum`).
+    pub fn latency_sum(&self) -> Duration {
+        Duration::from_nanos(self.latency_sum_nanos.load(Ordering::Relaxed))
+    }
+
+    /// Sum of statements over all requests.
+    pub fn statements_sum(&self) -> u64 {
+        self.statements_sum.load(Ordering::Relaxed)
+    }
+
+    /// Sum of database time over all requests.
+    pub fn db_time(&self) -> Duration {
+        Duration::from_nanos(self.db_nanos.load(Ordering::Relaxed))
+    }
+}
+
+/// The methods seen on one route pattern.
+struct RouteEntry {
+    methods: [OnceLock<RouteStats>; 8],
+}
+
+/// All routes seen so far.
+#[derive(Default)]
+pub struct RouteRegistry {
+    routes: RwLock<HashMap<Arc<str>, Arc<RouteEntry>>>,
+}
+
+impl RouteRegistry {
+    /// Records one finished request under `route` (a pattern, or [`UNMATCHED`]).
+    pub fn record(&self, route: &str, method_slot: usize, o: &Observation) {
+        self.entry(route).methods[method_slot.min(7)]
+            .get_or_init(RouteStats::new)
+            .record(o);
+    }
+
+    fn entry(&self, route: &str) -> Arc<RouteEntry> {
+        {
+            let map = self.routes.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(entry) = map.get(route) {
+                return Arc::clone(entry);
+            }
+        }
+        let mut map = self.routes.write().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(map.entry(Arc::from(route)).or_insert_with(|| {
+            Arc::new(RouteEntry {
+                methods: Default::default(),
+            })
+        }))
+    }
+
+    /// Calls `f(route, method, stats)` for every (route, method) seen, sorted by route
+    /// then method, without holding the registry lock while `f` runs.
+    pub fn for_each(&self, mut f: impl FnMut(&Arc<str>, &'static str, &RouteStats)) {
+        let mut entries: Vec<(Arc<str>, Arc<RouteEntry>)> = {
+            let map = self.routes.read().unwrap_or_else(|e| e.into_inner());
+            map.iter()
+                .map(|(k, v)| (Arc::clone(k), Arc::clone(v)))
+                .collect()
+        };
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        for (route, entry) in &entries {
+            for (slot, stats) in entry.methods.iter().enumerate() {
+                if let Some(stats) = stats.get() {
+                    f(route, METHODS[slot], stats);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(status: u16, ms: u64, statements: u64) -> Observation {
+        Observation {
+            status,
+            elapsed: Duration::from_millis(ms),
+            statements,
+            db_time: Duration::from_millis(ms / 2),
+        }
+    }
+
+    #[test]
+    fn requests_are_grouped_by_route_and_method_with_status_classes() {
+        let reg = RouteRegistry::default();
+        reg.record(
+            "/v1/products/{id}",
+            method_slot(&Method::GET),
+            &obs(200, 4, 1),
+        );
+        reg.record(
+            "/v1/products/{id}",
+            method_slot(&Method::GET),
+            &obs(404, 2, 1),
+        );
+        reg.record(
+            "/v1/products/{id}",
+            method_slot(&Method::PUT),
+            &obs(200, 8, 3),
+        );
+        reg.record(
+            UNMATCHED,
+            method_slot(&Method::from_bytes(b"BREW").unwrap()),
+            &obs(404, 1, 0),
+        );
+        let mut seen = vec![];
+        reg.for_each(|route, method, stats| {
+            seen.push((
+                route.to_string(),
+                method,
+                stats.status_counts(),
+                stats.statements_sum(),
+            ))
+        });
+        assert_eq!(
+            seen,
+            vec![
+                ("/v1/products/{id}".into(), "GET", [0, 1, 0, 1, 0], 2),
+                ("/v1/products/{id}".into(), "PUT", [0, 1, 0, 0, 0], 3),
+                ("unmatched".into(), "OTHER", [0, 0, 0, 1, 0], 0),
+            ]
+        );
+    }
+}
