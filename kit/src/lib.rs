@@ -14,11 +14,14 @@
 //! the `brisk` package is another.
 
 pub mod authenticate;
+pub mod breaker;
 pub mod cache;
 pub mod caller;
+pub mod clock;
 pub mod db;
 pub mod drain;
 pub mod failure;
+pub mod flight;
 pub mod http;
 pub mod metrics;
 pub mod ratelimit;

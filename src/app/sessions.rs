@@ -33,19 +33,21 @@ use crate::domain::Plan;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use brisk_kit::authenticate::{AuthError, Authenticate};
+use brisk_kit::breaker::Breaker;
 use brisk_kit::caller::{AuthContext, PlanName};
+use brisk_kit::clock::Clock;
 use brisk_kit::db::pool::DbPool;
 use brisk_kit::db::DbError;
-use brisk_kit::redis::{budget, Redis};
+use brisk_kit::flight::SingleFlight;
+use brisk_kit::redis::{budget, keys, Redis};
 use chrono::{DateTime, Duration as Days, Utc};
-use futures_util::future::{BoxFuture, FutureExt, Shared};
+use futures_util::future::BoxFuture;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
 /// How long a look-up is trusted in-process without asking again.
@@ -131,15 +133,12 @@ impl Remembered {
     }
 }
 
-/// A key look-up shared by requests, and whether Redis failed inside it.
-type Flight = Shared<BoxFuture<'static, (Result<Remembered, AuthError>, bool)>>;
-
 /// Process-wide memo of look-ups, keyed by key hash, with one look-up in flight
 /// per hash (concurrent requests with the same key share it).
 #[derive(Clone, Default)]
 struct KeyMemo {
     map: Arc<RwLock<HashMap<String, Remembered>>>,
-    flights: Arc<Mutex<HashMap<String, Flight>>>,
+    flights: Arc<SingleFlight<String, Result<Remembered, AuthError>>>,
 }
 
 impl KeyMemo {
@@ -171,32 +170,27 @@ pub fn hash_key(key: &str) -> String {
 #[derive(Clone)]
 struct SharedMemo {
     redis: Redis,
-    /// Epoch ms until which Redis is not asked.
-    skip_until_ms: Arc<AtomicU64>,
-}
-
-fn epoch_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    breaker: Arc<Breaker>,
 }
 
 impl SharedMemo {
+    /// `<prefix>:v1:authkey:{<hash>}`: each key hash its own hash tag (no two keys
+    /// are ever read together).
     fn key(&self, hash: &str) -> String {
-        format!("{}:v1:authkey:{hash}", self.redis.prefix())
+        keys::key(self.redis.prefix(), "authkey", hash, "")
     }
 
-    /// Not skipped after a recent error, and Redis has not failed earlier in this
-    /// request (`brisk_kit::redis::budget`).
+    /// The breaker is closed, and Redis has not failed earlier in this request
+    /// (`brisk_kit::redis::budget`).
     fn available(&self) -> bool {
-        epoch_ms() >= self.skip_until_ms.load(Ordering::Relaxed) && !budget::spent()
+        !self.breaker.is_open() && !budget::spent()
     }
 
     fn failed(&self, what: &str) {
         budget::failed();
-        let until = epoch_ms() + SHARED_MEMO_BREAKER.as_millis() as u64;
-        self.skip_until_ms.fetch_max(until, Ordering::Relaxed);
-        log::warn!("key memo: Redis {what}; asking the database for {SHARED_MEMO_BREAKER:?}");
+        if self.breaker.trip() {
+            log::warn!("key memo: Redis {what}; asking the database for {SHARED_MEMO_BREAKER:?}");
+        }
     }
 
     /// `Some(None)`: remembered as unknown; `None`: not remembered (or Redis failed).
@@ -266,7 +260,7 @@ impl Sessions {
     pub fn with_shared_memo(mut self, redis: Redis) -> Self {
         self.shared = Some(SharedMemo {
             redis,
-            skip_until_ms: Arc::new(AtomicU64::new(0)),
+            breaker: Arc::new(Breaker::new(SHARED_MEMO_BREAKER, Clock::system())),
         });
         self
     }
@@ -293,33 +287,18 @@ impl Sessions {
 
     /// One look-up per hash at a time in this process; its answer goes in the memo.
     async fn look_up_once(&self, hash: String) -> Result<Remembered, AuthError> {
-        let flight = {
-            let mut flights = self.memo.flights.lock().unwrap_or_else(|p| p.into_inner());
-            flights
-                .entry(hash.clone())
-                .or_insert_with(|| {
-                    let this = self.clone();
-                    let hash = hash.clone();
-                    budget::in_flight(async move {
-                        let found = this.look_up(&hash).await;
-                        if let Ok(memo) = &found {
-                            this.memo.put(hash.clone(), memo.clone());
-                        }
-                        this.memo
-                            .flights
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .remove(&hash);
-                        found
-                    })
-                    .boxed()
-                    .shared()
-                })
-                .clone()
-        };
-        let (found, redis_failed) = flight.await;
-        budget::adopt(redis_failed);
-        found
+        let this = self.clone();
+        let key = hash.clone();
+        let (flight, _) = self.memo.flights.join_or_start(&hash, move || async move {
+            let found = this.look_up(&key).await;
+            if let Ok(memo) = &found {
+                this.memo.put(key, memo.clone());
+            }
+            found
+        });
+        flight
+            .await
+            .unwrap_or_else(|_| Err(AuthError::Internal("the key look-up panicked".into())))
     }
 
     /// The key's record: the shared memo, else the database (then shared).

@@ -171,8 +171,14 @@ mod tests {
         assert_eq!(spec.ip_on_failure, FailurePolicy::Local);
         let export = spec.routes.iter().find(|r| r.pattern == "/api/export.csv");
         assert_eq!(export.unwrap().on_failure, Some(FailurePolicy::Local));
-        // The flags' defaults are the limiter's own, written once in `ratelimit::config`.
-        assert_eq!(spec, RateLimitConfig::default());
+        // The flags' defaults are the order API's policy (`crate::policy`) on top of the
+        // kit's own defaults (`brisk_kit::ratelimit::config`), each written once.
+        let kit = RateLimitConfig::default();
+        assert_eq!(
+            (spec.exempt.clone(), spec.auth_failures.clone(), spec.scale),
+            (kit.exempt, kit.auth_failures, kit.scale)
+        );
+        assert_eq!((spec.breaker, spec.disabled), (kit.breaker, kit.disabled));
     }
 
     #[test]

@@ -24,8 +24,8 @@
 //! processes are not told about a lost invalidation: they may serve the old value
 //! until its hard TTL, and the loss is logged as an error and counted.
 
-use super::clock::Clock;
 use super::store::Store;
+use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::supervise::{self, Background, Shutdown, Supervision};
 use actix::prelude::*;
@@ -502,7 +502,7 @@ mod tests {
 
     #[test]
     fn a_full_set_drops_the_invalidation_and_bypasses_every_read() {
-        let manual = crate::cache::clock::ManualClock::new();
+        let manual = crate::clock::ManualClock::new();
         let inv = Invalidations::new(2, Duration::from_secs(1), manual.clock());
         inv.note_hard_ttl(Duration::from_secs(60));
         assert!(inv.record("g1", None));

@@ -1,4 +1,5 @@
-//! Every Redis key the cache uses is built here and nowhere else.
+//! Every Redis key the cache uses is built here, on the kit's key builder
+//! ([`crate::redis::keys::key`]).
 //!
 //! Layout: `<prefix>:v1:<kind>:{<scope>}:<parts...>` where `<scope>` is `p` (public),
 //! `t<id>` (tenant) or `u<id>` (user). The braces make the scope a Redis Cluster hash
@@ -10,6 +11,7 @@
 //! Query strings are normalized here too: pairs sorted, percent-decoding normalized,
 //! empty values kept (`?q=&limit=5` differs from `?limit=5`).
 
+use crate::redis::keys::key;
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use url::form_urlencoded;
@@ -104,18 +106,19 @@ pub fn view_keys(
     let ns = component(namespace);
     let rest = format!("{ns}:{}:{}", component(route), component(normalized_query));
     EntryKeys {
-        entry: format!("{prefix}:v1:view:{{{tag}}}:{rest}"),
+        entry: key(prefix, "view", &tag, &rest),
         generation: namespace_generation_key(prefix, scope, namespace),
-        lease: format!("{prefix}:v1:lease:{{{tag}}}:view:{rest}"),
+        lease: key(prefix, "lease", &tag, &format!("view:{rest}")),
     }
 }
 
 /// The generation counter of a namespace (a tenant's catalog, its searches).
 pub fn namespace_generation_key(prefix: &str, scope: Scope, namespace: &str) -> String {
-    format!(
-        "{prefix}:v1:gen:{{{}}}:ns:{}",
-        scope.tag(),
-        component(namespace)
+    key(
+        prefix,
+        "gen",
+        &scope.tag(),
+        &format!("ns:{}", component(namespace)),
     )
 }
 
@@ -126,9 +129,9 @@ pub fn memo_keys(prefix: &str, scope: Scope, name: &str, args_json: &str) -> Ent
     let tag = scope.tag();
     let rest = format!("{}:{}", component(name), component(args_json));
     EntryKeys {
-        entry: format!("{prefix}:v1:memo:{{{tag}}}:{rest}"),
-        generation: format!("{prefix}:v1:gen:{{{tag}}}:memo:{rest}"),
-        lease: format!("{prefix}:v1:lease:{{{tag}}}:memo:{rest}"),
+        entry: key(prefix, "memo", &tag, &rest),
+        generation: key(prefix, "gen", &tag, &format!("memo:{rest}")),
+        lease: key(prefix, "lease", &tag, &format!("memo:{rest}")),
     }
 }
 

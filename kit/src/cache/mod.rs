@@ -21,9 +21,8 @@
 //! Here: the types and the read API. `serve` is the read path, `lease` the
 //! cross-process protocol, `recipes` the registry of recomputations (warming,
 //! preload), `writes` the invalidations (and the rule for reads while one is
-//! pending), `clock` the time the cache reads.
+//! pending). Time is read through the kit's [`Clock`].
 
-pub mod clock;
 pub mod envelope;
 pub mod flight;
 pub mod hot;
@@ -55,7 +54,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use store::{MemoryStore, Read, RedisStore, Store};
 
-pub use clock::{Clock, ManualClock};
+pub use crate::clock::{Clock, ManualClock};
 pub use invalidate::InvalidationStats;
 pub use keys::Scope;
 pub use recipes::{RecipeFn, RefreshOutcome};
@@ -202,7 +201,7 @@ impl Cache {
             Backend::Redis(redis) => {
                 let prefix = redis.prefix().to_string();
                 let store = RedisStore::new(redis, config.breaker, clock.clone());
-                (Store::Redis(store), prefix)
+                (Store::Redis(Box::new(store)), prefix)
             }
             Backend::Memory => (Store::Memory(MemoryStore::default()), "mem".to_string()),
         };

@@ -16,16 +16,16 @@
 //! the invalidation to its retrier (`invalidate`), which always tries
 //! ([`Store::bump_now`]): an invalidation is never skipped, only deferred.
 
-use super::clock::Clock;
 use super::envelope::{Envelope, FIXED_HEADER};
 use super::keys::EntryKeys;
 use super::ttl::GENERATION_TTL;
+use crate::breaker::Breaker;
+use crate::clock::Clock;
 use crate::redis::{budget, Redis};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -144,10 +144,7 @@ fn parse_generation(raw: Option<Vec<u8>>) -> u64 {
 /// The Redis side, with its breaker.
 pub struct RedisStore {
     redis: Redis,
-    breaker: Duration,
-    /// Unix ms (by `clock`) until which Redis is not tried (0: closed).
-    open_until_ms: AtomicU64,
-    clock: Clock,
+    breaker: Breaker,
 }
 
 impl RedisStore {
@@ -156,9 +153,7 @@ impl RedisStore {
     pub fn new(redis: Redis, breaker: Duration, clock: Clock) -> Self {
         Self {
             redis,
-            breaker,
-            open_until_ms: AtomicU64::new(0),
-            clock,
+            breaker: Breaker::new(breaker, clock),
         }
     }
 
@@ -178,7 +173,7 @@ impl RedisStore {
     /// `Err` when Redis is not to be tried now: the breaker is open, or Redis already
     /// failed in the current request.
     fn not_failing(&self) -> Result<(), StoreError> {
-        if self.clock.now_ms() < self.open_until_ms.load(Ordering::Relaxed) {
+        if self.breaker.is_open() {
             return Err(StoreError::BreakerOpen);
         }
         if budget::spent() {
@@ -199,13 +194,10 @@ impl RedisStore {
             Err(_) => StoreError::Timeout,
         };
         budget::failed();
-        let now = self.clock.now_ms();
-        let until = now + self.breaker.as_millis() as u64;
-        let previous = self.open_until_ms.swap(until, Ordering::Relaxed);
-        if previous < now {
+        if self.breaker.trip() {
             log::warn!(
                 "cache store error ({result}); bypassing Redis for {} ms",
-                self.breaker.as_millis()
+                self.breaker.window().as_millis()
             );
         }
         Err(result)
@@ -460,7 +452,7 @@ impl MemoryStore {
 /// The store behind a `Cache`.
 pub enum Store {
     /// Shared Redis.
-    Redis(RedisStore),
+    Redis(Box<RedisStore>),
     /// In-process maps.
     Memory(MemoryStore),
 }

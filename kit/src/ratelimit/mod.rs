@@ -38,15 +38,16 @@ pub use limits::{parse_limits, LimitParseError, Rate};
 pub use policy::{Check, Policy, RequestLimits};
 pub use rules::{parse_route_rule, FailurePolicy, KeyBy, RouteRule};
 
+use crate::breaker::Breaker;
 use crate::caller::AuthContext;
+use crate::clock::Clock;
 use crate::metrics::events::{LimiterEvent, Metrics};
 use crate::redis::{budget, Redis};
 use actix_web::http::Method;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use store::{Clock, MemoryStore, RedisStore, StoreOutcome};
+use store::{MemoryStore, RedisStore, StoreOutcome};
 
 /// Where the limiter keeps its state.
 #[derive(Clone)]
@@ -63,7 +64,6 @@ struct Settings {
     trusted_hops: u8,
     /// At least 1.
     processes: u32,
-    breaker: Duration,
 }
 
 enum StoreImpl {
@@ -78,8 +78,8 @@ struct Inner {
     fallback: MemoryStore,
     clock: Clock,
     settings: Settings,
-    /// Clock ms until which the breaker is open (decide without Redis).
-    open_until_ms: AtomicU64,
+    /// Open after a Redis failure: decide without Redis for its window.
+    breaker: Breaker,
     prefix: String,
     timeout: Duration,
     metrics: Metrics,
@@ -100,7 +100,7 @@ impl Limiter {
         metrics: Metrics,
     ) -> Result<Self, String> {
         let policy = Policy::new(&config)?;
-        let clock = Clock::new();
+        let clock = Clock::system();
         let (store, prefix, timeout) = match backend {
             Backend::Redis(redis) => {
                 let prefix = redis.prefix().to_string();
@@ -108,7 +108,7 @@ impl Limiter {
                 (StoreImpl::Redis(RedisStore::new(redis)), prefix, timeout)
             }
             Backend::Memory => (
-                StoreImpl::Memory(MemoryStore::new(clock)),
+                StoreImpl::Memory(MemoryStore::new(clock.clone())),
                 "local".to_string(),
                 Duration::ZERO,
             ),
@@ -117,14 +117,13 @@ impl Limiter {
             inner: Arc::new(Inner {
                 policy,
                 store,
-                fallback: MemoryStore::new(clock),
+                fallback: MemoryStore::new(clock.clone()),
+                breaker: Breaker::new(config.breaker, clock.clone()),
                 clock,
                 settings: Settings {
                     trusted_hops: config.trusted_hops,
                     processes: config.processes.max(1),
-                    breaker: config.breaker,
                 },
-                open_until_ms: AtomicU64::new(0),
                 prefix,
                 timeout,
                 metrics,
@@ -197,9 +196,7 @@ impl Limiter {
             StoreImpl::Redis(r) => {
                 // Breaker open, or Redis already failed in this request (whose
                 // later Redis calls would pay another timeout): decide by policy.
-                let breaker_open =
-                    inner.clock.now_ms() < inner.open_until_ms.load(Ordering::Relaxed);
-                if breaker_open || budget::spent() {
+                if inner.breaker.is_open() || budget::spent() {
                     self.without_store_guarded(guard, limits, charge)
                 } else {
                     let call = async {
@@ -237,12 +234,11 @@ impl Limiter {
         let inner = &self.inner;
         budget::failed();
         inner.metrics.limiter(LimiterEvent::StoreError);
-        let until = inner.clock.now_ms() + inner.settings.breaker.as_millis() as u64;
-        inner.open_until_ms.fetch_max(until, Ordering::Relaxed);
+        inner.breaker.trip();
         log::warn!(
             "rate limiter: Redis failed ({why}); deciding by policy {:?} for {} ms",
             limits.on_failure,
-            inner.settings.breaker.as_millis()
+            inner.breaker.window().as_millis()
         );
         self.without_store_guarded(guard, limits, charge)
     }
@@ -293,7 +289,7 @@ impl Limiter {
                 d
             }
             FailurePolicy::Deny => {
-                let retry = inner.settings.breaker.as_millis().max(1000) as u64;
+                let retry = inner.breaker.window().as_millis().max(1000) as u64;
                 Decision {
                     allowed: false,
                     source,

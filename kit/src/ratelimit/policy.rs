@@ -64,7 +64,7 @@ impl Identity {
         }
     }
 
-    /// The Redis hash tag and the identity segment of the key.
+    /// The Redis hash-tag body (`t7`, `ip203.0.113.9`) and the identity segment of the key.
     ///
     /// Tenant, user and API-key identities share the tenant's tag `{t<id>}`, so every key
     /// of an authenticated request lives on one Redis Cluster slot. An IP has its own tag
@@ -73,13 +73,13 @@ impl Identity {
     /// or Sentinel primary (brisk's target), refused by Redis Cluster (CROSSSLOT).
     pub fn key_parts(&self) -> (String, String) {
         match self {
-            Identity::Ip(ip) => (format!("{{ip{ip}}}"), "ip".into()),
-            Identity::Tenant(t) => (format!("{{t{t}}}"), "tenant".into()),
+            Identity::Ip(ip) => (format!("ip{ip}"), "ip".into()),
+            Identity::Tenant(t) => (format!("t{t}"), "tenant".into()),
             Identity::User { tenant_id, user_id } => {
-                (format!("{{t{tenant_id}}}"), format!("u{user_id}"))
+                (format!("t{tenant_id}"), format!("u{user_id}"))
             }
             Identity::ApiKey { tenant_id, key_id } => {
-                (format!("{{t{tenant_id}}}"), format!("k{key_id}"))
+                (format!("t{tenant_id}"), format!("k{key_id}"))
             }
         }
     }
@@ -359,11 +359,8 @@ pub fn describe(rule: &RouteRule) -> String {
 }
 
 fn key(prefix: &str, tag: &str, scope: &str, id: &str, rate: &Rate) -> String {
-    format!(
-        "{prefix}:v1:rl:{tag}:{scope}:{id}:{}/{}",
-        rate.count,
-        rate.period_ms()
-    )
+    let rest = format!("{scope}:{id}:{}/{}", rate.count, rate.period_ms());
+    crate::redis::keys::key(prefix, "rl", tag, &rest)
 }
 
 #[cfg(test)]

@@ -6,13 +6,13 @@
 use super::limits::Rate;
 use super::policy::Check;
 use super::window::{self, Log, Status};
+use crate::clock::Clock;
 use crate::redis::Redis;
 use redis::Script;
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// The outcome of one multi-limit check in a store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,37 +23,6 @@ pub struct StoreOutcome {
     pub allowed: bool,
     /// One status per check, in order.
     pub statuses: Vec<Status>,
-}
-
-/// Epoch milliseconds that never go backwards within the process.
-#[derive(Debug, Clone, Copy)]
-pub struct Clock {
-    base: Instant,
-    base_epoch_ms: u64,
-}
-
-impl Clock {
-    /// A clock anchored at the current wall-clock time.
-    pub fn new() -> Self {
-        let base_epoch_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        Self {
-            base: Instant::now(),
-            base_epoch_ms,
-        }
-    }
-
-    /// Epoch milliseconds now (monotonic from the anchor).
-    pub fn now_ms(&self) -> u64 {
-        self.base_epoch_ms + self.base.elapsed().as_millis() as u64
-    }
-}
-
-impl Default for Clock {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 const SHARDS: usize = 64;
@@ -408,7 +377,7 @@ mod tests {
 
     #[test]
     fn memory_store_charges_all_or_none_across_shards() {
-        let store = MemoryStore::new(Clock::new());
+        let store = MemoryStore::new(Clock::system());
         let checks = [check("daily", 200, 86_400), check("hourly", 2, 3_600)];
         let now = 1_000_000;
         assert!(store.decide_at(&[], &checks, |c| c.rate, 1, now).allowed);
@@ -425,7 +394,7 @@ mod tests {
 
     #[test]
     fn memory_store_is_exact_across_threads() {
-        let store = MemoryStore::new(Clock::new());
+        let store = MemoryStore::new(Clock::system());
         let checks = vec![check("shared", 500, 3_600)];
         let admitted: usize = std::thread::scope(|s| {
             let handles: Vec<_> = (0..8)
@@ -444,7 +413,7 @@ mod tests {
 
     #[test]
     fn memory_store_sweeps_expired_logs() {
-        let store = MemoryStore::new(Clock::new());
+        let store = MemoryStore::new(Clock::system());
         for i in 0..2_000 {
             store.decide_at(&[], &[check(&format!("k{i}"), 1, 1)], |c| c.rate, 1, 0);
         }

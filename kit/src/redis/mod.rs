@@ -7,8 +7,10 @@
 //! Cargo.toml but nothing uses it yet.
 //!
 //! [`budget`]: a request that saw one Redis call fail skips Redis for the rest of it.
+//! [`keys`]: every key's layout (prefix, version, hash tag).
 
 pub mod budget;
+pub mod keys;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::Arc;

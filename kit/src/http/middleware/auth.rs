@@ -19,6 +19,7 @@
 
 use crate::authenticate::{AuthError, Authenticate};
 use crate::caller::AuthContext;
+use crate::flight::SingleFlight;
 use crate::http::error::{ApiError, UNAUTHORIZED_DETAIL};
 use crate::http::extract::auth::presented_key;
 use crate::http::middleware::rate_limit::refusal;
@@ -26,17 +27,14 @@ use crate::ratelimit::client_ip::client_ip;
 use crate::ratelimit::failures::FailureCheckDue;
 use crate::ratelimit::policy::describe;
 use crate::ratelimit::{Decision, KeyBy, Limiter, Policy};
-use crate::redis::budget;
 use crate::route::route_pattern;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
-use futures_util::future::{BoxFuture, FutureExt, Shared};
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Which matched routes need a key: those under `prefix` except `public` ones.
 #[derive(Clone)]
@@ -181,9 +179,6 @@ enum Checked {
     Done(Result<AuthContext, AuthError>),
 }
 
-/// A key check shared by requests, and whether Redis failed inside it.
-type Flight = Shared<BoxFuture<'static, (Checked, bool)>>;
-
 /// Checks of a key not remembered, one per (client address, key) at a time: the first
 /// request reserves a unit of the address's failure limit, looks the key up and gets
 /// the unit back when the key is valid; requests with the same key from the same
@@ -191,7 +186,7 @@ type Flight = Shared<BoxFuture<'static, (Checked, bool)>>;
 /// one unit for a moment, not one per request), and each of them counts as a failure
 /// of its own when the key is rejected.
 #[derive(Clone, Default)]
-struct Flights(Arc<Mutex<HashMap<(IpAddr, String), Flight>>>);
+struct Flights(Arc<SingleFlight<(IpAddr, String), Checked>>);
 
 impl Flights {
     async fn check(
@@ -201,56 +196,36 @@ impl Flights {
         ip: IpAddr,
         key: String,
     ) -> Checked {
-        let (flight, leader) = {
-            let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            match map.get(&(ip, key.clone())) {
-                Some(f) => (f.clone(), false),
-                None => {
-                    let f = self.lead(authenticator.clone(), limiter.clone(), ip, key.clone());
-                    map.insert((ip, key), f.clone());
-                    (f, true)
-                }
-            }
+        let lead = || {
+            let (auth, limiter) = (authenticator.clone(), limiter.clone());
+            let key = key.clone();
+            async move { lead(auth, limiter, ip, key).await }
         };
-        let (checked, redis_failed) = flight.await;
-        // Redis failed in the shared check: this request skips it from now on too.
-        budget::adopt(redis_failed);
+        let (flight, leader) = self.0.join_or_start(&(ip, key.clone()), lead);
+        let checked = flight.await.unwrap_or_else(|_| {
+            Checked::Done(Err(AuthError::Internal("the key check panicked".into())))
+        });
         if !leader && matches!(checked, Checked::Done(Err(AuthError::Rejected))) {
             // The look-up was shared; the failure is this request's own.
             let _ = limiter.reserve_failure(ip).await;
         }
         checked
     }
+}
 
-    fn lead(
-        &self,
-        auth: Arc<dyn Authenticate>,
-        limiter: Limiter,
-        ip: IpAddr,
-        key: String,
-    ) -> Flight {
-        let flights = self.clone();
-        budget::in_flight(async move {
-            let checked = match limiter.reserve_failure(ip).await {
-                Err(refused) => Checked::Refused(refused),
-                Ok(reservation) => {
-                    let outcome = auth.authenticate(&key).await;
-                    // A rejected key keeps its unit; anything else was not the client's failure.
-                    if let (Some(r), false) = (reservation, outcome == Err(AuthError::Rejected)) {
-                        limiter.refund(r).await;
-                    }
-                    Checked::Done(outcome)
-                }
-            };
-            flights
-                .0
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&(ip, key));
-            checked
-        })
-        .boxed()
-        .shared()
+/// The shared check: reserve a unit of the address's failure limit, ask the hook, and
+/// give the unit back unless the key was rejected.
+async fn lead(auth: Arc<dyn Authenticate>, limiter: Limiter, ip: IpAddr, key: String) -> Checked {
+    match limiter.reserve_failure(ip).await {
+        Err(refused) => Checked::Refused(refused),
+        Ok(reservation) => {
+            let outcome = auth.authenticate(&key).await;
+            // A rejected key keeps its unit; anything else was not the client's failure.
+            if let (Some(r), false) = (reservation, outcome == Err(AuthError::Rejected)) {
+                limiter.refund(r).await;
+            }
+            Checked::Done(outcome)
+        }
     }
 }
 

@@ -1,37 +1,48 @@
-//! The cache's time: epoch milliseconds, read through a [`Clock`] that the cache is
-//! built with. Soft expiries are written into entries and read by every process, so
-//! they are wall-clock milliseconds (not `Instant`s). The system clock is the only
-//! place in the cache that reads `SystemTime`; a [`ManualClock`] stands still until a
-//! test moves it, so tests set time instead of waiting for it (like the limiter's
-//! clock in `ratelimit::store`).
+//! The kit's one clock: epoch milliseconds, read by the cache (soft expiries, which every
+//! process reads, so wall-clock time), the limiter's in-process store, the Redis
+//! breakers and the invalidation window. The system clock is anchored once at the wall
+//! time and then moves with the monotonic clock, so it never goes backwards within a
+//! process; a [`ManualClock`] stands still until a test moves it, so tests set time
+//! instead of waiting for it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Where the cache reads the time: the system's wall clock, or a manual one.
-#[derive(Debug, Clone, Default)]
+/// Where time is read: the system's clock, or a manual one. Clone freely.
+#[derive(Debug, Clone)]
 pub struct Clock(Source);
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 enum Source {
-    #[default]
-    System,
+    System { base: Instant, base_epoch_ms: u64 },
     Manual(Arc<AtomicU64>),
 }
 
 impl Clock {
-    /// The system's wall clock (what [`super::Cache::new`] uses).
+    /// The system's clock: wall time at this call, then monotonic.
     pub fn system() -> Self {
-        Self(Source::System)
+        Self(Source::System {
+            base: Instant::now(),
+            base_epoch_ms: wall_now_ms(),
+        })
     }
 
     /// Milliseconds since the Unix epoch.
     pub fn now_ms(&self) -> u64 {
         match &self.0 {
-            Source::System => system_now_ms(),
+            Source::System {
+                base,
+                base_epoch_ms,
+            } => base_epoch_ms + base.elapsed().as_millis() as u64,
             Source::Manual(ms) => ms.load(Ordering::SeqCst),
         }
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::system()
     }
 }
 
@@ -44,7 +55,7 @@ impl ManualClock {
     /// A manual clock standing at the current wall time (so the soft expiries it
     /// writes look like any other process's).
     pub fn new() -> Self {
-        Self::at(system_now_ms())
+        Self::at(wall_now_ms())
     }
 
     /// A manual clock standing at `epoch_ms`.
@@ -57,7 +68,7 @@ impl ManualClock {
         self.0.fetch_add(by.as_millis() as u64, Ordering::SeqCst);
     }
 
-    /// A [`Clock`] reading this manual time (hand it to [`super::Cache::with_clock`]).
+    /// A [`Clock`] reading this manual time.
     pub fn clock(&self) -> Clock {
         Clock(Source::Manual(Arc::clone(&self.0)))
     }
@@ -69,11 +80,10 @@ impl Default for ManualClock {
     }
 }
 
-fn system_now_ms() -> u64 {
+fn wall_now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]
@@ -90,9 +100,11 @@ mod tests {
     }
 
     #[test]
-    fn the_system_clock_reads_wall_time() {
-        let before = system_now_ms();
-        let now = Clock::system().now_ms();
-        assert!(now >= before && now < before + 60_000);
+    fn the_system_clock_reads_wall_time_and_never_goes_back() {
+        let before = wall_now_ms();
+        let clock = Clock::system();
+        let first = clock.now_ms();
+        assert!(first >= before && first < before + 60_000);
+        assert!(clock.now_ms() >= first);
     }
 }
