@@ -20,7 +20,7 @@ pub use crate::services::{Services, Store};
 use crate::warm::{Shutdown, WarmConfig, Warmer};
 use crate::{db::config::DbConfig, http};
 use actix::Addr;
-use actix_web::dev::{Server, ServerHandle, Service};
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::web;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -286,7 +286,12 @@ fn listen(
                 mount.protection.clone(),
                 &metrics_config,
             )
-            .wrap_fn(move |req, srv| per_request.clone().request(srv.call(req)));
+            // One outer wrapper: the drain's accounting around the slow-client deadlines.
+            .wrap_fn(move |req, srv| {
+                per_request
+                    .clone()
+                    .request(http::middleware::deadline::deadlines(req, srv))
+            });
             let http = deadline::http1(app, deadlines, api_addr, api_stopping.clone());
             api_drain.count_connections(http)
         })

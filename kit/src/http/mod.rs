@@ -22,12 +22,12 @@ use actix_web::{web, App, Error};
 /// A handler set (an actix `ServiceConfig` function).
 pub type Routes = dyn Fn(&mut web::ServiceConfig) + Send + Sync;
 
-/// The API application of one worker. The middleware chain, outermost first:
-/// the slow-client deadlines → request metrics and access log
-/// (`metrics::RequestMetrics`) → compression →
-/// JSON errors and the 1 MiB body limit → the request's Redis budget →
-/// authentication → rate limiting →
-/// statement counting → the application's routes and the kit's own (`/health`, and
+/// The API application of one worker. Its layers, outermost first (the first is added
+/// by `startup`, around this app): the drain's accounting and the slow-client deadlines
+/// (one `wrap_fn`) → request metrics and access log (`metrics::RequestMetrics`, a
+/// `Condition`) → compression → the guard (`middleware::guard`: JSON errors and the
+/// 1 MiB body limit, the Redis budget, authentication, every limit in one limiter call,
+/// statement counting) → the application's routes and the kit's own (`/health`, and
 /// the `operations` endpoints when they are served here).
 pub fn build_app(
     services: &Services,
@@ -68,11 +68,7 @@ pub fn build_app(
         app = app.configure(operations);
     }
     app.default_service(web::to(ops::not_found))
-        .wrap(from_fn(middleware::queries::count_statements))
-        .wrap(from_fn(middleware::rate_limit::rate_limit))
-        .wrap(from_fn(middleware::auth::require_api_key))
-        .wrap_fn(middleware::redis_budget::per_request)
-        .wrap(from_fn(middleware::errors::json_errors))
+        .wrap(from_fn(middleware::guard::guard))
         .wrap(Compress::default())
         .wrap(Condition::new(
             metrics_config.middleware,
@@ -86,7 +82,6 @@ pub fn build_app(
                     ))
                 })),
         ))
-        .wrap_fn(middleware::deadline::deadlines)
 }
 
 /// The operations listener's application: `/health` and the `operations`

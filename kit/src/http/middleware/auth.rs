@@ -1,5 +1,6 @@
-//! Authenticates every matched route the application protects, before rate
-//! limiting, through the application's [`Authenticate`] hook, and stores the
+//! The guard's first step (`super::guard`): authenticates every matched route the
+//! application protects, before rate limiting, through the application's
+//! [`Authenticate`] hook, and stores the
 //! caller's `AuthContext` in the request extensions. Unmatched paths pass through
 //! untouched so they answer 404 with or without a key.
 //!
@@ -11,7 +12,7 @@
 //! reserves one unit of the address's failure limit before the look-up and gets it back
 //! when the key is valid (one look-up per address and key at a time, see `Flights`); a
 //! remembered key only needs the address not to be over the limit already, which the
-//! rate-limit middleware checks in the same Redis call as the request's own limits
+//! guard's rate-limit step checks in the same Redis call as the request's own limits
 //! (`FailureCheckDue`); a request with no key costs no look-up and is not counted (one 401
 //! body for every bad key). Public routes under the prefix take credentials of their own
 //! (login): each call reserves a unit, kept when the route answers 401. Past the limit
@@ -23,7 +24,6 @@ use crate::flight::SingleFlight;
 use crate::http::error::{ApiError, UNAUTHORIZED_DETAIL};
 use crate::http::extract::auth::presented_key;
 use crate::http::middleware::rate_limit::refusal;
-use crate::ratelimit::client_ip::client_ip;
 use crate::ratelimit::failures::FailureCheckDue;
 use crate::ratelimit::policy::describe;
 use crate::ratelimit::{Decision, KeyBy, Limiter, Policy};
@@ -31,8 +31,8 @@ use crate::route::route_pattern;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -108,32 +108,30 @@ impl Protection {
     }
 }
 
-/// The middleware (`from_fn`); a no-op when the application protects nothing.
-pub async fn require_api_key<B: MessageBody>(
+/// Authenticates a request of a protected route, then runs `inner` (the limits and the
+/// handler) with its caller in the extensions; passes straight to `inner` when the route
+/// is not protected. `limits` is the limiter and the client address the guard resolved
+/// (`None`: no limiter, so failed authentication is not limited).
+pub(crate) async fn authenticate<B, F, Fut>(
     req: ServiceRequest,
-    next: Next<B>,
-) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    limits: Option<(Limiter, IpAddr)>,
+    inner: F,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error>
+where
+    B: MessageBody,
+    F: FnOnce(ServiceRequest) -> Fut,
+    Fut: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
+{
     let protection = req.app_data::<web::Data<Protection>>().cloned();
     let access = match (&protection, route_pattern(&req)) {
         (Some(p), Some(pattern)) => p.access(&pattern),
         _ => Access::Open,
     };
     let (Some(protection), false) = (protection, access == Access::Open) else {
-        return pass(req, next).await;
+        return pass(req, inner).await;
     };
-    let limiter = req
-        .app_data::<web::Data<Limiter>>()
-        .map(|d| d.get_ref().clone());
-    let ip = limiter.as_ref().map(|l| {
-        client_ip(
-            req.peer_addr().map(|a| a.ip()),
-            req.headers(),
-            l.trusted_hops(),
-        )
-    });
-    let limits = limiter.zip(ip);
     if access == Access::Credentials {
-        return check_credentials(req, next, limits).await;
+        return check_credentials(req, inner, limits).await;
     }
     let authenticator = &protection.authenticator;
     // A remembered key is used where it lies; only a key to look up is copied.
@@ -166,7 +164,7 @@ pub async fn require_api_key<B: MessageBody>(
     match outcome {
         Ok(ctx) => {
             req.extensions_mut().insert(ctx);
-            pass(req, next).await
+            pass(req, inner).await
         }
         Err(err) => reject(req, ApiError::from(err)),
     }
@@ -231,19 +229,24 @@ async fn lead(auth: Arc<dyn Authenticate>, limiter: Limiter, ip: IpAddr, key: St
 
 /// A public route that checks credentials itself (login): one unit reserved before it
 /// runs, kept when it answers 401.
-async fn check_credentials<B: MessageBody>(
+async fn check_credentials<B, F, Fut>(
     req: ServiceRequest,
-    next: Next<B>,
+    inner: F,
     limits: Option<(Limiter, IpAddr)>,
-) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error>
+where
+    B: MessageBody,
+    F: FnOnce(ServiceRequest) -> Fut,
+    Fut: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
+{
     let Some((limiter, ip)) = limits else {
-        return pass(req, next).await;
+        return pass(req, inner).await;
     };
     let reservation = match limiter.reserve_failure(ip).await {
         Ok(r) => r,
         Err(refused) => return Ok(req.into_response(refusal(&refused)).map_into_right_body()),
     };
-    let res = pass(req, next).await;
+    let res = pass(req, inner).await;
     let failed = matches!(&res, Ok(r) if r.status() == StatusCode::UNAUTHORIZED);
     if let (Some(r), false) = (reservation, failed) {
         limiter.refund(r).await;
@@ -251,13 +254,16 @@ async fn check_credentials<B: MessageBody>(
     res
 }
 
-async fn pass<B: MessageBody>(
+async fn pass<B, F, Fut>(
     req: ServiceRequest,
-    next: Next<B>,
-) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    next.call(req)
-        .await
-        .map(ServiceResponse::map_into_left_body)
+    inner: F,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error>
+where
+    B: MessageBody,
+    F: FnOnce(ServiceRequest) -> Fut,
+    Fut: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
+{
+    inner(req).await.map(ServiceResponse::map_into_left_body)
 }
 
 fn reject<B>(

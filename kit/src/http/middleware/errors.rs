@@ -11,15 +11,31 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
+use std::future::Future;
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// The middleware function; wrap with `actix_web::middleware::from_fn(json_errors)`.
+/// The middleware function alone (the operations listener's app); the API's pipeline
+/// runs [`around`] as the first step of its guard.
 pub async fn json_errors(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    around(req, |req| next.call(req)).await
+}
+
+/// Refuses an oversized or malformed request, else runs `inner` and renders whatever
+/// error it answers as the contract's JSON.
+pub(crate) async fn around<B, F, Fut>(
+    req: ServiceRequest,
+    inner: F,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error>
+where
+    B: MessageBody,
+    F: FnOnce(ServiceRequest) -> Fut,
+    Fut: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
+{
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -36,7 +52,7 @@ pub async fn json_errors(
     if let Err(e) = QueryParams::check(req.query_string()) {
         return Ok(req.into_response(e.error_response()).map_into_right_body());
     }
-    let res = match next.call(req).await {
+    let res = match inner(req).await {
         Ok(res) => res,
         // An error that escaped a handler or extractor: render it as JSON here.
         Err(err) => {

@@ -1,8 +1,8 @@
-//! The middleware of the request path, registered in one place (`register`).
+//! The middleware of the request path, registered in one place: `build_app` in
+//! `crate::http` (the order is listed there).
 
 pub mod auth;
 pub mod deadline;
 pub mod errors;
-pub mod queries;
+pub mod guard;
 pub mod rate_limit;
-pub mod redis_budget;

@@ -1,6 +1,6 @@
-//! The rate-limit middleware (`actix_web::middleware::from_fn(rate_limit)`), registered
-//! inside the authentication middleware (it reads the `AuthContext` that auth put in the
-//! request extensions) and outside the handlers.
+//! The guard's rate-limit step ([`limit`], run by `super::guard` after authentication,
+//! which put the `AuthContext` in the request extensions), also usable alone as a
+//! middleware ([`rate_limit`]).
 //!
 //! Per request: the route the router will run (`route::route_pattern`, never the raw
 //! path text; `None` → an unknown route, not limited, left to 404), the `AuthContext` (absent on `/v1/login`), the client address (trusted hops),
@@ -25,27 +25,51 @@ use actix_web::error::InternalError;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpMessage, HttpResponse, ResponseError};
+use std::future::Future;
+use std::net::IpAddr;
 
-/// The middleware function; wrap with `actix_web::middleware::from_fn(rate_limit)`.
+/// The rate-limit step alone, as a middleware (`from_fn(rate_limit)`), for an `App`
+/// that authenticates by other means; the kit's pipeline runs [`limit`] in its guard.
 pub async fn rate_limit<B: MessageBody + 'static>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, Error> {
-    let limiter = req
-        .app_data::<web::Data<Limiter>>()
-        .map(|d| d.get_ref().clone());
-    let limits = limiter.as_ref().and_then(|limiter| {
+    let limits = limiter_of(&req);
+    limit(req, limits, |req| next.call(req)).await
+}
+
+/// The request's limiter (app data) and its client address (trusted hops), resolved
+/// once per request for authentication and limits alike.
+pub(crate) fn limiter_of(req: &ServiceRequest) -> Option<(Limiter, IpAddr)> {
+    let limiter = req.app_data::<web::Data<Limiter>>()?.get_ref().clone();
+    let ip = client_ip(
+        req.peer_addr().map(|a| a.ip()),
+        req.headers(),
+        limiter.trusted_hops(),
+    );
+    Some((limiter, ip))
+}
+
+/// Decides every limit of the request's route in one limiter call, then runs `inner`
+/// (the handler) with the limit headers added to its answer, or answers 429.
+pub(crate) async fn limit<B, F, Fut>(
+    req: ServiceRequest,
+    limiter: Option<(Limiter, IpAddr)>,
+    inner: F,
+) -> Result<ServiceResponse<EitherBody<B>>, Error>
+where
+    B: MessageBody,
+    F: FnOnce(ServiceRequest) -> Fut,
+    Fut: Future<Output = Result<ServiceResponse<B>, Error>>,
+{
+    let limits = limiter.as_ref().and_then(|(limiter, ip)| {
         let pattern = route_pattern(&req)?;
-        let ip = client_ip(
-            req.peer_addr().map(|a| a.ip()),
-            req.headers(),
-            limiter.trusted_hops(),
-        );
         let auth = req.extensions().get::<AuthContext>().copied();
         limiter
-            .limits_for(req.method(), &pattern, auth.as_ref(), ip)
+            .limits_for(req.method(), &pattern, auth.as_ref(), *ip)
             .map(|l| (limiter.clone(), l))
     });
+    let limiter = limiter.map(|(l, _)| l);
     // A remembered key: its address's failure limit is checked here (auth left this).
     let due = req.extensions_mut().remove::<FailureCheckDue>();
     let Some((limiter, limits)) = limits else {
@@ -54,10 +78,7 @@ pub async fn rate_limit<B: MessageBody + 'static>(
                 return Ok(req.into_response(refusal(&refused)).map_into_right_body());
             }
         }
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
+        return inner(req).await.map(ServiceResponse::map_into_left_body);
     };
     let decision = match due {
         Some(due) => limiter.decide_after_failures(due.ip, &limits).await,
@@ -67,7 +88,7 @@ pub async fn rate_limit<B: MessageBody + 'static>(
         return Ok(req.into_response(refusal(&decision)).map_into_right_body());
     }
     // (Cloning the HttpRequest here would break routing: it needs the only reference.)
-    match next.call(req).await {
+    match inner(req).await {
         Ok(res) => {
             let mut res = res.map_into_left_body();
             apply_headers(&decision, res.headers_mut());

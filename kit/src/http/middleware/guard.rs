@@ -1,0 +1,83 @@
+//! The guard: the one middleware between compression and the handlers. Per request,
+//! in order:
+//!
+//! 0. JSON errors ([`super::errors`]): a body declared over 1 MiB or a malformed query
+//!    string is refused before anything else, and every error answered inside (the
+//!    router's 404 and 405, extractors' 400 and 413) is rendered as the contract's JSON;
+//! 1. a Redis budget for the whole request (`crate::redis::budget`): once one Redis
+//!    call fails (the key memo, the limiter, a cached read, a write's invalidations),
+//!    the later ones skip Redis instead of paying another timeout;
+//! 2. the limiter and the client address (trusted hops), resolved once;
+//! 3. authentication of a protected route ([`super::auth`]), whose failed-authentication
+//!    guard rides the limiter call below for a key this process already remembers;
+//! 4. every limit of the route in one limiter call ([`super::rate_limit`]), or a 429;
+//! 5. the statement counter the handler's SQL is charged to (authentication runs
+//!    outside it, so its memoized look-up is not counted). When the metrics layer put a
+//!    counter in the extensions, that one is charged and the metrics layer reports it
+//!    (`Server-Timing`, access log); otherwise the guard adds `Server-Timing` itself.
+
+use super::{auth, errors, rate_limit};
+use crate::metrics::RequestQueries;
+use crate::redis::budget::RedisBudget;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage};
+
+/// The middleware function; `App::wrap(from_fn(guard))`.
+pub async fn guard<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    errors::around(req, move |req| guarded(req, next)).await
+}
+
+/// Steps 1 to 5, inside the Redis budget.
+async fn guarded<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    RedisBudget::default()
+        .scope(async move {
+            let limiter = rate_limit::limiter_of(&req);
+            let for_limits = limiter.clone();
+            auth::authenticate(req, limiter, move |req| {
+                rate_limit::limit(req, for_limits, move |req| count_statements(req, next))
+            })
+            .await
+        })
+        .await
+}
+
+/// Runs the handler with the request's statement counter in scope.
+async fn count_statements<B: MessageBody>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<B>, Error> {
+    let (counter, outer) = {
+        let mut ext = req.extensions_mut();
+        match ext.get::<RequestQueries>() {
+            Some(c) => (c.clone(), true),
+            None => {
+                let c = RequestQueries::default();
+                ext.insert(c.clone());
+                (c, false)
+            }
+        }
+    };
+    let mut res = counter.clone().scope(next.call(req)).await?;
+    if outer {
+        return Ok(res);
+    }
+    let value = format!(
+        "db;dur={:.3};desc=\"{} statements\"",
+        counter.elapsed().as_secs_f64() * 1000.0,
+        counter.count()
+    );
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        res.headers_mut()
+            .append(HeaderName::from_static("server-timing"), v);
+    }
+    Ok(res)
+}
