@@ -36,6 +36,10 @@ pub struct MetricsArgs {
     /// Statements per request above which the access log warns (the N+1 alarm).
     #[arg(long, env = "BRISK_STATEMENT_WARN_THRESHOLD", default_value_t = DEFAULT_STATEMENT_WARN_THRESHOLD)]
     pub statement_warn_threshold: u64,
+    /// Send `Server-Timing` (statements, database and total time) with every response;
+    /// off by default, since it tells every client the server's internals.
+    #[arg(long, env = "BRISK_SERVER_TIMING", default_value_t = false, action = ArgAction::Set)]
+    pub server_timing: bool,
     /// Seconds per point of the live page's history.
     #[arg(long, env = "BRISK_METRICS_INTERVAL_SECS", default_value_t = DEFAULT_INTERVAL_SECS, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub metrics_interval_secs: u64,
@@ -71,6 +75,7 @@ impl MetricsArgs {
             interval: self.interval(),
             history: self.metrics_history,
             access_log: self.access_log_settings(format),
+            server_timing: self.server_timing,
         }
     }
 }
@@ -89,6 +94,7 @@ impl Default for MetricsArgs {
         Self {
             metrics_middleware: true,
             access_log: true,
+            server_timing: false,
             slow_request_ms: DEFAULT_SLOW_REQUEST_MS,
             statement_warn_threshold: DEFAULT_STATEMENT_WARN_THRESHOLD,
             metrics_interval_secs: DEFAULT_INTERVAL_SECS,

@@ -13,6 +13,23 @@ async fn health_answers_ok_without_a_key() {
 }
 
 #[actix_web::test]
+async fn server_timing_is_sent_only_when_the_deployment_turns_it_on() {
+    // API.md: no internals in a response unless the deployment turns it on.
+    let off = spawn_app_with(|a| a.metrics.server_timing = false).await;
+    for path in ["/health", "/api/catalog"] {
+        let resp = off.get(path, Some(&key(1))).await;
+        assert_eq!(resp.status(), 200);
+        assert!(
+            resp.headers().get("server-timing").is_none(),
+            "{path} sent Server-Timing by default"
+        );
+    }
+    let on = spawn_app().await; // the tests' servers turn it on
+    let resp = on.get("/api/catalog", Some(&key(1))).await;
+    assert!(resp.headers().get("server-timing").is_some());
+}
+
+#[actix_web::test]
 async fn ready_checks_the_database_and_redis() {
     let app = spawn_app().await;
     let resp = app.get("/ready", None).await;

@@ -136,6 +136,8 @@ pub fn test_args(db_name: &str) -> ServeArgs {
     args.database.pool_size = 4;
     args.database.skip_budget_check = true;
     args.redis.redis_prefix = brisk_kit::testing::unique_prefix();
+    // The tests count statements from `Server-Timing` (off by default).
+    args.metrics.server_timing = true;
     args
 }
 

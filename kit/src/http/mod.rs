@@ -80,7 +80,8 @@ pub fn build_app(
                         req.headers(),
                         trusted_hops,
                     ))
-                })),
+                }))
+                .with_server_timing(metrics_config.server_timing),
         ))
 }
 

@@ -26,6 +26,9 @@ pub struct MetricsConfig {
     pub history: usize,
     /// The access log and its warnings.
     pub access_log: AccessLogSettings,
+    /// Send `Server-Timing` (statements, database and total time) with every response
+    /// (off by default: it tells every client the server's internals; needs `middleware`).
+    pub server_timing: bool,
 }
 
 impl Default for MetricsConfig {
@@ -35,6 +38,7 @@ impl Default for MetricsConfig {
             interval: DEFAULT_INTERVAL,
             history: DEFAULT_HISTORY,
             access_log: AccessLogSettings::default(),
+            server_timing: false,
         }
     }
 }

@@ -11,17 +11,16 @@
 //! 3. authentication of a protected route ([`super::auth`]), whose failed-authentication
 //!    guard rides the limiter call below for a key this process already remembers;
 //! 4. every limit of the route in one limiter call ([`super::rate_limit`]), or a 429;
-//! 5. the statement counter the handler's SQL is charged to (authentication runs
-//!    outside it, so its memoized look-up is not counted). When the metrics layer put a
-//!    counter in the extensions, that one is charged and the metrics layer reports it
-//!    (`Server-Timing`, access log); otherwise the guard adds `Server-Timing` itself.
+//! 5. the handler, with the statement counter the metrics layer made for the request
+//!    in scope (authentication runs outside it, so its memoized look-up is not
+//!    counted); the metrics layer reads it for `/metrics`, the access line and
+//!    `Server-Timing`. Without the metrics layer nothing reads it, so none is made.
 
 use super::{auth, errors, rate_limit};
 use crate::metrics::RequestQueries;
 use crate::redis::budget::RedisBudget;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage};
 
@@ -50,34 +49,14 @@ async fn guarded<B: MessageBody + 'static>(
         .await
 }
 
-/// Runs the handler with the request's statement counter in scope.
+/// Runs the handler with the request's statement counter, if any, in scope.
 async fn count_statements<B: MessageBody>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<B>, Error> {
-    let (counter, outer) = {
-        let mut ext = req.extensions_mut();
-        match ext.get::<RequestQueries>() {
-            Some(c) => (c.clone(), true),
-            None => {
-                let c = RequestQueries::default();
-                ext.insert(c.clone());
-                (c, false)
-            }
-        }
-    };
-    let mut res = counter.clone().scope(next.call(req)).await?;
-    if outer {
-        return Ok(res);
+    let counter = req.extensions().get::<RequestQueries>().cloned();
+    match counter {
+        Some(counter) => counter.scope(next.call(req)).await,
+        None => next.call(req).await,
     }
-    let value = format!(
-        "db;dur={:.3};desc=\"{} statements\"",
-        counter.elapsed().as_secs_f64() * 1000.0,
-        counter.count()
-    );
-    if let Ok(v) = HeaderValue::from_str(&value) {
-        res.headers_mut()
-            .append(HeaderName::from_static("server-timing"), v);
-    }
-    Ok(res)
 }

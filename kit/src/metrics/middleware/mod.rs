@@ -1,7 +1,8 @@
 //! The outermost middleware: request id, timer, in-flight gauge, per-request statement
 //! counter, then, when the response body ends, the per-route metrics and one access-log
-//! line (plus the N+1 and slow-request warnings). It also adds `X-Request-Id` and
-//! `Server-Timing` to every response.
+//! line (plus the N+1 and slow-request warnings). It also adds `X-Request-Id` to every
+//! response, and `Server-Timing` when the deployment turns it on (`--server-timing`):
+//! the one writer of that header.
 //!
 //! The clock stops when the body has been produced to its end (or dropped, when the
 //! client goes away): see `body.rs`. `Server-Timing` is written with the headers, so
@@ -59,21 +60,34 @@ impl RequestMetrics {
                 client_addr: Arc::new(|req: &HttpRequest| req.peer_addr().map(|a| a.ip())),
                 id_prefix: rand::random(),
                 id_counter: AtomicU64::new(0),
+                server_timing: false,
             }),
         }
     }
 
     /// Replaces the client-address resolution (default: the TCP peer).
     pub fn with_client_addr(self, resolve: ClientAddrFn) -> Self {
+        self.rebuilt(|s| s.client_addr = resolve)
+    }
+
+    /// Sends `Server-Timing` with every response when `on` (default: off).
+    pub fn with_server_timing(self, on: bool) -> Self {
+        self.rebuilt(|s| s.server_timing = on)
+    }
+
+    fn rebuilt(self, change: impl FnOnce(&mut Shared)) -> Self {
         let s = &self.shared;
+        let mut shared = Shared {
+            metrics: s.metrics.clone(),
+            settings: s.settings.clone(),
+            client_addr: Arc::clone(&s.client_addr),
+            id_prefix: s.id_prefix,
+            id_counter: AtomicU64::new(0),
+            server_timing: s.server_timing,
+        };
+        change(&mut shared);
         Self {
-            shared: Arc::new(Shared {
-                metrics: s.metrics.clone(),
-                settings: s.settings.clone(),
-                client_addr: resolve,
-                id_prefix: s.id_prefix,
-                id_counter: AtomicU64::new(0),
-            }),
+            shared: Arc::new(shared),
         }
     }
 }
@@ -186,11 +200,15 @@ fn begin(shared: Arc<Shared>, req: &ServiceRequest) -> Finish {
     }
 }
 
-/// Adds `X-Request-Id` and `Server-Timing` (statements and time so far) to `res`.
+/// Adds `X-Request-Id` and, when turned on, `Server-Timing` (statements and time so
+/// far) to `res`.
 fn stamp_headers(res: &mut ServiceResponse, finish: &Finish) {
     let headers = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&finish.request_id) {
         headers.insert(REQUEST_ID, v);
+    }
+    if !finish.shared.server_timing {
+        return;
     }
     let timing = format!(
         "db;dur={:.3};desc=\"{} statements\", total;dur={:.3}",

@@ -20,6 +20,8 @@ pub(super) struct Shared {
     pub(super) client_addr: ClientAddrFn,
     pub(super) id_prefix: u32,
     pub(super) id_counter: AtomicU64,
+    /// Send `Server-Timing`.
+    pub(super) server_timing: bool,
 }
 
 impl Shared {

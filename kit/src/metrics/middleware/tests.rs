@@ -41,10 +41,10 @@ macro_rules! app {
     ($metrics:expr) => {
         test::init_service(
             App::new()
-                .wrap(RequestMetrics::new(
-                    $metrics.clone(),
-                    AccessLogSettings::default(),
-                ))
+                .wrap(
+                    RequestMetrics::new($metrics.clone(), AccessLogSettings::default())
+                        .with_server_timing(true),
+                )
                 .configure(crate::metrics::endpoints($metrics.clone()))
                 .service(
                     web::scope("/api")
