@@ -7,6 +7,7 @@ use crate::harness::load::{self, Kind, LoadSpec, Sample, Stats};
 use crate::harness::procs::Bouncer;
 use crate::harness::procs::Brisk;
 use crate::harness::report::{ms, Row};
+use crate::harness::sockets;
 use crate::harness::{blocking, key, wait_until, TENANT};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -254,30 +255,10 @@ pub async fn s05() -> Row {
 
 /// Local ports of `pid`'s TCP connections to 127.0.0.1:`remote` (from /proc).
 fn connections_to(pid: u32, remote: u16) -> BTreeSet<u16> {
-    let inodes: BTreeSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| {
-            d.filter_map(|e| {
-                let link = std::fs::read_link(e.ok()?.path()).ok()?;
-                let link = link.to_string_lossy();
-                Some(
-                    link.strip_prefix("socket:[")?
-                        .strip_suffix(']')?
-                        .to_string(),
-                )
-            })
-            .collect()
-        })
-        .unwrap_or_default();
-    let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default();
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let local = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
-            let rem = u16::from_str_radix(f.get(2)?.rsplit(':').next()?, 16).ok()?;
-            (rem == remote && inodes.contains(*f.get(9)?)).then_some(local)
-        })
+    sockets::sockets_of(pid)
+        .into_iter()
+        .filter(|s| s.remote == remote)
+        .map(|s| s.local)
         .collect()
 }
 
