@@ -57,3 +57,11 @@ pub fn sockets_of(pid: u32) -> Vec<Socket> {
         })
         .collect()
 }
+
+/// How many connections `pid` holds on its local `port` in `state`.
+pub fn count_on_port(pid: u32, port: u16, state: u8) -> usize {
+    sockets_of(pid)
+        .iter()
+        .filter(|s| s.local == port && s.remote != 0 && s.state == state)
+        .count()
+}
