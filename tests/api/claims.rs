@@ -44,6 +44,66 @@ fn lock_waiters(app: &TestApp) -> i64 {
     .n
 }
 
+/// Makes every claim of `key` an hour old as it is inserted, so the first request's
+/// own claim looks abandoned from the start. Ageing it with an UPDATE afterwards
+/// cannot work: the order's transaction locks the claim row at once and holds it
+/// while it waits, so the UPDATE would wait for the very order it should outlive.
+fn age_claims_as_inserted(app: &TestApp, key: &str) {
+    let mut db = app.db();
+    diesel::sql_query(
+        "CREATE FUNCTION test_age_claim() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN NEW.created_at := now() - interval '1 hour'; RETURN NEW; END $$",
+    )
+    .execute(&mut db)
+    .unwrap();
+    diesel::sql_query(format!(
+        "CREATE TRIGGER test_age_claim BEFORE INSERT ON idempotency_keys FOR EACH ROW
+         WHEN (NEW.key = '{key}') EXECUTE FUNCTION test_age_claim()"
+    ))
+    .execute(&mut db)
+    .unwrap();
+}
+
+/// An idempotency claim as committed (a plain read: it never waits on the row lock).
+#[derive(QueryableByName, Debug)]
+struct ClaimRow {
+    #[diesel(sql_type = diesel::sql_types::Double)]
+    age_secs: f64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
+    status: Option<i32>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    owner: Option<String>,
+}
+
+/// Tenant 2's claim of `key`; panics when there is none.
+fn claim_row(app: &TestApp, key: &str) -> ClaimRow {
+    diesel::sql_query(
+        "SELECT extract(epoch FROM now() - created_at)::float8 AS age_secs, status, owner
+           FROM idempotency_keys WHERE tenant_id = 2 AND key = $1",
+    )
+    .bind::<diesel::sql_types::Text, _>(key)
+    .get_result(&mut app.db())
+    .unwrap_or_else(|e| panic!("the claim of {key}: {e}"))
+}
+
+/// True when another transaction holds tenant 2's claim of `key` (`FOR UPDATE
+/// NOWAIT` fails at once with `lock_not_available` instead of waiting).
+fn claim_is_locked(app: &TestApp, key: &str) -> bool {
+    let tried = diesel::sql_query(
+        "SELECT 1::int8 AS n FROM idempotency_keys WHERE tenant_id = 2 AND key = $1
+            FOR UPDATE NOWAIT",
+    )
+    .bind::<diesel::sql_types::Text, _>(key)
+    .get_result::<Count>(&mut app.db());
+    match tried {
+        Ok(_) => false,
+        Err(diesel::result::Error::DatabaseError(_, info)) => {
+            info.message().contains("could not obtain lock")
+        }
+        Err(e) => panic!("try the claim's lock: {e}"),
+    }
+}
+
 async fn post(client: reqwest::Client, url: String, body: Value, idem: &str) -> (u16, Value) {
     let resp = client
         .post(url)
@@ -66,6 +126,7 @@ async fn a_retry_cannot_take_over_a_claim_whose_order_is_still_running() {
     set_stock(&app, product, 100);
     let before = count_orders(&app, customer);
     let body = json!({"customer_id": customer, "items": [{"product_id": product, "quantity": 1}]});
+    age_claims_as_inserted(&app, "steal-me");
     // Hold the product's row: the first request's transaction waits inside, after its claim.
     let mut holder = app.db();
     diesel::sql_query("BEGIN").execute(&mut holder).unwrap();
@@ -86,15 +147,17 @@ async fn a_retry_cannot_take_over_a_claim_whose_order_is_still_running() {
         .await,
         "the first order waits on the product"
     );
-    // Make the claim look abandoned (an hour old), as a slow owner's would.
-    let mut ager = app.db();
-    diesel::sql_query("SET lock_timeout = '300ms'")
-        .execute(&mut ager)
-        .unwrap();
-    let _ = diesel::sql_query(
-        "UPDATE idempotency_keys SET created_at = now() - interval '1 hour' WHERE key = 'steal-me'",
-    )
-    .execute(&mut ager);
+    // The claim looks abandoned (an hour old), as a slow owner's would, and its
+    // order's transaction holds it: what the retry must meet.
+    let claim = claim_row(&app, "steal-me");
+    assert!(
+        claim.age_secs >= 3600.0 && claim.status.is_none(),
+        "the claim the retry meets is unfinished and an hour old: {claim:?}"
+    );
+    assert!(
+        claim_is_locked(&app, "steal-me"),
+        "the first order's transaction holds its claim"
+    );
     let retry = actix_web::rt::spawn(post(
         app.client.clone(),
         app.url("/api/orders"),
@@ -116,6 +179,15 @@ async fn a_retry_cannot_take_over_a_claim_whose_order_is_still_running() {
         "one order for one key (the retry answered {s2} {b2})"
     );
     assert!(s2 == 409 || (s2 == 201 && b2 == b1), "the retry: {s2} {b2}");
+    // Still an hour old and the first request's: the retry met the aged claim and
+    // did not take it over (a takeover resets its age and names a new owner).
+    let completed = claim_row(&app, "steal-me");
+    assert!(
+        completed.owner == claim.owner
+            && completed.age_secs >= 3600.0
+            && completed.status == Some(201),
+        "the claim after the retry: {completed:?}, before it: {claim:?}"
+    );
     // A later retry replays the first answer.
     let (s3, b3) = post(app.client.clone(), app.url("/api/orders"), body, "steal-me").await;
     assert_eq!((s3, b3), (201, b1));

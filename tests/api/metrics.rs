@@ -37,9 +37,9 @@ async fn scrape_until(app: &TestApp, series: &str, at_least: f64) -> String {
     text
 }
 
-#[actix_web::test]
-async fn known_traffic_is_counted_in_metrics_by_route_pattern() {
-    let app = spawn_app().await;
+/// Known traffic: 3 product reads and one 404 under `/api/products/{id}`, an orders
+/// page, an unknown path and a refused catalog; the product ids read.
+async fn send_known_traffic(app: &TestApp) -> Vec<i64> {
     let ids = product_ids(&mut app.db(), 1);
     for id in &ids[..3] {
         let (status, _) = app.get_json(&format!("/api/products/{id}"), 1).await;
@@ -51,17 +51,16 @@ async fn known_traffic_is_counted_in_metrics_by_route_pattern() {
     assert_eq!(status, 200);
     assert_eq!(app.get("/no/such/route/42", None).await.status(), 404);
     assert_eq!(app.get("/api/catalog", None).await.status(), 401);
+    ids[..3].to_vec()
+}
 
+/// Requests are counted under their route pattern (never a raw path), unknown paths
+/// under `unmatched`, a refused request under its route.
+fn assert_counted_by_route_pattern(text: &str, ids: &[i64]) {
     let product = r#"{method="GET",route="/api/products/{id}""#;
-    let text = scrape_until(
-        &app,
-        &format!(r#"brisk_http_requests_total{product},status="4xx"}}"#),
-        1.0,
-    )
-    .await;
     assert_eq!(
         sample(
-            &text,
+            text,
             &format!(r#"brisk_http_requests_total{product},status="2xx"}}"#)
         ),
         Some(3.0),
@@ -69,12 +68,12 @@ async fn known_traffic_is_counted_in_metrics_by_route_pattern() {
     );
     assert_eq!(
         sample(
-            &text,
+            text,
             &format!("brisk_http_request_duration_seconds_count{product}}}")
         ),
         Some(4.0)
     );
-    for id in &ids[..3] {
+    for id in ids {
         assert!(
             !text.contains(&format!("/api/products/{id}\"")),
             "raw path {id} in labels"
@@ -86,35 +85,37 @@ async fn known_traffic_is_counted_in_metrics_by_route_pattern() {
     );
     assert_eq!(
         sample(
-            &text,
+            text,
             r#"brisk_http_requests_total{method="GET",route="unmatched",status="4xx"}"#
         ),
         Some(1.0)
     );
     assert_eq!(
         sample(
-            &text,
+            text,
             r#"brisk_http_requests_total{method="GET",route="/api/catalog",status="4xx"}"#
         ),
         Some(1.0),
         "a request refused by authentication is labelled by its route"
     );
+}
 
-    // Statements per request: the orders page ran 1..=3 statements (API.md's bound),
-    // charged to its route by the counter the middleware put in the extensions.
+/// Statements per request: the orders page ran 1..=3 statements (API.md's bound),
+/// charged to its route by the counter the middleware put in the extensions.
+fn assert_statements_charged_to_their_route(text: &str) {
     let orders = r#"{method="GET",route="/api/orders"}"#;
     assert_eq!(
         sample(
-            &text,
+            text,
             &format!("brisk_http_request_statements_count{orders}")
         ),
         Some(1.0)
     );
-    let n = sample(&text, &format!("brisk_http_request_statements_sum{orders}")).unwrap();
+    let n = sample(text, &format!("brisk_http_request_statements_sum{orders}")).unwrap();
     assert!((1.0..=3.0).contains(&n), "orders page statements: {n}");
     assert!(
         sample(
-            &text,
+            text,
             &format!("brisk_http_request_db_seconds_total{orders}")
         )
         .unwrap()
@@ -122,17 +123,20 @@ async fn known_traffic_is_counted_in_metrics_by_route_pattern() {
     );
     assert_eq!(
         sample(
-            &text,
+            text,
             r#"brisk_http_request_statements_sum{method="GET",route="/health"}"#
         ),
         None,
         "no /health traffic yet"
     );
+}
 
-    // Limiter outcomes: the five authenticated /api requests passed the limiter.
+/// Limiter outcomes (the five authenticated /api requests passed the limiter), the
+/// database pool's gauges (size 4 in tests), and the scrape itself in flight.
+fn assert_limiter_pool_and_in_flight(text: &str) {
     assert!(
         sample(
-            &text,
+            text,
             r#"brisk_ratelimit_decisions_total{outcome="allowed"}"#
         )
         .unwrap()
@@ -141,24 +145,37 @@ async fn known_traffic_is_counted_in_metrics_by_route_pattern() {
     );
     assert_eq!(
         sample(
-            &text,
+            text,
             r#"brisk_ratelimit_decisions_total{outcome="rejected"}"#
         ),
         Some(0.0)
     );
-
-    // Pool gauges of the database pool (size 4 in tests).
     assert_eq!(
-        sample(&text, r#"brisk_pool_max_connections{pool="db"}"#),
+        sample(text, r#"brisk_pool_max_connections{pool="db"}"#),
         Some(4.0)
     );
-    assert!(sample(&text, r#"brisk_pool_connections{pool="db"}"#).unwrap() >= 1.0);
+    assert!(sample(text, r#"brisk_pool_connections{pool="db"}"#).unwrap() >= 1.0);
     assert_eq!(
-        sample(&text, r#"brisk_pool_acquire_timeouts_total{pool="db"}"#),
+        sample(text, r#"brisk_pool_acquire_timeouts_total{pool="db"}"#),
         Some(0.0)
     );
     // The scrape itself is in flight while it renders.
-    assert_eq!(sample(&text, "brisk_http_requests_in_flight"), Some(1.0));
+    assert_eq!(sample(text, "brisk_http_requests_in_flight"), Some(1.0));
+}
+
+#[actix_web::test]
+async fn known_traffic_is_counted_in_metrics_by_route_pattern() {
+    let app = spawn_app().await;
+    let ids = send_known_traffic(&app).await;
+    let text = scrape_until(
+        &app,
+        r#"brisk_http_requests_total{method="GET",route="/api/products/{id}",status="4xx"}"#,
+        1.0,
+    )
+    .await;
+    assert_counted_by_route_pattern(&text, &ids);
+    assert_statements_charged_to_their_route(&text);
+    assert_limiter_pool_and_in_flight(&text);
 }
 
 #[actix_web::test]

@@ -51,83 +51,100 @@ struct Word {
 async fn one_query(conn: &mut AsyncPgConnection, task: usize, i: usize) -> Result<(), String> {
     let seed = (task * QUERIES_PER_TASK + i) as i64;
     match i % 6 {
-        // The query builder: a statement diesel-async caches and reuses by type.
-        0 => {
-            let got: i32 = diesel::select((seed as i32 % 1000).into_sql::<Integer>())
-                .get_result(conn)
-                .await
-                .map_err(|e| e.to_string())?;
-            check(got as i64, seed % 1000)
-        }
-        // Raw SQL with two binds.
-        1 => {
-            let got: Number = diesel::sql_query("SELECT $1::int8 + $2::int8 AS n")
+        0 => query_builder(conn, seed).await,
+        1 => raw_sql_with_two_binds(conn, seed).await,
+        2 => sql_text_that_varies(conn, seed, i).await,
+        3 => two_statements_in_a_transaction(conn, seed, task).await,
+        4 => array_bind(conn).await,
+        _ => several_rows(conn, i).await,
+    }
+}
+
+/// The query builder: a statement diesel-async caches and reuses by type.
+async fn query_builder(conn: &mut AsyncPgConnection, seed: i64) -> Result<(), String> {
+    let got: i32 = diesel::select((seed as i32 % 1000).into_sql::<Integer>())
+        .get_result(conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(got as i64, seed % 1000)
+}
+
+/// Raw SQL with two binds.
+async fn raw_sql_with_two_binds(conn: &mut AsyncPgConnection, seed: i64) -> Result<(), String> {
+    let got: Number = diesel::sql_query("SELECT $1::int8 + $2::int8 AS n")
+        .bind::<BigInt, _>(seed)
+        .bind::<BigInt, _>(7)
+        .get_result(conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(got.n, seed + 7)
+}
+
+/// Different SQL text per call (a bind count that varies): new prepared statements
+/// keep appearing on every connection.
+async fn sql_text_that_varies(
+    conn: &mut AsyncPgConnection,
+    seed: i64,
+    i: usize,
+) -> Result<(), String> {
+    let width = 1 + (i / 6) % 8;
+    let placeholders: Vec<String> = (1..=width).map(|p| format!("${p}::int8")).collect();
+    let mut query = diesel::sql_query(format!("SELECT ({})::int8 AS n", placeholders.join(" + ")))
+        .into_boxed::<diesel::pg::Pg>();
+    for _ in 0..width {
+        query = query.bind::<BigInt, _>(seed);
+    }
+    let got: Number = query.get_result(conn).await.map_err(|e| e.to_string())?;
+    check(got.n, seed * width as i64)
+}
+
+/// Two statements in a transaction.
+async fn two_statements_in_a_transaction(
+    conn: &mut AsyncPgConnection,
+    seed: i64,
+    task: usize,
+) -> Result<(), String> {
+    let (a, b) = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            let a: Number = diesel::sql_query("SELECT $1::int8 AS n")
                 .bind::<BigInt, _>(seed)
-                .bind::<BigInt, _>(7)
                 .get_result(conn)
-                .await
-                .map_err(|e| e.to_string())?;
-            check(got.n, seed + 7)
-        }
-        // Different SQL text per call (a bind count that varies): new prepared
-        // statements keep appearing on every connection.
-        2 => {
-            let width = 1 + (i / 6) % 8;
-            let placeholders: Vec<String> = (1..=width).map(|p| format!("${p}::int8")).collect();
-            let mut query =
-                diesel::sql_query(format!("SELECT ({})::int8 AS n", placeholders.join(" + ")))
-                    .into_boxed::<diesel::pg::Pg>();
-            for _ in 0..width {
-                query = query.bind::<BigInt, _>(seed);
-            }
-            let got: Number = query.get_result(conn).await.map_err(|e| e.to_string())?;
-            check(got.n, seed * width as i64)
-        }
-        // Two statements in a transaction.
-        3 => {
-            let (a, b) = conn
-                .transaction::<_, diesel::result::Error, _>(async |conn| {
-                    let a: Number = diesel::sql_query("SELECT $1::int8 AS n")
-                        .bind::<BigInt, _>(seed)
-                        .get_result(conn)
-                        .await?;
-                    let b: Word = diesel::sql_query("SELECT upper($1) AS w")
-                        .bind::<Text, _>(format!("t{task}"))
-                        .get_result(conn)
-                        .await?;
-                    Ok((a.n, b.w))
-                })
-                .await
-                .map_err(|e| e.to_string())?;
-            check(a, seed)?;
-            if b == format!("T{task}") {
-                Ok(())
-            } else {
-                Err(format!("expected T{task}, got {b}"))
-            }
-        }
-        // An array bind against a catalog table.
-        4 => {
-            let got: Number = diesel::sql_query(
-                "SELECT count(*) AS n FROM generate_series(1, 10) g WHERE g = ANY($1)",
-            )
+                .await?;
+            let b: Word = diesel::sql_query("SELECT upper($1) AS w")
+                .bind::<Text, _>(format!("t{task}"))
+                .get_result(conn)
+                .await?;
+            Ok((a.n, b.w))
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    check(a, seed)?;
+    if b == format!("T{task}") {
+        Ok(())
+    } else {
+        Err(format!("expected T{task}, got {b}"))
+    }
+}
+
+/// An array bind against a catalog table.
+async fn array_bind(conn: &mut AsyncPgConnection) -> Result<(), String> {
+    let got: Number =
+        diesel::sql_query("SELECT count(*) AS n FROM generate_series(1, 10) g WHERE g = ANY($1)")
             .bind::<Array<BigInt>, _>(vec![1_i64, 3, 5, 99])
             .get_result(conn)
             .await
             .map_err(|e| e.to_string())?;
-            check(got.n, 3)
-        }
-        // Several rows.
-        _ => {
-            let rows: Vec<Number> =
-                diesel::sql_query("SELECT g::int8 AS n FROM generate_series(1, $1) g")
-                    .bind::<Integer, _>(1 + (i % 5) as i32)
-                    .load(conn)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            check(rows.len() as i64, 1 + (i % 5) as i64)
-        }
-    }
+    check(got.n, 3)
+}
+
+/// Several rows.
+async fn several_rows(conn: &mut AsyncPgConnection, i: usize) -> Result<(), String> {
+    let rows: Vec<Number> = diesel::sql_query("SELECT g::int8 AS n FROM generate_series(1, $1) g")
+        .bind::<Integer, _>(1 + (i % 5) as i32)
+        .load(conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(rows.len() as i64, 1 + (i % 5) as i64)
 }
 
 fn check(got: i64, expected: i64) -> Result<(), String> {

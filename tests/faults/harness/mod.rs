@@ -8,6 +8,7 @@ pub mod load;
 pub mod procs;
 pub mod raw;
 pub mod report;
+pub mod sockets;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -7,6 +7,7 @@ use crate::harness::load::{self, Kind, LoadSpec, Sample, Stats};
 use crate::harness::procs::Bouncer;
 use crate::harness::procs::Brisk;
 use crate::harness::report::{ms, Row};
+use crate::harness::sockets;
 use crate::harness::{blocking, key, wait_until, TENANT};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -97,6 +98,44 @@ fn outage_checks(row: &mut Row, samples: &[Sample], down: Duration, up: Duration
     );
 }
 
+/// Answered requests the window "from 2 s after recovery" must hold for its "no
+/// failure" line to mean something (an empty window would pass it trivially).
+const MIN_ANSWERED_AFTER_RECOVERY: usize = 100;
+/// Answered writes started after recovery, for the same reason.
+const MIN_WRITES_AFTER_RECOVERY: usize = 10;
+
+/// The windows [`outage_checks`] judges are not empty: at least
+/// [`MIN_ANSWERED_AFTER_RECOVERY`] requests started from `up + 2 s` were answered,
+/// and at least [`MIN_WRITES_AFTER_RECOVERY`] writes started from `up`.
+fn recovery_window_checks(row: &mut Row, samples: &[Sample], up: Duration) {
+    let answered = |s: &&Sample| s.status != 0;
+    let late = samples
+        .iter()
+        .filter(|s| s.start >= up + Duration::from_secs(2))
+        .filter(answered)
+        .count();
+    let writes = samples
+        .iter()
+        .filter(|s| s.kind == Kind::Write && s.start >= up)
+        .filter(answered)
+        .count();
+    row.note(format!(
+        "after recovery: {late} answered from 2 s on, {writes} writes answered"
+    ));
+    row.check(
+        late >= MIN_ANSWERED_AFTER_RECOVERY,
+        format!(
+            "only {late} answered requests started 2 s or more after recovery (want ≥ {MIN_ANSWERED_AFTER_RECOVERY}): the window is too short to judge"
+        ),
+    );
+    row.check(
+        writes >= MIN_WRITES_AFTER_RECOVERY,
+        format!(
+            "only {writes} answered writes started after recovery (want ≥ {MIN_WRITES_AFTER_RECOVERY})"
+        ),
+    );
+}
+
 /// 4: PgBouncer (private) SIGTERMed under writes at 5 s, back at 8 s.
 pub async fn s04() -> Row {
     let env = Env::new(4).await;
@@ -141,6 +180,7 @@ pub async fn s04() -> Row {
     row.stats = Stats::of(&samples);
     row.note(format!("down {}–{}", ms(down), ms(up)));
     outage_checks(&mut row, &samples, down, up);
+    recovery_window_checks(&mut row, &samples, up);
     drop(brisk);
     row.data = check_data(&env, &mut row, before, after).await;
     drop(bouncer);
@@ -174,6 +214,14 @@ pub async fn s05() -> Row {
         let n = blocking(move || db::terminate_backends(&d)).await;
         windows.push((from, clock.elapsed()));
         row.note(format!("{n} backends terminated at {}", ms(from)));
+        // Without a termination the fault never happened and every line below holds.
+        row.check(
+            n >= 1,
+            format!(
+                "no backend terminated at {}: the fault did not happen",
+                ms(from)
+            ),
+        );
     }
     let samples = running.finish().await;
     row.stats = Stats::of(&samples);
@@ -207,30 +255,10 @@ pub async fn s05() -> Row {
 
 /// Local ports of `pid`'s TCP connections to 127.0.0.1:`remote` (from /proc).
 fn connections_to(pid: u32, remote: u16) -> BTreeSet<u16> {
-    let inodes: BTreeSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| {
-            d.filter_map(|e| {
-                let link = std::fs::read_link(e.ok()?.path()).ok()?;
-                let link = link.to_string_lossy();
-                Some(
-                    link.strip_prefix("socket:[")?
-                        .strip_suffix(']')?
-                        .to_string(),
-                )
-            })
-            .collect()
-        })
-        .unwrap_or_default();
-    let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default();
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let local = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
-            let rem = u16::from_str_radix(f.get(2)?.rsplit(':').next()?, 16).ok()?;
-            (rem == remote && inodes.contains(*f.get(9)?)).then_some(local)
-        })
+    sockets::sockets_of(pid)
+        .into_iter()
+        .filter(|s| s.remote == remote)
+        .map(|s| s.local)
         .collect()
 }
 
@@ -322,49 +350,38 @@ pub async fn s06() -> Row {
     row
 }
 
-/// 7: 2 × pool-size writes wait on a row lock the test holds; other requests
-/// meanwhile get 503 + Retry-After within the acquire timeout.
-pub async fn s07() -> Row {
-    let env = Env::new(7).await;
-    let mut row = Row::new(
-        7,
-        "pool exhausted",
-        "8 PUTs on a locked row (pool 4), 8 reads meanwhile, 20 reads after",
-        "row lock held by the test for 4 s",
-    );
-    let (before, after) = prepare_orders(&env).await;
-    let product = env.products[5];
-    let mut extra = high_limits();
-    extra.extend(flags(&["--pool-size", "4"]));
-    let brisk = Brisk::start(&env.dir, "brisk", &env.shared(), &extra);
+/// Scenario 7's reads while the pool is held: once 4 PUTs wait on the lock (every
+/// connection of the pool taken), 8 reads; then the lock is released at 4 s.
+async fn reads_while_the_pool_is_held(
+    env: &Env,
+    brisk: &Brisk,
+    lock: RowLock,
+    clock: Instant,
+) -> Vec<Sample> {
     let d = env.db.clone();
-    let lock = blocking(move || RowLock::product(&d, product)).await;
-    let clock = Instant::now();
-    let held = {
-        let brisk = &brisk;
-        async move { puts(brisk, product, 8, 4444, clock).await }
-    };
-    let meanwhile = async {
-        let d = env.db.clone();
-        let _ = wait_until(Duration::from_secs(5), || {
-            let d = d.clone();
-            async move { blocking(move || db::lock_waiters(&d).len()).await >= 4 }
-        })
-        .await;
-        let http = client();
-        let reads = futures_util::future::join_all((0..8).map(|i| {
-            let req = http
-                .get(brisk.url(&format!("/api/orders?per_page=5&page={}", i + 1)))
-                .bearer_auth(key(TENANT));
-            load::send(req, Kind::Read, "GET /api/orders", clock)
-        }))
-        .await;
-        let release_at = clock + Duration::from_secs(4);
-        tokio::time::sleep_until(release_at.into()).await;
-        blocking(move || lock.release()).await;
-        reads
-    };
-    let (held, reads) = tokio::join!(held, meanwhile);
+    let _ = wait_until(Duration::from_secs(5), || {
+        let d = d.clone();
+        async move { blocking(move || db::lock_waiters(&d).len()).await >= 4 }
+    })
+    .await;
+    let http = client();
+    let reads = futures_util::future::join_all((0..8).map(|i| {
+        let req = http
+            .get(brisk.url(&format!("/api/orders?per_page=5&page={}", i + 1)))
+            .bearer_auth(key(TENANT));
+        load::send(req, Kind::Read, "GET /api/orders", clock)
+    }))
+    .await;
+    let release_at = clock + Duration::from_secs(4);
+    tokio::time::sleep_until(release_at.into()).await;
+    blocking(move || lock.release()).await;
+    reads
+}
+
+/// The 4 PUTs holding the pool's connections complete 200; every other request
+/// (the other PUTs, the reads meanwhile) is 503 + Retry-After within the acquire
+/// timeout.
+fn check_held_writes_and_refusals(row: &mut Row, held: &[Sample], reads: &[Sample]) {
     let (rest, blocked): (Vec<&Sample>, Vec<&Sample>) = held
         .iter()
         .chain(reads.iter())
@@ -401,6 +418,11 @@ pub async fn s07() -> Row {
             ms(SLACK)
         ),
     );
+}
+
+/// 20 reads after the release are all 200, and the pool has nothing checked out
+/// within 5 s; the reads.
+async fn check_pool_recovers(row: &mut Row, brisk: &Brisk, clock: Instant) -> Vec<Sample> {
     let http = client();
     let recovery = futures_util::future::join_all((0..20).map(|_| {
         let req = http
@@ -425,7 +447,34 @@ pub async fn s07() -> Row {
     })
     .await;
     row.check(idle.is_some(), "pool not idle 5 s after the release");
-    let mut all = held.clone();
+    recovery
+}
+
+/// 7: 2 × pool-size writes wait on a row lock the test holds; other requests
+/// meanwhile get 503 + Retry-After within the acquire timeout.
+pub async fn s07() -> Row {
+    let env = Env::new(7).await;
+    let mut row = Row::new(
+        7,
+        "pool exhausted",
+        "8 PUTs on a locked row (pool 4), 8 reads meanwhile, 20 reads after",
+        "row lock held by the test for 4 s",
+    );
+    let (before, after) = prepare_orders(&env).await;
+    let product = env.products[5];
+    let mut extra = high_limits();
+    extra.extend(flags(&["--pool-size", "4"]));
+    let brisk = Brisk::start(&env.dir, "brisk", &env.shared(), &extra);
+    let d = env.db.clone();
+    let lock = blocking(move || RowLock::product(&d, product)).await;
+    let clock = Instant::now();
+    let (held, reads) = tokio::join!(
+        puts(&brisk, product, 8, 4444, clock),
+        reads_while_the_pool_is_held(&env, &brisk, lock, clock)
+    );
+    check_held_writes_and_refusals(&mut row, &held, &reads);
+    let recovery = check_pool_recovers(&mut row, &brisk, clock).await;
+    let mut all = held;
     all.extend(reads);
     all.extend(recovery);
     row.stats = Stats::of(&all);

@@ -6,6 +6,7 @@ mod database;
 mod orders;
 mod process;
 mod redis;
+mod slowloris;
 
 use crate::harness::db::{self, BOUNCER};
 use crate::harness::load::{self, MakeRequest};
@@ -207,7 +208,7 @@ scenario!(
     "export clients reset",
     process::s09
 );
-scenario!(s10_slowloris, 10, "slowloris", process::s10);
+scenario!(s10_slowloris, 10, "slowloris", slowloris::s10);
 scenario!(
     s11_sigterm_under_load,
     11,

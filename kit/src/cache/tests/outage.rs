@@ -3,6 +3,7 @@
 //! issued during the cut are retried and reach the other processes.
 
 use super::*;
+use crate::cache::Memo;
 use crate::metrics::CacheEvent;
 use crate::redis::budget::RedisBudget;
 use crate::testing::{Mode, TcpProxy};
@@ -86,86 +87,137 @@ fn order_count(
     move || async move { Ok(runs.fetch_add(1, Ordering::SeqCst) as i64 + 100) }.boxed()
 }
 
+/// Two processes on one prefix: `one` reaches Redis through `proxy` (the one that is
+/// cut), `two` directly; the catalog view and the `order_count` memo they both read.
+struct TwoProcesses {
+    proxy: TcpProxy,
+    prefix: String,
+    one: Cache,
+    two: Cache,
+    counter: Counter,
+    runs: Arc<AtomicUsize>,
+}
+
+impl TwoProcesses {
+    fn start(proxy: TcpProxy) -> TwoProcesses {
+        let prefix = prefix();
+        let one = Cache::new(
+            Backend::Redis(redis(&format!("127.0.0.1:{}", proxy.port), &prefix)),
+            Metrics::new(),
+            config(),
+        );
+        // Another process, with its own connection to Redis (never cut).
+        let two = cache_for(&prefix, config());
+        TwoProcesses {
+            proxy,
+            prefix,
+            one,
+            two,
+            counter: Counter::default(),
+            runs: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Tenant 1's catalog view through `cache`.
+    async fn read(&self, cache: &Cache) -> CachedBody {
+        let compute = self.counter.compute(Duration::ZERO);
+        cache
+            .view(
+                catalog(Scope::Tenant(1)),
+                Duration::from_secs(60),
+                None,
+                compute,
+            )
+            .await
+            .unwrap()
+    }
+
+    /// Tenant 1's `order_count` memo through `cache`.
+    async fn count(&self, cache: &Cache) -> Memo<i64> {
+        let compute = order_count(&self.runs);
+        cache
+            .memoize::<i64, _, _, _, _>(
+                "order_count",
+                "all",
+                Scope::Tenant(1),
+                Duration::from_secs(60),
+                compute,
+            )
+            .await
+            .unwrap()
+    }
+
+    /// Both values cached by `one` and hits for `two`.
+    async fn cache_both(&self) {
+        assert_eq!(self.read(&self.one).await.body.as_deref(), Some(&b"v1"[..]));
+        assert_eq!(self.read(&self.two).await.outcome, CacheEvent::Hit);
+        assert_eq!(self.count(&self.one).await.value, 100);
+        assert_eq!(self.count(&self.two).await.outcome, CacheEvent::Hit);
+    }
+
+    /// With Redis cut, `one`'s write invalidates both; the invalidations fail and are
+    /// kept, and `one`'s reads compute new values, never the old entry.
+    async fn invalidate_while_cut(&self) {
+        self.proxy.set(Mode::Refuse);
+        // The write commits; its invalidations fail and are kept.
+        self.one.bump_namespace(Scope::Tenant(1), "catalog").await;
+        self.one
+            .delete_memo("order_count", "all", Scope::Tenant(1))
+            .await;
+        let stats = self.one.invalidation_stats();
+        assert_eq!((stats.pending, stats.failed), (2, 2));
+        assert!(self.one.metrics().cache_count(CacheEvent::Error) >= 2);
+        for expected in [&b"v2"[..], &b"v3"[..]] {
+            let got = self.read(&self.one).await;
+            assert_eq!(got.body.as_deref(), Some(expected));
+            assert_eq!(got.outcome, CacheEvent::Error);
+        }
+        assert_eq!(self.count(&self.one).await.value, 101);
+        assert_eq!(self.count(&self.one).await.value, 102);
+        assert_eq!(self.counter.get(), 3);
+    }
+
+    /// Redis back: the pending invalidations are retried until none is left, and the
+    /// catalog's generation moved in Redis.
+    async fn retried_once_redis_is_back(&self) {
+        self.proxy.set(Mode::Forward);
+        until("the pending invalidations to reach Redis", || async {
+            self.one.invalidation_stats().pending == 0
+        })
+        .await;
+        assert_eq!(self.one.invalidation_stats().retried, 2);
+        let generation = keys::namespace_generation_key(&self.prefix, Scope::Tenant(1), "catalog");
+        // At least once: on a loaded machine an attempt that Redis applied may answer after
+        // the timeout and be retried (a bump only moves the generation forward).
+        let bumped = redis_get(&self.prefix, &generation).await;
+        assert!(
+            bumped.as_deref().and_then(|g| g.parse::<u64>().ok()) >= Some(1),
+            "{bumped:?}"
+        );
+    }
+
+    /// The other process sees the new generations and recomputes.
+    async fn other_process_recomputes(&self) {
+        let got = self.read(&self.two).await;
+        assert_eq!(
+            (got.outcome, got.body.as_deref()),
+            (CacheEvent::Miss, Some(&b"v4"[..]))
+        );
+        let got = self.count(&self.two).await;
+        assert_eq!((got.outcome, got.value), (CacheEvent::Miss, 103));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalidations_that_fail_while_redis_is_cut_are_retried_and_reach_other_processes() {
-    let proxy = TcpProxy::start().await;
-    let prefix = prefix();
-    let one = Cache::new(
-        Backend::Redis(redis(&format!("127.0.0.1:{}", proxy.port), &prefix)),
-        Metrics::new(),
-        config(),
-    );
-    // Another process, with its own connection to Redis (never cut).
-    let two = cache_for(&prefix, config());
-    let counter = Counter::default();
-    let runs = Arc::new(AtomicUsize::new(0));
-    let ttl = Duration::from_secs(60);
-    let read = |cache: &Cache| {
-        let (cache, compute) = (cache.clone(), counter.compute(Duration::ZERO));
-        async move {
-            cache
-                .view(catalog(Scope::Tenant(1)), ttl, None, compute)
-                .await
-                .unwrap()
-        }
-    };
-    let count = |cache: &Cache| {
-        let (cache, compute) = (cache.clone(), order_count(&runs));
-        async move {
-            cache
-                .memoize::<i64, _, _, _, _>("order_count", "all", Scope::Tenant(1), ttl, compute)
-                .await
-                .unwrap()
-        }
-    };
-    assert_eq!(read(&one).await.body.as_deref(), Some(&b"v1"[..]));
-    assert_eq!(read(&two).await.outcome, CacheEvent::Hit);
-    assert_eq!(count(&one).await.value, 100);
-    assert_eq!(count(&two).await.outcome, CacheEvent::Hit);
-
-    proxy.set(Mode::Refuse);
-    // The write commits; its invalidations fail and are kept.
-    one.bump_namespace(Scope::Tenant(1), "catalog").await;
-    one.delete_memo("order_count", "all", Scope::Tenant(1))
-        .await;
-    let stats = one.invalidation_stats();
-    assert_eq!((stats.pending, stats.failed), (2, 2));
-    assert!(one.metrics().cache_count(CacheEvent::Error) >= 2);
-    // Reads in this process compute: new values, never the old entry.
-    for expected in [&b"v2"[..], &b"v3"[..]] {
-        let got = read(&one).await;
-        assert_eq!(got.body.as_deref(), Some(expected));
-        assert_eq!(got.outcome, CacheEvent::Error);
-    }
-    assert_eq!(count(&one).await.value, 101);
-    assert_eq!(count(&one).await.value, 102);
-    assert_eq!(counter.get(), 3);
-
-    proxy.set(Mode::Forward);
-    until("the pending invalidations to reach Redis", || async {
-        one.invalidation_stats().pending == 0
-    })
-    .await;
-    assert_eq!(one.invalidation_stats().retried, 2);
-    let generation = keys::namespace_generation_key(&prefix, Scope::Tenant(1), "catalog");
-    // At least once: on a loaded machine an attempt that Redis applied may answer after
-    // the timeout and be retried (a bump only moves the generation forward).
-    let bumped = redis_get(&prefix, &generation).await;
-    assert!(
-        bumped.as_deref().and_then(|g| g.parse::<u64>().ok()) >= Some(1),
-        "{bumped:?}"
-    );
-    // The other process sees the new generations and recomputes.
-    let got = read(&two).await;
-    assert_eq!(
-        (got.outcome, got.body.as_deref()),
-        (CacheEvent::Miss, Some(&b"v4"[..]))
-    );
-    let got = count(&two).await;
-    assert_eq!((got.outcome, got.value), (CacheEvent::Miss, 103));
+    let both = TwoProcesses::start(TcpProxy::start().await);
+    both.cache_both().await;
+    both.invalidate_while_cut().await;
+    both.retried_once_redis_is_back().await;
+    both.other_process_recomputes().await;
     // Nothing left to retry: the task exits instead of looping.
     until("the retry task to exit", || async {
-        !one.inner.invalidations.retrying()
+        !both.one.inner.invalidations.retrying()
     })
     .await;
 }
