@@ -253,9 +253,9 @@ fn listen(
         .map(|addr| bind(addr, "--admin-bind"))
         .transpose()?;
     let deadlines = server.client_deadlines();
-    let operations = operations(services, &mount.operations);
     // SIGTERM drains the API connections first, then actix stops (`drain`).
     let drain = Drain::default();
+    let operations = operations(services, &mount.operations, &drain);
     let (drain_for, stop_secs) = drain::split_timeout(server.shutdown_timeout);
     let stop_signal = (listener.try_clone())
         .and_then(|l| drain.on_signal(l, drain_for))
@@ -319,11 +319,12 @@ fn bind(addr: SocketAddr, flag: &str) -> Result<(TcpListener, SocketAddr), Strin
 
 /// The operations endpoints: the kit's (`/ready`, `/metrics`, `/dashboard`) and the
 /// application's, as one handler set for whichever listener serves them.
-fn operations(services: &Services, application: &[Routes]) -> Routes {
+fn operations(services: &Services, application: &[Routes], drain: &Drain) -> Routes {
     let services = services.clone();
     let application = application.to_vec();
+    let drain = drain.clone();
     Arc::new(move |cfg: &mut web::ServiceConfig| {
-        http::ops::configure_operations(cfg, &services);
+        http::ops::configure_operations(cfg, &services, &drain);
         crate::metrics::endpoints(services.metrics.clone())(cfg);
         for routes in &application {
             routes(cfg);

@@ -136,6 +136,33 @@ async fn a_request_written_on_a_keep_alive_connection_after_sigterm_is_answered(
     brisk.assert_stopped_cleanly().await;
 }
 
+#[tokio::test]
+async fn ready_answers_503_draining_from_sigterm_on_so_a_balancer_stops_sending() {
+    let mut brisk = BriskProcess::start().await;
+    let mut conn = RawConn::connect(brisk.port).await;
+    conn.send(&get("/ready")).await;
+    let before = conn.response(WITHIN).await.unwrap();
+    assert_eq!(before.status, 200, "{:?}", before.json());
+    assert_eq!(before.json()["status"], "ready");
+
+    brisk.sigterm();
+    // The probe's kept-alive connection asks again until the drain has begun (each
+    // answer before it is a keep-alive 200; the first after it is the 503).
+    let deadline = std::time::Instant::now() + WITHIN;
+    let draining = loop {
+        conn.send(&get("/ready")).await;
+        let probe = conn.response(WITHIN).await.expect("the probe was answered");
+        if probe.status != 200 {
+            break probe;
+        }
+        assert!(std::time::Instant::now() < deadline, "never saw the drain");
+    };
+    assert_eq!(draining.status, 503, "{:?}", draining.json());
+    assert_eq!(draining.json()["status"], "draining");
+    assert_eq!(draining.json()["db"], "ok");
+    brisk.assert_stopped_cleanly().await;
+}
+
 #[test]
 fn a_bad_flag_stops_start_up_with_one_line_naming_it() {
     for (args, flag) in [

@@ -2,6 +2,7 @@
 //! listener), readiness (with the other operations endpoints: on the operations
 //! listener when there is one), and the JSON 404 of unknown routes.
 
+use crate::drain::Drain;
 use crate::http::error::ApiError;
 use crate::services::{Services, Store};
 use actix_web::{web, HttpResponse};
@@ -17,11 +18,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// `/ready`, served with the operations endpoints, carrying its own
-/// `Data<Services>` (the operations listener's app has no other state).
-pub fn configure_operations(cfg: &mut web::ServiceConfig, services: &Services) {
+/// `Data<Services>` and `Data<Drain>` (the operations listener's app has no other state).
+pub fn configure_operations(cfg: &mut web::ServiceConfig, services: &Services, drain: &Drain) {
     cfg.service(
         web::resource("/ready")
             .app_data(web::Data::new(services.clone()))
+            .app_data(web::Data::new(drain.clone()))
             .get(ready),
     );
 }
@@ -31,20 +33,28 @@ pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// Checks the database through the pool and Redis; 503 naming what failed.
-pub async fn ready(services: web::Data<Services>) -> HttpResponse {
+/// "Send this process traffic": 200 when the database answers through the pool and
+/// the process is not draining; 503 `draining` from SIGTERM on, `unavailable` while the
+/// database does not answer. Redis is reported, never a 503: brisk serves without it,
+/// and a load balancer probing every process must not drop them all when Redis blinks.
+pub async fn ready(services: web::Data<Services>, drain: web::Data<Drain>) -> HttpResponse {
     let db = tokio::time::timeout(READY_DB_TIMEOUT, services.db.ping());
     // With the memory store nothing depends on Redis: it is not checked.
     let redis = async { services.store == Store::Memory || services.redis.ping().await };
     let (db_ok, redis_ok) = futures_util::join!(db, redis);
     let db_ok = matches!(db_ok, Ok(Ok(_)));
     let word = |ok: bool| if ok { "ok" } else { "error" };
-    if db_ok && redis_ok {
-        HttpResponse::Ok().json(json!({"status": "ready", "db": "ok", "redis": "ok"}))
+    let status = if drain.is_draining() {
+        "draining"
+    } else if !db_ok {
+        "unavailable"
     } else {
-        HttpResponse::ServiceUnavailable().json(json!({
-            "status": "degraded", "db": word(db_ok), "redis": word(redis_ok)
-        }))
+        "ready"
+    };
+    let body = json!({"status": status, "db": word(db_ok), "redis": word(redis_ok)});
+    match status {
+        "ready" => HttpResponse::Ok().json(body),
+        _ => HttpResponse::ServiceUnavailable().json(body),
     }
 }
 

@@ -19,8 +19,8 @@ fn one_of(values: &[&str]) -> Schema {
 }
 
 /// `{"status": ..., "db": ..., "redis": ...}` of `/ready`.
-fn readiness(status: &str) -> Schema {
-    let mut object = ObjectBuilder::new().property("status", one_of(&[status]));
+fn readiness(statuses: &[&str]) -> Schema {
+    let mut object = ObjectBuilder::new().property("status", one_of(statuses));
     for part in ["db", "redis"] {
         object = object
             .property(part, one_of(&["ok", "error"]))
@@ -67,15 +67,19 @@ pub fn paths() -> Paths {
             "/ready",
             get(
                 "ready",
-                "Readiness: the database (through the pool) and Redis answer",
+                "Readiness, \"send this process traffic\": the database answers through the \
+                 pool and the process is not draining (Redis is reported, not required)",
                 vec![
-                    ("200", ok("Ready", "application/json", readiness("ready"))),
+                    (
+                        "200",
+                        ok("Ready", "application/json", readiness(&["ready"])),
+                    ),
                     (
                         "503",
                         ok(
-                            "The database or Redis failed",
+                            "Draining after SIGTERM, or the database does not answer",
                             "application/json",
-                            readiness("degraded"),
+                            readiness(&["draining", "unavailable"]),
                         ),
                     ),
                 ],
