@@ -8,6 +8,7 @@ pub mod export;
 pub mod ordering;
 pub mod orders;
 pub mod products;
+pub mod read_error;
 pub mod reads;
 pub mod sessions;
 pub mod views;
@@ -20,6 +21,7 @@ use brisk_kit::metrics::RequestQueries;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
+use read_error::ReadError;
 
 /// Every use case of the order application, built once per process over the kit's
 /// pool and cache and shared by every worker (cheap to clone).
@@ -108,7 +110,7 @@ impl Reads {
         &self,
         tenant_id: i64,
         if_none_match: Option<&str>,
-    ) -> Result<CachedBody, reads::ReadError> {
+    ) -> Result<CachedBody, ReadError> {
         reads::catalog(&self.cache, &self.db, tenant_id, if_none_match).await
     }
 
@@ -119,7 +121,7 @@ impl Reads {
         q: &str,
         limit: i64,
         if_none_match: Option<&str>,
-    ) -> Result<CachedBody, reads::ReadError> {
+    ) -> Result<CachedBody, ReadError> {
         reads::search(&self.cache, &self.db, tenant_id, q, limit, if_none_match).await
     }
 
@@ -128,7 +130,7 @@ impl Reads {
         &self,
         tenant_id: i64,
         product_id: i64,
-    ) -> Result<CachedBody, reads::ReadError> {
+    ) -> Result<CachedBody, ReadError> {
         reads::product_summary(&self.cache, &self.db, tenant_id, product_id).await
     }
 
@@ -137,7 +139,7 @@ impl Reads {
         &self,
         tenant_id: i64,
         status: Option<OrderStatus>,
-    ) -> Result<i64, reads::ReadError> {
+    ) -> Result<i64, ReadError> {
         reads::order_count(&self.cache, &self.db, tenant_id, status).await
     }
 }

@@ -10,16 +10,15 @@
 //! | `GET /api/products/{id}/summary` | memoized per (tenant, product), warmed | tenant | 300 s ± 10 % |
 //! | order count (offset pages' `total`) | memoized per (tenant, status) | tenant | 300 s ± 10 % |
 
+use super::read_error::ReadError;
 use super::views;
 use crate::db::queries;
 use crate::domain::OrderStatus;
 use brisk_kit::cache::{Cache, CachedBody, Scope, ViewKey};
 use brisk_kit::db::pool::DbPool;
-use brisk_kit::db::DbError;
 use brisk_kit::metrics::RequestQueries;
-use bytes::Bytes;
+
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// The catalog's cache namespace (a generation bumped by product and order writes).
@@ -42,27 +41,6 @@ pub const SUMMARY_TTL: Duration = Duration::from_secs(300);
 pub const ORDER_COUNT: &str = "order_count";
 /// Counts change only through `POST /api/orders`, which deletes them after commit.
 pub const ORDER_COUNT_TTL: Duration = Duration::from_secs(300);
-
-/// Why a read failed.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ReadError {
-    /// The tenant owns no such row.
-    #[error("{0}")]
-    NotFound(String),
-    /// The database failed or is unavailable (shared: a computation's error goes
-    /// to every caller waiting on it).
-    #[error(transparent)]
-    Db(Arc<DbError>),
-    /// A recipe was called in a way the application never registers (a bug).
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl From<DbError> for ReadError {
-    fn from(e: DbError) -> Self {
-        ReadError::Db(Arc::new(e))
-    }
-}
 
 /// Charges a computation's statements to `queries`, the counter of the request
 /// that called (captured in the caller's task: the cache runs the computation in a
@@ -295,13 +273,6 @@ pub fn register(cache: &Cache, db: &DbPool) {
         let db = pool.clone();
         async move { views::summary_json(&db, tenant_of(scope)?, product_id).await }
     });
-}
-
-/// Re-exported for the summary view's JSON.
-pub(crate) fn to_bytes<T: serde::Serialize>(value: &T) -> Result<Bytes, ReadError> {
-    serde_json::to_vec(value)
-        .map(Bytes::from)
-        .map_err(|e| ReadError::Internal(e.to_string()))
 }
 
 #[cfg(test)]

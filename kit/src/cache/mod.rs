@@ -19,7 +19,8 @@
 //! served, and the failure is counted as `CacheEvent::Error`.
 //!
 //! Here: the types and the read API. `serve` is the read path, `lease` the
-//! cross-process protocol, `recipes` the registry of recomputations (warming,
+//! cross-process protocol, `thunk` the caller's computation as both run it,
+//! `recipes` the registry of recomputations and `refresh` what runs them (warming,
 //! preload), `writes` the invalidations (and the rule for reads while one is
 //! pending), `clock` the time the cache reads.
 
@@ -32,8 +33,10 @@ pub mod keys;
 mod lease;
 pub mod payloads;
 mod recipes;
+mod refresh;
 mod serve;
 pub mod store;
+mod thunk;
 pub mod ttl;
 mod writes;
 
@@ -58,7 +61,8 @@ use store::{MemoryStore, Read, RedisStore, Store};
 pub use clock::{Clock, ManualClock};
 pub use invalidate::InvalidationStats;
 pub use keys::Scope;
-pub use recipes::{RecipeFn, RefreshOutcome};
+pub use recipes::RecipeFn;
+pub use refresh::RefreshOutcome;
 
 /// Default TTL jitter, in percent of the TTL either way.
 pub const DEFAULT_JITTER_PCT: u8 = 10;
@@ -301,7 +305,7 @@ impl Cache {
         let entry_keys = keys::memo_keys(&self.inner.prefix, scope, name, &args_json);
         let recipe = recipes::memo_recipe_id(name);
         let hot = Some((recipe.as_str(), scope, args_json.as_str()));
-        let to_json = serve::to_json(compute.clone());
+        let to_json = thunk::to_json(compute.clone());
         for attempt in 0..2 {
             let served =
                 (self.serve(&entry_keys, ttl, Read::Whole, None, to_json.clone(), hot)).await?;
