@@ -17,7 +17,7 @@ use crate::domain::OrderStatus;
 use brisk_kit::cache::{Cache, CachedBody};
 use brisk_kit::db::pool::DbPool;
 use brisk_kit::failure::Failure;
-use brisk_kit::metrics::RequestQueries;
+use brisk_kit::metrics::RequestStatements;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
@@ -88,9 +88,9 @@ impl OrderApp {
     pub async fn export_csv(
         &self,
         tenant_id: i64,
-        queries: RequestQueries,
+        statements: RequestStatements,
     ) -> Result<impl Stream<Item = Result<Bytes, Failure>>, export::ExportError> {
-        let chunks = self.exports.start(tenant_id, queries).await?;
+        let chunks = self.exports.start(tenant_id, statements).await?;
         Ok(futures_util::TryStreamExt::map_err(chunks, |e| {
             Failure::from(&e)
         }))

@@ -16,7 +16,7 @@ use crate::db::queries;
 use crate::domain::OrderStatus;
 use brisk_kit::cache::{Cache, CachedBody, Scope, ViewKey};
 use brisk_kit::db::pool::DbPool;
-use brisk_kit::metrics::RequestQueries;
+use brisk_kit::metrics::RequestStatements;
 
 use std::future::Future;
 use std::time::Duration;
@@ -42,12 +42,12 @@ pub const ORDER_COUNT: &str = "order_count";
 /// Counts change only through `POST /api/orders`, which deletes them after commit.
 pub const ORDER_COUNT_TTL: Duration = Duration::from_secs(300);
 
-/// Charges a computation's statements to `queries`, the counter of the request
-/// that called (captured in the caller's task: the cache runs the computation in a
+/// Charges a computation's statements to the counter of the request that called
+/// (`statements`, captured in the caller's task: the cache runs the computation in a
 /// spawned task, outside the request's task-local). The miss shows its statements
 /// in `Server-Timing`; coalesced callers and hits show none.
-async fn charged<F: Future>(queries: Option<RequestQueries>, fut: F) -> F::Output {
-    match queries {
+async fn charged<F: Future>(statements: Option<RequestStatements>, fut: F) -> F::Output {
+    match statements {
         Some(q) => q.scope(fut).await,
         None => fut.await,
     }
@@ -93,7 +93,7 @@ pub async fn catalog(
     if_none_match: Option<&str>,
 ) -> Result<CachedBody, ReadError> {
     let db = db.clone();
-    let queries = RequestQueries::current();
+    let statements = RequestStatements::current();
     let key = ViewKey {
         namespace: CATALOG_NAMESPACE,
         route: CATALOG_ROUTE,
@@ -103,10 +103,9 @@ pub async fn catalog(
     };
     cache
         .view(key, CATALOG_TTL, if_none_match, move || {
-            charged(
-                queries,
-                async move { views::catalog_json(&db, tenant_id).await },
-            )
+            charged(statements, async move {
+                views::catalog_json(&db, tenant_id).await
+            })
         })
         .await
 }
@@ -123,7 +122,7 @@ pub async fn search(
     let db = db.clone();
     let query = search_query(q, limit);
     let owned_q = q.to_string();
-    let queries = RequestQueries::current();
+    let statements = RequestStatements::current();
     let key = ViewKey {
         namespace: SEARCH_NAMESPACE,
         route: SEARCH_ROUTE,
@@ -133,7 +132,7 @@ pub async fn search(
     };
     cache
         .view(key, SEARCH_TTL, if_none_match, move || {
-            charged(queries, async move {
+            charged(statements, async move {
                 views::search_json(&db, tenant_id, &owned_q, limit).await
             })
         })
@@ -149,7 +148,7 @@ pub async fn product_summary(
     product_id: i64,
 ) -> Result<CachedBody, ReadError> {
     let db = db.clone();
-    let queries = RequestQueries::current();
+    let statements = RequestStatements::current();
     cache
         .memoize_bytes(
             SUMMARY,
@@ -157,7 +156,7 @@ pub async fn product_summary(
             Scope::Tenant(tenant_id),
             SUMMARY_TTL,
             move || {
-                charged(queries, async move {
+                charged(statements, async move {
                     views::summary_json(&db, tenant_id, product_id).await
                 })
             },
@@ -179,7 +178,7 @@ pub async fn order_count(
     status: Option<OrderStatus>,
 ) -> Result<i64, ReadError> {
     let db = db.clone();
-    let queries = RequestQueries::current();
+    let statements = RequestStatements::current();
     let memo = cache
         .memoize(
             ORDER_COUNT,
@@ -187,7 +186,7 @@ pub async fn order_count(
             Scope::Tenant(tenant_id),
             ORDER_COUNT_TTL,
             move || {
-                charged(queries, async move {
+                charged(statements, async move {
                     db.read(move |c| Box::pin(queries::orders::count(c, tenant_id, status)))
                         .await
                         .map_err(ReadError::from)

@@ -3,10 +3,10 @@
 //! flags; what needs two sections (the limiter reads the server's trusted hops and
 //! the database's process count) is put together here, above them all.
 
-use super::{LogFormat, ServeArgs, StoreKind};
+use super::{LogFormat, ServeArgs};
 use crate::order_api::OrderApiConfig;
 use brisk_kit::ratelimit::RateLimitConfig;
-use brisk_kit::startup::{KitConfig, ServerConfig, Store};
+use brisk_kit::startup::{KitConfig, ServerConfig};
 use std::time::Duration;
 
 impl ServeArgs {
@@ -27,10 +27,7 @@ impl ServeArgs {
             db: self.database.pool_config(),
             budget: (!self.database.skip_budget_check).then(|| self.database.budget_config()),
             redis: self.redis.redis_config(),
-            store: match self.redis.store {
-                StoreKind::Redis => Store::Redis,
-                StoreKind::Memory => Store::Memory,
-            },
+            store: self.redis.store,
             cache: self.cache.cache_config(),
             warm: (!self.cache.warm_disabled).then(|| self.cache.warm_config()),
             ratelimit: self.rate_limit_config(),

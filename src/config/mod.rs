@@ -17,7 +17,7 @@ pub use cache::CacheArgs;
 pub use database::{DatabaseArgs, MigrateArgs, SeedArgs};
 pub use metrics::MetricsArgs;
 pub use ratelimit::RateLimitArgs;
-pub use redis::{RedisArgs, StoreKind};
+pub use redis::RedisArgs;
 pub use server::{LogFormat, ServerArgs};
 
 /// The `brisk` command line.

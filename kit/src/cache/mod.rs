@@ -111,14 +111,6 @@ impl Default for CacheConfig {
     }
 }
 
-/// Which store backs the cache.
-pub enum Backend {
-    /// Shared Redis (the process-wide multiplexed connection).
-    Redis(Redis),
-    /// In-process maps (`--store memory`).
-    Memory,
-}
-
 /// A cached view's identity. The scope is mandatory; the query is the raw query
 /// string, normalized here (`only` restricts it to the parameters the view reads).
 #[derive(Debug, Clone, Copy)]
@@ -187,28 +179,29 @@ pub struct Cache {
 }
 
 impl Cache {
-    /// Builds the cache on the system clock. With `Backend::Redis`, every key starts
-    /// with the handle's prefix. Never fails and never connects: Redis may be down
-    /// at start-up.
-    pub fn new(backend: Backend, metrics: Metrics, config: CacheConfig) -> Self {
-        Self::with_clock(backend, metrics, config, Clock::system())
+    /// Builds the cache on the system clock, its entries in `redis` (the process-wide
+    /// multiplexed connection; every key starts with the handle's prefix), or in
+    /// in-process maps without one ([`Store::Memory`](crate::services::Store)). Never
+    /// fails and never connects: Redis may be down at start-up.
+    pub fn new(redis: Option<Redis>, metrics: Metrics, config: CacheConfig) -> Self {
+        Self::with_clock(redis, metrics, config, Clock::system())
     }
 
     /// [`Cache::new`] reading the time from `clock` (soft expiries, the breaker,
     /// the invalidation overflow window): tests pass a [`ManualClock`]'s.
     pub fn with_clock(
-        backend: Backend,
+        redis: Option<Redis>,
         metrics: Metrics,
         config: CacheConfig,
         clock: Clock,
     ) -> Self {
-        let (store, prefix) = match backend {
-            Backend::Redis(redis) => {
+        let (store, prefix) = match redis {
+            Some(redis) => {
                 let prefix = redis.prefix().to_string();
                 let store = RedisStore::new(redis, config.breaker, clock.clone());
                 (Store::Redis(store), prefix)
             }
-            Backend::Memory => (Store::Memory(MemoryStore::default()), "mem".to_string()),
+            None => (Store::Memory(MemoryStore::default()), "mem".to_string()),
         };
         let invalidations =
             Invalidations::new(invalidate::MAX_PENDING, config.lease_ttl, clock.clone())

@@ -68,7 +68,7 @@ pub fn build_app(
         app = app.configure(operations);
     }
     app.default_service(web::to(ops::not_found))
-        .wrap(from_fn(middleware::queries::count_statements))
+        .wrap(from_fn(middleware::statements::count_statements))
         .wrap(from_fn(middleware::rate_limit::rate_limit))
         .wrap(from_fn(middleware::auth::require_api_key))
         .wrap_fn(middleware::redis_budget::per_request)

@@ -4,7 +4,7 @@
 //! `/metrics` (Prometheus text) and on the live page `/dashboard`. The outermost
 //! middleware (`RequestMetrics`) feeds it and writes the access log.
 //!
-//! The statement counter ([`RequestQueries`]) lives here: the database layer's Diesel
+//! The statement counter ([`RequestStatements`]) lives here: the database layer's Diesel
 //! instrumentation charges statements to it, the middleware reads it. Settings are
 //! [`MetricsConfig`] with its defaults; `config/metrics.rs` builds it from the flags.
 //!
@@ -32,18 +32,18 @@ pub mod outcomes;
 pub mod pool;
 /// The Prometheus text exposition.
 pub mod prometheus;
-/// Statements per request (the task-local counter).
-pub mod queries;
 /// Per (route pattern, method) statistics.
 pub mod routes;
 /// The subsystem's settings and their defaults.
 pub mod settings;
+/// Statements per request (the task-local counter).
+pub mod statements;
 
 pub use events::{InFlight, Metrics};
 pub use handlers::endpoints;
 pub use middleware::{ClientAddrFn, LoggedBody, RequestId, RequestMetrics};
 pub use outcomes::{CacheEvent, LimiterEvent};
 pub use pool::{Bb8Pool, PoolGauges, PoolSample};
-pub use queries::RequestQueries;
 pub use routes::{Observation, UNMATCHED};
 pub use settings::{AccessLogSettings, MetricsConfig};
+pub use statements::RequestStatements;

@@ -56,7 +56,7 @@ async fn a_redis_that_accepts_but_never_answers_is_bypassed_after_its_timeout() 
     let hole = TcpProxy::start().await;
     hole.set(Mode::Blackhole);
     let cache = Cache::new(
-        Backend::Redis(redis(&format!("127.0.0.1:{}", hole.port), &prefix())),
+        Some(redis(&format!("127.0.0.1:{}", hole.port), &prefix())),
         Metrics::new(),
         config(),
     );
@@ -91,7 +91,7 @@ async fn invalidations_that_fail_while_redis_is_cut_are_retried_and_reach_other_
     let proxy = TcpProxy::start().await;
     let prefix = prefix();
     let one = Cache::new(
-        Backend::Redis(redis(&format!("127.0.0.1:{}", proxy.port), &prefix)),
+        Some(redis(&format!("127.0.0.1:{}", proxy.port), &prefix)),
         Metrics::new(),
         config(),
     );
@@ -179,7 +179,7 @@ async fn within_a_request_whose_redis_call_timed_out_later_calls_skip_redis() {
         ..config()
     };
     let cache = Cache::new(
-        Backend::Redis(redis(&format!("127.0.0.1:{}", hole.port), &prefix())),
+        Some(redis(&format!("127.0.0.1:{}", hole.port), &prefix())),
         Metrics::new(),
         no_breaker,
     );

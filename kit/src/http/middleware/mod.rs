@@ -3,6 +3,6 @@
 pub mod auth;
 pub mod deadline;
 pub mod errors;
-pub mod queries;
 pub mod rate_limit;
 pub mod redis_budget;
+pub mod statements;

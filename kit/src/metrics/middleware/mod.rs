@@ -19,8 +19,8 @@ pub use shared::ClientAddrFn;
 
 use super::events::Metrics;
 use super::outcomes::CacheEvent;
-use super::queries::RequestQueries;
 use super::settings::AccessLogSettings;
+use super::statements::RequestStatements;
 use crate::route::route_pattern;
 use actix_web::body::MessageBody;
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
@@ -160,10 +160,10 @@ fn begin(shared: Arc<Shared>, req: &ServiceRequest) -> Finish {
         Some(id) => Arc::from(id),
         None => shared.next_id(),
     };
-    let queries = RequestQueries::default();
+    let statements = RequestStatements::default();
     {
         let mut ext = req.extensions_mut();
-        ext.insert(queries.clone());
+        ext.insert(statements.clone());
         ext.insert(RequestId(Arc::clone(&request_id)));
     }
     let in_flight = shared.metrics.in_flight_guard();
@@ -178,7 +178,7 @@ fn begin(shared: Arc<Shared>, req: &ServiceRequest) -> Finish {
         path: clipped_path(req.path()),
         method: req.method().clone(),
         status: 0,
-        queries,
+        statements,
         cache: None,
         request_id,
         client,
@@ -194,8 +194,8 @@ fn stamp_headers(res: &mut ServiceResponse, finish: &Finish) {
     }
     let timing = format!(
         "db;dur={:.3};desc=\"{} statements\", total;dur={:.3}",
-        finish.queries.elapsed().as_secs_f64() * 1000.0,
-        finish.queries.count(),
+        finish.statements.elapsed().as_secs_f64() * 1000.0,
+        finish.statements.count(),
         finish.start.elapsed().as_secs_f64() * 1000.0
     );
     if let Ok(v) = HeaderValue::from_str(&timing) {

@@ -4,23 +4,24 @@
 //! `Server-Timing` (with `--metrics-middleware false`). Authentication runs
 //! outside this scope, so its memoized look-up is not counted.
 
-use crate::metrics::RequestQueries;
+use crate::metrics::RequestStatements;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::HttpMessage;
 
+/// Scopes the request's statement counter around the handler (see the module doc).
 pub async fn count_statements(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let (counter, outer) = {
         let mut ext = req.extensions_mut();
-        match ext.get::<RequestQueries>() {
+        match ext.get::<RequestStatements>() {
             Some(c) => (c.clone(), true),
             None => {
-                let c = RequestQueries::default();
+                let c = RequestStatements::default();
                 ext.insert(c.clone());
                 (c, false)
             }
