@@ -1,6 +1,6 @@
 //! The order application's use cases: plain async functions and small structs over
 //! the kit's pool and cache and the application's queries, each returning its own
-//! error enum. Nothing here knows actix; the handlers in `http::routes` extract,
+//! error enum. Nothing here knows actix; the handlers in `routes` extract,
 //! call one use case and map its answer.
 
 pub mod dashboard;

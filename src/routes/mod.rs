@@ -1,5 +1,7 @@
 //! The order application's handlers, one file per resource: extract, call one use
-//! case, map its answer. [`mount`] is what `main` hands the kit.
+//! case, map its answer. [`handlers`] is the handler set over the use cases;
+//! `order_api::mount` wraps it, with the protected routes and the OpenAPI document,
+//! into the `Mount` that `main` hands the kit.
 
 pub mod catalog;
 pub mod cursor;

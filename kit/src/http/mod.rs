@@ -22,7 +22,8 @@ use actix_web::{web, App, Error};
 /// A handler set (an actix `ServiceConfig` function).
 pub type Routes = dyn Fn(&mut web::ServiceConfig) + Send + Sync;
 
-/// The API application of one worker. The middleware chain, outermost first:
+/// The API application of one worker. The middleware chain, outermost first (on the
+/// API listener `startup` wraps the drain's per-request accounting around it all):
 /// the slow-client deadlines → request metrics and access log
 /// (`metrics::RequestMetrics`) → compression →
 /// JSON errors and the 1 MiB body limit → the request's Redis budget →

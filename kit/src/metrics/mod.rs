@@ -1,8 +1,9 @@
 //! Measurement: per-route latency (p50/p95/p99), status classes, statements per request,
 //! in-flight requests, cache and limiter outcomes and pool gauges, all held by one
 //! `Metrics` handle built once per process and shared by every worker; rendered at
-//! `/metrics` (Prometheus text) and on the live page `/dashboard`. The outermost
-//! middleware (`RequestMetrics`) feeds it and writes the access log.
+//! `/metrics` (Prometheus text) and on the live page `/dashboard`. The measuring
+//! middleware (`RequestMetrics`, outside all the others but the slow-client
+//! deadlines) feeds it and writes the access log.
 //!
 //! The statement counter ([`RequestStatements`]) lives here: the database layer's Diesel
 //! instrumentation charges statements to it, the middleware reads it. Settings are

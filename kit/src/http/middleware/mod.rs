@@ -1,4 +1,5 @@
-//! The middleware of the request path, registered in one place (`register`).
+//! The middleware of the request path, registered in one place: `http::build_app`
+//! (`http/mod.rs`) wraps them in their order, outermost first.
 
 pub mod auth;
 pub mod deadline;

@@ -1,6 +1,7 @@
-//! The outermost middleware: request id, timer, in-flight gauge, per-request statement
-//! counter, then, when the response body ends, the per-route metrics and one access-log
-//! line (plus the N+1 and slow-request warnings). It also adds `X-Request-Id` and
+//! The measuring middleware, just inside the slow-client deadlines (`http::build_app`
+//! has the order): request id, timer, in-flight gauge, per-request statement counter,
+//! then, when the response body ends, the per-route metrics and one access-log line
+//! (plus the N+1 and slow-request warnings). It also adds `X-Request-Id` and
 //! `Server-Timing` to every response.
 //!
 //! The clock stops when the body has been produced to its end (or dropped, when the
@@ -43,7 +44,8 @@ pub const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub Arc<str>);
 
-/// The metrics and access-log middleware; wrap it outermost (`App::wrap` last).
+/// The metrics and access-log middleware; wrap it outside everything it should time
+/// (`http::build_app` wraps only the slow-client deadlines after it).
 #[derive(Clone)]
 pub struct RequestMetrics {
     shared: Arc<Shared>,
