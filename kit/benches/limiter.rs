@@ -11,17 +11,17 @@ use brisk_kit::metrics::events::Metrics;
 
 /// A plan of this test's own (the kit names none).
 const PLAN_BASIC: PlanName = PlanName("basic");
-use brisk_kit::ratelimit::{parse_limits, Backend, Limiter, RateLimitConfig};
+use brisk_kit::ratelimit::{parse_limits, Limiter, RateLimitConfig};
 use brisk_kit::redis::{Redis, RedisConfig};
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 use std::net::IpAddr;
 
-fn limiter(backend: Backend) -> Limiter {
+fn limiter(redis: Option<Redis>) -> Limiter {
     // Large enough that the bench measures admissions, small enough to keep logs bounded.
     let config = RateLimitConfig::default()
         .with_plan(PLAN_BASIC, parse_limits("100000 per second").unwrap());
-    Limiter::new(config, backend, Metrics::new()).unwrap()
+    Limiter::new(config, redis, Metrics::new()).unwrap()
 }
 
 fn bench(c: &mut Criterion) {
@@ -37,7 +37,7 @@ fn bench(c: &mut Criterion) {
         user_id: None,
     };
 
-    let mem = limiter(Backend::Memory);
+    let mem = limiter(None);
     c.bench_function("memory: limits_for + decide (plan)", |b| {
         b.iter(|| {
             let limits = mem
@@ -61,7 +61,7 @@ fn bench(c: &mut Criterion) {
     let _enter = rt.enter();
     let redis = Redis::new(&config).unwrap();
     if rt.block_on(redis.ping()) {
-        let red = limiter(Backend::Redis(redis));
+        let red = limiter(Some(redis));
         let limits = red
             .limits_for(&Method::GET, "/v1/products", Some(&auth), ip)
             .unwrap();

@@ -5,7 +5,7 @@
 //! [`Scope`] and TTL on the [`Cache`], your plans and route limits in
 //! [`RateLimitConfig`], warm recipes with [`Cache::register_view`] /
 //! [`Cache::register_memo`], read the request's [`Caller`], count statements with
-//! [`RequestQueries`], and serve your OpenAPI document (`/openapi.json`, `/docs`) with
+//! [`RequestStatements`], and serve your OpenAPI document (`/openapi.json`, `/docs`) with
 //! [`docs::endpoints`], completed by [`docs::KitConventions`] with what the kit does
 //! on every route.
 //!
@@ -46,7 +46,7 @@ pub use crate::http::docs;
 pub use crate::http::error::ApiError;
 pub use crate::http::extract::auth::Caller;
 pub use crate::http::precompressed::Precompressed;
-pub use crate::metrics::{Metrics, MetricsConfig, RequestQueries};
+pub use crate::metrics::{Metrics, MetricsConfig, RequestStatements};
 pub use crate::ratelimit::{
     parse_limits, parse_route_rule, FailurePolicy, KeyBy, PlanLimits, RateLimitConfig, RouteRule,
 };

@@ -1,21 +1,49 @@
 //! The process's shared services, built once before `HttpServer::new` and cloned
 //! into every worker: the database pool, Redis, the cache, the limiter, metrics.
 
-use crate::cache::{Backend as CacheBackend, Cache, CacheConfig};
+use crate::cache::{Cache, CacheConfig};
 use crate::db::config::DbConfig;
 use crate::db::pool::DbPool;
 use crate::metrics::{Bb8Pool, Metrics, MetricsConfig};
-use crate::ratelimit::{Backend as LimiterBackend, Limiter, RateLimitConfig};
+use crate::ratelimit::{Limiter, RateLimitConfig};
 use crate::redis::{Redis, RedisConfig};
+use std::str::FromStr;
 
-/// Where the cache and the limiter keep their state.
+/// Where the cache and the limiter keep their state: the one store choice of the
+/// kit, from the flag (`--store`) to the services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Store {
     /// Shared Redis: exact across processes.
     #[default]
     Redis,
-    /// In-process: a single-process deployment.
+    /// In-process: exact across the workers of one process only (a single-process
+    /// deployment).
     Memory,
+}
+
+impl Store {
+    /// Every store, in the order settings list them.
+    pub const ALL: [Store; 2] = [Store::Redis, Store::Memory];
+
+    /// The store's name as written in settings (`redis`, `memory`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Store::Redis => "redis",
+            Store::Memory => "memory",
+        }
+    }
+}
+
+impl FromStr for Store {
+    type Err = String;
+    /// Case-insensitive: `redis` or `memory`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        Self::ALL
+            .into_iter()
+            .find(|store| store.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown store {s:?}"))
+    }
 }
 
 /// The process's shared services, built once before `HttpServer::new` and cloned
@@ -50,16 +78,13 @@ impl Services {
         let db = DbPool::build(db);
         let metrics = Metrics::with_history(metrics.interval, metrics.history);
         metrics.register_pool("db", Bb8Pool::new(db.inner().clone(), db.max_size()));
-        let limiter_backend = match store {
-            Store::Redis => LimiterBackend::Redis(redis.clone()),
-            Store::Memory => LimiterBackend::Memory,
+        // The cache and the limiter keep their state in Redis, or in-process without it.
+        let shared = match store {
+            Store::Redis => Some(redis.clone()),
+            Store::Memory => None,
         };
-        let limiter = Limiter::new(ratelimit.clone(), limiter_backend, metrics.clone())?;
-        let cache_backend = match store {
-            Store::Redis => CacheBackend::Redis(redis.clone()),
-            Store::Memory => CacheBackend::Memory,
-        };
-        let cache = Cache::new(cache_backend, metrics.clone(), cache.clone());
+        let limiter = Limiter::new(ratelimit.clone(), shared.clone(), metrics.clone())?;
+        let cache = Cache::new(shared, metrics.clone(), cache.clone());
         Ok(Self {
             db,
             redis,

@@ -12,6 +12,7 @@ use crate::drain::{self, Drain};
 use crate::http::deadline::{self, ClientDeadlines};
 use crate::http::middleware::auth::Protection;
 use crate::http::precompressed::Precompressed;
+use crate::http::Routes;
 use crate::metrics::logging::LineFormat;
 use crate::metrics::MetricsConfig;
 use crate::ratelimit::RateLimitConfig;
@@ -105,15 +106,13 @@ pub struct KitConfig {
     pub metrics: MetricsConfig,
 }
 
-type Routes = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
-
 /// What an application hands the kit: its handler set, which of its routes need a
 /// key and how a key is checked, and its own operations endpoints.
 #[derive(Clone)]
 pub struct Mount {
-    routes: Routes,
+    routes: Arc<Routes>,
     protection: Option<Protection>,
-    operations: Vec<Routes>,
+    operations: Vec<Arc<Routes>>,
 }
 
 impl Mount {
@@ -319,7 +318,7 @@ fn bind(addr: SocketAddr, flag: &str) -> Result<(TcpListener, SocketAddr), Strin
 
 /// The operations endpoints: the kit's (`/ready`, `/metrics`, `/dashboard`) and the
 /// application's, as one handler set for whichever listener serves them.
-fn operations(services: &Services, application: &[Routes], drain: &Drain) -> Routes {
+fn operations(services: &Services, application: &[Arc<Routes>], drain: &Drain) -> Arc<Routes> {
     let services = services.clone();
     let application = application.to_vec();
     let drain = drain.clone();

@@ -12,7 +12,7 @@
 use crate::db::queries::orders::{export_chunk, ExportRow};
 use brisk_kit::db::pool::DbPool;
 use brisk_kit::db::DbError;
-use brisk_kit::metrics::RequestQueries;
+use brisk_kit::metrics::RequestStatements;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::Stream;
 use std::fmt::Write;
@@ -71,17 +71,20 @@ impl Exports {
     }
 
     /// Starts the export of `tenant_id`: a slot and the first chunk, then the whole
-    /// file as CSV chunks, the header first. Statements are charged to `queries`,
-    /// the request's counter (the stream outlives its task).
+    /// file as CSV chunks, the header first. Statements are charged to the request's
+    /// counter, `statements` (the stream outlives its task).
     pub async fn start(
         &self,
         tenant_id: i64,
-        queries: RequestQueries,
+        statements: RequestStatements,
     ) -> Result<impl Stream<Item = Result<Bytes, DbError>>, ExportError> {
         let slot = Arc::clone(&self.slots)
             .try_acquire_owned()
             .map_err(|_| ExportError::Busy { running: self.max })?;
-        let rows = queries.clone().scope(chunk(&self.db, tenant_id, 0)).await?;
+        let rows = statements
+            .clone()
+            .scope(chunk(&self.db, tenant_id, 0))
+            .await?;
         let mut first = BytesMut::from(HEADER.as_bytes());
         first.extend_from_slice(&render(&rows));
         let start = Cursor {
@@ -92,7 +95,7 @@ impl Exports {
         };
         let db = self.db.clone();
         Ok(futures_util::stream::unfold(start, move |cur| {
-            next(db.clone(), tenant_id, queries.clone(), cur)
+            next(db.clone(), tenant_id, statements.clone(), cur)
         }))
     }
 }
@@ -108,7 +111,7 @@ async fn chunk(db: &DbPool, tenant_id: i64, after_id: i64) -> Result<Vec<ExportR
 async fn next(
     db: DbPool,
     tenant_id: i64,
-    queries: RequestQueries,
+    statements: RequestStatements,
     mut cur: Cursor,
 ) -> Option<(Result<Bytes, DbError>, Cursor)> {
     if let Some(first) = cur.first.take() {
@@ -117,7 +120,7 @@ async fn next(
     if cur.done {
         return None;
     }
-    match queries.scope(chunk(&db, tenant_id, cur.after_id)).await {
+    match statements.scope(chunk(&db, tenant_id, cur.after_id)).await {
         Err(e) => {
             log::error!(
                 "export of tenant {tenant_id} failed after id {}: {e}",

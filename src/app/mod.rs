@@ -1,6 +1,6 @@
 //! The order application's use cases: plain async functions and small structs over
 //! the kit's pool and cache and the application's queries, each returning its own
-//! error enum. Nothing here knows actix; the handlers in `http::routes` extract,
+//! error enum. Nothing here knows actix; the handlers in `routes` extract,
 //! call one use case and map its answer.
 
 pub mod dashboard;
@@ -8,6 +8,7 @@ pub mod export;
 pub mod ordering;
 pub mod orders;
 pub mod products;
+pub mod read_error;
 pub mod reads;
 pub mod sessions;
 pub mod views;
@@ -16,10 +17,11 @@ use crate::domain::OrderStatus;
 use brisk_kit::cache::{Cache, CachedBody};
 use brisk_kit::db::pool::DbPool;
 use brisk_kit::failure::Failure;
-use brisk_kit::metrics::RequestQueries;
+use brisk_kit::metrics::RequestStatements;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
+use read_error::ReadError;
 
 /// Every use case of the order application, built once per process over the kit's
 /// pool and cache and shared by every worker (cheap to clone).
@@ -86,9 +88,9 @@ impl OrderApp {
     pub async fn export_csv(
         &self,
         tenant_id: i64,
-        queries: RequestQueries,
+        statements: RequestStatements,
     ) -> Result<impl Stream<Item = Result<Bytes, Failure>>, export::ExportError> {
-        let chunks = self.exports.start(tenant_id, queries).await?;
+        let chunks = self.exports.start(tenant_id, statements).await?;
         Ok(futures_util::TryStreamExt::map_err(chunks, |e| {
             Failure::from(&e)
         }))
@@ -108,7 +110,7 @@ impl Reads {
         &self,
         tenant_id: i64,
         if_none_match: Option<&str>,
-    ) -> Result<CachedBody, reads::ReadError> {
+    ) -> Result<CachedBody, ReadError> {
         reads::catalog(&self.cache, &self.db, tenant_id, if_none_match).await
     }
 
@@ -119,7 +121,7 @@ impl Reads {
         q: &str,
         limit: i64,
         if_none_match: Option<&str>,
-    ) -> Result<CachedBody, reads::ReadError> {
+    ) -> Result<CachedBody, ReadError> {
         reads::search(&self.cache, &self.db, tenant_id, q, limit, if_none_match).await
     }
 
@@ -128,7 +130,7 @@ impl Reads {
         &self,
         tenant_id: i64,
         product_id: i64,
-    ) -> Result<CachedBody, reads::ReadError> {
+    ) -> Result<CachedBody, ReadError> {
         reads::product_summary(&self.cache, &self.db, tenant_id, product_id).await
     }
 
@@ -137,7 +139,7 @@ impl Reads {
         &self,
         tenant_id: i64,
         status: Option<OrderStatus>,
-    ) -> Result<i64, reads::ReadError> {
+    ) -> Result<i64, ReadError> {
         reads::order_count(&self.cache, &self.db, tenant_id, status).await
     }
 }

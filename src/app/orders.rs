@@ -1,7 +1,8 @@
 //! Order reads: a page of the tenant's orders (offset with its memoized total, or
 //! keyset), and one order.
 
-use super::reads::{self, ReadError};
+use super::read_error::ReadError;
+use super::reads;
 use crate::db::models::OrderView;
 use crate::db::queries::orders;
 use crate::domain::orders::{OrderPage, OrderPosition, OrderQuery};

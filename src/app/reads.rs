@@ -10,16 +10,15 @@
 //! | `GET /api/products/{id}/summary` | memoized per (tenant, product), warmed | tenant | 300 s ± 10 % |
 //! | order count (offset pages' `total`) | memoized per (tenant, status) | tenant | 300 s ± 10 % |
 
+use super::read_error::ReadError;
 use super::views;
 use crate::db::queries;
 use crate::domain::OrderStatus;
 use brisk_kit::cache::{Cache, CachedBody, Scope, ViewKey};
 use brisk_kit::db::pool::DbPool;
-use brisk_kit::db::DbError;
-use brisk_kit::metrics::RequestQueries;
-use bytes::Bytes;
+use brisk_kit::metrics::RequestStatements;
+
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// The catalog's cache namespace (a generation bumped by product and order writes).
@@ -43,33 +42,12 @@ pub const ORDER_COUNT: &str = "order_count";
 /// Counts change only through `POST /api/orders`, which deletes them after commit.
 pub const ORDER_COUNT_TTL: Duration = Duration::from_secs(300);
 
-/// Why a read failed.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ReadError {
-    /// The tenant owns no such row.
-    #[error("{0}")]
-    NotFound(String),
-    /// The database failed or is unavailable (shared: a computation's error goes
-    /// to every caller waiting on it).
-    #[error(transparent)]
-    Db(Arc<DbError>),
-    /// A recipe was called in a way the application never registers (a bug).
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl From<DbError> for ReadError {
-    fn from(e: DbError) -> Self {
-        ReadError::Db(Arc::new(e))
-    }
-}
-
-/// Charges a computation's statements to `queries`, the counter of the request
-/// that called (captured in the caller's task: the cache runs the computation in a
+/// Charges a computation's statements to the counter of the request that called
+/// (`statements`, captured in the caller's task: the cache runs the computation in a
 /// spawned task, outside the request's task-local). The miss shows its statements
 /// in `Server-Timing`; coalesced callers and hits show none.
-async fn charged<F: Future>(queries: Option<RequestQueries>, fut: F) -> F::Output {
-    match queries {
+async fn charged<F: Future>(statements: Option<RequestStatements>, fut: F) -> F::Output {
+    match statements {
         Some(q) => q.scope(fut).await,
         None => fut.await,
     }
@@ -115,7 +93,7 @@ pub async fn catalog(
     if_none_match: Option<&str>,
 ) -> Result<CachedBody, ReadError> {
     let db = db.clone();
-    let queries = RequestQueries::current();
+    let statements = RequestStatements::current();
     let key = ViewKey {
         namespace: CATALOG_NAMESPACE,
         route: CATALOG_ROUTE,
@@ -125,10 +103,9 @@ pub async fn catalog(
     };
     cache
         .view(key, CATALOG_TTL, if_none_match, move || {
-            charged(
-                queries,
-                async move { views::catalog_json(&db, tenant_id).await },
-            )
+            charged(statements, async move {
+                views::catalog_json(&db, tenant_id).await
+            })
         })
         .await
 }
@@ -145,7 +122,7 @@ pub async fn search(
     let db = db.clone();
     let query = search_query(q, limit);
     let owned_q = q.to_string();
-    let queries = RequestQueries::current();
+    let statements = RequestStatements::current();
     let key = ViewKey {
         namespace: SEARCH_NAMESPACE,
         route: SEARCH_ROUTE,
@@ -155,7 +132,7 @@ pub async fn search(
     };
     cache
         .view(key, SEARCH_TTL, if_none_match, move || {
-            charged(queries, async move {
+            charged(statements, async move {
                 views::search_json(&db, tenant_id, &owned_q, limit).await
             })
         })
@@ -171,7 +148,7 @@ pub async fn product_summary(
     product_id: i64,
 ) -> Result<CachedBody, ReadError> {
     let db = db.clone();
-    let queries = RequestQueries::current();
+    let statements = RequestStatements::current();
     cache
         .memoize_bytes(
             SUMMARY,
@@ -179,7 +156,7 @@ pub async fn product_summary(
             Scope::Tenant(tenant_id),
             SUMMARY_TTL,
             move || {
-                charged(queries, async move {
+                charged(statements, async move {
                     views::summary_json(&db, tenant_id, product_id).await
                 })
             },
@@ -201,7 +178,7 @@ pub async fn order_count(
     status: Option<OrderStatus>,
 ) -> Result<i64, ReadError> {
     let db = db.clone();
-    let queries = RequestQueries::current();
+    let statements = RequestStatements::current();
     let memo = cache
         .memoize(
             ORDER_COUNT,
@@ -209,7 +186,7 @@ pub async fn order_count(
             Scope::Tenant(tenant_id),
             ORDER_COUNT_TTL,
             move || {
-                charged(queries, async move {
+                charged(statements, async move {
                     db.read(move |c| Box::pin(queries::orders::count(c, tenant_id, status)))
                         .await
                         .map_err(ReadError::from)
@@ -295,13 +272,6 @@ pub fn register(cache: &Cache, db: &DbPool) {
         let db = pool.clone();
         async move { views::summary_json(&db, tenant_of(scope)?, product_id).await }
     });
-}
-
-/// Re-exported for the summary view's JSON.
-pub(crate) fn to_bytes<T: serde::Serialize>(value: &T) -> Result<Bytes, ReadError> {
-    serde_json::to_vec(value)
-        .map(Bytes::from)
-        .map_err(|e| ReadError::Internal(e.to_string()))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The read models the API serves, rendered to JSON bytes: what the cache stores.
 //! Each takes the pool and the caller's tenant; none knows about HTTP.
 
-use super::reads::{to_bytes, ReadError};
+use super::read_error::{to_bytes, ReadError};
 use crate::db::queries;
 use brisk_kit::db::pool::DbPool;
 use bytes::Bytes;

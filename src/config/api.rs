@@ -2,7 +2,6 @@
 //!
 //! Environment: `BRISK_MAX_CONCURRENT_EXPORTS`.
 
-use super::ServeArgs;
 use crate::app::export::DEFAULT_MAX_CONCURRENT;
 use crate::order_api::OrderApiConfig;
 use crate::routes::CursorKey;
@@ -16,19 +15,20 @@ pub struct ApiArgs {
     pub max_concurrent_exports: usize,
 }
 
-impl ServeArgs {
-    /// The order API's settings: cursors signed with `--secret`, the export cap.
-    pub fn order_api_config(&self) -> OrderApiConfig {
+impl ApiArgs {
+    /// The order API's settings: cursors signed with `secret` (`--secret`), the
+    /// export cap.
+    pub fn order_api_config(&self, secret: &str) -> OrderApiConfig {
         OrderApiConfig {
-            cursor_key: CursorKey(self.server.secret.as_bytes().into()),
-            max_concurrent_exports: self.api.max_concurrent_exports,
+            cursor_key: CursorKey(secret.as_bytes().into()),
+            max_concurrent_exports: self.max_concurrent_exports,
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::config::ServeArgs;
     use clap::Parser;
 
     #[derive(Parser)]

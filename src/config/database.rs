@@ -5,7 +5,6 @@
 //! `BRISK_POOL_IDLE_TIMEOUT_SECS`, `BRISK_PROCESSES`, `BRISK_PGBOUNCER_POOL_SIZE`,
 //! `BRISK_DB_RESERVE`, `BRISK_DB_STATEMENT_TIMEOUT_MS`, `BRISK_SKIP_BUDGET_CHECK`.
 
-use super::SeedArgs;
 use crate::db::seed::{SeedConfig, SeedOptions};
 use brisk_kit::db::budget::{
     BudgetConfig, DEFAULT_DB_RESERVE, DEFAULT_PGBOUNCER_POOL_SIZE, DEFAULT_PROCESSES,
@@ -82,6 +81,38 @@ impl DatabaseArgs {
             pgbouncer_pool_size: self.pgbouncer_pool_size,
             db_reserve: self.db_reserve,
         }
+    }
+}
+
+/// `brisk migrate`.
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    /// Direct PostgreSQL URL (not through PgBouncer) used for migrations.
+    #[arg(long, env = "BRISK_DIRECT_DATABASE_URL", default_value = DEFAULT_DIRECT_URL, value_parser = parse_pg_url)]
+    pub direct_database_url: String,
+}
+
+/// `brisk seed`.
+#[derive(Debug, Clone, Args)]
+pub struct SeedArgs {
+    /// Direct PostgreSQL URL (not through PgBouncer) used for the bulk load.
+    #[arg(long, env = "BRISK_DIRECT_DATABASE_URL", default_value = DEFAULT_DIRECT_URL, value_parser = parse_pg_url)]
+    pub direct_database_url: String,
+    /// Scale factor S: 1,000×S customers and products, 50,000×S orders per tenant.
+    #[arg(long, default_value_t = crate::db::seed::DEFAULT_SCALE, value_parser = parse_scale)]
+    pub scale: f64,
+    /// End of the 365-day order window (RFC 3339); default: the current UTC hour.
+    #[arg(long)]
+    pub anchor: Option<chrono::DateTime<chrono::Utc>>,
+    /// Seed only when the database has no tenants (used by `make run`).
+    #[arg(long)]
+    pub if_empty: bool,
+}
+
+fn parse_scale(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= 100.0 => Ok(s),
+        _ => Err(format!("scale must be a number in (0, 100], got {raw:?}")),
     }
 }
 

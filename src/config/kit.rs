@@ -1,8 +1,12 @@
-//! `brisk serve`'s flags turned into the kit's configuration, one struct per
-//! subsystem: the only place that maps clap arguments onto them.
+//! `brisk serve`'s flags turned into the configurations `main` hands out: the kit's,
+//! one struct per subsystem, and the order API's. Each section's file maps its own
+//! flags; what needs two sections (the limiter reads the server's trusted hops and
+//! the database's process count) is put together here, above them all.
 
-use super::{LogFormat, ServeArgs, StoreKind};
-use brisk_kit::startup::{KitConfig, ServerConfig, Store};
+use super::{LogFormat, ServeArgs};
+use crate::order_api::OrderApiConfig;
+use brisk_kit::ratelimit::RateLimitConfig;
+use brisk_kit::startup::{KitConfig, ServerConfig};
 use std::time::Duration;
 
 impl ServeArgs {
@@ -23,15 +27,23 @@ impl ServeArgs {
             db: self.database.pool_config(),
             budget: (!self.database.skip_budget_check).then(|| self.database.budget_config()),
             redis: self.redis.redis_config(),
-            store: match self.redis.store {
-                StoreKind::Redis => Store::Redis,
-                StoreKind::Memory => Store::Memory,
-            },
+            store: self.redis.store,
             cache: self.cache.cache_config(),
             warm: (!self.cache.warm_disabled).then(|| self.cache.warm_config()),
             ratelimit: self.rate_limit_config(),
             metrics: self.metrics.metrics_config(server.log_format),
         }
+    }
+
+    /// The limiter's settings (`RateLimitArgs::rate_limit_config`).
+    pub fn rate_limit_config(&self) -> RateLimitConfig {
+        let (hops, processes) = (self.server.trusted_hops, self.database.processes);
+        self.ratelimit.rate_limit_config(hops, processes)
+    }
+
+    /// The order API's settings, its cursors signed with `--secret`.
+    pub fn order_api_config(&self) -> OrderApiConfig {
+        self.api.order_api_config(&self.server.secret)
     }
 
     /// True when the cursor-signing secret is the development default.

@@ -14,10 +14,10 @@ use clap::{Args, Parser, Subcommand};
 
 pub use api::ApiArgs;
 pub use cache::CacheArgs;
-pub use database::DatabaseArgs;
+pub use database::{DatabaseArgs, MigrateArgs, SeedArgs};
 pub use metrics::MetricsArgs;
 pub use ratelimit::RateLimitArgs;
-pub use redis::{RedisArgs, StoreKind};
+pub use redis::RedisArgs;
 pub use server::{LogFormat, ServerArgs};
 
 /// The `brisk` command line.
@@ -66,38 +66,6 @@ pub struct ServeArgs {
     pub cache: CacheArgs,
     #[command(flatten)]
     pub api: ApiArgs,
-}
-
-/// `brisk migrate`.
-#[derive(Debug, Clone, Args)]
-pub struct MigrateArgs {
-    /// Direct PostgreSQL URL (not through PgBouncer) used for migrations.
-    #[arg(long, env = "BRISK_DIRECT_DATABASE_URL", default_value = database::DEFAULT_DIRECT_URL, value_parser = database::parse_pg_url)]
-    pub direct_database_url: String,
-}
-
-/// `brisk seed`.
-#[derive(Debug, Clone, Args)]
-pub struct SeedArgs {
-    /// Direct PostgreSQL URL (not through PgBouncer) used for the bulk load.
-    #[arg(long, env = "BRISK_DIRECT_DATABASE_URL", default_value = database::DEFAULT_DIRECT_URL, value_parser = database::parse_pg_url)]
-    pub direct_database_url: String,
-    /// Scale factor S: 1,000×S customers and products, 50,000×S orders per tenant.
-    #[arg(long, default_value_t = crate::db::seed::DEFAULT_SCALE, value_parser = parse_scale)]
-    pub scale: f64,
-    /// End of the 365-day order window (RFC 3339); default: the current UTC hour.
-    #[arg(long)]
-    pub anchor: Option<chrono::DateTime<chrono::Utc>>,
-    /// Seed only when the database has no tenants (used by `make run`).
-    #[arg(long)]
-    pub if_empty: bool,
-}
-
-fn parse_scale(raw: &str) -> Result<f64, String> {
-    match raw.parse::<f64>() {
-        Ok(s) if s > 0.0 && s <= 100.0 => Ok(s),
-        _ => Err(format!("scale must be a number in (0, 100], got {raw:?}")),
-    }
 }
 
 /// Parses the command line; a bad value prints one line naming the flag and exits 2.

@@ -9,7 +9,6 @@
 //!
 //! A limit string that does not parse stops start-up with the string quoted.
 
-use super::ServeArgs;
 use crate::policy::{
     plans, route_rules, DEFAULT_ENTERPRISE, DEFAULT_EXPORT, DEFAULT_EXPORT_ON_FAILURE,
     DEFAULT_FREE, DEFAULT_LOGIN, DEFAULT_PRO,
@@ -105,13 +104,13 @@ pub struct RateLimitArgs {
     pub rate_limit_breaker_ms: u64,
 }
 
-impl ServeArgs {
+impl RateLimitArgs {
     /// The limiter's settings: plan and route limits from the rate-limit flags (the login
     /// and export rules first, then the `--rate-limit-route` rules: a later rule for the
-    /// same route replaces an earlier one), trusted hops from the server flags, processes
-    /// from the database flags.
-    pub fn rate_limit_config(&self) -> RateLimitConfig {
-        let args = &self.ratelimit;
+    /// same route replaces an earlier one); `trusted_hops` comes from the server flags,
+    /// `processes` from the database flags.
+    pub fn rate_limit_config(&self, trusted_hops: u8, processes: u32) -> RateLimitConfig {
+        let args = self;
         let mut routes = route_rules(
             args.rate_limit_login.0.clone(),
             args.rate_limit_export.0.clone(),
@@ -131,8 +130,8 @@ impl ServeArgs {
             ip_on_failure: args.rate_limit_login_on_failure,
             scale: args.rate_limit_scale,
             disabled: args.rate_limit_disabled,
-            trusted_hops: self.server.trusted_hops,
-            processes: self.database.processes,
+            trusted_hops,
+            processes,
             breaker: Duration::from_millis(args.rate_limit_breaker_ms),
         }
     }
@@ -141,6 +140,7 @@ impl ServeArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ServeArgs;
     use crate::domain::Plan;
     use brisk_kit::caller::PlanName;
     use clap::Parser;
@@ -171,14 +171,15 @@ mod tests {
         assert_eq!(spec.ip_on_failure, FailurePolicy::Local);
         let export = spec.routes.iter().find(|r| r.pattern == "/api/export.csv");
         assert_eq!(export.unwrap().on_failure, Some(FailurePolicy::Local));
-        // The flags' defaults are the order API's policy (`crate::policy`) on top of the
-        // kit's own defaults (`brisk_kit::ratelimit::config`), each written once.
-        let kit = RateLimitConfig::default();
-        assert_eq!(
-            (spec.exempt.clone(), spec.auth_failures.clone(), spec.scale),
-            (kit.exempt, kit.auth_failures, kit.scale)
-        );
-        assert_eq!((spec.breaker, spec.disabled), (kit.breaker, kit.disabled));
+        // The flags' defaults are the limiter's own, written once in the kit's
+        // `ratelimit::config`; plans and routes are the application's (`policy`).
+        let (plans, routes) = (spec.plans.clone(), spec.routes.clone());
+        let kit = RateLimitConfig {
+            plans,
+            routes,
+            ..RateLimitConfig::default()
+        };
+        assert_eq!(spec, kit);
     }
 
     #[test]

@@ -3,16 +3,19 @@
 //! Environment: `BRISK_REDIS_URL`, `BRISK_REDIS_TIMEOUT_MS`, `BRISK_REDIS_PREFIX`, `BRISK_STORE`.
 
 use brisk_kit::redis::{RedisConfig, DEFAULT_PREFIX, DEFAULT_REDIS_URL, DEFAULT_TIMEOUT};
-use clap::{Args, ValueEnum};
+use brisk_kit::startup::Store;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::Args;
 use std::time::Duration;
 
-/// Where cache and rate-limit state live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StoreKind {
-    /// Shared Redis: exact across processes and hosts.
-    Redis,
-    /// In-process: exact across the workers of one process only.
-    Memory,
+/// `--store`: the kit's [`Store`], each value explained in `--help`.
+fn store() -> impl TypedValueParser<Value = Store> {
+    let help = |store| match store {
+        Store::Redis => "Shared Redis: exact across processes and hosts",
+        Store::Memory => "In-process: exact across the workers of one process only",
+    };
+    let values = Store::ALL.map(|s| PossibleValue::new(s.as_str()).help(help(s)));
+    PossibleValuesParser::new(values).try_map(|s| s.parse::<Store>())
 }
 
 /// The Redis and store flags of `brisk serve`.
@@ -28,8 +31,8 @@ pub struct RedisArgs {
     #[arg(long, env = "BRISK_REDIS_PREFIX", default_value = DEFAULT_PREFIX)]
     pub redis_prefix: String,
     /// Store for cache and limiter state.
-    #[arg(long, env = "BRISK_STORE", value_enum, default_value_t = StoreKind::Redis)]
-    pub store: StoreKind,
+    #[arg(long, env = "BRISK_STORE", default_value = Store::Redis.as_str(), value_parser = store())]
+    pub store: Store,
 }
 
 impl RedisArgs {

@@ -1,4 +1,4 @@
-//! The order application's domain: statuses, plans, list queries and positions.
+//! The order application's domain: statuses, plans, list requests and positions.
 //! The bottom of the application: imports nothing of the crate.
 
 pub mod ordering;

@@ -7,6 +7,11 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use std::sync::Arc;
+
+/// The key that signs the order lists' keyset cursors (the same in every process).
+#[derive(Clone)]
+pub struct CursorKey(pub Arc<[u8]>);
 
 type HmacSha256 = Hmac<Sha256>;
 const PAYLOAD: usize = 16;

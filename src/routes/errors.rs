@@ -6,7 +6,7 @@ use crate::app::export::{ExportError, BUSY_RETRY_AFTER_SECS};
 use crate::app::ordering::OrderingError;
 use crate::app::orders::OrderReadError;
 use crate::app::products::ProductError;
-use crate::app::reads::ReadError;
+use crate::app::read_error::ReadError;
 use crate::app::sessions::SessionError;
 use crate::domain::ordering::OrderRejection;
 use crate::domain::orders::InvalidInput;

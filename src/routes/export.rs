@@ -8,7 +8,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use brisk_kit::http::error::ApiError;
 use brisk_kit::http::extract::auth::Caller;
-use brisk_kit::metrics::RequestQueries;
+use brisk_kit::metrics::RequestStatements;
 use futures_util::TryStreamExt;
 
 /// Every order of the tenant as CSV.
@@ -35,9 +35,9 @@ pub async fn export_csv(
     app: web::Data<OrderApp>,
     Caller(caller): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let queries = RequestQueries::current().unwrap_or_default();
+    let statements = RequestStatements::current().unwrap_or_default();
     let chunks = app
-        .export_csv(caller.tenant_id, queries)
+        .export_csv(caller.tenant_id, statements)
         .await?
         .map_err(ApiError::from);
     Ok(HttpResponse::Ok()

@@ -1,5 +1,7 @@
 //! The order application's handlers, one file per resource: extract, call one use
-//! case, map its answer. [`mount`] is what `main` hands the kit.
+//! case, map its answer. [`handlers`] is the handler set over the use cases;
+//! `order_api::mount` wraps it, with the protected routes and the OpenAPI document,
+//! into the `Mount` that `main` hands the kit.
 
 pub mod catalog;
 pub mod cursor;
@@ -9,17 +11,14 @@ pub mod export;
 pub mod login;
 pub mod openapi;
 pub mod orders;
+pub mod path;
 pub mod products;
 pub mod search;
 
 use crate::app::OrderApp;
 use actix_web::web;
-use brisk_kit::http::error::ApiError;
-use std::sync::Arc;
 
-/// The key that signs the order lists' keyset cursors (the same in every process).
-#[derive(Clone)]
-pub struct CursorKey(pub Arc<[u8]>);
+pub use cursor::CursorKey;
 
 /// Every `/api` route of API.md. The application's state (`OrderApp`, the cursor
 /// key) is registered by the caller as `web::Data`.
@@ -57,12 +56,4 @@ pub fn handlers(
         cfg.app_data(app.clone()).app_data(key.clone());
         configure(cfg);
     }
-}
-
-/// Path ids: anything that is not a positive integer names no resource.
-pub fn path_id(raw: &str, what: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::not_found(format!("no {what} with id {raw:?}")))
 }

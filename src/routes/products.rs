@@ -3,7 +3,7 @@
 use crate::app::products::ProductUpdate;
 use crate::app::views::{Product, ProductBrief, ProductSummary};
 use crate::app::OrderApp;
-use crate::routes::path_id;
+use crate::routes::path::path_id;
 use actix_web::{web, HttpRequest, HttpResponse};
 use brisk_kit::http::conditional::respond_cached;
 use brisk_kit::http::docs::ErrorBody;

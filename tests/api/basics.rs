@@ -56,7 +56,7 @@ async fn ready_reports_a_dead_redis_but_still_asks_for_traffic() {
 async fn ready_ignores_redis_with_the_memory_store() {
     let app = spawn_app_with(|a| {
         a.redis.redis_url = "redis://127.0.0.1:1".into();
-        a.redis.store = brisk::config::StoreKind::Memory;
+        a.redis.store = brisk_kit::startup::Store::Memory;
     })
     .await;
     let resp = app.get("/ready", None).await;

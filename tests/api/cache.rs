@@ -451,7 +451,7 @@ async fn with_redis_cut_every_cached_route_still_answers_200_and_recovers() {
 
 #[actix_web::test]
 async fn the_memory_store_caches_within_one_process() {
-    let app = spawn_app_with(|args| args.redis.store = brisk::config::StoreKind::Memory).await;
+    let app = spawn_app_with(|args| args.redis.store = brisk_kit::startup::Store::Memory).await;
     let (s1, c1, _, b1) = get(&app, "/api/catalog", 1).await;
     let (s2, c2, n2, b2) = get(&app, "/api/catalog", 1).await;
     assert_eq!((s1, s2), (200, 200));

@@ -8,8 +8,8 @@
 use super::envelope::Envelope;
 use super::flight::{FlightError, FlightResult, FlightValue};
 use super::keys::EntryKeys;
-use super::serve::{compute_only, Thunk};
 use super::store::Read;
+use super::thunk::{compute_only, Thunk};
 use super::{ttl, Inner};
 use crate::metrics::CacheEvent;
 use bytes::Bytes;

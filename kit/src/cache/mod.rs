@@ -19,7 +19,8 @@
 //! served, and the failure is counted as `CacheEvent::Error`.
 //!
 //! Here: the types and the read API. `serve` is the read path, `lease` the
-//! cross-process protocol, `recipes` the registry of recomputations (warming,
+//! cross-process protocol, `thunk` the caller's computation as both run it,
+//! `recipes` the registry of recomputations and `refresh` what runs them (warming,
 //! preload), `writes` the invalidations (and the rule for reads while one is
 //! pending). Time is read through the kit's [`Clock`].
 
@@ -31,8 +32,10 @@ pub mod keys;
 mod lease;
 pub mod payloads;
 mod recipes;
+mod refresh;
 mod serve;
 pub mod store;
+mod thunk;
 pub mod ttl;
 mod writes;
 
@@ -57,7 +60,8 @@ use store::{MemoryStore, Read, RedisStore, Store};
 pub use crate::clock::{Clock, ManualClock};
 pub use invalidate::InvalidationStats;
 pub use keys::Scope;
-pub use recipes::{RecipeFn, RefreshOutcome};
+pub use recipes::RecipeFn;
+pub use refresh::RefreshOutcome;
 
 /// Default TTL jitter, in percent of the TTL either way.
 pub const DEFAULT_JITTER_PCT: u8 = 10;
@@ -104,14 +108,6 @@ impl Default for CacheConfig {
             hot_half_life: DEFAULT_HOT_HALF_LIFE,
         }
     }
-}
-
-/// Which store backs the cache.
-pub enum Backend {
-    /// Shared Redis (the process-wide multiplexed connection).
-    Redis(Redis),
-    /// In-process maps (`--store memory`).
-    Memory,
 }
 
 /// A cached view's identity. The scope is mandatory; the query is the raw query
@@ -182,28 +178,29 @@ pub struct Cache {
 }
 
 impl Cache {
-    /// Builds the cache on the system clock. With `Backend::Redis`, every key starts
-    /// with the handle's prefix. Never fails and never connects: Redis may be down
-    /// at start-up.
-    pub fn new(backend: Backend, metrics: Metrics, config: CacheConfig) -> Self {
-        Self::with_clock(backend, metrics, config, Clock::system())
+    /// Builds the cache on the system clock, its entries in `redis` (the process-wide
+    /// multiplexed connection; every key starts with the handle's prefix), or in
+    /// in-process maps without one ([`Store::Memory`](crate::services::Store)). Never
+    /// fails and never connects: Redis may be down at start-up.
+    pub fn new(redis: Option<Redis>, metrics: Metrics, config: CacheConfig) -> Self {
+        Self::with_clock(redis, metrics, config, Clock::system())
     }
 
     /// [`Cache::new`] reading the time from `clock` (soft expiries, the breaker,
     /// the invalidation overflow window): tests pass a [`ManualClock`]'s.
     pub fn with_clock(
-        backend: Backend,
+        redis: Option<Redis>,
         metrics: Metrics,
         config: CacheConfig,
         clock: Clock,
     ) -> Self {
-        let (store, prefix) = match backend {
-            Backend::Redis(redis) => {
+        let (store, prefix) = match redis {
+            Some(redis) => {
                 let prefix = redis.prefix().to_string();
                 let store = RedisStore::new(redis, config.breaker, clock.clone());
                 (Store::Redis(Box::new(store)), prefix)
             }
-            Backend::Memory => (Store::Memory(MemoryStore::default()), "mem".to_string()),
+            None => (Store::Memory(MemoryStore::default()), "mem".to_string()),
         };
         let invalidations =
             Invalidations::new(invalidate::MAX_PENDING, config.lease_ttl, clock.clone())
@@ -300,7 +297,7 @@ impl Cache {
         let entry_keys = keys::memo_keys(&self.inner.prefix, scope, name, &args_json);
         let recipe = recipes::memo_recipe_id(name);
         let hot = Some((recipe.as_str(), scope, args_json.as_str()));
-        let to_json = serve::to_json(compute.clone());
+        let to_json = thunk::to_json(compute.clone());
         for attempt in 0..2 {
             let served =
                 (self.serve(&entry_keys, ttl, Read::Whole, None, to_json.clone(), hot)).await?;

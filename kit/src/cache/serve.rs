@@ -4,15 +4,16 @@
 //! the key or a failing store bypasses the cache (computed, served, never stored).
 
 use super::envelope::{if_none_match_matches, Envelope};
-use super::flight::{ErasedError, FlightError, FlightValue};
+use super::flight::{FlightError, FlightValue};
 use super::hot::HotRecord;
 use super::keys::{EntryKeys, Scope};
 use super::lease::{lead, Mode};
 use super::store::Read;
+use super::thunk::{compute_only, thunk_of};
 use super::{Cache, CachedBody, Memo};
 use crate::metrics::CacheEvent;
 use bytes::Bytes;
-use futures_util::future::{BoxFuture, FutureExt};
+use futures_util::future::FutureExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt::Display;
@@ -63,57 +64,6 @@ impl From<Served> for CachedBody {
 
 /// Where a read's entry is counted for warming: (recipe id, scope, arguments).
 pub(super) type HotKey<'a> = Option<(&'a str, Scope, &'a str)>;
-
-/// A computation with its error type erased, as a flight runs it.
-pub(super) type Thunk = Box<dyn FnOnce() -> BoxFuture<'static, Result<Bytes, ErasedError>> + Send>;
-
-fn erase<E: Display + Send + Sync + 'static>(e: E) -> ErasedError {
-    ErasedError {
-        message: Arc::from(e.to_string()),
-        value: Arc::new(e),
-    }
-}
-
-pub(super) fn thunk_of<E, F, Fut>(compute: F) -> Thunk
-where
-    E: Display + Send + Sync + 'static,
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = Result<Bytes, E>> + Send + 'static,
-{
-    Box::new(move || async move { compute().await.map_err(erase) }.boxed())
-}
-
-/// `compute` with its value serialized to JSON (what a memoized entry stores).
-pub(super) fn to_json<T, E, F, Fut>(
-    compute: F,
-) -> impl FnOnce() -> BoxFuture<'static, Result<Bytes, E>> + Clone + Send + 'static
-where
-    T: Serialize + Send + 'static,
-    E: Send + 'static,
-    F: FnOnce() -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = Result<T, E>> + Send + 'static,
-{
-    move || {
-        async move {
-            let value = compute().await?;
-            // Serializing a derive(Serialize) value into a Vec cannot fail short of
-            // a map with non-string keys; that is a programming error.
-            let json = serde_json::to_vec(&value)
-                .unwrap_or_else(|e| panic!("memoized value is not JSON: {e}"));
-            Ok(Bytes::from(json))
-        }
-        .boxed()
-    }
-}
-
-/// Runs `thunk` outside the cache: computed here, not stored.
-pub(super) async fn compute_only(thunk: Thunk) -> Result<FlightValue, ErasedError> {
-    let payload = thunk().await?;
-    Ok(FlightValue {
-        envelope: Arc::new(Envelope::new(0, 0, payload)),
-        computed_here: true,
-    })
-}
 
 impl Cache {
     /// The core: read; fresh → hit; stale → serve and refresh in the background;

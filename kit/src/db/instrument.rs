@@ -1,11 +1,11 @@
 //! Statements per request, counted by a Diesel `Instrumentation` installed on
 //! every pooled connection. Each statement is charged to the request being handled
-//! (`metrics::RequestQueries`, a task-local the request's middleware scopes around the
+//! (`metrics::RequestStatements`, a task-local the request's middleware scopes around the
 //! handler), so a connection shared over time by many requests charges each
 //! statement to the right one. Transaction control (BEGIN/COMMIT/ROLLBACK) is not
 //! counted.
 
-use crate::metrics::RequestQueries;
+use crate::metrics::RequestStatements;
 use diesel::connection::{Instrumentation, InstrumentationEvent};
 use std::fmt::Write;
 use std::time::Instant;
@@ -29,14 +29,14 @@ impl Instrumentation for CountingInstrumentation {
                 if is_transaction_control(query) {
                     return;
                 }
-                RequestQueries::charge_current(nanos);
+                RequestStatements::charge_current(nanos);
             }
             _ => {}
         }
     }
 }
 
-/// Reads only the first bytes of the statement: no allocation per query.
+/// Reads only the first bytes of the statement: no allocation per statement.
 fn is_transaction_control(query: &dyn std::fmt::Display) -> bool {
     let mut head = Prefix::default();
     let _ = write!(head, "{query}");

@@ -1,10 +1,11 @@
 //! Measurement: per-route latency (p50/p95/p99), status classes, statements per request,
 //! in-flight requests, cache and limiter outcomes and pool gauges, all held by one
 //! `Metrics` handle built once per process and shared by every worker; rendered at
-//! `/metrics` (Prometheus text) and on the live page `/dashboard`. The outermost
-//! middleware (`RequestMetrics`) feeds it and writes the access log.
+//! `/metrics` (Prometheus text) and on the live page `/dashboard`. The measuring
+//! middleware (`RequestMetrics`, outside all the others but the slow-client
+//! deadlines) feeds it and writes the access log.
 //!
-//! The statement counter ([`RequestQueries`]) lives here: the database layer's Diesel
+//! The statement counter ([`RequestStatements`]) lives here: the database layer's Diesel
 //! instrumentation charges statements to it, the middleware reads it. Settings are
 //! [`MetricsConfig`] with its defaults; `config/metrics.rs` builds it from the flags.
 //!
@@ -32,18 +33,18 @@ pub mod outcomes;
 pub mod pool;
 /// The Prometheus text exposition.
 pub mod prometheus;
-/// Statements per request (the task-local counter).
-pub mod queries;
 /// Per (route pattern, method) statistics.
 pub mod routes;
 /// The subsystem's settings and their defaults.
 pub mod settings;
+/// Statements per request (the task-local counter).
+pub mod statements;
 
 pub use events::{InFlight, Metrics};
 pub use handlers::endpoints;
 pub use middleware::{ClientAddrFn, LoggedBody, RequestId, RequestMetrics};
 pub use outcomes::{CacheEvent, LimiterEvent};
 pub use pool::{Bb8Pool, PoolGauges, PoolSample};
-pub use queries::RequestQueries;
 pub use routes::{Observation, UNMATCHED};
 pub use settings::{AccessLogSettings, MetricsConfig};
+pub use statements::RequestStatements;

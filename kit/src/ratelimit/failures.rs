@@ -121,9 +121,7 @@ mod tests {
     use crate::metrics::events::Metrics;
     use crate::ratelimit::limits::parse_limits;
     use crate::ratelimit::tests::{limiter, unique_prefix, REDIS_URL};
-    use crate::ratelimit::{
-        Backend, Check, FailurePolicy, Limiter, RateLimitConfig, RequestLimits,
-    };
+    use crate::ratelimit::{Check, FailurePolicy, Limiter, RateLimitConfig, RequestLimits};
     use std::net::IpAddr;
 
     fn config() -> RateLimitConfig {
@@ -195,7 +193,7 @@ mod tests {
 
     #[tokio::test]
     async fn failures_are_reserved_refunded_and_refused_per_address_in_memory() {
-        let l = Limiter::new(config(), Backend::Memory, Metrics::new()).unwrap();
+        let l = Limiter::new(config(), None, Metrics::new()).unwrap();
         exercise(&l).await;
     }
 

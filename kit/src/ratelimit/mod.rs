@@ -49,15 +49,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use store::{MemoryStore, RedisStore, StoreOutcome};
 
-/// Where the limiter keeps its state.
-#[derive(Clone)]
-pub enum Backend {
-    /// Shared Redis: exact across processes.
-    Redis(Redis),
-    /// In-process: exact across the workers of this process only.
-    Memory,
-}
-
 /// The process-level settings a [`Limiter`] keeps from its [`RateLimitConfig`].
 #[derive(Debug, Clone, Copy)]
 struct Settings {
@@ -92,22 +83,23 @@ pub struct Limiter {
 }
 
 impl Limiter {
-    /// Builds the limiter once per process. Never connects: Redis may be down.
-    /// An exempt route that does not parse is an error.
+    /// Builds the limiter once per process, its state in `redis` (exact across
+    /// processes) or, without one, in-process (exact across this process's workers).
+    /// Never connects: Redis may be down. An exempt route that does not parse is an error.
     pub fn new(
         config: RateLimitConfig,
-        backend: Backend,
+        redis: Option<Redis>,
         metrics: Metrics,
     ) -> Result<Self, String> {
         let policy = Policy::new(&config)?;
         let clock = Clock::system();
-        let (store, prefix, timeout) = match backend {
-            Backend::Redis(redis) => {
+        let (store, prefix, timeout) = match redis {
+            Some(redis) => {
                 let prefix = redis.prefix().to_string();
                 let timeout = redis.timeout();
                 (StoreImpl::Redis(RedisStore::new(redis)), prefix, timeout)
             }
-            Backend::Memory => (
+            None => (
                 StoreImpl::Memory(MemoryStore::new(clock.clone())),
                 "local".to_string(),
                 Duration::ZERO,

@@ -1,7 +1,7 @@
 //! The warmer under its supervisor: a panicking round is restarted and counted.
 
 use super::*;
-use crate::cache::{Backend, CacheConfig, Scope, ViewKey};
+use crate::cache::{CacheConfig, Scope, ViewKey};
 use crate::metrics::{CacheEvent, Metrics};
 use bytes::Bytes;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -18,7 +18,7 @@ async fn until(what: &str, check: impl Fn() -> bool) {
 #[actix_rt::test]
 async fn a_preload_that_panics_once_restarts_the_warmer_which_then_preloads_and_counts_it() {
     let metrics = Metrics::new();
-    let cache = Cache::new(Backend::Memory, metrics.clone(), CacheConfig::default());
+    let cache = Cache::new(None, metrics.clone(), CacheConfig::default());
     let computed = Arc::new(AtomicUsize::new(0));
     let runs = Arc::clone(&computed);
     cache.register_view(

@@ -1,13 +1,13 @@
 //! The COPY writer: rows as PostgreSQL's COPY text format (tab-separated, `\N`
-//! for NULL, backslash escapes), and the `COPY FROM` that streams each table of a
-//! [`Dataset`] into the database.
+//! for NULL, backslash escapes), the [`Dataset`] that holds one such text per table,
+//! and the `COPY FROM` that streams each table of it into the database.
 
-use super::Dataset;
 use crate::db::schema::{api_keys, customers, order_items, orders, products, tenants, users};
 use chrono::{DateTime, Utc};
 use diesel::pg::{CopyFormat, PgConnection};
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
+use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 
 /// COPY's NULL marker.
@@ -41,6 +41,68 @@ impl Table {
         }
         self.text.push('\n');
         self.rows += 1;
+    }
+}
+
+/// The standard data set as COPY text (tab-separated, `\N` for NULL), one
+/// buffer per table, plus its row counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dataset {
+    /// End of the order window.
+    pub anchor: DateTime<Utc>,
+    /// `tenants` rows.
+    pub tenants: Table,
+    /// `api_keys` rows (one demo key per tenant).
+    pub api_keys: Table,
+    /// `users` rows (one admin per tenant).
+    pub users: Table,
+    /// `customers` rows.
+    pub customers: Table,
+    /// `products` rows.
+    pub products: Table,
+    /// `orders` rows, ids ascending with `created_at`.
+    pub orders: Table,
+    /// `order_items` rows.
+    pub order_items: Table,
+}
+
+impl Dataset {
+    /// No rows yet, for the order window ending at `anchor`.
+    pub(super) fn empty(anchor: DateTime<Utc>) -> Self {
+        Dataset {
+            anchor,
+            tenants: Table::default(),
+            api_keys: Table::default(),
+            users: Table::default(),
+            customers: Table::default(),
+            products: Table::default(),
+            orders: Table::default(),
+            order_items: Table::default(),
+        }
+    }
+
+    /// SHA-256 (hex) over every table's COPY text: equal checksums mean equal rows.
+    pub fn checksum(&self) -> String {
+        let mut hash = Sha256::new();
+        for (name, table) in self.tables() {
+            hash.update(name.as_bytes());
+            hash.update((table.rows as u64).to_le_bytes());
+            hash.update(table.text.as_bytes());
+        }
+        hex::encode(hash.finalize())
+    }
+
+    /// The tables in load order.
+    pub fn tables(&self) -> [(&'static str, &Table); 7] {
+        [
+            ("tenants", &self.tenants),
+            ("api_keys", &self.api_keys),
+            ("users", &self.users),
+            ("customers", &self.customers),
+            ("products", &self.products),
+            ("orders", &self.orders),
+            ("order_items", &self.order_items),
+        ]
     }
 }
 

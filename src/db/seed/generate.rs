@@ -3,7 +3,7 @@
 //! customers, the product-name shuffle, products, orders), so the same options
 //! give the same rows byte for byte.
 
-use super::copy::{ts, Table, NULL};
+use super::copy::{ts, Dataset, NULL};
 use super::{
     counts_per_tenant, SeedOptions, DEMO_PASSWORD, ORDER_WINDOW_DAYS, RNG_SEED, SEARCH_TERMS,
     TENANTS, WORDS,
@@ -16,67 +16,6 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
-
-/// The standard data set as COPY text (tab-separated, `\N` for NULL), one
-/// buffer per table, plus its row counts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dataset {
-    /// End of the order window.
-    pub anchor: DateTime<Utc>,
-    /// `tenants` rows.
-    pub tenants: Table,
-    /// `api_keys` rows (one demo key per tenant).
-    pub api_keys: Table,
-    /// `users` rows (one admin per tenant).
-    pub users: Table,
-    /// `customers` rows.
-    pub customers: Table,
-    /// `products` rows.
-    pub products: Table,
-    /// `orders` rows, ids ascending with `created_at`.
-    pub orders: Table,
-    /// `order_items` rows.
-    pub order_items: Table,
-}
-
-impl Dataset {
-    fn empty(anchor: DateTime<Utc>) -> Self {
-        Dataset {
-            anchor,
-            tenants: Table::default(),
-            api_keys: Table::default(),
-            users: Table::default(),
-            customers: Table::default(),
-            products: Table::default(),
-            orders: Table::default(),
-            order_items: Table::default(),
-        }
-    }
-
-    /// SHA-256 (hex) over every table's COPY text: equal checksums mean equal rows.
-    pub fn checksum(&self) -> String {
-        let mut hash = Sha256::new();
-        for (name, table) in self.tables() {
-            hash.update(name.as_bytes());
-            hash.update((table.rows as u64).to_le_bytes());
-            hash.update(table.text.as_bytes());
-        }
-        hex::encode(hash.finalize())
-    }
-
-    /// The tables in load order.
-    pub fn tables(&self) -> [(&'static str, &Table); 7] {
-        [
-            ("tenants", &self.tenants),
-            ("api_keys", &self.api_keys),
-            ("users", &self.users),
-            ("customers", &self.customers),
-            ("products", &self.products),
-            ("orders", &self.orders),
-            ("order_items", &self.order_items),
-        ]
-    }
-}
 
 /// The four word lists of `data/words.txt`.
 #[derive(Debug, Clone)]

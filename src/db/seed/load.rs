@@ -1,10 +1,11 @@
 //! The load: one transaction over a direct connection that refuses a database
 //! holding rows, drops the secondary indexes and foreign keys of the seeded
 //! tables, COPYs the data set, rebuilds what it dropped and moves the id
-//! sequences past the loaded ids; then `VACUUM ANALYZE`.
+//! sequences past the loaded ids; then `VACUUM ANALYZE`. And `brisk seed` itself
+//! (`run_cli`), which runs it and prints what it wrote.
 
-use super::copy::copy_all;
-use super::{generate, Dataset, SeedOptions, SeedReport};
+use super::copy::{copy_all, Dataset};
+use super::{generate, SeedConfig, SeedOptions, SeedReport};
 use brisk_kit::db::direct::{connect, quote_ident};
 use diesel::connection::Connection;
 use diesel::pg::PgConnection;
@@ -205,6 +206,31 @@ fn secondary_indexes(conn: &mut PgConnection) -> Result<Vec<Definition>, SeedErr
     )
     .bind::<diesel::sql_types::Array<Text>, _>(SEEDED_TABLES.to_vec())
     .load(conn)?)
+}
+
+/// `brisk seed`: seeds and prints the counts and the elapsed time.
+pub fn run_cli(config: &SeedConfig) -> Result<(), String> {
+    if config.if_empty && !is_empty(&config.direct_database_url)? {
+        println!("database is not empty: seed skipped (--if-empty)");
+        return Ok(());
+    }
+    let opts = &config.options;
+    let report = seed(&config.direct_database_url, opts)?;
+    println!(
+        "seeded scale {} (anchor {}): {} tenants, {} api_keys, {} users, {} customers, \
+         {} products, {} orders, {} order_items in {:.2} s",
+        opts.scale,
+        report.anchor.to_rfc3339(),
+        report.tenants,
+        report.api_keys,
+        report.users,
+        report.customers,
+        report.products,
+        report.orders,
+        report.order_items,
+        report.elapsed.as_secs_f64()
+    );
+    Ok(())
 }
 
 #[cfg(test)]

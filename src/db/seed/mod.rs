@@ -4,7 +4,8 @@
 //! - `generate`: a pure function of the scale, the anchor and a fixed RNG seed
 //!   ([`generate()`]), so the same `--scale` and `--anchor` give the same rows,
 //!   byte for byte ([`Dataset::checksum`]);
-//! - `copy`: the COPY text writer ([`Table`]) and the `COPY FROM` of every table;
+//! - `copy`: the COPY text writer ([`Table`], [`Dataset`]) and the `COPY FROM` of
+//!   every table;
 //! - `load`: [`seed()`] runs in one transaction over a direct connection: it drops
 //!   the secondary indexes and the foreign keys of the seeded tables, COPYs every
 //!   table with explicit ids, recreates what it dropped (one index build and one
@@ -17,11 +18,9 @@ mod load;
 #[cfg(test)]
 mod tests;
 
-pub use copy::Table;
-pub use generate::{
-    demo_key, demo_password_hash, generate, key_hash, search_terms, Dataset, Vocabulary,
-};
-pub use load::{is_empty, seed};
+pub use copy::{Dataset, Table};
+pub use generate::{demo_key, demo_password_hash, generate, key_hash, search_terms, Vocabulary};
+pub use load::{is_empty, run_cli, seed};
 
 use brisk_kit::db::config::DEFAULT_DIRECT_DATABASE_URL;
 use chrono::{DateTime, Duration, DurationRound, Utc};
@@ -128,31 +127,6 @@ pub struct SeedReport {
     pub anchor: DateTime<Utc>,
     /// Wall time of the whole run (generation, load, indexes, ANALYZE).
     pub elapsed: std::time::Duration,
-}
-
-/// `brisk seed`: seeds and prints the counts and the elapsed time.
-pub fn run_cli(config: &SeedConfig) -> Result<(), String> {
-    if config.if_empty && !is_empty(&config.direct_database_url)? {
-        println!("database is not empty: seed skipped (--if-empty)");
-        return Ok(());
-    }
-    let opts = &config.options;
-    let report = seed(&config.direct_database_url, opts)?;
-    println!(
-        "seeded scale {} (anchor {}): {} tenants, {} api_keys, {} users, {} customers, \
-         {} products, {} orders, {} order_items in {:.2} s",
-        opts.scale,
-        report.anchor.to_rfc3339(),
-        report.tenants,
-        report.api_keys,
-        report.users,
-        report.customers,
-        report.products,
-        report.orders,
-        report.order_items,
-        report.elapsed.as_secs_f64()
-    );
-    Ok(())
 }
 
 /// Options shared by the generation and load tests.

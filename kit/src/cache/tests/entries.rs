@@ -66,7 +66,7 @@ async fn if_none_match_with_the_stored_etag_answers_without_the_body() {
 }
 
 #[tokio::test]
-async fn normalized_queries_share_an_entry() {
+async fn normalized_query_strings_share_an_entry() {
     let cache = cache_for(&prefix(), config());
     let counter = Counter::default();
     let ttl = Duration::from_secs(60);

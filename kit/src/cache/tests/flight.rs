@@ -21,7 +21,7 @@ async fn two_hundred_concurrent_callers_on_a_cold_key_run_one_computation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_memory_store_runs_one_computation_for_two_hundred_callers() {
-    let cache = Cache::new(Backend::Memory, Metrics::new(), config());
+    let cache = Cache::new(None, Metrics::new(), config());
     let counter = Counter::default();
     let bodies = stampede(&cache, &counter, 200).await;
     assert_eq!(counter.get(), 1);

@@ -17,7 +17,7 @@ mod outage;
 mod swr;
 
 use super::keys::{self, EntryKeys};
-use super::{Backend, Cache, CacheConfig, CachedBody, ManualClock, Scope, ViewKey};
+use super::{Cache, CacheConfig, CachedBody, ManualClock, Scope, ViewKey};
 use crate::metrics::Metrics;
 use crate::redis::Redis;
 use crate::redis::RedisConfig;
@@ -60,7 +60,7 @@ pub(crate) fn config() -> CacheConfig {
 
 /// A cache on the real Redis and the system clock.
 pub(crate) fn cache_for(prefix: &str, config: CacheConfig) -> Cache {
-    Cache::new(Backend::Redis(redis(REDIS, prefix)), Metrics::new(), config)
+    Cache::new(Some(redis(REDIS, prefix)), Metrics::new(), config)
 }
 
 /// A cache on Redis at `addr` whose time stands still until the returned clock moves.
@@ -70,8 +70,8 @@ pub(crate) fn cache_on_clock(
     config: CacheConfig,
 ) -> (Cache, ManualClock) {
     let clock = ManualClock::new();
-    let backend = Backend::Redis(redis(addr, prefix));
-    let cache = Cache::with_clock(backend, Metrics::new(), config, clock.clock());
+    let redis = Some(redis(addr, prefix));
+    let cache = Cache::with_clock(redis, Metrics::new(), config, clock.clock());
     (cache, clock)
 }
 

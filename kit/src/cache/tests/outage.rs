@@ -57,7 +57,7 @@ async fn a_redis_that_accepts_but_never_answers_is_bypassed_after_its_timeout() 
     let hole = TcpProxy::start().await;
     hole.set(Mode::Blackhole);
     let cache = Cache::new(
-        Backend::Redis(redis(&format!("127.0.0.1:{}", hole.port), &prefix())),
+        Some(redis(&format!("127.0.0.1:{}", hole.port), &prefix())),
         Metrics::new(),
         config(),
     );
@@ -102,7 +102,7 @@ impl TwoProcesses {
     fn start(proxy: TcpProxy) -> TwoProcesses {
         let prefix = prefix();
         let one = Cache::new(
-            Backend::Redis(redis(&format!("127.0.0.1:{}", proxy.port), &prefix)),
+            Some(redis(&format!("127.0.0.1:{}", proxy.port), &prefix)),
             Metrics::new(),
             config(),
         );
@@ -231,7 +231,7 @@ async fn within_a_request_whose_redis_call_timed_out_later_calls_skip_redis() {
         ..config()
     };
     let cache = Cache::new(
-        Backend::Redis(redis(&format!("127.0.0.1:{}", hole.port), &prefix())),
+        Some(redis(&format!("127.0.0.1:{}", hole.port), &prefix())),
         Metrics::new(),
         no_breaker,
     );

@@ -1,4 +1,6 @@
-//! Request parsing at the edge: authentication, query parameters, cursors, bodies.
+//! Request parsing at the edge: the caller (`auth`), query parameters (`query`),
+//! JSON bodies (`body`). An application parses what is its own (the order API's
+//! cursors are `src/routes/cursor.rs`).
 
 pub mod auth;
 pub mod body;

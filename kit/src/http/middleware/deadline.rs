@@ -1,5 +1,6 @@
 //! The request side of the slow-client deadlines ([`crate::http::deadline`]), the
-//! outermost middleware: marks the connection as serving while a request is handled
+//! outermost middleware of `http::build_app` (on the API listener only the drain's
+//! per-request accounting, added by `startup`, sits outside it): marks the connection as serving while a request is handled
 //! and idle again once its response body is finished (the header deadline of the
 //! next request on the connection starts from there), and bounds the body: a body not
 //! complete within the body deadline of its head → 408 with `Connection: close`.
@@ -22,7 +23,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::Sleep;
 
-/// The middleware function, outermost, for `App::wrap_fn` (a plain wrapper: no boxed
+/// The middleware function, outermost in `http::build_app`, for `App::wrap_fn` (a plain wrapper: no boxed
 /// future per request, which `from_fn` would cost on every request).
 pub fn deadlines<S, B>(
     mut req: ServiceRequest,

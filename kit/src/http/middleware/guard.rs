@@ -17,7 +17,7 @@
 //!    `Server-Timing`. Without the metrics layer nothing reads it, so none is made.
 
 use super::{auth, errors, rate_limit};
-use crate::metrics::RequestQueries;
+use crate::metrics::RequestStatements;
 use crate::redis::budget::RedisBudget;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -54,7 +54,7 @@ async fn count_statements<B: MessageBody>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<B>, Error> {
-    let counter = req.extensions().get::<RequestQueries>().cloned();
+    let counter = req.extensions().get::<RequestStatements>().cloned();
     match counter {
         Some(counter) => counter.scope(next.call(req)).await,
         None => next.call(req).await,

@@ -5,8 +5,8 @@
 
 use super::super::events::InFlight;
 use super::super::outcomes::CacheEvent;
-use super::super::queries::RequestQueries;
 use super::super::routes::{Observation, UNMATCHED};
+use super::super::statements::RequestStatements;
 use super::access_log::AccessLine;
 use super::shared::Shared;
 use actix_web::body::{BodySize, BoxBody, MessageBody};
@@ -26,7 +26,7 @@ pub(super) struct Finish {
     pub(super) path: Box<str>,
     pub(super) method: Method,
     pub(super) status: u16,
-    pub(super) queries: RequestQueries,
+    pub(super) statements: RequestStatements,
     pub(super) cache: Option<CacheEvent>,
     pub(super) request_id: Arc<str>,
     pub(super) client: Option<IpAddr>,
@@ -38,8 +38,8 @@ impl Finish {
     /// `complete` is false when the client went away before the body ended.
     pub(super) fn run(self, complete: bool) {
         let elapsed = self.start.elapsed();
-        let statements = self.queries.count();
-        let db_time = self.queries.elapsed();
+        let statements = self.statements.count();
+        let db_time = self.statements.elapsed();
         let route = self.route.as_deref().unwrap_or(UNMATCHED);
         self.shared.metrics.record_request(
             route,

@@ -1,8 +1,9 @@
-//! The outermost middleware: request id, timer, in-flight gauge, per-request statement
-//! counter, then, when the response body ends, the per-route metrics and one access-log
-//! line (plus the N+1 and slow-request warnings). It also adds `X-Request-Id` to every
-//! response, and `Server-Timing` when the deployment turns it on (`--server-timing`):
-//! the one writer of that header.
+//! The measuring middleware, just inside the drain and the slow-client deadlines
+//! (`http::build_app` has the order): request id, timer, in-flight gauge, per-request
+//! statement counter, then, when the response body ends, the per-route metrics and one
+//! access-log line (plus the N+1 and slow-request warnings). It also adds `X-Request-Id`
+//! to every response, and `Server-Timing` when the deployment turns it on
+//! (`--server-timing`): the one writer of that header.
 //!
 //! The clock stops when the body has been produced to its end (or dropped, when the
 //! client goes away): see `body.rs`. `Server-Timing` is written with the headers, so
@@ -20,8 +21,8 @@ pub use shared::ClientAddrFn;
 
 use super::events::Metrics;
 use super::outcomes::CacheEvent;
-use super::queries::RequestQueries;
 use super::settings::AccessLogSettings;
+use super::statements::RequestStatements;
 use crate::route::route_pattern;
 use actix_web::body::MessageBody;
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
@@ -44,7 +45,8 @@ pub const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub Arc<str>);
 
-/// The metrics and access-log middleware; wrap it outermost (`App::wrap` last).
+/// The metrics and access-log middleware; wrap it outside everything it should time
+/// (`http::build_app` wraps only the slow-client deadlines after it).
 #[derive(Clone)]
 pub struct RequestMetrics {
     shared: Arc<Shared>,
@@ -174,10 +176,10 @@ fn begin(shared: Arc<Shared>, req: &ServiceRequest) -> Finish {
         Some(id) => Arc::from(id),
         None => shared.next_id(),
     };
-    let queries = RequestQueries::default();
+    let statements = RequestStatements::default();
     {
         let mut ext = req.extensions_mut();
-        ext.insert(queries.clone());
+        ext.insert(statements.clone());
         ext.insert(RequestId(Arc::clone(&request_id)));
     }
     let in_flight = shared.metrics.in_flight_guard();
@@ -192,7 +194,7 @@ fn begin(shared: Arc<Shared>, req: &ServiceRequest) -> Finish {
         path: clipped_path(req.path()),
         method: req.method().clone(),
         status: 0,
-        queries,
+        statements,
         cache: None,
         request_id,
         client,
@@ -212,8 +214,8 @@ fn stamp_headers(res: &mut ServiceResponse, finish: &Finish) {
     }
     let timing = format!(
         "db;dur={:.3};desc=\"{} statements\", total;dur={:.3}",
-        finish.queries.elapsed().as_secs_f64() * 1000.0,
-        finish.queries.count(),
+        finish.statements.elapsed().as_secs_f64() * 1000.0,
+        finish.statements.count(),
         finish.start.elapsed().as_secs_f64() * 1000.0
     );
     if let Ok(v) = HeaderValue::from_str(&timing) {

@@ -7,7 +7,7 @@ mod redis_store;
 
 pub use crate::testing::{unique_prefix, Mode, TcpProxy};
 
-use super::{Backend, Limiter, RateLimitConfig};
+use super::{Limiter, RateLimitConfig};
 use crate::metrics::events::Metrics;
 use crate::redis::{Redis, RedisConfig};
 use std::time::Duration;
@@ -29,12 +29,8 @@ pub fn redis_at(url: &str, prefix: &str) -> Redis {
 /// A limiter on Redis at `url` with `config` (its breaker is 1 s unless set).
 pub fn limiter(url: &str, prefix: &str, config: RateLimitConfig) -> (Limiter, Metrics) {
     let metrics = Metrics::new();
-    let limiter = Limiter::new(
-        config,
-        Backend::Redis(redis_at(url, prefix)),
-        metrics.clone(),
-    )
-    .expect("a valid config");
+    let limiter =
+        Limiter::new(config, Some(redis_at(url, prefix)), metrics.clone()).expect("a valid config");
     (limiter, metrics)
 }
 

@@ -177,12 +177,7 @@ async fn keys_carry_the_prefix_and_the_identity_tag_and_expire_with_their_window
 #[tokio::test]
 async fn the_memory_store_limits_the_same_way_without_redis() {
     let metrics = Metrics::new();
-    let l = Limiter::new(
-        spec_with_free("3 per minute"),
-        Backend::Memory,
-        metrics.clone(),
-    )
-    .unwrap();
+    let l = Limiter::new(spec_with_free("3 per minute"), None, metrics.clone()).unwrap();
     let limits = plan_limits(&l, 6);
     let allowed: Vec<bool> = {
         let mut v = Vec::new();

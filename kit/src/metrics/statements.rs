@@ -1,6 +1,6 @@
-//! Statements per request. The request's middleware scopes a [`RequestQueries`] around
+//! Statements per request. The request's middleware scopes a [`RequestStatements`] around
 //! the handler (a task-local), and the database layer's Diesel instrumentation charges
-//! each statement to it through [`RequestQueries::charge_current`], so a pooled
+//! each statement to it through [`RequestStatements::charge_current`], so a pooled
 //! connection shared over time by many requests charges each statement to the right
 //! one. What counts as a statement (transaction control does not) is the database
 //! layer's call; this module only keeps the count and the time.
@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 tokio::task_local! {
-    static CURRENT: RequestQueries;
+    static CURRENT: RequestStatements;
 }
 
 /// The statements of one request: count and total time. Cheap to clone.
 #[derive(Clone, Default, Debug)]
-pub struct RequestQueries {
+pub struct RequestStatements {
     inner: Arc<Inner>,
 }
 
@@ -26,7 +26,7 @@ struct Inner {
     nanos: AtomicU64,
 }
 
-impl RequestQueries {
+impl RequestStatements {
     /// Statements charged so far.
     pub fn count(&self) -> u64 {
         self.inner.count.load(Ordering::Relaxed)
@@ -48,7 +48,7 @@ impl RequestQueries {
     }
 
     /// The counter of the request being handled, if any.
-    pub fn current() -> Option<RequestQueries> {
+    pub fn current() -> Option<RequestStatements> {
         CURRENT.try_with(|q| q.clone()).ok()
     }
 
@@ -65,18 +65,18 @@ mod tests {
 
     #[tokio::test]
     async fn statements_are_charged_to_the_scoped_request_only() {
-        RequestQueries::charge_current(5);
-        let queries = RequestQueries::default();
-        queries
+        RequestStatements::charge_current(5);
+        let statements = RequestStatements::default();
+        statements
             .clone()
             .scope(async {
-                RequestQueries::charge_current(1_000);
-                RequestQueries::charge_current(2_000);
-                assert_eq!(RequestQueries::current().map(|q| q.count()), Some(2));
+                RequestStatements::charge_current(1_000);
+                RequestStatements::charge_current(2_000);
+                assert_eq!(RequestStatements::current().map(|q| q.count()), Some(2));
             })
             .await;
-        assert_eq!(queries.count(), 2);
-        assert_eq!(queries.elapsed(), Duration::from_nanos(3_000));
-        assert!(RequestQueries::current().is_none());
+        assert_eq!(statements.count(), 2);
+        assert_eq!(statements.elapsed(), Duration::from_nanos(3_000));
+        assert!(RequestStatements::current().is_none());
     }
 }
