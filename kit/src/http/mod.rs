@@ -74,6 +74,7 @@ pub fn build_app(
         .wrap_fn(middleware::redis_budget::per_request)
         .wrap(from_fn(middleware::errors::json_errors))
         .wrap(Compress::default())
+        .wrap_fn(middleware::encoding::identity_when_unsatisfiable)
         .wrap(Condition::new(
             metrics_config.middleware,
             RequestMetrics::new(services.metrics.clone(), metrics_config.access_log.clone())
@@ -109,5 +110,6 @@ pub fn build_admin_app(
         .default_service(web::to(ops::not_found))
         .wrap(from_fn(middleware::errors::json_errors))
         .wrap(Compress::default())
+        .wrap_fn(middleware::encoding::identity_when_unsatisfiable)
         .wrap_fn(middleware::deadline::deadlines)
 }

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod deadline;
+pub mod encoding;
 pub mod errors;
 pub mod queries;
 pub mod rate_limit;

@@ -1,0 +1,67 @@
+//! The request pipeline against a hostile client, on a raw socket (API.md
+//! "Conventions", "Hostile input"): an `Accept-Encoding` that refuses every coding.
+
+use crate::helpers::*;
+use crate::raw::{RawConn, RawResponse};
+use std::time::Duration;
+
+/// Ample time for an answer that is due.
+const DUE: Duration = Duration::from_secs(10);
+/// Refuses identity and every other coding (RFC 9110 §12.5.3).
+const REFUSES_EVERY_CODING: &str = "identity;q=0, *;q=0";
+
+/// `method path` with `headers`, no body, keep-alive.
+fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Vec<u8> {
+    let mut text = format!("{method} {path} HTTP/1.1\r\nHost: brisk\r\n");
+    for (name, value) in headers {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    text.push_str("\r\n");
+    text.into_bytes()
+}
+
+/// One request on a fresh connection, written in one piece.
+async fn exchange(app: &TestApp, bytes: &[u8]) -> RawResponse {
+    let mut conn = RawConn::connect(app.port).await;
+    conn.send(bytes).await;
+    conn.response(DUE)
+        .await
+        .expect("an answer, not a closed connection")
+}
+
+fn assert_json_error(resp: &RawResponse, status: u16, code: &str) {
+    let body = String::from_utf8_lossy(&resp.body);
+    assert_eq!(resp.status, status, "{body}");
+    assert_eq!(
+        resp.header("content-type"),
+        Some("application/json"),
+        "{body}"
+    );
+    assert_eq!(resp.json()["error"], code, "{body}");
+    assert!(resp.json()["detail"].is_string(), "{body}");
+}
+
+#[actix_web::test]
+async fn an_accept_encoding_refusing_every_coding_is_served_identity_after_auth_and_routing() {
+    let app = spawn_app().await;
+    let refuse = ("Accept-Encoding", REFUSES_EVERY_CODING);
+    let resp = exchange(&app, &request("GET", "/api/catalog", &[refuse])).await;
+    assert_json_error(&resp, 401, "unauthorized");
+
+    let resp = exchange(&app, &request("GET", "/api/no-such-route", &[refuse])).await;
+    assert_json_error(&resp, 404, "not_found");
+
+    let key = format!("Bearer {}", key(2));
+    let auth = ("Authorization", key.as_str());
+    let resp = exchange(&app, &request("GET", "/api/catalog", &[refuse, auth])).await;
+    assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+    assert_eq!(resp.header("content-encoding"), None, "identity is served");
+    assert_eq!(resp.json()["tenant_id"], 2);
+    assert!(resp.header("x-ratelimit-limit").is_some(), "{resp:?}");
+
+    let resp = exchange(&app, &request("GET", "/health", &[refuse])).await;
+    assert_eq!(
+        (resp.status, resp.json()["status"].as_str()),
+        (200, Some("ok"))
+    );
+}
