@@ -1,5 +1,6 @@
 //! The request pipeline against a hostile client, on a raw socket (API.md
-//! "Conventions", "Hostile input"): an `Accept-Encoding` that refuses every coding.
+//! "Conventions", "Hostile input"): an `Accept-Encoding` that refuses every coding,
+//! and chunked framing that breaks in the packet of the head.
 
 use crate::helpers::*;
 use crate::raw::{RawConn, RawResponse};
@@ -64,4 +65,44 @@ async fn an_accept_encoding_refusing_every_coding_is_served_identity_after_auth_
         (resp.status, resp.json()["status"].as_str()),
         (200, Some("ok"))
     );
+}
+
+/// `POST /api/orders` with a chunked body: a valid first chunk (a JSON fragment), then `rest`.
+fn chunked_order(rest: &str) -> Vec<u8> {
+    let first = r#"{"customer_id": 1, "#;
+    format!(
+        "POST /api/orders HTTP/1.1\r\nHost: brisk\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n\
+         {:x}\r\n{first}\r\n{rest}",
+        key(2),
+        first.len()
+    )
+    .into_bytes()
+}
+
+#[actix_web::test]
+async fn chunked_framing_that_breaks_in_the_packet_of_the_head_is_a_json_400() {
+    let app = spawn_app().await;
+    for (case, rest) in [
+        ("a chunk-size line that is not hex", "zz\r\n"),
+        ("a last chunk ending in a bare LF", "0\n\r\n"),
+    ] {
+        let request = chunked_order(rest);
+        let head_end = request.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        // In one write (the server has it all in its first read), then the head and
+        // the body in two writes: the same answer however the bytes arrive.
+        for writes in [
+            vec![&request[..]],
+            vec![&request[..head_end], &request[head_end..]],
+        ] {
+            let mut conn = RawConn::connect(app.port).await;
+            for bytes in &writes {
+                conn.send(bytes).await;
+            }
+            let resp = conn.response(DUE).await.unwrap_or_else(|| {
+                panic!("{case} in {} write(s): closed unanswered", writes.len())
+            });
+            assert_json_error(&resp, 400, "bad_request");
+        }
+    }
 }

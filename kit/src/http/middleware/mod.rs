@@ -1,6 +1,7 @@
 //! The middleware of the request path, registered in one place (`register`).
 
 pub mod auth;
+pub mod body_watch;
 pub mod deadline;
 pub mod encoding;
 pub mod errors;
