@@ -50,6 +50,11 @@ impl RawConn {
         self.stream.write_all(bytes).await.expect("write");
     }
 
+    /// Closes the connection with a reset (RST), as a client that gives up does.
+    pub fn reset(self) {
+        self.stream.set_zero_linger().expect("SO_LINGER 0");
+    }
+
     /// Reads more bytes; false on end of stream (or a reset).
     async fn fill(&mut self, deadline: Instant) -> bool {
         let mut chunk = [0u8; 4096];
