@@ -1,9 +1,9 @@
 //! The request pipeline against a hostile client, on a raw socket (API.md
 //! "Conventions", "Hostile input"): an `Accept-Encoding` that refuses every coding,
-//! and chunked framing that breaks in the packet of the head.
+//! chunked framing that breaks in the packet of the head, and `HEAD`.
 
 use crate::helpers::*;
-use crate::raw::{RawConn, RawResponse};
+use crate::raw::{get, RawConn, RawResponse};
 use std::time::Duration;
 
 /// Ample time for an answer that is due.
@@ -104,5 +104,41 @@ async fn chunked_framing_that_breaks_in_the_packet_of_the_head_is_a_json_400() {
             });
             assert_json_error(&resp, 400, "bad_request");
         }
+    }
+}
+
+#[actix_web::test]
+async fn head_is_answered_wherever_get_is_with_the_same_headers_and_no_body() {
+    let app = spawn_app().await;
+    let key = format!("Bearer {}", key(2));
+    let auth = ("Authorization", key.as_str());
+    // Each HEAD is followed by a GET on the same connection: a body after the HEAD's
+    // head would be read as the GET's status line.
+    for (path, headers, status) in [
+        ("/health", vec![], 200),
+        ("/api/catalog", vec![auth], 200),
+        ("/api/no-such-route", vec![auth], 404),
+        ("/api/no-such-route", vec![], 404),
+        ("/api/login", vec![], 405),
+    ] {
+        let mut conn = RawConn::connect(app.port).await;
+        conn.send(&request("HEAD", path, &headers)).await;
+        let head = conn.head_response(DUE).await.expect("a HEAD answer");
+        conn.send(&request("GET", path, &headers)).await;
+        let full = conn.response(DUE).await.expect("the GET after the HEAD");
+        assert_eq!((head.status, full.status), (status, status), "{path}");
+        for name in ["content-length", "content-type", "etag", "cache-control"] {
+            assert_eq!(head.header(name), full.header(name), "{path}: {name}");
+        }
+        let length: usize = full.header("content-length").unwrap().parse().unwrap();
+        assert_eq!(length, full.body.len(), "{path}");
+        assert!(length > 0, "{path}: the GET has a body the HEAD left out");
+        if path == "/api/catalog" {
+            assert!(head.header("etag").is_some());
+            assert!(head.header("x-ratelimit-limit").is_some(), "{head:?}");
+        }
+        // And the connection is still in step for a third request.
+        conn.send(&get("/health")).await;
+        assert_eq!(conn.response(DUE).await.unwrap().status, 200, "{path}");
     }
 }

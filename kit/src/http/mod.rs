@@ -75,6 +75,7 @@ pub fn build_app(
         .wrap(from_fn(middleware::errors::json_errors))
         .wrap(Compress::default())
         .wrap_fn(middleware::encoding::identity_when_unsatisfiable)
+        .wrap_fn(middleware::head::head_as_get)
         .wrap(Condition::new(
             metrics_config.middleware,
             RequestMetrics::new(services.metrics.clone(), metrics_config.access_log.clone())
@@ -111,5 +112,6 @@ pub fn build_admin_app(
         .wrap(from_fn(middleware::errors::json_errors))
         .wrap(Compress::default())
         .wrap_fn(middleware::encoding::identity_when_unsatisfiable)
+        .wrap_fn(middleware::head::head_as_get)
         .wrap_fn(middleware::deadline::deadlines)
 }

@@ -5,6 +5,7 @@ pub mod body_watch;
 pub mod deadline;
 pub mod encoding;
 pub mod errors;
+pub mod head;
 pub mod queries;
 pub mod rate_limit;
 pub mod redis_budget;
