@@ -1,5 +1,5 @@
 //! The order API's rate-limit policy (API.md), declared to the kit through
-//! [`RateLimitConfig`]: plans `free`/`pro`/`enterprise` at 60/600/6000 per minute (one
+//! [`brisk_kit::RateLimitConfig`]: plans `free`/`pro`/`enterprise` at 60/600/6000 per minute (one
 //! bucket per tenant across all its routes), login 5 per minute per client address, and
 //! the CSV export once a day per tenant, kept per process when Redis fails (each export
 //! is a long scan). The kit's own defaults name no plan and no route.

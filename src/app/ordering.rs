@@ -1,7 +1,7 @@
 //! Placing an order, with `Idempotency-Key`: validate the lines, claim the key,
 //! create the order in one transaction (the 201 answer stored in it), store a
-//! rejection's answer for replays, release the claim when the attempt failed, and
-//! invalidate the cached reads after the commit.
+//! rejection's answer for replays, release the claim when the attempt failed or the
+//! request was dropped unanswered, and invalidate the cached reads after the commit.
 
 use super::reads;
 use crate::db::queries::idempotency::{self, Claim, OwnedClaim};
@@ -136,7 +136,14 @@ impl Ordering {
         // order found on a dead connection is not placed again here: it answers 503
         // with its claim released, and the client's retry with the key places it.
         let mut conn = self.db.get().await?;
-        match idempotency::claim(&mut conn, tenant_id, claim, &idem.request_hash).await? {
+        // Armed before the claim is made: a request dropped before it answers (its
+        // client went away) frees its key at once instead of after `CLAIM_GRACE`.
+        let mut held = HeldClaim::new(&self.db, tenant_id, claim);
+        let claimed = idempotency::claim(&mut conn, tenant_id, claim, &idem.request_hash).await?;
+        if claimed != Claim::Fresh {
+            held.answered();
+        }
+        match claimed {
             Claim::Mismatch => Err(OrderingError::KeyReused),
             Claim::InFlight => Err(OrderingError::InFlight),
             Claim::Replay { status, body } => Ok(Placed::Replayed { status, body }),
@@ -159,8 +166,9 @@ impl Ordering {
                 };
                 if let Err(OrderingError::Db(_)) = &result {
                     // Not an answer worth replaying: free the key for a retry.
-                    self.release(tenant_id, claim).await;
+                    release(&self.db, tenant_id, claim).await;
                 }
+                held.answered();
                 if result.is_ok() {
                     let ids: Vec<i64> = lines.iter().map(|l| l.product_id).collect();
                     reads::after_order_created(&self.cache, tenant_id, &ids).await;
@@ -249,26 +257,78 @@ impl Ordering {
             }
         }
     }
+}
 
-    /// Frees a failed request's claim for a retry, trying a few times: a claim left
-    /// behind answers retries 409 until `CLAIM_GRACE` lets them take it over.
-    async fn release(&self, tenant_id: i64, claim: OwnedClaim<'_>) {
-        let mut last = String::new();
-        for pause_ms in RELEASE_PAUSES_MS {
-            tokio::time::sleep(Duration::from_millis(pause_ms)).await;
-            let outcome = match self.db.get().await {
-                Ok(mut conn) => idempotency::release(&mut conn, tenant_id, claim).await,
-                Err(e) => Err(e),
-            };
-            match outcome {
-                Ok(()) => return,
-                Err(e) => last = e.to_string(),
-            }
+/// Frees a failed request's claim for a retry, trying a few times: a claim left
+/// behind answers retries 409 until `CLAIM_GRACE` lets them take it over.
+async fn release(db: &DbPool, tenant_id: i64, claim: OwnedClaim<'_>) {
+    let mut last = String::new();
+    for pause_ms in RELEASE_PAUSES_MS {
+        tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+        let outcome = match db.get().await {
+            Ok(mut conn) => idempotency::release(&mut conn, tenant_id, claim).await,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(()) => return,
+            Err(e) => last = e.to_string(),
         }
-        log::warn!(
-            "idempotency key of tenant {tenant_id} not released ({last}): retries get 409 until it is taken over after {:?}",
-            idempotency::CLAIM_GRACE
+    }
+    log::warn!(
+        "idempotency key of tenant {tenant_id} not released ({last}): retries get 409 until it is taken over after {:?}",
+        idempotency::CLAIM_GRACE
+    );
+}
+
+/// A claim of this request until it answers. Dropped unanswered (actix drops the
+/// handler of a client that reset), it releases the claim on the runtime: only the
+/// owner's unfinished claim goes, so a claim completed meanwhile stands.
+struct HeldClaim {
+    db: DbPool,
+    tenant_id: i64,
+    key: String,
+    owner: String,
+    answered: bool,
+}
+
+impl HeldClaim {
+    fn new(db: &DbPool, tenant_id: i64, claim: OwnedClaim<'_>) -> Self {
+        Self {
+            db: db.clone(),
+            tenant_id,
+            key: claim.key.to_string(),
+            owner: claim.owner.to_string(),
+            answered: false,
+        }
+    }
+
+    /// The request reached its answer: the claim is completed, released or not ours.
+    fn answered(&mut self) {
+        self.answered = true;
+    }
+}
+
+impl Drop for HeldClaim {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            log::warn!("an abandoned idempotency claim is left to its grace: no runtime");
+            return;
+        };
+        let (db, tenant_id) = (self.db.clone(), self.tenant_id);
+        let (key, owner) = (
+            std::mem::take(&mut self.key),
+            std::mem::take(&mut self.owner),
         );
+        runtime.spawn(async move {
+            let claim = OwnedClaim {
+                key: &key,
+                owner: &owner,
+            };
+            release(&db, tenant_id, claim).await;
+        });
     }
 }
 

@@ -1,7 +1,8 @@
 //! Idempotency claims cannot be stolen (API.md, `POST /api/orders`): a claim whose
 //! owner's transaction is running cannot be taken over however old it looks, so a
 //! retry never makes a duplicate order; only the owner completes or releases a claim;
-//! an abandoned claim (its release lost) is taken over after a short grace, not a minute.
+//! an abandoned claim (its release lost) is taken over after a short grace, not a minute;
+//! a claim whose request was dropped (its client reset) is released at once.
 
 use crate::helpers::*;
 use brisk::db::queries::idempotency::{self, Claim, OwnedClaim};
@@ -282,4 +283,102 @@ async fn only_the_owner_completes_or_releases_a_claim() {
         .load(&mut app.db())
         .unwrap();
     assert_eq!(row.len(), 1);
+}
+
+/// The owner of `key`'s claim of tenant 2 (`None`: no claim).
+fn claim_owner(app: &TestApp, idem: &str) -> Option<String> {
+    use brisk::db::schema::idempotency_keys::dsl::*;
+    idempotency_keys
+        .filter(tenant_id.eq(2))
+        .filter(key.eq(idem))
+        .select(owner)
+        .first::<Option<String>>(&mut app.db())
+        .optional()
+        .unwrap()
+        .flatten()
+}
+
+/// `POST /api/orders` of tenant 2 with `Idempotency-Key: idem`, as raw bytes.
+fn keyed_order(body: &Value, idem: &str) -> Vec<u8> {
+    let body = body.to_string();
+    format!(
+        "POST /api/orders HTTP/1.1\r\nHost: brisk\r\nAuthorization: Bearer {}\r\n\
+         Idempotency-Key: {idem}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        key(2),
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[actix_web::test]
+async fn a_keyed_order_dropped_by_a_client_reset_frees_its_key_for_an_immediate_retry() {
+    let app = spawn_app().await;
+    let mut db = app.db();
+    let product = product_ids(&mut db, 2)[5];
+    let customer = customer_ids(&mut db, 2)[5];
+    set_stock(&app, product, 100);
+    let before = count_orders(&app, customer);
+    let body = json!({"customer_id": customer, "items": [{"product_id": product, "quantity": 1}]});
+    let mut holder = app.db();
+    diesel::sql_query("BEGIN").execute(&mut holder).unwrap();
+    diesel::sql_query("SELECT id FROM products WHERE id = $1 FOR UPDATE")
+        .bind::<BigInt, _>(product)
+        .execute(&mut holder)
+        .unwrap();
+    // The first request claims the key and waits on the product; then its client resets.
+    let mut conn = crate::raw::RawConn::connect(app.port).await;
+    conn.send(&keyed_order(&body, "reset-me")).await;
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            claim_owner(&app, "reset-me").is_some() && lock_waiters(&app) >= 1
+        })
+        .await,
+        "the first order claims its key and waits on the product"
+    );
+    let first_owner = claim_owner(&app, "reset-me");
+    conn.reset();
+    // Retries until one holds the claim (it then waits on the product too); each
+    // earlier one may only be the 409 of a claim not yet released.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    let retry = loop {
+        let retry = actix_web::rt::spawn(post(
+            app.client.clone(),
+            app.url("/api/orders"),
+            body.clone(),
+            "reset-me",
+        ));
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        wait_until(left, || async {
+            let owner = claim_owner(&app, "reset-me");
+            retry.is_finished() || (owner.is_some() && owner != first_owner)
+        })
+        .await;
+        if !retry.is_finished() {
+            break retry;
+        }
+        let (status, answer) = retry.await.unwrap();
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (409, Some("idempotency_in_flight")),
+            "{answer}"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the key still answers 409 in flight 3 s after its client reset"
+        );
+    };
+    assert_ne!(
+        claim_owner(&app, "reset-me"),
+        first_owner,
+        "3 s after its client reset, no retry holds the key (each answered 409 in flight)"
+    );
+    diesel::sql_query("COMMIT").execute(&mut holder).unwrap();
+    let (status, answer) = retry.await.unwrap();
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(
+        count_orders(&app, customer),
+        before + 1,
+        "one order for one key"
+    );
 }

@@ -12,6 +12,7 @@ mod faults;
 mod hello_kit;
 mod hostile_auth;
 mod hostile_input;
+mod hostile_pipeline;
 mod metrics;
 mod orders;
 mod pgbouncer;

@@ -68,10 +68,26 @@ impl RawConn {
         }
     }
 
-    /// The next response, read within `within`; `None` when the server closes first.
-    /// Panics when neither happens in time.
-    pub async fn response(&mut self, within: Duration) -> Option<RawResponse> {
+    /// Closes the connection with a reset (RST), as a client that gives up does.
+    pub fn reset(self) {
+        self.stream.set_zero_linger().expect("SO_LINGER 0");
+    }
+
+    /// The next response's status line and headers, read within `within`, taking no
+    /// body (the answer to `HEAD`); `None` when the server closes first.
+    pub async fn head_response(&mut self, within: Duration) -> Option<RawResponse> {
         let deadline = Instant::now() + within;
+        let (status, headers, head_end) = self.head(deadline).await?;
+        self.buf.drain(..head_end);
+        Some(RawResponse {
+            status,
+            headers,
+            body: Vec::new(),
+        })
+    }
+
+    /// Reads up to the end of the next head: its status, headers and length in bytes.
+    async fn head(&mut self, deadline: Instant) -> Option<(u16, Vec<(String, String)>, usize)> {
         let head_end = loop {
             if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
                 break i + 4;
@@ -87,6 +103,14 @@ impl RawConn {
             .filter_map(|l| l.split_once(':'))
             .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
             .collect();
+        Some((status, headers, head_end))
+    }
+
+    /// The next response, read within `within`; `None` when the server closes first.
+    /// Panics when neither happens in time.
+    pub async fn response(&mut self, within: Duration) -> Option<RawResponse> {
+        let deadline = Instant::now() + within;
+        let (status, headers, head_end) = self.head(deadline).await?;
         let length: usize = headers
             .iter()
             .find(|(n, _)| n == "content-length")

@@ -176,9 +176,17 @@ impl DbPool {
     }
 }
 
+/// How often PostgreSQL checks, while a statement runs, that its client is still
+/// connected (`client_connection_check_interval`, PostgreSQL 14+).
+pub const CLIENT_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+
 /// Opens a connection with a statement timeout (no request hangs on a stuck
-/// query; PgBouncer's `DISCARD ALL` resets it for the next client) and, after that
-/// setup, the statement counter.
+/// query; PgBouncer's `DISCARD ALL` resets it for the next client), the client check
+/// and, after that setup, the statement counter.
+///
+/// The client check: a request dropped mid-transaction (its client reset) leaves its
+/// connection broken, and the pool closes it; without the check, the backend would go
+/// on running, or waiting on a lock while holding its own, until the statement timeout.
 fn establish_counted(
     url: &str,
     statement_timeout: Duration,
@@ -189,6 +197,16 @@ fn establish_counted(
         conn.batch_execute(&format!("SET statement_timeout = {statement_timeout_ms}"))
             .await
             .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
+        let check_ms = CLIENT_CHECK_INTERVAL.as_millis();
+        if let Err(e) = conn
+            .batch_execute(&format!(
+                "SET client_connection_check_interval = {check_ms}"
+            ))
+            .await
+        {
+            // Before PostgreSQL 14: abandoned statements end at the statement timeout.
+            log::debug!("client_connection_check_interval not set: {e}");
+        }
         conn.set_instrumentation(CountingInstrumentation::default());
         Ok(conn)
     }

@@ -25,7 +25,9 @@ pub type Routes = dyn Fn(&mut web::ServiceConfig) + Send + Sync;
 /// The API application of one worker. Its layers, outermost first (the first is added
 /// by `startup`, around this app): the drain's accounting and the slow-client deadlines
 /// (one `wrap_fn`) → request metrics and access log (`metrics::RequestMetrics`, a
-/// `Condition`) → compression → the guard (`middleware::guard`: JSON errors and the
+/// `Condition`) → `HEAD` served as its `GET` and an unsatisfiable `Accept-Encoding`
+/// dropped (one `wrap_fn`: outside compression, which reads that header, and inside the
+/// metrics, which record the method as sent) → compression → the guard (`middleware::guard`: JSON errors and the
 /// 1 MiB body limit, the Redis budget, authentication, every limit in one limiter call,
 /// statement counting) → the application's routes and the kit's own (`/health`, and
 /// the `operations` endpoints when they are served here).
@@ -70,6 +72,11 @@ pub fn build_app(
     app.default_service(web::to(ops::not_found))
         .wrap(from_fn(middleware::guard::guard))
         .wrap(Compress::default())
+        // One layer outside compression, inside metrics: an unsatisfiable
+        // Accept-Encoding is dropped and a HEAD is served as its GET.
+        .wrap_fn(|req, srv| {
+            middleware::head::head_as_get(middleware::encoding::drop_unsatisfiable(req), srv)
+        })
         .wrap(Condition::new(
             metrics_config.middleware,
             RequestMetrics::new(services.metrics.clone(), metrics_config.access_log.clone())
@@ -105,5 +112,8 @@ pub fn build_admin_app(
         .default_service(web::to(ops::not_found))
         .wrap(from_fn(middleware::errors::json_errors))
         .wrap(Compress::default())
+        .wrap_fn(|req, srv| {
+            middleware::head::head_as_get(middleware::encoding::drop_unsatisfiable(req), srv)
+        })
         .wrap_fn(middleware::deadline::deadlines)
 }

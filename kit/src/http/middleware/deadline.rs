@@ -3,10 +3,13 @@
 //! per-request accounting, added by `startup`, sits outside it): marks the connection as serving while a request is handled
 //! and idle again once its response body is finished (the header deadline of the
 //! next request on the connection starts from there), and bounds the body: a body not
-//! complete within the body deadline of its head → 408 with `Connection: close`.
+//! complete within the body deadline of its head → 408 with `Connection: close`. It
+//! also keeps the body ([`body_watch`]): one whose framing breaks while the request
+//! waits on authentication or limits → 400, where actix-http would close unanswered.
 
 use crate::http::deadline::ConnPhase;
 use crate::http::error::json_error_body;
+use crate::http::middleware::body_watch::{until_body_fails, BodyWatch};
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse};
 use actix_web::error::{InternalError, PayloadError};
@@ -37,10 +40,11 @@ where
     let phase = req.conn_data::<ConnPhase>().cloned();
     let mut idle = None;
     let mut expired = None;
+    let body = has_body(&req);
     if let Some(phase) = &phase {
         phase.serving();
         idle = Some(IdleOnDrop(phase.clone()));
-        if has_body(&req) {
+        if body {
             let flag = Rc::new(Cell::new(false));
             let payload = req.take_payload();
             let bounded = BodyDeadline {
@@ -56,20 +60,26 @@ where
             expired = Some(flag);
         }
     }
+    // Outside the deadline: a body pulled ahead is still bounded by it.
+    let watch = body.then(|| BodyWatch::install(&mut req));
     let call = service.call(req);
     async move {
-        let result = call.await;
-        // Read after the call: the handler's read of the body is what sets it.
+        let result = until_body_fails(call, watch).await;
+        // Read after the call: a read of the body (the handler's or the watch's) sets it.
         let expired = expired.is_some_and(|e| e.get());
         match result {
-            Ok(res) if expired => {
+            Ok(Ok(res)) if expired => {
                 let (req, _) = res.into_parts();
                 let res = ServiceResponse::new(req, body_timeout());
                 Ok(res.map_body(|_, body| Finishing::replaced(body, idle)))
             }
-            Ok(res) => Ok(res.map_body(|_, body| Finishing::new(body, idle))),
+            Ok(Ok(res)) => Ok(res.map_body(|_, body| Finishing::new(body, idle))),
+            Ok(Err(e)) if expired => Err(InternalError::from_response(e, body_timeout()).into()),
+            Ok(Err(e)) => Err(e),
             Err(e) if expired => Err(InternalError::from_response(e, body_timeout()).into()),
-            Err(e) => Err(e),
+            // The body broke while the request waited elsewhere: answer now, in this
+            // poll (actix-http may drop the connection right after it).
+            Err(e) => Err(InternalError::from_response(e, malformed_body()).into()),
         }
     }
 }
@@ -89,6 +99,13 @@ fn body_timeout() -> HttpResponse {
     HttpResponse::build(StatusCode::REQUEST_TIMEOUT)
         .force_close()
         .json(json_error_body(StatusCode::REQUEST_TIMEOUT))
+}
+
+/// 400, JSON, and the connection closed after it (its framing is lost).
+fn malformed_body() -> HttpResponse {
+    HttpResponse::build(StatusCode::BAD_REQUEST)
+        .force_close()
+        .json(json_error_body(StatusCode::BAD_REQUEST))
 }
 
 /// Marks the connection idle when the response body is finished or dropped.

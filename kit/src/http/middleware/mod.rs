@@ -2,7 +2,10 @@
 //! `crate::http` (the order is listed there).
 
 pub mod auth;
+pub mod body_watch;
 pub mod deadline;
+pub mod encoding;
 pub mod errors;
 pub mod guard;
+pub mod head;
 pub mod rate_limit;
