@@ -154,20 +154,17 @@ where
 mod tests {
     use super::*;
     use crate::redis::budget::{self, RedisBudget};
+    use brisk_testkit::wait::until;
     use std::sync::atomic::AtomicUsize;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     use tokio::sync::oneshot;
 
     type Flights = Arc<SingleFlight<String, u32>>;
 
     /// Waits until `flights` holds no flight, at most 5 s.
     async fn until_empty(flights: &Flights) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !flights.is_empty() {
-            assert!(Instant::now() < deadline, "the flight never left the map");
-            tokio::task::yield_now().await;
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        let empty = || std::future::ready(flights.is_empty());
+        until("the flight to leave the map", Duration::from_secs(5), empty).await;
     }
 
     #[tokio::test]

@@ -265,9 +265,13 @@ fn own_system() -> std::io::Result<ArbiterHandle> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use brisk_testkit::wait::until;
+    use std::future::ready;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Arc;
-    use std::time::Instant;
+
+    /// How long a test waits for the actor.
+    const WITHIN: Duration = Duration::from_secs(10);
 
     const NAME: &str = "ticker";
 
@@ -364,19 +368,11 @@ mod tests {
         }
     }
 
-    async fn until(what: &str, check: impl Fn() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !check() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
     /// Runs a ticker whose third round panics, checks it was restarted and kept
     /// counting, then stops it for good.
     async fn a_panicking_round_is_survived(probe: &Probe, addr: Addr<Ticker>) {
-        until("rounds after the panicking one", || {
-            probe.rounds.load(Ordering::SeqCst) >= 6
+        until("rounds after the panicking one", WITHIN, || {
+            ready(probe.rounds.load(Ordering::SeqCst) >= 6)
         })
         .await;
         assert_eq!(
@@ -392,7 +388,10 @@ mod tests {
             "its owner still holds it"
         );
         drop(addr);
-        until("the actor to end", || probe.dropped.load(Ordering::SeqCst)).await;
+        until("the actor to end", WITHIN, || {
+            ready(probe.dropped.load(Ordering::SeqCst))
+        })
+        .await;
     }
 
     #[actix_rt::test]

@@ -12,7 +12,7 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 use reqwest::{Client, Method, Response};
 use serde_json::Value;
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const DIRECT: &str = "postgres://root@127.0.0.1:5432";
 pub const BOUNCER: &str = "postgres://root@127.0.0.1:6432";
@@ -312,23 +312,8 @@ pub fn statements(resp: &Response) -> u64 {
         .expect("a Server-Timing db entry")
 }
 
-/// Polls `check` until it returns true or `timeout` passes.
-pub async fn wait_until<F, Fut>(timeout: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if check().await {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
+/// The poller (`brisk_testkit::wait`): true when `check` held within `timeout`.
+pub use brisk_testkit::wait::eventually as wait_until;
 
 /// Ids of the products of a tenant, via SQL.
 pub fn product_ids(conn: &mut PgConnection, tenant: i64) -> Vec<i64> {

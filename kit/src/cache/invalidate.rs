@@ -439,15 +439,11 @@ impl Drop for Retrier {
 mod tests {
     use super::*;
     use crate::cache::store::MemoryStore;
-    use std::time::Instant;
+    use brisk_testkit::wait::until;
+    use std::future::ready;
 
-    async fn until(what: &str, check: impl Fn() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !check() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
+    /// How long a test waits for the retrier.
+    const WITHIN: Duration = Duration::from_secs(10);
 
     #[tokio::test]
     async fn the_retrier_applies_what_is_pending_idles_and_ends_with_its_owner() {
@@ -460,11 +456,17 @@ mod tests {
         assert!(inv.record("g1", None));
         inv.ensure_retrier(&store);
         assert!(inv.retrying());
-        until("g1 to be applied", || inv.is_empty() && !inv.retrying()).await;
+        until("g1 to be applied", WITHIN, || {
+            ready(inv.is_empty() && !inv.retrying())
+        })
+        .await;
         // Idle, not gone: the next failure wakes the same actor.
         assert!(inv.record("g2", None));
         inv.ensure_retrier(&store);
-        until("g2 to be applied", || inv.is_empty() && !inv.retrying()).await;
+        until("g2 to be applied", WITHIN, || {
+            ready(inv.is_empty() && !inv.retrying())
+        })
+        .await;
         assert_eq!(inv.stats().retried, 2);
         assert_eq!(
             inv.generations.load(Ordering::SeqCst),
@@ -475,8 +477,8 @@ mod tests {
         let line = r#"brisk_actor_restarts_total{actor="invalidation_retrier"} 0"#;
         assert!(text.lines().any(|l| l == line), "{text}");
         inv.stop();
-        until("the actor to let go of the set", || {
-            Arc::strong_count(&inv) == 1
+        until("the actor to let go of the set", WITHIN, || {
+            ready(Arc::strong_count(&inv) == 1)
         })
         .await;
     }

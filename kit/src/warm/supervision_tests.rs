@@ -3,17 +3,13 @@
 use super::*;
 use crate::cache::{CacheConfig, Scope, ViewKey};
 use crate::metrics::{CacheEvent, Metrics};
+use brisk_testkit::wait::until;
 use bytes::Bytes;
+use std::future::ready;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Instant;
 
-async fn until(what: &str, check: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
+/// How long the test waits for the warmer.
+const WITHIN: Duration = Duration::from_secs(10);
 
 #[actix_rt::test]
 async fn a_preload_that_panics_once_restarts_the_warmer_which_then_preloads_and_counts_it() {
@@ -50,8 +46,8 @@ async fn a_preload_that_panics_once_restarts_the_warmer_which_then_preloads_and_
         hot_accesses: 3.0,
     };
     let addr = Warmer::start_with(cache.clone(), config);
-    until("the preload after the restart", || {
-        computed.load(Ordering::SeqCst) == 1
+    until("the preload after the restart", WITHIN, || {
+        ready(computed.load(Ordering::SeqCst) == 1)
     })
     .await;
     let text = metrics.render_prometheus();

@@ -6,7 +6,7 @@
 use super::{Shutdown, WarmConfig, Warmer};
 use crate::cache::tests::{
     cache_for, cache_on_clock, catalog, catalog_keys, config, prefix, redis_exists, until, Counter,
-    Summary, REDIS,
+    Summary, DEADLINE, REDIS,
 };
 use crate::cache::{keys, CacheConfig, Scope};
 use crate::metrics::CacheEvent;
@@ -102,9 +102,11 @@ async fn warming_keeps_a_hot_key_from_missing_and_lets_a_cold_key_expire() {
         }
         let refresh = runs.load(Ordering::SeqCst) as i64;
         clock.advance(step);
-        until("the warmer's refresh of the hot key to land", || async {
-            read(1).await.units_sold == refresh
-        })
+        until(
+            "the warmer's refresh of the hot key to land",
+            DEADLINE,
+            || async { read(1).await.units_sold == refresh },
+        )
         .await;
     }
     let outcomes = outcomes.into_inner();
@@ -116,7 +118,7 @@ async fn warming_keeps_a_hot_key_from_missing_and_lets_a_cold_key_expire() {
     );
     // The cold key (one access) was never refreshed and is gone after its hard TTL.
     let cold = keys::memo_keys(&prefix, Scope::Tenant(1), "summary", "2");
-    until("the cold key to expire", || async {
+    until("the cold key to expire", DEADLINE, || async {
         !redis_exists(&prefix, &cold.entry).await
     })
     .await;
@@ -149,7 +151,7 @@ async fn preload_computes_registered_entries_at_start_up() {
         let prefix = prefix.clone();
         async move { redis_exists(&prefix, &entry).await }
     };
-    until("both catalogs to be preloaded", || async {
+    until("both catalogs to be preloaded", DEADLINE, || async {
         counter.get() == 2 && stored(1).await && stored(2).await
     })
     .await;

@@ -265,8 +265,7 @@ impl RowLock {
         )
         .expect("send the lock");
         stdin.flush().expect("flush the lock");
-        let held = (0..200).any(|_| {
-            std::thread::sleep(std::time::Duration::from_millis(50));
+        let held = brisk_testkit::wait::poll_until(std::time::Duration::from_secs(10), || {
             int(
                 "postgres",
                 &format!(

@@ -309,7 +309,7 @@ pub fn w6_mix(
 
 /// Waits until `counter` reaches `n`, at most `within`; panics naming `what` when not.
 async fn until_count(counter: &Arc<AtomicUsize>, n: usize, within: Duration, what: &str) {
-    let reached = super::wait_until(within, || {
+    let reached = brisk_testkit::wait::wait_until(within, || {
         let counter = Arc::clone(counter);
         async move { counter.load(Ordering::Relaxed) >= n }
     })

@@ -3,12 +3,13 @@
 //! Dropping a handle kills the process (SIGKILL) and reaps it, so a failed
 //! scenario leaves nothing running.
 
+use brisk_testkit::wait::poll_until;
 use std::fs::File;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A free loopback port (bound, read, released: a race only with other binders).
 pub fn free_port() -> u16 {
@@ -44,17 +45,6 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
 pub fn port_open(port: u16) -> bool {
     std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
         .is_ok()
-}
-
-fn poll(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if check() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    check()
 }
 
 /// A child process killed and reaped on drop.
@@ -100,16 +90,12 @@ impl Proc {
 
     /// Waits up to `timeout` for it to exit.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.exited() {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let mut status = None;
+        poll_until(timeout, || {
+            status = self.exited();
+            status.is_some()
+        });
+        status
     }
 
     /// SIGKILL and reap.
@@ -199,7 +185,7 @@ impl Brisk {
         cmd.envs(env.iter().copied());
         let mut proc = Proc::spawn(&mut cmd, dir.join(format!("{name}.log")));
         let mut port = None;
-        let started = poll(Duration::from_secs(60), || {
+        let started = poll_until(Duration::from_secs(60), || {
             port = listening_port(&proc.log_text());
             port.is_some() || proc.exited().is_some()
         });
@@ -276,7 +262,7 @@ impl Redis {
         self.proc = Some(Proc::spawn(&mut cmd, log));
         let port = self.port;
         assert!(
-            poll(Duration::from_secs(10), || self.cli(&["PING"]) == "PONG"),
+            poll_until(Duration::from_secs(10), || self.cli(&["PING"]) == "PONG"),
             "redis-server on {port} did not answer"
         );
     }
@@ -367,7 +353,7 @@ impl Bouncer {
         self.proc = Some(Proc::spawn(&mut cmd, log));
         let port = self.port;
         assert!(
-            poll(Duration::from_secs(10), || port_open(port)),
+            poll_until(Duration::from_secs(10), || port_open(port)),
             "pgbouncer on {port} did not start"
         );
     }

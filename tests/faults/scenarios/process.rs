@@ -7,7 +7,8 @@ use crate::harness::db::{self, DIRECT};
 use crate::harness::load::{self, Kind, LoadSpec, Sample, Stats};
 use crate::harness::procs::{rss_kib, signal, Brisk, Target};
 use crate::harness::report::{ms, scenario_dir, Row};
-use crate::harness::{blocking, key, raw, wait_until, TENANT};
+use crate::harness::{blocking, key, raw, TENANT};
+use brisk_testkit::wait::wait_until;
 use futures_util::StreamExt;
 use std::time::{Duration, Instant};
 

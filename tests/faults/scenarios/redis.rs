@@ -2,11 +2,12 @@
 //! hung by SIGSTOP (3). Each scenario runs its own redis-server.
 
 use super::{client, high_limits, metric_in, metric_sum, Env};
+use crate::harness::blocking;
 use crate::harness::db::BOUNCER;
 use crate::harness::load::{self, Kind, LoadSpec, Sample, Stats};
 use crate::harness::procs::{Brisk, Redis};
 use crate::harness::report::{ms, Row};
-use crate::harness::{blocking, wait_until};
+use brisk_testkit::wait::wait_until;
 use std::time::{Duration, Instant};
 
 /// `/ready`'s status and body.

@@ -68,7 +68,10 @@ async fn a_cancelled_caller_does_not_cancel_the_computation() {
         })
     };
     let first = spawn_reader();
-    until("the computation to start", || async { counter.get() == 1 }).await;
+    until("the computation to start", DEADLINE, || async {
+        counter.get() == 1
+    })
+    .await;
     let second = spawn_reader();
     // The client that triggered the computation goes away.
     first.abort();

@@ -50,7 +50,10 @@ async fn a_computation_that_started_before_an_invalidation_is_not_stored() {
                 .await
         })
     };
-    until("the computation to start", || async { counter.get() == 1 }).await;
+    until("the computation to start", DEADLINE, || async {
+        counter.get() == 1
+    })
+    .await;
     // The write commits and invalidates while the old computation runs.
     cache.bump_namespace(Scope::Tenant(1), "catalog").await;
     assert_eq!(
@@ -167,7 +170,7 @@ async fn while_a_bump_is_pending_reads_here_bypass_the_old_entry() {
     }
     // Another process cannot know until the bump lands: it still has the old entry.
     assert_eq!(read(&two).await.body.as_deref(), Some(&b"v1"[..]));
-    until("a retry to fail", || async {
+    until("a retry to fail", DEADLINE, || async {
         one.invalidation_stats().retry_failures >= 1
     })
     .await;
@@ -175,7 +178,7 @@ async fn while_a_bump_is_pending_reads_here_bypass_the_old_entry() {
     assert_eq!(read(&one).await.body.as_deref(), Some(&b"v4"[..]));
 
     unplant(&prefix, &generation).await;
-    until("the pending bump to land", || async {
+    until("the pending bump to land", DEADLINE, || async {
         one.invalidation_stats().pending == 0
     })
     .await;
@@ -229,11 +232,11 @@ async fn an_invalidation_issued_while_the_breaker_is_open_goes_to_the_retrier_an
     one.bump_namespace(Scope::Tenant(1), "catalog").await;
     assert_eq!(one.invalidation_stats().failed, 1);
     let generation = keys::namespace_generation_key(&prefix, Scope::Tenant(1), "catalog");
-    until("the retrier to land the bump", || async {
+    until("the retrier to land the bump", DEADLINE, || async {
         redis_get(&prefix, &generation).await.as_deref() == Some("1")
     })
     .await;
-    until("the pending set to empty", || async {
+    until("the pending set to empty", DEADLINE, || async {
         one.invalidation_stats().pending == 0
     })
     .await;
@@ -252,12 +255,12 @@ async fn dropping_the_cache_stops_its_retry_task() {
     cache.bump_namespace(Scope::Tenant(1), "catalog").await;
     let invalidations = Arc::clone(&cache.inner.invalidations);
     assert!(invalidations.retrying());
-    until("a retry to fail", || async {
+    until("a retry to fail", DEADLINE, || async {
         invalidations.stats().retry_failures >= 1
     })
     .await;
     drop(cache);
-    until("the retry task to stop", || async {
+    until("the retry task to stop", DEADLINE, || async {
         !invalidations.retrying()
     })
     .await;

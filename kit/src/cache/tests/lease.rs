@@ -60,7 +60,7 @@ async fn a_caller_waits_for_the_lease_holder_and_serves_its_value() {
                 .await
         })
     };
-    until("the caller to wait on the lease", || async {
+    until("the caller to wait on the lease", DEADLINE, || async {
         cache.inner.flights.running(&keys.flight(0))
     })
     .await;
@@ -115,7 +115,10 @@ async fn readers_after_an_invalidation_do_not_wait_for_the_computation_it_made_o
         })
     };
     // Wait until A computes, holding the lease.
-    until("A to start computing", || async { started.get() > 0 }).await;
+    until("A to start computing", DEADLINE, || async {
+        started.get() > 0
+    })
+    .await;
     // A write commits: B bumps the namespace, then reads.
     b.bump_namespace(Scope::Tenant(1), "catalog").await;
     let counter = Counter::default();

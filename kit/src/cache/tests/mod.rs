@@ -24,13 +24,15 @@ use crate::redis::RedisConfig;
 use bytes::Bytes;
 use futures_util::future::{BoxFuture, FutureExt};
 use serde::Serialize;
-use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub(crate) const REDIS: &str = "127.0.0.1:6379";
 pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
+
+/// The poller of the tests (`until(what, DEADLINE, check)`).
+pub(crate) use brisk_testkit::wait::until;
 
 /// A fresh key prefix: the test's own corner of the shared Redis.
 pub(crate) use crate::testing::unique_prefix as prefix;
@@ -123,19 +125,6 @@ pub(crate) fn catalog_keys(prefix: &str, scope: Scope) -> EntryKeys {
 pub(crate) struct Summary {
     pub(crate) product_id: i64,
     pub(crate) units_sold: i64,
-}
-
-/// Polls `check` every 10 ms until it holds; fails the test after [`DEADLINE`].
-pub(crate) async fn until<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + DEADLINE;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// `callers` concurrent reads of tenant 1's catalog, each computing in 200 ms.

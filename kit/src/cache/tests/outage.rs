@@ -38,7 +38,7 @@ async fn redis_cut_through_a_proxy_is_bypassed_and_used_again_when_back() {
 
     proxy.set(Mode::Forward);
     let started = Instant::now();
-    until("the cache to use Redis again", || async {
+    until("the cache to use Redis again", DEADLINE, || async {
         // Each attempt comes after the breaker window (which a failed one reopens).
         clock.advance(config().breaker);
         read().await.unwrap().outcome == CacheEvent::Hit
@@ -181,9 +181,11 @@ impl TwoProcesses {
     /// catalog's generation moved in Redis.
     async fn retried_once_redis_is_back(&self) {
         self.proxy.set(Mode::Forward);
-        until("the pending invalidations to reach Redis", || async {
-            self.one.invalidation_stats().pending == 0
-        })
+        until(
+            "the pending invalidations to reach Redis",
+            DEADLINE,
+            || async { self.one.invalidation_stats().pending == 0 },
+        )
         .await;
         assert_eq!(self.one.invalidation_stats().retried, 2);
         let generation = keys::namespace_generation_key(&self.prefix, Scope::Tenant(1), "catalog");
@@ -216,7 +218,7 @@ async fn invalidations_that_fail_while_redis_is_cut_are_retried_and_reach_other_
     both.retried_once_redis_is_back().await;
     both.other_process_recomputes().await;
     // Nothing left to retry: the task exits instead of looping.
-    until("the retry task to exit", || async {
+    until("the retry task to exit", DEADLINE, || async {
         !both.one.inner.invalidations.retrying()
     })
     .await;

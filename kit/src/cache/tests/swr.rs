@@ -37,7 +37,7 @@ async fn a_stale_entry_is_served_at_once_and_refreshed_exactly_once() {
     assert!(more
         .iter()
         .all(|b| b.outcome == CacheEvent::Stale && b.body.as_deref() == Some(&b"v1"[..])));
-    until("the refreshed value", || {
+    until("the refreshed value", DEADLINE, || {
         let read = read(Duration::ZERO);
         async move { read.await.body.as_deref() == Some(&b"v2"[..]) }
     })
@@ -61,7 +61,7 @@ async fn a_failed_refresh_keeps_serving_the_stale_value_and_is_counted() {
         .await
         .unwrap();
     clock.advance(ttl);
-    until("a refresh to fail", || async {
+    until("a refresh to fail", DEADLINE, || async {
         let got = cache
             .view(catalog(Scope::Public), ttl, None, failing)
             .await

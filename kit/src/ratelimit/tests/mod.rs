@@ -34,20 +34,5 @@ pub fn limiter(url: &str, prefix: &str, config: RateLimitConfig) -> (Limiter, Me
     (limiter, metrics)
 }
 
-/// Polls `cond` every 20 ms until it holds or `deadline` passes.
-pub async fn eventually<F, Fut>(deadline: Duration, mut cond: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let end = tokio::time::Instant::now() + deadline;
-    loop {
-        if cond().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= end {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+/// The poller of the tests.
+pub use brisk_testkit::wait::eventually;
