@@ -381,8 +381,12 @@ mod tests {
         );
         addr.send(Shutdown).await.unwrap();
         let after_shutdown = probe.rounds.load(Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        assert_eq!(probe.rounds.load(Ordering::SeqCst), after_shutdown, "idle");
+        // A live ticker adds a round every 5 ms; one round already under way when the
+        // Shutdown arrived may still land (it runs on the actor's own thread outside
+        // actix), so "idle" is at most that one in 50 ms, not exactly none.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let late = probe.rounds.load(Ordering::SeqCst) - after_shutdown;
+        assert!(late <= 1, "idle after Shutdown, but {late} more rounds ran");
         assert!(
             !probe.dropped.load(Ordering::SeqCst),
             "its owner still holds it"
