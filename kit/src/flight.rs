@@ -14,6 +14,7 @@
 
 use crate::redis::budget;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasher, Hash, RandomState};
@@ -53,13 +54,17 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    fn shard(&self, key: &K) -> MutexGuard<'_, Shard<K, V>> {
+    fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> MutexGuard<'_, Shard<K, V>> {
         let i = self.hasher.hash_one(key) as usize % SHARDS;
         self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// True when a computation for `key` is running.
-    pub fn running(&self, key: &K) -> bool {
+    pub fn running<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.shard(key).contains_key(key)
     }
 
@@ -79,15 +84,17 @@ where
     /// Joins the flight of `key`, or starts one running `start()` in a spawned task.
     /// Returns its outcome (await it in the caller's request) and whether this call
     /// started it. Must be called inside a Tokio runtime.
-    pub fn join_or_start<F>(
+    pub fn join_or_start<Q, F>(
         self: &Arc<Self>,
-        key: &K,
+        key: &Q,
         start: impl FnOnce() -> F,
     ) -> (
         impl Future<Output = Result<V, Aborted>> + Send + 'static,
         bool,
     )
     where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
         F: Future<Output = V> + Send + 'static,
     {
         let (flight, started) = {
@@ -97,8 +104,9 @@ where
                 None => {
                     // Registered under the shard's lock: the task's own removal waits
                     // for it, so it always finds its entry.
-                    let (id, flight) = self.launch(key.clone(), start());
-                    shard.insert(key.clone(), (id, flight.clone()));
+                    // The key is copied only by the call that starts a flight.
+                    let (id, flight) = self.launch(key.to_owned(), start());
+                    shard.insert(key.to_owned(), (id, flight.clone()));
                     (flight, true)
                 }
             }
@@ -179,10 +187,9 @@ mod tests {
                 7
             }
         };
-        let (first, started) = flights.join_or_start(&"k".into(), start(runs.clone(), released));
+        let (first, started) = flights.join_or_start("k", start(runs.clone(), released));
         let (_, never) = oneshot::channel::<()>();
-        let (second, joined_started) =
-            flights.join_or_start(&"k".into(), start(runs.clone(), never));
+        let (second, joined_started) = flights.join_or_start("k", start(runs.clone(), never));
         assert!(started && !joined_started);
         release.send(()).unwrap();
         assert_eq!((first.await, second.await), (Ok(7), Ok(7)));
@@ -196,17 +203,14 @@ mod tests {
         let finished = Arc::new(AtomicUsize::new(0));
         let (release, released) = oneshot::channel::<()>();
         let done = finished.clone();
-        let (caller, _) = flights.join_or_start(&"k".into(), move || async move {
+        let (caller, _) = flights.join_or_start("k", move || async move {
             let _ = released.await;
             done.fetch_add(1, Ordering::SeqCst);
             1
         });
-        let (other, _) = flights.join_or_start(&"k".into(), || async { 2 });
+        let (other, _) = flights.join_or_start("k", || async { 2 });
         drop((caller, other)); // every caller cancelled
-        assert!(
-            flights.running(&"k".into()),
-            "the work goes on without callers"
-        );
+        assert!(flights.running("k"), "the work goes on without callers");
         release.send(()).unwrap();
         until_empty(&flights).await;
         assert_eq!(
@@ -219,7 +223,7 @@ mod tests {
     #[tokio::test]
     async fn a_panic_is_aborted_for_every_caller_and_leaves_the_map() {
         let flights: Flights = Arc::default();
-        let (caller, _) = flights.join_or_start(&"k".into(), || async { panic!("boom") });
+        let (caller, _) = flights.join_or_start("k", || async { panic!("boom") });
         assert_eq!(caller.await, Err(Aborted));
         until_empty(&flights).await;
     }
@@ -229,7 +233,7 @@ mod tests {
         let flights: Flights = Arc::default();
         let seen = RedisBudget::default()
             .scope(async {
-                let (caller, _) = flights.join_or_start(&"k".into(), || async {
+                let (caller, _) = flights.join_or_start("k", || async {
                     budget::failed();
                     3
                 });

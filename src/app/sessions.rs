@@ -287,14 +287,16 @@ impl Sessions {
 
     /// One look-up per hash at a time in this process; its answer goes in the memo.
     async fn look_up_once(&self, hash: String) -> Result<Remembered, AuthError> {
-        let this = self.clone();
-        let key = hash.clone();
-        let (flight, _) = self.memo.flights.join_or_start(&hash, move || async move {
-            let found = this.look_up(&key).await;
-            if let Ok(memo) = &found {
-                this.memo.put(key, memo.clone());
+        // Only the call that starts the look-up copies the handle and the hash.
+        let (flight, _) = self.memo.flights.join_or_start(hash.as_str(), || {
+            let (this, key) = (self.clone(), hash.clone());
+            async move {
+                let found = this.look_up(&key).await;
+                if let Ok(memo) = &found {
+                    this.memo.put(key, memo.clone());
+                }
+                found
             }
-            found
         });
         flight
             .await

@@ -50,7 +50,7 @@ pub struct Flights(Arc<SingleFlight<String, FlightResult>>);
 impl Flights {
     /// True when a computation for `key` is running.
     pub fn running(&self, key: &str) -> bool {
-        self.0.running(&key.to_string())
+        self.0.running(key)
     }
 
     /// Joins the flight for `key`, or starts one with `start()` in a spawned task.
@@ -61,7 +61,7 @@ impl Flights {
         key: &str,
         start: impl FnOnce() -> BoxFuture<'static, FlightResult>,
     ) -> (BoxFuture<'static, FlightResult>, bool) {
-        let (flight, started) = self.0.join_or_start(&key.to_string(), start);
+        let (flight, started) = self.0.join_or_start(key, start);
         let outcome = async move { flight.await.unwrap_or(Err(FlightError::Aborted)) };
         (outcome.boxed(), started)
     }

@@ -4,11 +4,10 @@
 //! unsatisfiable `Accept-Encoding`) instead of `Compress`'s plain-text 406, which it
 //! gives before authentication, routing and rate limiting have had their say.
 //!
-//! Wrap it just outside `Compress`: `.wrap(Compress::default()).wrap_fn(identity_when_unsatisfiable)`.
+//! Run it just outside `Compress` (`http::build_app` does, in its HEAD layer).
 
-use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
+use actix_web::dev::ServiceRequest;
 use actix_web::http::header::{self, AcceptEncoding, Encoding, Header};
-use actix_web::Error;
 
 /// The codings actix's `Compress` offers with the workspace's features
 /// (`compress-brotli`, `compress-gzip`); the test below holds the two lists together.
@@ -18,15 +17,6 @@ const OFFERED: [Encoding; 4] = [
     Encoding::gzip(),
     Encoding::deflate(),
 ];
-
-/// The middleware function alone, for `App::wrap_fn`: [`drop_unsatisfiable`], then the
-/// inner service. (The kit's pipeline runs `drop_unsatisfiable` in its `HEAD` layer.)
-pub fn identity_when_unsatisfiable<S, B>(req: ServiceRequest, service: &S) -> S::Future
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
-{
-    service.call(drop_unsatisfiable(req))
-}
 
 /// Removes an `Accept-Encoding` that refuses every offered coding (identity included).
 pub fn drop_unsatisfiable(mut req: ServiceRequest) -> ServiceRequest {
@@ -47,7 +37,8 @@ fn refuses_every_offered_coding(req: &ServiceRequest) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::identity_when_unsatisfiable;
+    use super::drop_unsatisfiable;
+    use actix_web::dev::Service;
     use actix_web::middleware::Compress;
     use actix_web::{test, web, App, HttpResponse};
 
@@ -60,7 +51,7 @@ mod tests {
                     web::get().to(|| async { HttpResponse::Ok().body("x".repeat(2048)) }),
                 )
                 .wrap(Compress::default())
-                .wrap_fn(identity_when_unsatisfiable),
+                .wrap_fn(|req, srv| srv.call(drop_unsatisfiable(req))),
         )
         .await;
         for (accept, coding) in [
