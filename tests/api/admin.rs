@@ -3,9 +3,9 @@
 //! answering them 404. An application's own operations routes follow the kit's.
 
 use crate::helpers::*;
-use crate::raw::{get, RawConn};
 use actix_web::{web, HttpResponse};
 use brisk::order_api;
+use brisk_testkit::raw::{get, RawConn};
 use serde_json::{json, Value};
 use std::time::Duration;
 

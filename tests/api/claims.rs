@@ -327,7 +327,7 @@ async fn a_keyed_order_dropped_by_a_client_reset_frees_its_key_for_an_immediate_
         .execute(&mut holder)
         .unwrap();
     // The first request claims the key and waits on the product; then its client resets.
-    let mut conn = crate::raw::RawConn::connect(app.port).await;
+    let mut conn = brisk_testkit::raw::RawConn::connect(app.port).await;
     conn.send(&keyed_order(&body, "reset-me")).await;
     assert!(
         wait_until(Duration::from_secs(10), || async {

@@ -7,11 +7,11 @@ use brisk::db::seed::{self, SeedOptions};
 use brisk::order_api::{self, OrderApiConfig};
 use brisk_kit::startup::Services;
 use brisk_kit::startup::{Application, Mount};
+use brisk_testkit::template::Template;
 use diesel::prelude::*;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use reqwest::{Client, Method, Response};
 use serde_json::Value;
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 pub const DIRECT: &str = "postgres://root@127.0.0.1:5432";
@@ -24,87 +24,19 @@ pub fn key(n: i64) -> String {
     seed::demo_key(n)
 }
 
-fn admin_conn() -> PgConnection {
-    PgConnection::establish(&format!("{DIRECT}/postgres"))
-        .expect("connect to the postgres database")
-}
-
-#[derive(QueryableByName)]
-struct Name {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    datname: String,
-}
-
-/// This run's template database. Names carry the test process id, so runs in
-/// several checkouts at once never touch each other's databases.
-fn template_db() -> String {
-    format!("brisk_tpl_{}", std::process::id())
-}
-
-/// The pid a test database name belongs to (`brisk_tpl_<pid>`, `brisk_t_<pid>_<uuid>`).
-fn owner_pid(datname: &str) -> Option<u32> {
-    let rest = datname
-        .strip_prefix("brisk_tpl_")
-        .or_else(|| datname.strip_prefix("brisk_t_"))?;
-    rest.split('_').next()?.parse().ok()
-}
-
-/// Builds the template once per test process, after dropping the databases of
-/// earlier runs whose process is gone.
-fn ensure_template() {
-    static READY: OnceLock<()> = OnceLock::new();
-    READY.get_or_init(|| {
-        let mut admin = admin_conn();
-        let candidates: Vec<Name> = diesel::sql_query(
-            "SELECT datname::text AS datname FROM pg_database WHERE datname LIKE 'brisk\\_t%'",
-        )
-        .load(&mut admin)
-        .expect("list test databases");
-        for db in candidates {
-            let Some(pid) = owner_pid(&db.datname) else {
-                continue;
-            };
-            if std::path::Path::new(&format!("/proc/{pid}")).exists() {
-                continue;
-            }
-            diesel::sql_query(format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                db.datname
-            ))
-            .execute(&mut admin)
-            .expect("drop a stale test database");
-        }
-        let url = format!("{DIRECT}/{}", template_db());
-        brisk::db::migrate::migrate(&url).expect("migrate the template");
-        seed::seed(
-            &url,
-            &SeedOptions {
-                scale: TEST_SCALE,
-                anchor: None,
-            },
-        )
-        .expect("seed the template");
-    });
-}
+/// The migrated and seeded template every test database is cloned from.
+static TEMPLATE: Template = Template::new(DIRECT, |url| {
+    brisk::db::migrate::migrate(url).expect("migrate the template");
+    let options = SeedOptions {
+        scale: TEST_SCALE,
+        anchor: None,
+    };
+    seed::seed(url, &options).expect("seed the template");
+});
 
 /// A fresh database cloned from the template; returns its name.
 pub fn fresh_database() -> String {
-    static CLONE_LOCK: Mutex<()> = Mutex::new(());
-    ensure_template();
-    let name = format!(
-        "brisk_t_{}_{}",
-        std::process::id(),
-        uuid::Uuid::new_v4().simple()
-    );
-    let _guard = CLONE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let mut admin = admin_conn();
-    diesel::sql_query(format!(
-        "CREATE DATABASE \"{name}\" TEMPLATE \"{}\"",
-        template_db()
-    ))
-    .execute(&mut admin)
-    .expect("clone the template");
-    name
+    TEMPLATE.fresh()
 }
 
 /// A running test server. It runs on a thread of its own with its own actix

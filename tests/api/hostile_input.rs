@@ -273,7 +273,7 @@ async fn prices_and_stock_are_bounded_and_the_largest_order_totals_exactly() {
 
 #[actix_web::test]
 async fn header_values_used_as_data_refuse_nul_and_non_ascii_without_a_5xx() {
-    use crate::raw::RawConn;
+    use brisk_testkit::raw::RawConn;
     let app = spawn_app().await;
     let body = br#"{"customer_id":1,"items":[{"product_id":1,"quantity":1}]}"#;
     let request = |value: &[u8]| {

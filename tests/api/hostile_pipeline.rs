@@ -3,7 +3,7 @@
 //! chunked framing that breaks in the packet of the head, and `HEAD`.
 
 use crate::helpers::*;
-use crate::raw::{get, RawConn, RawResponse};
+use brisk_testkit::raw::{get, RawConn, RawResponse};
 use std::time::Duration;
 
 /// Ample time for an answer that is due.

@@ -19,7 +19,6 @@ mod pgbouncer;
 mod pool;
 mod products;
 mod ratelimit;
-mod raw;
 mod shutdown;
 mod slow_clients;
 mod spellings;

@@ -6,6 +6,7 @@
 //! (`scripts/ensure-chromium.sh`); `BRISK_CHROMIUM` may point at another binary.
 
 use crate::helpers::{key, product_ids, spawn_app, statements, wait_until, TestApp};
+use brisk_testkit::prometheus::sample;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -17,12 +18,6 @@ async fn scrape(app: &TestApp) -> String {
         "text/plain; version=0.0.4; charset=utf-8"
     );
     resp.text().await.unwrap()
-}
-
-/// The value of the sample whose series is exactly `series`.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// Waits until `series` reaches `at_least` (a request is recorded when its body ends,

@@ -3,10 +3,9 @@
 
 use crate::helpers::*;
 use brisk_kit::testing::Mode;
+use brisk_testkit::pgbouncer::PgBouncer;
 use diesel::RunQueryDsl;
 use serde_json::Value;
-use std::net::TcpListener;
-use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 #[actix_web::test]
@@ -113,91 +112,12 @@ async fn an_order_on_a_pooled_connection_found_dead_is_placed_on_a_fresh_one() {
     );
 }
 
-/// A private PgBouncer (session mode, like deploy/) that the test may restart.
-struct Bouncer {
-    dir: std::path::PathBuf,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Bouncer {
-    fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = std::env::temp_dir().join(format!("brisk-bouncer-{port}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("userlist.txt"), "\"root\" \"\"\n").unwrap();
-        std::fs::write(
-            dir.join("pgbouncer.ini"),
-            format!(
-                "[databases]\n* = host=127.0.0.1 port=5432\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n\
-                 auth_type = trust\nauth_file = {dir}/userlist.txt\npool_mode = session\nserver_idle_timeout = 5\n\
-                 logfile = {dir}/pgbouncer.log\n",
-                dir = dir.display()
-            ),
-        )
-        .unwrap();
-        let _ = Command::new("chown")
-            .args(["-R", "postgres"])
-            .arg(&dir)
-            .status();
-        let mut b = Bouncer {
-            dir,
-            port,
-            child: None,
-        };
-        b.spawn();
-        b
-    }
-
-    fn spawn(&mut self) {
-        let ini = self.dir.join("pgbouncer.ini");
-        // PgBouncer refuses to run as root.
-        let child = Command::new("runuser")
-            .args(["-u", "postgres", "--", "pgbouncer"])
-            .arg(&ini)
-            .spawn()
-            .expect("start pgbouncer");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "pgbouncer did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("pkill")
-                .args([
-                    "-f",
-                    &format!("{}", self.dir.join("pgbouncer.ini").display()),
-                ])
-                .status();
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-            assert!(Instant::now() < deadline, "pgbouncer did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Bouncer {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 #[actix_web::test]
 async fn reads_recover_after_pgbouncer_restarts() {
-    let mut bouncer = tokio::task::spawn_blocking(Bouncer::start).await.unwrap();
+    let logs = std::env::temp_dir();
+    let mut bouncer = tokio::task::spawn_blocking(move || PgBouncer::start(&logs, 20))
+        .await
+        .unwrap();
     let port = bouncer.port;
     let app = spawn_app_with(move |a| {
         a.database.database_url = a
@@ -212,8 +132,8 @@ async fn reads_recover_after_pgbouncer_restarts() {
         assert_eq!(app.get_json(&format!("/api/products/{id}"), 1).await.0, 200);
     }
     bouncer = tokio::task::spawn_blocking(move || {
-        bouncer.stop();
-        bouncer.spawn();
+        bouncer.terminate();
+        bouncer.restart();
         bouncer
     })
     .await

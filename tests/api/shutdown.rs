@@ -3,82 +3,78 @@
 //! exits 0; a bad flag stops start-up with one line naming it.
 
 use crate::helpers::*;
-use crate::raw::{get, RawConn};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use brisk_testkit::brisk::{Brisk, Target};
+use brisk_testkit::process::signal;
+use brisk_testkit::raw::{get, RawConn};
+use std::process::Command;
+use std::time::Duration;
 
-/// `brisk serve` (one worker) on a free port of its own, killed when dropped.
+/// `brisk serve` (one worker, a 10 s drain) as its own process on a fresh database
+/// through PgBouncer, killed when dropped; its log in a temporary directory.
 struct BriskProcess {
-    child: Child,
+    brisk: Brisk,
     port: u16,
+    _dir: TempDir,
 }
 
 impl BriskProcess {
-    /// Starts it on a fresh database through PgBouncer and waits until it listens.
+    /// Starts it and waits for its "listening" line.
     async fn start() -> Self {
         let db = tokio::task::spawn_blocking(fresh_database).await.unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_brisk"))
-            .args(["serve", "--workers", "1", "--skip-budget-check"])
-            .args(["--shutdown-timeout-secs", "10"])
-            .args(["--bind", &format!("127.0.0.1:{port}")])
-            .args(["--database-url", &format!("{BOUNCER}/{db}")])
-            .args(["--redis-prefix", &brisk_kit::testing::unique_prefix()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start brisk");
-        let listening = wait_until(Duration::from_secs(30), || async move {
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
+        let dir = TempDir::new();
+        let target = Target {
+            database_url: format!("{BOUNCER}/{db}"),
+            direct_url: format!("{DIRECT}/{db}"),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            redis_prefix: brisk_kit::testing::unique_prefix(),
+        };
+        let extra = ["--workers", "1", "--shutdown-timeout-secs", "10"].map(String::from);
+        let path = dir.0.clone();
+        let brisk = tokio::task::spawn_blocking(move || {
+            Brisk::start(env!("CARGO_BIN_EXE_brisk"), &path, "brisk", &target, &extra)
         })
-        .await;
-        assert!(listening, "brisk did not start listening");
-        Self { child, port }
-    }
-
-    fn sigterm(&self) {
-        let term = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(term.success());
-    }
-
-    /// The exit status, once the process has exited (at most 20 s from now).
-    async fn exit_status(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "brisk did not exit after SIGTERM"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        .await
+        .unwrap();
+        let port = brisk.port;
+        Self {
+            brisk,
+            port,
+            _dir: dir,
         }
     }
 
-    /// Exited 0 and no longer listening.
+    fn sigterm(&self) {
+        signal(self.brisk.pid(), "TERM");
+    }
+
+    /// Exited 0 (within 20 s) and no longer listening.
     async fn assert_stopped_cleanly(&mut self) {
-        let exit = self.exit_status().await;
-        assert!(exit.success(), "{exit:?}");
+        let exit = self.brisk.proc.wait_exit(Duration::from_secs(20));
+        assert!(
+            exit.is_some_and(|e| e.success()),
+            "{exit:?}: {}",
+            self.brisk.proc.log_text()
+        );
         assert!(tokio::net::TcpStream::connect(("127.0.0.1", self.port))
             .await
             .is_err());
     }
 }
 
-impl Drop for BriskProcess {
+/// A temporary directory removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(brisk_testkit::template::scratch_name());
+        std::fs::create_dir_all(&dir).expect("create a temporary directory");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

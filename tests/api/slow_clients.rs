@@ -3,7 +3,7 @@
 //! connection closed, on every request of a keep-alive connection, against a real socket.
 
 use crate::helpers::*;
-use crate::raw::{get, RawConn};
+use brisk_testkit::raw::{get, RawConn};
 use std::time::Duration;
 use tokio::time::Instant;
 

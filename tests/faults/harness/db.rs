@@ -1,12 +1,10 @@
-//! Scratch databases and SQL checks, through psql on the direct PostgreSQL URL.
-//!
-//! Names follow tests/api/helpers.rs (`brisk_tpl_<pid>`, `brisk_t_<pid>_<uuid>`),
-//! so whichever suite runs next drops what a killed run left behind. The small
-//! data set is seeded once per run into the template and cloned per scenario.
+//! Scratch databases (the shared template of `brisk_testkit::template`, prepared
+//! by the binary itself: `brisk migrate`, `brisk seed`) and the scenarios' SQL checks,
+//! through psql on the direct PostgreSQL URL.
 
-use super::procs::brisk_bin;
+use super::brisk_bin;
+use brisk_testkit::template::{self, Template};
 use std::process::Command;
-use std::sync::Mutex;
 
 /// The shared PostgreSQL, direct.
 pub const DIRECT: &str = "postgres://root@127.0.0.1:5432";
@@ -15,22 +13,17 @@ pub const BOUNCER: &str = "postgres://root@127.0.0.1:6432";
 /// Scale of the scenarios' data set: 20 customers, 20 products, 1,000 orders per tenant.
 pub const SCALE: &str = "0.02";
 
+/// The standard data set at [`SCALE`], built once per run by the binary under test.
+static TEMPLATE: Template = Template::new(DIRECT, |url| prepare(url, SCALE));
+
 /// Runs `sql` on database `db` with psql; the unaligned, tuples-only output.
 pub fn psql(db: &str, sql: &str) -> String {
-    try_psql(db, sql).unwrap_or_else(|e| panic!("psql on {db} failed: {sql}: {e}"))
+    template::psql(&format!("{DIRECT}/{db}"), sql)
 }
 
 /// Like [`psql`], the error text instead of a panic.
 pub fn try_psql(db: &str, sql: &str) -> Result<String, String> {
-    let out = Command::new("psql")
-        .arg(format!("{DIRECT}/{db}"))
-        .args(["-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    template::try_psql(&format!("{DIRECT}/{db}"), sql)
 }
 
 /// One integer from `sql`.
@@ -64,79 +57,39 @@ fn brisk(args: &[&str]) {
 
 /// Creates (if missing), migrates and seeds `db` at `scale` with the binary itself.
 pub fn migrate_and_seed(db: &str, scale: &str) {
-    migrate(db);
-    let url = format!("{DIRECT}/{db}");
-    brisk(&["seed", "--direct-database-url", &url, "--scale", scale]);
+    prepare(&format!("{DIRECT}/{db}"), scale);
+}
+
+/// Migrates and seeds the database at `url` at `scale`.
+fn prepare(url: &str, scale: &str) {
+    brisk(&["migrate", "--direct-database-url", url]);
+    brisk(&["seed", "--direct-database-url", url, "--scale", scale]);
 }
 
 /// Runs the binary's pending migrations on `db` (a database kept between runs).
 pub fn migrate(db: &str) {
-    let url = format!("{DIRECT}/{db}");
-    brisk(&["migrate", "--direct-database-url", &url]);
-}
-
-fn template() -> String {
-    format!("brisk_tpl_{}", std::process::id())
+    brisk(&[
+        "migrate",
+        "--direct-database-url",
+        &format!("{DIRECT}/{db}"),
+    ]);
 }
 
 /// A fresh database with the standard data set at [`SCALE`]; returns its name.
 pub fn scratch() -> String {
-    static TEMPLATE: Mutex<bool> = Mutex::new(false);
-    let mut ready = TEMPLATE.lock().unwrap_or_else(|e| e.into_inner());
-    if !*ready {
-        drop_stale();
-        migrate_and_seed(&template(), SCALE);
-        *ready = true;
-    }
-    let name = format!(
-        "brisk_t_{}_{}",
-        std::process::id(),
-        uuid::Uuid::new_v4().simple()
-    );
-    psql(
-        "postgres",
-        &format!("CREATE DATABASE \"{name}\" TEMPLATE \"{}\"", template()),
-    );
-    name
+    TEMPLATE.fresh()
 }
 
 /// A fresh database seeded at `scale` (not from the template).
 pub fn scratch_at(scale: &str) -> String {
-    let name = format!(
-        "brisk_t_{}_{}",
-        std::process::id(),
-        uuid::Uuid::new_v4().simple()
-    );
+    let name = template::scratch_name();
     migrate_and_seed(&name, scale);
     name
 }
 
 /// Drops a scratch database (its connections too).
 pub fn drop_db(db: &str) {
-    psql(
-        "postgres",
-        &format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"),
-    );
-}
-
-/// Drops the test databases of runs whose process is gone.
-fn drop_stale() {
-    let names = psql(
-        "postgres",
-        "SELECT datname FROM pg_database WHERE datname LIKE 'brisk\\_t%'",
-    );
-    for name in names.lines() {
-        let pid = name
-            .strip_prefix("brisk_tpl_")
-            .or_else(|| name.strip_prefix("brisk_t_"))
-            .and_then(|rest| rest.split('_').next())
-            .and_then(|pid| pid.parse::<u32>().ok());
-        if let Some(pid) = pid {
-            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-                drop_db(name);
-            }
-        }
-    }
+    template::drop_database(DIRECT, db);
 }
 
 /// Orders whose items, total or existence disagree, in orders with id > `after`:

@@ -4,11 +4,11 @@
 use super::{client, flags, high_limits, metric, Env};
 use crate::harness::db::{self, RowLock};
 use crate::harness::load::{self, Kind, LoadSpec, Sample, Stats};
-use crate::harness::procs::Bouncer;
-use crate::harness::procs::Brisk;
 use crate::harness::report::{ms, Row};
 use crate::harness::sockets;
-use crate::harness::{blocking, key, TENANT};
+use crate::harness::{blocking, brisk_bin, key, TENANT};
+use brisk_testkit::brisk::Brisk;
+use brisk_testkit::pgbouncer::PgBouncer;
 use brisk_testkit::wait::wait_until;
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -147,9 +147,9 @@ pub async fn s04() -> Row {
         "private PgBouncer SIGTERM once 2,000 requests were answered, restarted once 16 more failed",
     );
     let (before, after) = prepare_orders(&env).await;
-    let mut bouncer = Bouncer::start(&env.dir, 20);
+    let mut bouncer = PgBouncer::start(&env.dir, 20);
     let target = env.target(bouncer.url(&env.db), "redis://127.0.0.1:6379".into());
-    let brisk = Brisk::start(&env.dir, "brisk", &target, &high_limits());
+    let brisk = Brisk::start(brisk_bin(), &env.dir, "brisk", &target, &high_limits());
     let clock = Instant::now();
     let mix = env.w6_mix(&brisk, 3);
     let running = load::start(
@@ -198,7 +198,13 @@ pub async fn s05() -> Row {
         "pg_terminate_backend on every backend of the database at 4 s and 8 s",
     );
     let (before, after) = prepare_orders(&env).await;
-    let brisk = Brisk::start(&env.dir, "brisk", &env.shared(), &high_limits());
+    let brisk = Brisk::start(
+        brisk_bin(),
+        &env.dir,
+        "brisk",
+        &env.shared(),
+        &high_limits(),
+    );
     let clock = Instant::now();
     let mix = env.w6_mix(&brisk, 3);
     let running = load::start(
@@ -294,7 +300,7 @@ pub async fn s06() -> Row {
         "--pool-size",
         "8",
     ]));
-    let brisk = Brisk::start(&env.dir, "brisk", &env.shared(), &extra);
+    let brisk = Brisk::start(brisk_bin(), &env.dir, "brisk", &env.shared(), &extra);
     let clock = Instant::now();
     // Open every pooled connection first, so the ones that time out are known.
     let _ = puts(&brisk, env.products[4], 8, 4000, clock).await;
@@ -465,7 +471,7 @@ pub async fn s07() -> Row {
     let product = env.products[5];
     let mut extra = high_limits();
     extra.extend(flags(&["--pool-size", "4"]));
-    let brisk = Brisk::start(&env.dir, "brisk", &env.shared(), &extra);
+    let brisk = Brisk::start(brisk_bin(), &env.dir, "brisk", &env.shared(), &extra);
     let d = env.db.clone();
     let lock = blocking(move || RowLock::product(&d, product)).await;
     let clock = Instant::now();

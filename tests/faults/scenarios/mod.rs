@@ -10,9 +10,10 @@ mod slowloris;
 
 use crate::harness::db::{self, BOUNCER};
 use crate::harness::load::{self, MakeRequest};
-use crate::harness::procs::{Brisk, Target};
 use crate::harness::report::{run, scenario_dir};
 use crate::harness::{blocking, key, TENANT};
+use brisk_testkit::brisk::{Brisk, Target};
+use brisk_testkit::prometheus;
 use std::path::PathBuf;
 
 /// A scenario's scratch database, directory and the tenant's ids; dropping it
@@ -132,22 +133,7 @@ pub async fn metric(client: &reqwest::Client, base: &str, series: &str) -> Optio
         .text()
         .await
         .ok()?;
-    metric_in(&text, series)
-}
-
-/// The value of `series` in a Prometheus exposition.
-pub fn metric_in(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-}
-
-/// The sum of every sample of the family `name` whose labels contain `label`.
-pub fn metric_sum(text: &str, name: &str, label: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    prometheus::sample(&text, series)
 }
 
 /// A plain client (no proxy, 30 s timeout).

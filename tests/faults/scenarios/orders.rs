@@ -4,9 +4,10 @@
 use super::{client, flags, high_limits, metric, Env};
 use crate::harness::db::{self, RowLock};
 use crate::harness::load::{self, Kind, Sample, Stats};
-use crate::harness::procs::Brisk;
 use crate::harness::report::Row;
-use crate::harness::{blocking, key, raw, sockets, TENANT};
+use crate::harness::{blocking, brisk_bin, key, sockets, TENANT};
+use brisk_testkit::brisk::Brisk;
+use brisk_testkit::raw;
 use brisk_testkit::wait::wait_until;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -30,7 +31,7 @@ pub async fn s13() -> Row {
     let after = env.int("SELECT coalesce(max(id), 0) FROM orders").await;
     let mut extra = high_limits();
     extra.extend(flags(&["--pool-size", "16"]));
-    let brisk = Brisk::start(&env.dir, "brisk", &env.shared(), &extra);
+    let brisk = Brisk::start(brisk_bin(), &env.dir, "brisk", &env.shared(), &extra);
     let http = client();
     let clock = Instant::now();
     let sends = (0..100).map(|i| {
@@ -165,7 +166,13 @@ pub async fn s12() -> Row {
     ))
     .await;
     let after = env.int("SELECT coalesce(max(id), 0) FROM orders").await;
-    let brisk = Brisk::start(&env.dir, "brisk", &env.shared(), &high_limits());
+    let brisk = Brisk::start(
+        brisk_bin(),
+        &env.dir,
+        "brisk",
+        &env.shared(),
+        &high_limits(),
+    );
     let http = client();
     let mut answers: Vec<u16> = Vec::new();
     let drops = [0u64, 5, 20, 50, 200];
@@ -482,7 +489,7 @@ pub async fn s08() -> Row {
         "--pool-acquire-timeout-ms",
         "10000",
     ]));
-    let brisk = Brisk::start(&env.dir, "brisk", &env.shared(), &extra);
+    let brisk = Brisk::start(brisk_bin(), &env.dir, "brisk", &env.shared(), &extra);
     let db_name = env.db.clone();
     let lock = blocking(move || RowLock::product(&db_name, product)).await;
     let streams = send_orders_without_reading(&env, &brisk, product).await;

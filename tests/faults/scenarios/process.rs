@@ -5,9 +5,11 @@
 use super::{client, flags, high_limits, metric, Env};
 use crate::harness::db::{self, DIRECT};
 use crate::harness::load::{self, Kind, LoadSpec, Sample, Stats};
-use crate::harness::procs::{rss_kib, signal, Brisk, Target};
 use crate::harness::report::{ms, scenario_dir, Row};
-use crate::harness::{blocking, key, raw, TENANT};
+use crate::harness::{blocking, brisk_bin, key, TENANT};
+use brisk_testkit::brisk::{Brisk, Target};
+use brisk_testkit::process::{rss_kib, signal, Proc};
+use brisk_testkit::raw;
 use brisk_testkit::wait::wait_until;
 use futures_util::StreamExt;
 use std::time::{Duration, Instant};
@@ -24,6 +26,7 @@ pub async fn s15() -> Row {
         "one round of the warming scheduler panics (BRISK_FAULT_PANIC_ONCE=warmer)",
     );
     let brisk = Brisk::start_with_env(
+        brisk_bin(),
         &env.dir,
         "brisk",
         &env.shared(),
@@ -94,7 +97,7 @@ pub async fn s11() -> Row {
         "--pool-size",
         "16",
     ]));
-    let mut brisk = Brisk::start(&env.dir, "brisk", &env.shared(), &extra);
+    let mut brisk = Brisk::start(brisk_bin(), &env.dir, "brisk", &env.shared(), &extra);
     let clock = Instant::now();
     let mix = env.w6_mix(&brisk, 10);
     let mut spec = LoadSpec::new(64, Duration::from_secs(15));
@@ -104,7 +107,7 @@ pub async fn s11() -> Row {
     running.until_answered(1_000, Duration::from_secs(10)).await;
     let term_at = clock.elapsed();
     signal(brisk.pid(), "TERM");
-    let mut proc = std::mem::replace(&mut brisk.proc, crate::harness::procs::Proc::none());
+    let mut proc = std::mem::replace(&mut brisk.proc, Proc::none());
     let (status, exit_at) = blocking(move || {
         let status = proc.wait_exit(Duration::from_secs(15));
         (status, clock.elapsed())
@@ -159,7 +162,13 @@ pub async fn s11() -> Row {
 /// Starts a second process on the same database and Redis prefix and counts the
 /// catalog products whose price differs from the database.
 async fn stale_catalog_entries(env: &Env) -> usize {
-    let brisk = Brisk::start(&env.dir, "brisk-after", &env.shared(), &high_limits());
+    let brisk = Brisk::start(
+        brisk_bin(),
+        &env.dir,
+        "brisk-after",
+        &env.shared(),
+        &high_limits(),
+    );
     let body: serde_json::Value = client()
         .get(brisk.url("/api/catalog"))
         .bearer_auth(key(TENANT))
@@ -264,7 +273,7 @@ pub async fn s09() -> Row {
         "--max-concurrent-exports",
         "100",
     ]));
-    let brisk = Brisk::start(&env.dir, "brisk", &env.shared(), &extra);
+    let brisk = Brisk::start(brisk_bin(), &env.dir, "brisk", &env.shared(), &extra);
     let http = client();
     let rss0 = rss_kib(brisk.pid()).unwrap_or(0);
     let mut samples = Vec::new();
@@ -359,7 +368,7 @@ pub async fn s14() -> Row {
     };
     let mut extra = high_limits();
     extra.extend(flags(&["--rate-limit-export", "100 per day"]));
-    let brisk = Brisk::start(&dir, "brisk", &target, &extra);
+    let brisk = Brisk::start(brisk_bin(), &dir, "brisk", &target, &extra);
     let pid = brisk.pid();
     let http = reqwest::Client::builder()
         .no_proxy()

@@ -1,12 +1,14 @@
 //! Redis faults: down at start (1), SIGKILLed mid-load and back 15 s later (2),
 //! hung by SIGSTOP (3). Each scenario runs its own redis-server.
 
-use super::{client, high_limits, metric_in, metric_sum, Env};
-use crate::harness::blocking;
+use super::{client, high_limits, Env};
 use crate::harness::db::BOUNCER;
 use crate::harness::load::{self, Kind, LoadSpec, Sample, Stats};
-use crate::harness::procs::{Brisk, Redis};
 use crate::harness::report::{ms, Row};
+use crate::harness::{blocking, brisk_bin};
+use brisk_testkit::brisk::Brisk;
+use brisk_testkit::prometheus;
+use brisk_testkit::redis::Redis;
 use brisk_testkit::wait::wait_until;
 use std::time::{Duration, Instant};
 
@@ -32,7 +34,7 @@ pub async fn s01() -> Row {
     );
     let mut redis = Redis::unstarted(&env.dir);
     let target = env.target(format!("{BOUNCER}/{}", env.db), redis.url());
-    let brisk = Brisk::start(&env.dir, "brisk", &target, &high_limits());
+    let brisk = Brisk::start(brisk_bin(), &env.dir, "brisk", &target, &high_limits());
     let http = client();
     let (status, body) = ready(&http, &brisk).await;
     row.check(
@@ -101,8 +103,8 @@ async fn cache_counts(http: &reqwest::Client, base: &str) -> Option<(f64, f64)> 
         .text()
         .await
         .ok()?;
-    let hits = metric_in(&text, CACHE_HITS)?;
-    let all = metric_sum(&text, "brisk_cache_events_total", "outcome=");
+    let hits = prometheus::sample(&text, CACHE_HITS)?;
+    let all = prometheus::sum(&text, "brisk_cache_events_total", "outcome=")?;
     Some((hits, all))
 }
 
@@ -267,7 +269,7 @@ pub async fn s02() -> Row {
     );
     let redis = Redis::start(&env.dir);
     let target = env.target(format!("{BOUNCER}/{}", env.db), redis.url());
-    let brisk = Brisk::start(&env.dir, "brisk", &target, &high_limits());
+    let brisk = Brisk::start(brisk_bin(), &env.dir, "brisk", &target, &high_limits());
     let clock = Instant::now();
     let mix = env.w6_mix(&brisk, 10);
     let running = load::start(
@@ -388,7 +390,7 @@ pub async fn s03() -> Row {
     );
     let redis = Redis::start(&env.dir);
     let target = env.target(format!("{BOUNCER}/{}", env.db), redis.url());
-    let brisk = Brisk::start(&env.dir, "brisk", &target, &high_limits());
+    let brisk = Brisk::start(brisk_bin(), &env.dir, "brisk", &target, &high_limits());
     let clock = Instant::now();
     let mix = env.w6_mix(&brisk, 10);
     let running = load::start(

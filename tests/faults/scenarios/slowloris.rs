@@ -4,9 +4,10 @@
 
 use super::{high_limits, Env};
 use crate::harness::load::{self, Kind, LoadSpec, Sample, Stats};
-use crate::harness::procs::Brisk;
 use crate::harness::report::{ms, Row};
-use crate::harness::{blocking, key, raw, sockets, TENANT};
+use crate::harness::{blocking, brisk_bin, key, sockets, TENANT};
+use brisk_testkit::brisk::Brisk;
+use brisk_testkit::raw;
 use brisk_testkit::wait::wait_until;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -150,7 +151,13 @@ pub async fn s10() -> Row {
         "4 clients on GET /health and GET /api/catalog, 5 s baseline then 8 s",
         "500 connections sending headers a byte a second (reconnecting)",
     );
-    let brisk = Brisk::start(&env.dir, "brisk", &env.shared(), &high_limits());
+    let brisk = Brisk::start(
+        brisk_bin(),
+        &env.dir,
+        "brisk",
+        &env.shared(),
+        &high_limits(),
+    );
     let probe = health_and_catalog(brisk.base.clone());
     let clock = Instant::now();
     let baseline = load::start(
