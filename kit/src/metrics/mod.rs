@@ -32,6 +32,8 @@ pub mod outcomes;
 /// Pool gauges providers.
 pub mod pool;
 /// The Prometheus text exposition.
+/// The standard `process_*` metrics, read from `/proc`.
+mod process;
 pub mod prometheus;
 /// Per (route pattern, method) statistics.
 pub mod routes;

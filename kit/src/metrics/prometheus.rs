@@ -13,7 +13,7 @@
 //! that holds the bytes steady. The crate was removed from the dependencies.
 
 use super::events::Metrics;
-use super::histogram::{cumulative_buckets, QUANTILES};
+use super::histogram::cumulative_buckets;
 use super::outcomes::{CacheEvent, LimiterEvent};
 use super::pool::PoolSample;
 use super::routes::{RouteStats, STATUS_CLASSES};
@@ -47,7 +47,7 @@ pub fn escape_label(value: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// The `# HELP` and `# TYPE` lines of a family.
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+pub(super) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
@@ -90,7 +90,6 @@ struct RouteRow {
     status: [u64; 5],
     count: u64,
     latency_sum: f64,
-    quantiles: [f64; 3],
     latency_buckets: Vec<u64>,
     statements_buckets: Vec<u64>,
     statements_sum: u64,
@@ -100,17 +99,10 @@ struct RouteRow {
 impl RouteRow {
     /// Reads `stats` of (`route`, `method`); `latency_bounds_us` are the bucket bounds.
     fn read(route: &str, method: &str, stats: &RouteStats, latency_bounds_us: &[u64]) -> Self {
-        let (count, quantiles, latency_buckets, statements_buckets) = {
+        let (count, latency_buckets, statements_buckets) = {
             let h = stats.hists();
             (
                 h.latency.len(),
-                QUANTILES.map(|q| {
-                    if h.latency.is_empty() {
-                        0.0
-                    } else {
-                        h.latency.value_at_quantile(q) as f64 / 1e6
-                    }
-                }),
                 cumulative_buckets(&h.latency, latency_bounds_us),
                 cumulative_buckets(&h.statements, &STATEMENT_BUCKETS),
             )
@@ -120,7 +112,6 @@ impl RouteRow {
             status: stats.status_counts(),
             count,
             latency_sum: stats.latency_sum().as_secs_f64(),
-            quantiles,
             latency_buckets,
             statements_buckets,
             statements_sum: stats.statements_sum(),
@@ -136,14 +127,13 @@ impl Metrics {
         let mut out = String::with_capacity(4096 + rows.len() * 2048);
         write_requests(&mut out, &rows);
         write_durations(&mut out, &rows);
-        write_latency_histograms(&mut out, &rows);
         write_statement_histograms(&mut out, &rows);
         write_db_seconds(&mut out, &rows);
         self.write_in_flight(&mut out);
         self.write_outcomes(&mut out);
         write_pools(&mut out, &self.pool_samples());
         self.write_actor_restarts(&mut out);
-        self.write_start_time(&mut out);
+        super::process::write_process(&mut out, self.inner.started_unix_ms);
         out
     }
 
@@ -215,21 +205,6 @@ impl Metrics {
             let _ = writeln!(out, "brisk_actor_restarts_total{{actor=\"{actor}\"}} {n}");
         }
     }
-
-    /// `brisk_process_start_time_seconds`.
-    fn write_start_time(&self, out: &mut String) {
-        family(
-            out,
-            "brisk_process_start_time_seconds",
-            "gauge",
-            "Start time of the process, Unix seconds.",
-        );
-        let _ = writeln!(
-            out,
-            "brisk_process_start_time_seconds {}",
-            self.inner.started_unix_ms as f64 / 1000.0
-        );
-    }
 }
 
 /// `brisk_http_requests_total` by status class (classes without requests left out).
@@ -253,33 +228,15 @@ fn write_requests(out: &mut String, rows: &[RouteRow]) {
     }
 }
 
-/// The latency summary: HDR quantiles since start, sum and count.
+/// Request durations in buckets: one histogram per (route, method), which adds up
+/// across processes (quantiles since start would not, and would flatten over time).
 fn write_durations(out: &mut String, rows: &[RouteRow]) {
     const NAME: &str = "brisk_http_request_duration_seconds";
     family(
         out,
         NAME,
-        "summary",
-        "Time from the request's arrival to the end of its response body (quantiles since start).",
-    );
-    for r in rows {
-        let labels = &r.labels;
-        for (q, v) in QUANTILES.iter().zip(r.quantiles) {
-            let _ = writeln!(out, "{NAME}{{{labels},quantile=\"{q}\"}} {v}");
-        }
-        let _ = writeln!(out, "{NAME}_sum{{{labels}}} {}", r.latency_sum);
-        let _ = writeln!(out, "{NAME}_count{{{labels}}} {}", r.count);
-    }
-}
-
-/// The same latencies in buckets.
-fn write_latency_histograms(out: &mut String, rows: &[RouteRow]) {
-    const NAME: &str = "brisk_http_request_latency_seconds";
-    family(
-        out,
-        NAME,
         "histogram",
-        "The same durations in buckets, for aggregation across processes.",
+        "Time from the request's arrival to the end of its response body.",
     );
     for r in rows {
         let buckets = LATENCY_BUCKETS_SECONDS.iter().zip(&r.latency_buckets);
@@ -443,15 +400,16 @@ mod tests {
     }
 
     #[test]
-    fn the_exposition_carries_counts_quantiles_and_buckets_by_route_pattern() {
+    fn the_exposition_carries_counts_and_buckets_by_route_pattern() {
         let text = sample_metrics().render_prometheus();
         let labels = r#"method="GET",route="/app/products/{id}""#;
         for want in [
             format!("brisk_http_requests_total{{{labels},status=\"2xx\"}} 90"),
             format!("brisk_http_requests_total{{{labels},status=\"4xx\"}} 10"),
             format!("brisk_http_request_duration_seconds_count{{{labels}}} 100"),
-            format!("brisk_http_request_latency_seconds_bucket{{{labels},le=\"+Inf\"}} 100"),
-            format!("brisk_http_request_latency_seconds_bucket{{{labels},le=\"0.01\"}} 10"),
+            format!("brisk_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} 100"),
+            format!("brisk_http_request_duration_seconds_bucket{{{labels},le=\"0.01\"}} 10"),
+            format!("brisk_http_request_duration_seconds_bucket{{{labels},le=\"0.1\"}} 100"),
             format!("brisk_http_request_statements_bucket{{{labels},le=\"0\"}} 33"),
             format!("brisk_http_request_statements_sum{{{labels}}} 100"),
             "brisk_cache_events_total{outcome=\"hit\"} 1".to_string(),
@@ -465,23 +423,14 @@ mod tests {
                 "missing {want:?} in\n{text}"
             );
         }
-        let p99 = text
-            .lines()
-            .find(|l| {
-                l.starts_with(&format!(
-                    "brisk_http_request_duration_seconds{{{labels},quantile=\"0.99\"}}"
-                ))
-            })
-            .unwrap();
-        let v: f64 = p99.rsplit_once(' ').unwrap().1.parse().unwrap();
         assert!(
-            (0.0985..=0.1005).contains(&v),
-            "p99 of 1..100 ms is 99 ms: {v}"
+            !text.contains("quantile="),
+            "one histogram, no summary: quantiles since start do not add across processes"
         );
     }
 
-    /// The exposition of a fixed sample, byte for byte, as captured before the
-    /// renderer was split into steps (the start time aside).
+    /// The exposition of a fixed sample, byte for byte, up to the `process_*`
+    /// families (read from this test process, so they vary).
     #[test]
     fn the_exposition_is_byte_for_byte_the_captured_one() {
         let m = sample_metrics();
@@ -504,16 +453,9 @@ mod tests {
             waiting: None,
             acquire_timeouts: None,
         });
-        let text: String = m
-            .render_prometheus()
-            .lines()
-            .map(
-                |l| match l.strip_prefix("brisk_process_start_time_seconds ") {
-                    Some(_) => "brisk_process_start_time_seconds <start>\n".to_string(),
-                    None => format!("{l}\n"),
-                },
-            )
-            .collect();
+        let rendered = m.render_prometheus();
+        let process = rendered.find("# HELP process_").expect("process metrics");
+        let text = &rendered[..process];
         assert_eq!(text, include_str!("testdata/exposition.prom"));
     }
 
