@@ -156,6 +156,19 @@ fn assert_limiter_pool_and_in_flight(text: &str) {
     );
     // The scrape itself is in flight while it renders.
     assert_eq!(sample(text, "brisk_http_requests_in_flight"), Some(1.0));
+    // Every authenticated request ran the limiter's script on Redis, timed.
+    let scripts = r#"brisk_redis_command_duration_seconds_count{command="evalsha"}"#;
+    assert!(sample(text, scripts).is_some_and(|n| n >= 1.0), "{scripts}");
+    let scripts_in_a_second =
+        r#"brisk_redis_command_duration_seconds_bucket{command="evalsha",le="0.25"}"#;
+    assert!(sample(text, scripts_in_a_second).is_some_and(|n| n >= 1.0));
+    for name in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+    ] {
+        assert!(sample(text, name).is_some_and(|v| v > 0.0), "{name}");
+    }
 }
 
 #[actix_web::test]

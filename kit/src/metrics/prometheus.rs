@@ -17,6 +17,7 @@ use super::histogram::cumulative_buckets;
 use super::outcomes::{CacheEvent, LimiterEvent};
 use super::pool::PoolSample;
 use super::routes::{RouteStats, STATUS_CLASSES};
+use crate::redis::timing::{KindSnapshot, BOUNDS_SECONDS};
 use std::fmt::Write;
 
 /// The `Content-Type` of the exposition.
@@ -132,6 +133,7 @@ impl Metrics {
         self.write_in_flight(&mut out);
         self.write_outcomes(&mut out);
         write_pools(&mut out, &self.pool_samples());
+        write_redis(&mut out, &self.redis_timings());
         self.write_actor_restarts(&mut out);
         super::process::write_process(&mut out, self.inner.started_unix_ms);
         out
@@ -297,6 +299,25 @@ fn write_pools(out: &mut String, pools: &[(String, PoolSample)]) {
         if let Some(v) = s.acquire_timeouts {
             let _ = writeln!(out, "{TIMEOUTS}{{pool=\"{}\"}} {v}", escape_label(pool));
         }
+    }
+}
+
+/// Redis command durations by kind, when the Redis handle is registered.
+fn write_redis(out: &mut String, kinds: &[KindSnapshot]) {
+    const NAME: &str = "brisk_redis_command_duration_seconds";
+    if kinds.is_empty() {
+        return;
+    }
+    family(
+        out,
+        NAME,
+        "histogram",
+        "Redis commands from the call to the answer (or to the caller's timeout), by kind.",
+    );
+    for k in kinds {
+        let labels = format!("command=\"{}\"", k.kind);
+        let buckets = BOUNDS_SECONDS.iter().zip(&k.cumulative);
+        histogram_series(out, NAME, &labels, buckets, k.sum_seconds, k.count);
     }
 }
 

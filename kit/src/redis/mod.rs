@@ -8,13 +8,16 @@
 //!
 //! [`budget`]: a request that saw one Redis call fail skips Redis for the rest of it.
 //! [`keys`]: every key's layout (prefix, version, hash tag).
+//! [`timing`]: every command timed by kind, for `/metrics`.
 
 pub mod budget;
 pub mod keys;
+pub mod timing;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::Arc;
 use std::time::Duration;
+use timing::{CommandTimings, TimedConnection};
 
 /// The Redis URL unless told otherwise.
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
@@ -54,6 +57,7 @@ pub struct Redis {
     manager: ConnectionManager,
     prefix: Arc<str>,
     timeout: Duration,
+    timings: Arc<CommandTimings>,
 }
 
 impl Redis {
@@ -71,12 +75,19 @@ impl Redis {
             manager,
             prefix: Arc::from(config.prefix.as_str()),
             timeout: config.timeout,
+            timings: Arc::default(),
         })
     }
 
-    /// A handle on the shared multiplexed connection (an Arc clone).
-    pub fn conn(&self) -> ConnectionManager {
-        self.manager.clone()
+    /// A handle on the shared multiplexed connection (an Arc clone) that times
+    /// every command it sends.
+    pub fn conn(&self) -> TimedConnection {
+        TimedConnection::new(self.manager.clone(), Arc::clone(&self.timings))
+    }
+
+    /// The command durations of every handle of this process, by kind.
+    pub fn timings(&self) -> &Arc<CommandTimings> {
+        &self.timings
     }
 
     /// The client, for a connection of one's own (blocking commands, pub/sub):
