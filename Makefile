@@ -8,7 +8,7 @@ SCALE ?= 1
 WORKERS ?= $(shell nproc)
 BRISK := target/release/brisk
 
-.PHONY: services build migrate seed run test faults lint bench bench-compare check-budget browser
+.PHONY: promtool services build migrate seed run test faults lint bench bench-compare check-budget browser
 
 ## services: PostgreSQL, Redis and PgBouncer up (installed from Debian's packages if missing)
 services:
@@ -35,8 +35,12 @@ run: migrate
 browser:
 	scripts/ensure-chromium.sh
 
-## test: every test against the real services (through PgBouncer), the browser test included
-test: services browser
+## promtool: Debian's promtool for the test that checks /metrics (once; its server is not left running)
+promtool:
+	scripts/ensure-promtool.sh
+
+## test: every test against the real services (through PgBouncer), the browser and promtool tests included
+test: services browser promtool
 	scripts/test.sh
 
 ## faults: the fault suite (real processes under load, scripts/faults.sh builds the release test binary with the fault-injection feature); report in target/faults/report.md
