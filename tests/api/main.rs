@@ -13,6 +13,7 @@ mod hello_kit;
 mod hostile_auth;
 mod hostile_input;
 mod hostile_pipeline;
+mod logs;
 mod metrics;
 mod orders;
 mod pgbouncer;

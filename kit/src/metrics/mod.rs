@@ -23,6 +23,8 @@ pub mod handlers;
 pub mod histogram;
 /// The live page's ring of per-interval points.
 pub mod history;
+/// Which request a log line belongs to (request id, trace id).
+pub mod log_context;
 /// env_logger set-up, text or JSON lines.
 pub mod logging;
 /// Request id, timing, access log and per-route recording.

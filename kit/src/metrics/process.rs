@@ -3,9 +3,6 @@
 //! Linux's `/proc` at each scrape. On a system without `/proc` only the start time
 //! is exported.
 
-use super::prometheus::family;
-use std::fmt::Write;
-
 /// Clock ticks per second of `/proc/PID/stat`'s CPU times: `USER_HZ`, 100 on every
 /// Linux architecture brisk builds for (the Go and Python clients assume it too).
 const USER_HZ: f64 = 100.0;
@@ -21,9 +18,12 @@ struct Reading {
     start_unix: Option<f64>,
 }
 
-/// Writes the `process_*` families; `started_unix_ms` stands in for the start time
-/// when `/proc` cannot tell it.
-pub(super) fn write_process(out: &mut String, started_unix_ms: u64) {
+/// One `process_*` family with its one sample: name, type, help, value.
+pub(super) type ProcessSample = (&'static str, &'static str, &'static str, f64);
+
+/// The `process_*` families this system can tell; `started_unix_ms` stands in for
+/// the start time when `/proc` cannot tell it.
+pub(super) fn samples(started_unix_ms: u64) -> Vec<ProcessSample> {
     let r = read_self();
     let start = r.start_unix.unwrap_or(started_unix_ms as f64 / 1000.0);
     let rows: [(&str, &str, &str, Option<f64>); 6] = [
@@ -64,12 +64,9 @@ pub(super) fn write_process(out: &mut String, started_unix_ms: u64) {
             Some(start),
         ),
     ];
-    for (name, kind, help, value) in rows {
-        if let Some(v) = value {
-            family(out, name, kind, help);
-            let _ = writeln!(out, "{name} {v}");
-        }
-    }
+    rows.into_iter()
+        .filter_map(|(name, kind, help, value)| Some((name, kind, help, value?)))
+        .collect()
 }
 
 /// Reads this process from `/proc/self` (and the boot time from `/proc/stat`).
@@ -173,8 +170,7 @@ mod tests {
 
     #[test]
     fn this_process_is_read_from_proc() {
-        let mut out = String::new();
-        write_process(&mut out, 0);
+        let read = samples(0);
         for name in [
             "process_cpu_seconds_total",
             "process_resident_memory_bytes",
@@ -182,11 +178,11 @@ mod tests {
             "process_max_fds",
             "process_start_time_seconds",
         ] {
-            let value = out
-                .lines()
-                .find_map(|l| l.strip_prefix(&format!("{name} ")))
-                .unwrap_or_else(|| panic!("{name} missing in\n{out}"));
-            let v: f64 = value.parse().unwrap();
+            let v = read
+                .iter()
+                .find(|s| s.0 == name)
+                .unwrap_or_else(|| panic!("{name} missing in {read:?}"))
+                .3;
             assert!(
                 v > 0.0 || name == "process_cpu_seconds_total",
                 "{name} = {v}"

@@ -48,7 +48,7 @@ pub fn escape_label(value: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// The `# HELP` and `# TYPE` lines of a family.
-pub(super) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
@@ -135,7 +135,10 @@ impl Metrics {
         write_pools(&mut out, &self.pool_samples());
         write_redis(&mut out, &self.redis_timings());
         self.write_actor_restarts(&mut out);
-        super::process::write_process(&mut out, self.inner.started_unix_ms);
+        write_process(
+            &mut out,
+            &super::process::samples(self.inner.started_unix_ms),
+        );
         out
     }
 
@@ -299,6 +302,14 @@ fn write_pools(out: &mut String, pools: &[(String, PoolSample)]) {
         if let Some(v) = s.acquire_timeouts {
             let _ = writeln!(out, "{TIMEOUTS}{{pool=\"{}\"}} {v}", escape_label(pool));
         }
+    }
+}
+
+/// The standard `process_*` families, one sample each.
+fn write_process(out: &mut String, samples: &[super::process::ProcessSample]) {
+    for &(name, kind, help, value) in samples {
+        family(out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
     }
 }
 
