@@ -29,6 +29,8 @@ pub(super) struct Inner {
     pub(super) routes: RouteRegistry,
     pub(super) in_flight: AtomicI64,
     pub(super) pools: RwLock<Vec<(String, Arc<dyn PoolGauges>)>>,
+    /// The deployment's settings as `brisk_config_info` labels, once described.
+    pub(super) info: OnceLock<Vec<(&'static str, String)>>,
     /// Redis command durations, once the Redis handle is registered.
     pub(super) redis: OnceLock<Arc<CommandTimings>>,
     pub(super) history: Mutex<History>,
@@ -85,6 +87,7 @@ impl Metrics {
                 in_flight: AtomicI64::new(0),
                 pools: RwLock::new(Vec::new()),
                 redis: OnceLock::new(),
+                info: OnceLock::new(),
                 history: Mutex::new(History::new(capacity.max(1))),
                 actor_restarts: Mutex::default(),
                 next_tick_nanos: AtomicU64::new(interval.as_nanos() as u64),
@@ -149,6 +152,18 @@ impl Metrics {
     /// (`brisk_redis_command_duration_seconds`); the first registration stays.
     pub fn register_redis(&self, timings: Arc<CommandTimings>) {
         let _ = self.inner.redis.set(timings);
+    }
+
+    /// Exports the process's settings as the labels of `brisk_config_info` (what
+    /// `brisk doctor` reads instead of trusting the flags it is told); the first
+    /// description stays.
+    pub fn describe(&self, labels: Vec<(&'static str, String)>) {
+        let _ = self.inner.info.set(labels);
+    }
+
+    /// The labels of `brisk_config_info`, once described.
+    pub fn info_labels(&self) -> &[(&'static str, String)] {
+        self.inner.info.get().map_or(&[], Vec::as_slice)
     }
 
     /// The registered Redis command durations, by kind.

@@ -134,6 +134,7 @@ impl Metrics {
         self.write_outcomes(&mut out);
         write_pools(&mut out, &self.pool_samples());
         write_redis(&mut out, &self.redis_timings());
+        write_info(&mut out, self.info_labels());
         self.write_actor_restarts(&mut out);
         write_process(
             &mut out,
@@ -303,6 +304,24 @@ fn write_pools(out: &mut String, pools: &[(String, PoolSample)]) {
             let _ = writeln!(out, "{TIMEOUTS}{{pool=\"{}\"}} {v}", escape_label(pool));
         }
     }
+}
+
+/// `brisk_config_info`: the settings this process runs with, as labels of a 1.
+fn write_info(out: &mut String, labels: &[(&'static str, String)]) {
+    if labels.is_empty() {
+        return;
+    }
+    family(
+        out,
+        "brisk_config_info",
+        "gauge",
+        "The settings this process runs with (labels); always 1.",
+    );
+    let labels: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
+        .collect();
+    let _ = writeln!(out, "brisk_config_info{{{}}} 1", labels.join(","));
 }
 
 /// The standard `process_*` families, one sample each.
