@@ -8,7 +8,7 @@ SCALE ?= 1
 WORKERS ?= $(shell nproc)
 BRISK := target/release/brisk
 
-.PHONY: promtool services build migrate seed run test faults lint bench bench-compare check-budget browser
+.PHONY: doctor promtool services build migrate seed run test faults lint bench bench-compare check-budget browser
 
 ## services: PostgreSQL, Redis and PgBouncer up (installed from Debian's packages if missing)
 services:
@@ -55,6 +55,10 @@ lint:
 ## bench: the load benchmark and its report (scripts/bench.sh)
 bench: services
 	scripts/bench.sh
+
+## doctor: `brisk doctor` against the server on 127.0.0.1:8080 (make run's); DOCTOR_ARGS adds flags (e.g. --ops URL... --json)
+doctor: build
+	$(BRISK) doctor $(DOCTOR_ARGS)
 
 ## check-budget: pool_size × processes against PgBouncer and PostgreSQL's max_connections
 check-budget: build

@@ -133,8 +133,14 @@ impl KitConfig {
             ("operations", operations),
             ("trusted_hops", self.ratelimit.trusted_hops.to_string()),
             ("pool_size", db.pool_size.to_string()),
-            ("pool_max_lifetime_seconds", db.max_lifetime.as_secs().to_string()),
-            ("pool_idle_timeout_seconds", db.idle_timeout.as_secs().to_string()),
+            (
+                "pool_max_lifetime_seconds",
+                db.max_lifetime.as_secs().to_string(),
+            ),
+            (
+                "pool_idle_timeout_seconds",
+                db.idle_timeout.as_secs().to_string(),
+            ),
             // The pool checks each connection on check-out (`db::pool`).
             ("pool_test_on_checkout", "true".to_string()),
             ("access_log", self.metrics.access_log.enabled.to_string()),

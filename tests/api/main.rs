@@ -8,6 +8,7 @@ mod cache;
 mod claims;
 mod client_ip;
 mod docs;
+mod doctor;
 mod faults;
 mod hello_kit;
 mod hostile_auth;

@@ -17,6 +17,8 @@
 pub mod dashboard;
 /// The `Metrics` handle: counters, routes, gauges.
 pub mod events;
+/// Reading the Prometheus text format back (for deployment checks).
+pub mod exposition;
 /// `/metrics` and the live page's endpoints.
 pub mod handlers;
 /// Percentile math over HDR histograms.
