@@ -8,11 +8,17 @@ SCALE ?= 1
 WORKERS ?= $(shell nproc)
 BRISK := target/release/brisk
 
-.PHONY: doctor promtool services build migrate seed run test faults lint bench bench-compare check-budget browser
+.PHONY: doctor promtool test-redis-cluster services build migrate seed run test faults lint bench bench-compare check-budget browser
 
-## services: PostgreSQL, Redis and PgBouncer up (installed from Debian's packages if missing)
+## services: PostgreSQL, Redis and PgBouncer up (installed from Debian's packages if missing); REDIS=cluster also starts a local Redis Cluster (3 masters, 3 replicas on 127.0.0.1:7001-7006)
 services:
 	scripts/services.sh
+	if [ "$(REDIS)" = cluster ]; then scripts/redis-cluster.sh start; fi
+
+## test-redis-cluster: the kit's cache and limiter suites on a local Redis Cluster (scripts/redis-cluster.sh)
+test-redis-cluster: services
+	scripts/redis-cluster.sh start
+	BRISK_TEST_REDIS_CLUSTER=$$(scripts/redis-cluster.sh seeds) $(CARGO) test -p brisk-kit --lib -- cache:: ratelimit::
 
 ## build: the release binary
 build:

@@ -5,7 +5,8 @@
 //! answer (the caller's timeout) is recorded too, with the time it was given.
 //! Recording is a few relaxed atomic adds: no lock.
 
-use redis::aio::{ConnectionLike, ConnectionManager};
+use super::connection::Connection;
+use redis::aio::ConnectionLike;
 use redis::{Arg, Cmd, Pipeline, RedisFuture, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -119,12 +120,12 @@ impl Drop for Stopwatch<'_> {
 /// clone (an Arc and the manager's own handle).
 #[derive(Clone)]
 pub struct TimedConnection {
-    inner: ConnectionManager,
+    inner: Connection,
     timings: Arc<CommandTimings>,
 }
 
 impl TimedConnection {
-    pub(super) fn new(inner: ConnectionManager, timings: Arc<CommandTimings>) -> Self {
+    pub(super) fn new(inner: Connection, timings: Arc<CommandTimings>) -> Self {
         Self { inner, timings }
     }
 }
