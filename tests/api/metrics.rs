@@ -309,6 +309,15 @@ async fn the_live_page_draws_charts_from_real_traffic_in_a_headless_browser() {
             .unwrap();
         assert!(points > 0, "{chart} has data points");
     }
+    assert_eq!(
+        attr_of(&dom, "id=\"chart-p99\"", "data-scale").as_deref(),
+        Some("log"),
+        "latency on a log axis"
+    );
+    assert_eq!(
+        attr_of(&dom, "id=\"chart-rps\"", "data-scale").as_deref(),
+        Some("linear")
+    );
     for route in ["/api/products/{id}", "/api/orders", "/health"] {
         assert!(
             dom.contains(&format!("data-route=\"{route}\"")),
