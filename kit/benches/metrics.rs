@@ -29,6 +29,9 @@ fn observation(i: u64) -> Observation {
         elapsed: Duration::from_micros(200 + i % 5000),
         statements: i % 4,
         db_time: Duration::from_micros(100),
+        redis_time: Duration::from_micros(50),
+        bytes_out: 2_000 + i % 80_000,
+        bytes_uncompressed: Some(8_000 + i % 300_000),
     }
 }
 

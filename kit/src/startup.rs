@@ -55,6 +55,9 @@ pub struct ServerConfig {
     pub body_timeout: Duration,
     /// See [`DEFAULT_KEEP_ALIVE`].
     pub keep_alive: Duration,
+    /// Responses compressed when the client accepts it (gzip, br); off only to
+    /// measure its cost or when a proxy in front compresses.
+    pub compression: bool,
 }
 
 impl Default for ServerConfig {
@@ -68,6 +71,7 @@ impl Default for ServerConfig {
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             keep_alive: DEFAULT_KEEP_ALIVE,
+            compression: true,
         }
     }
 }
@@ -144,6 +148,7 @@ impl KitConfig {
             // The pool checks each connection on check-out (`db::pool`).
             ("pool_test_on_checkout", "true".to_string()),
             ("access_log", self.metrics.access_log.enabled.to_string()),
+            ("compression", self.server.compression.to_string()),
             ("metrics_middleware", self.metrics.middleware.to_string()),
         ]
     }
@@ -219,7 +224,10 @@ impl Application {
             &config.metrics,
         )?;
         services.metrics.describe(config.info_labels());
-        let variants = Precompressed::default();
+        let variants = match config.server.compression {
+            true => Precompressed::default(),
+            false => Precompressed::disabled(),
+        };
         let mount = mount(&services);
         if let Some(protection) = &mount.protection {
             protection.check_limits(services.limiter.policy())?;

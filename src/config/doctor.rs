@@ -35,6 +35,13 @@ pub struct DoctorArgs {
     /// Mean statements per request a list route may run (eager loading).
     #[arg(long, default_value_t = 3.0)]
     pub list_statements: f64,
+    /// p95 response size (bytes) above which a route should be paged.
+    #[arg(long, default_value_t = 256 * 1024)]
+    pub payload_bytes: u64,
+    /// Routes the API defines whole (streamed exports, whole collections), exempt from
+    /// the payload row; comma-separated paths.
+    #[arg(long, default_value = "/api/catalog,/api/export.csv")]
+    pub whole_routes: String,
     /// PostgreSQL connections kept for clients other than PgBouncer.
     #[arg(long, default_value_t = DEFAULT_DB_RESERVE)]
     pub db_reserve: u32,

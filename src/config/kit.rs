@@ -22,6 +22,7 @@ impl ServeArgs {
                 log_format: server.log_format.into(),
                 header_timeout: Duration::from_millis(server.header_timeout_ms),
                 body_timeout: Duration::from_millis(server.body_timeout_ms),
+                compression: server.compression,
                 ..ServerConfig::default()
             },
             db: self.database.pool_config(),

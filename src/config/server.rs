@@ -55,6 +55,10 @@ pub struct ServerArgs {
     /// the connection.
     #[arg(long, env = "BRISK_BODY_TIMEOUT_MS", default_value_t = DEFAULT_BODY_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(1..))]
     pub body_timeout_ms: u64,
+    /// Compress responses for clients that accept it (gzip, br); `false` only to
+    /// measure its cost or behind a proxy that compresses.
+    #[arg(long, env = "BRISK_COMPRESSION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub compression: bool,
 }
 
 fn default_workers() -> u16 {

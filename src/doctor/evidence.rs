@@ -21,12 +21,28 @@ pub struct RouteTotals {
     pub statements: f64,
     /// Their summed time in SQL, seconds.
     pub db_seconds: f64,
+    /// Their summed time waiting on Redis, seconds.
+    pub redis_seconds: f64,
+    /// Body bytes sent.
+    pub bytes_out: f64,
+    /// Cumulative response counts per size bound (`le`, bytes), ascending.
+    pub sizes: Vec<(f64, f64)>,
 }
 
 impl RouteTotals {
     /// Mean statements per request.
     pub fn mean_statements(&self) -> f64 {
         self.statements / self.count.max(1.0)
+    }
+
+    /// The smallest size bound holding 95 % of the responses (infinite above the last).
+    pub fn p95_bytes(&self) -> f64 {
+        let mut sizes = self.sizes.clone();
+        sizes.sort_by(|a, b| a.0.total_cmp(&b.0));
+        sizes
+            .iter()
+            .find(|(_, cum)| *cum >= 0.95 * self.count)
+            .map_or(f64::INFINITY, |(le, _)| *le)
     }
 }
 
@@ -127,14 +143,25 @@ fn config_info(samples: &[Sample]) -> BTreeMap<String, String> {
 pub fn route_totals(samples: &[Sample]) -> BTreeMap<String, RouteTotals> {
     let mut routes: BTreeMap<String, RouteTotals> = BTreeMap::new();
     for s in samples {
+        let key = format!("{} {}", s.label("method"), s.label("route"));
+        if s.name == "brisk_http_response_size_bytes_bucket" {
+            let le: f64 = s.label("le").parse().unwrap_or(f64::INFINITY);
+            let sizes = &mut routes.entry(key).or_default().sizes;
+            match sizes.iter_mut().find(|(bound, _)| *bound == le) {
+                Some((_, cum)) => *cum += s.value,
+                None => sizes.push((le, s.value)),
+            }
+            continue;
+        }
         let field: fn(&mut RouteTotals) -> &mut f64 = match s.name.as_str() {
             "brisk_http_request_duration_seconds_count" => |r| &mut r.count,
             "brisk_http_request_duration_seconds_sum" => |r| &mut r.seconds,
             "brisk_http_request_statements_sum" => |r| &mut r.statements,
             "brisk_http_request_db_seconds_total" => |r| &mut r.db_seconds,
+            "brisk_http_request_redis_seconds_total" => |r| &mut r.redis_seconds,
+            "brisk_http_response_size_bytes_sum" => |r| &mut r.bytes_out,
             _ => continue,
         };
-        let key = format!("{} {}", s.label("method"), s.label("route"));
         *field(routes.entry(key).or_default()) += s.value;
     }
     routes

@@ -50,12 +50,7 @@ pub fn cache_limits_and_the_rest(e: &Evidence, args: &DoctorArgs) -> Vec<Row> {
     rows.push(workers(e));
     rows.push(capacity(e));
     rows.push(compression(e));
-    rows.push(Row::new(
-        "transfer",
-        "payload size",
-        Verdict::Unknown,
-        "response sizes are not exported in /metrics yet".into(),
-    ));
+    rows.push(payload(e, args));
     rows.extend(deployment(e, args));
     rows
 }
@@ -225,27 +220,103 @@ fn capacity(e: &Evidence) -> Row {
     }
     let per_request_ms = 1000.0 * cpu / requests;
     let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    let mut busiest: Vec<_> = e.routes.iter().filter(|(_, r)| r.count > 0.0).collect();
+    busiest.sort_by(|a, b| b.1.count.total_cmp(&a.1.count));
+    let costs: Vec<String> = busiest
+        .iter()
+        .take(3)
+        .map(|(route, r)| {
+            format!(
+                "{route}: DB {:.2} ms, Redis {:.2} ms, {:.1} KB per request",
+                1000.0 * r.db_seconds / r.count,
+                1000.0 * r.redis_seconds / r.count,
+                r.bytes_out / r.count / 1024.0
+            )
+        })
+        .collect();
     row(Verdict::Pass, format!(
-        "{per_request_ms:.3} CPU-ms per request over the observed mix (start-up included): about {:.0} requests/s per core, {:.0} on this host's {cores} core(s)",
-        1000.0 / per_request_ms, cores * 1000.0 / per_request_ms
+        "{per_request_ms:.3} CPU-ms per request over the observed mix (start-up included): about {:.0} requests/s per core, {:.0} on this host's {cores} core(s); {}",
+        1000.0 / per_request_ms, cores * 1000.0 / per_request_ms, costs.join("; ")
     ))
 }
 
 fn compression(e: &Evidence) -> Row {
     let row = |v, ev| Row::new("compression", "compressed", v, ev);
+    let stage = |st| e.total_where("brisk_http_response_compression_bytes_total", "stage", st);
+    let (before, after) = (stage("before"), stage("after"));
+    let saved = if before > 0.0 {
+        format!(
+            "; {:.0} % of the known-size body bytes saved ({:.0} KB of {:.0} KB)",
+            100.0 * (before - after) / before,
+            (before - after) / 1e3,
+            before / 1e3
+        )
+    } else {
+        String::new()
+    };
     match &e.probes.compression {
-        None => row(Verdict::Unknown, "probes turned off (--no-probes)".into()),
-        Some(Err(err)) => row(Verdict::Unknown, format!("probe failed: {err}")),
+        None => row(
+            Verdict::Unknown,
+            format!("probes turned off (--no-probes){saved}"),
+        ),
+        Some(Err(err)) => row(Verdict::Unknown, format!("probe failed: {err}{saved}")),
         Some(Ok(true)) => row(
             Verdict::Pass,
-            "a gzip request for /openapi.json came back gzip-encoded".into(),
+            format!("a gzip request for /openapi.json came back gzip-encoded{saved}"),
         ),
         Some(Ok(false)) => row(
             Verdict::Fail,
-            "a gzip request for /openapi.json came back uncompressed".into(),
+            format!("a gzip request for /openapi.json came back uncompressed{saved}"),
         )
         .fix("turn compression on (the kit's default)"),
     }
+}
+
+fn payload(e: &Evidence, args: &DoctorArgs) -> Row {
+    let row = |v, ev| Row::new("transfer", "payload size", v, ev);
+    let whole: Vec<&str> = args.whole_routes.split(',').map(str::trim).collect();
+    let mut seen: Vec<(String, f64)> = e
+        .routes
+        .iter()
+        .filter(|(_, r)| r.count > 0.0 && !r.sizes.is_empty())
+        .map(|(route, r)| (route.clone(), r.p95_bytes()))
+        .collect();
+    if seen.is_empty() {
+        return row(Verdict::Unknown, "no response sizes recorded yet".into());
+    }
+    seen.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let over: Vec<String> = seen
+        .iter()
+        .filter(|(route, p95)| {
+            let path = route.split_once(' ').map_or(route.as_str(), |(_, p)| p);
+            *p95 > args.payload_bytes as f64 && !whole.contains(&path)
+        })
+        .map(|(route, p95)| format!("{route} p95 ≤ {:.0} KB", p95 / 1024.0))
+        .collect();
+    let largest: Vec<String> = seen
+        .iter()
+        .take(3)
+        .map(|(route, p95)| format!("{route} p95 ≤ {:.0} KB", p95 / 1024.0))
+        .collect();
+    if !over.is_empty() {
+        return row(
+            Verdict::Fail,
+            format!(
+                "above {} KB without paging: {}",
+                args.payload_bytes / 1024,
+                over.join(", ")
+            ),
+        )
+        .fix("page those routes (or name them in --whole-routes if the API defines them whole)");
+    }
+    row(
+        Verdict::Pass,
+        format!(
+            "largest: {} (exempt as whole: {})",
+            largest.join(", "),
+            args.whole_routes
+        ),
+    )
 }
 
 fn deployment(e: &Evidence, args: &DoctorArgs) -> Vec<Row> {

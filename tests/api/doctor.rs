@@ -97,3 +97,11 @@ async fn a_pool_bigger_than_pgbouncers_fails_the_budget_row_only() {
     let (rows, _) = doctor(&[&app], &app.db_name).await;
     assert_eq!(failed(&rows), set(&["connection budget"]), "{rows:#?}");
 }
+
+#[actix_web::test]
+async fn compression_turned_off_fails_the_compression_row_only() {
+    let app = spawn_app_with(|a| a.server.compression = false).await;
+    traffic(&app).await;
+    let (rows, _) = doctor(&[&app], &app.db_name).await;
+    assert_eq!(failed(&rows), set(&["compressed"]), "{rows:#?}");
+}

@@ -387,3 +387,57 @@ async fn the_exposition_after_real_traffic_passes_promtool_check_metrics_with_no
     assert!(out.status.success(), "promtool failed:\n{findings}");
     assert!(findings.trim().is_empty(), "promtool findings:\n{findings}");
 }
+
+#[actix_web::test]
+async fn a_routes_costs_show_its_redis_time_response_sizes_and_bytes_saved_by_compression() {
+    let app = spawn_app().await;
+    // The catalog (about 1.5 KB of JSON here) asked for gzip goes out compressed (a
+    // client that does not decompress, so the header is seen as sent).
+    let raw = reqwest::Client::builder()
+        .no_gzip()
+        .no_brotli()
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let resp = raw
+            .get(app.url("/api/catalog"))
+            .bearer_auth(key(2))
+            .header("Accept-Encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["content-encoding"], "gzip");
+    }
+    let catalog = r#"{method="GET",route="/api/catalog"}"#;
+    let text = scrape_until(
+        &app,
+        &format!("brisk_http_response_size_bytes_count{catalog}"),
+        3.0,
+    )
+    .await;
+    let labels = r#"method="GET",route="/api/catalog""#;
+    let before = sample(
+        &text,
+        &format!("brisk_http_response_compression_bytes_total{{{labels},stage=\"before\"}}"),
+    )
+    .unwrap();
+    let after = sample(
+        &text,
+        &format!("brisk_http_response_compression_bytes_total{{{labels},stage=\"after\"}}"),
+    )
+    .unwrap();
+    assert!(after > 0.0 && before > 2.0 * after, "{before} → {after}");
+    let sent = sample(
+        &text,
+        &format!("brisk_http_response_size_bytes_sum{catalog}"),
+    );
+    assert_eq!(sent, Some(after), "every catalog response had a known size");
+    let redis = sample(
+        &text,
+        &format!("brisk_http_request_redis_seconds_total{catalog}"),
+    );
+    assert!(
+        redis.is_some_and(|s| s > 0.0),
+        "the limiter and the cache ran on Redis: {redis:?}"
+    );
+}

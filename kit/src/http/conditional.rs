@@ -1,6 +1,7 @@
 //! HTTP caching helpers: `If-None-Match`, 304, and cached bodies with their
 //! precompressed variants.
 
+use crate::http::middleware::guard::UncompressedSize;
 use crate::http::precompressed::{negotiate, Precompressed, MIN_BYTES};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
@@ -45,10 +46,16 @@ pub fn respond_cached(
                 _ => None,
             };
             match variant {
-                // `Compress` leaves a response that already has Content-Encoding alone.
-                Some((enc, compressed)) => resp
-                    .insert_header((header::CONTENT_ENCODING, enc.header_value()))
-                    .body(compressed),
+                // `Compress` leaves a response that already has Content-Encoding alone;
+                // the size before compression is told to the metrics here.
+                Some((enc, compressed)) => {
+                    let mut resp = resp
+                        .insert_header((header::CONTENT_ENCODING, enc.header_value()))
+                        .body(compressed);
+                    let size = UncompressedSize(body.len() as u64);
+                    resp.extensions_mut().insert(size);
+                    resp
+                }
                 None => resp.body(body),
             }
         }

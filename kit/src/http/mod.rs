@@ -71,7 +71,7 @@ pub fn build_app(
     }
     app.default_service(web::to(ops::not_found))
         .wrap(from_fn(middleware::guard::guard))
-        .wrap(Compress::default())
+        .wrap(Condition::new(variants.enabled(), Compress::default()))
         // One layer outside compression, inside metrics: an unsatisfiable
         // Accept-Encoding is dropped and a HEAD is served as its GET.
         .wrap_fn(|req, srv| {

@@ -98,6 +98,7 @@ struct Store {
 pub struct Precompressed {
     store: Arc<RwLock<Store>>,
     capacity: usize,
+    enabled: bool,
 }
 
 impl Default for Precompressed {
@@ -111,7 +112,22 @@ impl Precompressed {
         Self {
             store: Arc::new(RwLock::new(Store::default())),
             capacity,
+            enabled: true,
         }
+    }
+
+    /// Compression turned off (`ServerConfig::compression`): no variant is ever made,
+    /// and the app built with it has no compression layer either.
+    pub fn disabled() -> Self {
+        Self {
+            enabled: false,
+            ..Self::with_capacity(0)
+        }
+    }
+
+    /// False when compression is turned off.
+    pub fn enabled(&self) -> bool {
+        self.enabled
     }
 
     /// The `encoding` variant of `body`, whose ETag is `etag`.
@@ -121,6 +137,9 @@ impl Precompressed {
         encoding: Encoding,
         body: &[u8],
     ) -> Option<Bytes> {
+        if !self.enabled {
+            return None;
+        }
         let key = (Arc::clone(etag), encoding);
         if let Some(hit) = self.store.read().ok()?.map.get(&key) {
             return Some(hit.clone());

@@ -340,6 +340,7 @@ mod tests {
                 elapsed: Duration::from_millis(ms),
                 statements: 1,
                 db_time: Duration::ZERO,
+                ..Observation::default()
             },
         );
     }

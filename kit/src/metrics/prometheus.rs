@@ -16,7 +16,7 @@ use super::events::Metrics;
 use super::histogram::cumulative_buckets;
 use super::outcomes::{CacheEvent, LimiterEvent};
 use super::pool::PoolSample;
-use super::routes::{RouteStats, STATUS_CLASSES};
+use super::routes::{RouteStats, SIZE_BUCKETS, STATUS_CLASSES};
 use crate::redis::timing::{KindSnapshot, BOUNDS_SECONDS};
 use std::fmt::Write;
 
@@ -95,6 +95,10 @@ struct RouteRow {
     statements_buckets: Vec<u64>,
     statements_sum: u64,
     db_seconds: f64,
+    redis_seconds: f64,
+    size_buckets: Vec<u64>,
+    bytes_out: u64,
+    compression: (u64, u64),
 }
 
 impl RouteRow {
@@ -117,6 +121,10 @@ impl RouteRow {
             statements_buckets,
             statements_sum: stats.statements_sum(),
             db_seconds: stats.db_time().as_secs_f64(),
+            redis_seconds: stats.redis_time().as_secs_f64(),
+            size_buckets: stats.sizes().0,
+            bytes_out: stats.sizes().1,
+            compression: stats.compression(),
         }
     }
 }
@@ -130,6 +138,7 @@ impl Metrics {
         write_durations(&mut out, &rows);
         write_statement_histograms(&mut out, &rows);
         write_db_seconds(&mut out, &rows);
+        write_costs(&mut out, &rows);
         self.write_in_flight(&mut out);
         self.write_outcomes(&mut out);
         write_pools(&mut out, &self.pool_samples());
@@ -279,6 +288,47 @@ fn write_db_seconds(out: &mut String, rows: &[RouteRow]) {
     }
 }
 
+/// Time in Redis, response sizes, and bytes before and after compression, per route.
+fn write_costs(out: &mut String, rows: &[RouteRow]) {
+    const REDIS: &str = "brisk_http_request_redis_seconds_total";
+    family(
+        out,
+        REDIS,
+        "counter",
+        "Time spent waiting on Redis commands, summed over requests.",
+    );
+    for r in rows {
+        let _ = writeln!(out, "{REDIS}{{{}}} {}", r.labels, r.redis_seconds);
+    }
+    const SIZE: &str = "brisk_http_response_size_bytes";
+    family(
+        out,
+        SIZE,
+        "histogram",
+        "Response body bytes sent (after compression).",
+    );
+    for r in rows {
+        let buckets = SIZE_BUCKETS.iter().zip(&r.size_buckets);
+        histogram_series(out, SIZE, &r.labels, buckets, r.bytes_out, r.count);
+    }
+    const COMPRESSION: &str = "brisk_http_response_compression_bytes_total";
+    family(
+        out,
+        COMPRESSION,
+        "counter",
+        "Body bytes of the responses whose size was known, before and after compression.",
+    );
+    for r in rows {
+        let (before, after) = r.compression;
+        let _ = writeln!(
+            out,
+            "{COMPRESSION}{{{},stage=\"before\"}} {before}",
+            r.labels
+        );
+        let _ = writeln!(out, "{COMPRESSION}{{{},stage=\"after\"}} {after}", r.labels);
+    }
+}
+
 /// The pool gauges and acquire timeouts, when a pool is registered.
 fn write_pools(out: &mut String, pools: &[(String, PoolSample)]) {
     if pools.is_empty() {
@@ -369,174 +419,5 @@ fn histogram_series<'a, B: std::fmt::Display + 'a>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::metrics::routes::Observation;
-    use crate::metrics::PoolSample;
-    use actix_web::http::Method;
-    use std::time::Duration;
-
-    fn sample_metrics() -> Metrics {
-        let m = Metrics::new();
-        for ms in 1..=100u64 {
-            m.record_request(
-                "/app/products/{id}",
-                &Method::GET,
-                &Observation {
-                    status: if ms % 10 == 0 { 404 } else { 200 },
-                    elapsed: Duration::from_millis(ms),
-                    statements: ms % 3,
-                    db_time: Duration::from_millis(1),
-                },
-            );
-        }
-        m.cache(CacheEvent::Hit);
-        m.limiter(LimiterEvent::Rejected);
-        m.register_pool("db", || PoolSample {
-            max_size: 16,
-            connections: 4,
-            idle: 1,
-            waiting: Some(0),
-            acquire_timeouts: Some(2),
-        });
-        m
-    }
-
-    /// Every non-comment line is `name{labels} value` with a numeric value, and every
-    /// sample belongs to a family declared before it.
-    #[test]
-    fn every_sample_line_is_well_formed_and_declared() {
-        let text = sample_metrics().render_prometheus();
-        let mut declared: Vec<(String, String)> = vec![];
-        for line in text.lines() {
-            if let Some(rest) = line.strip_prefix("# TYPE ") {
-                let (name, kind) = rest.split_once(' ').unwrap();
-                declared.push((name.to_string(), kind.to_string()));
-                continue;
-            }
-            if line.starts_with("# HELP ") {
-                continue;
-            }
-            let (series, value) = line.rsplit_once(' ').unwrap();
-            assert!(
-                value == "+Inf" || value.parse::<f64>().is_ok(),
-                "value of {line:?}"
-            );
-            let name = series.split('{').next().unwrap();
-            assert!(
-                name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
-                "name of {line:?}"
-            );
-            let family = declared.last().expect("a sample before any # TYPE");
-            let ok = match family.1.as_str() {
-                "histogram" => ["_bucket", "_sum", "_count"]
-                    .iter()
-                    .any(|s| name == format!("{}{s}", family.0)),
-                "summary" => {
-                    name == family.0
-                        || name == format!("{}_sum", family.0)
-                        || name == format!("{}_count", family.0)
-                }
-                _ => name == family.0,
-            };
-            assert!(ok, "{line:?} under family {family:?}");
-            if family.1 == "counter" {
-                assert!(name.ends_with("_total"), "counter {name} ends with _total");
-            }
-        }
-        let names: Vec<&str> = declared.iter().map(|d| d.0.as_str()).collect();
-        let mut unique = names.clone();
-        unique.dedup();
-        assert_eq!(names, unique, "one # TYPE per family");
-    }
-
-    #[test]
-    fn the_exposition_carries_counts_and_buckets_by_route_pattern() {
-        let text = sample_metrics().render_prometheus();
-        let labels = r#"method="GET",route="/app/products/{id}""#;
-        for want in [
-            format!("brisk_http_requests_total{{{labels},status=\"2xx\"}} 90"),
-            format!("brisk_http_requests_total{{{labels},status=\"4xx\"}} 10"),
-            format!("brisk_http_request_duration_seconds_count{{{labels}}} 100"),
-            format!("brisk_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} 100"),
-            format!("brisk_http_request_duration_seconds_bucket{{{labels},le=\"0.01\"}} 10"),
-            format!("brisk_http_request_duration_seconds_bucket{{{labels},le=\"0.1\"}} 100"),
-            format!("brisk_http_request_statements_bucket{{{labels},le=\"0\"}} 33"),
-            format!("brisk_http_request_statements_sum{{{labels}}} 100"),
-            "brisk_cache_events_total{outcome=\"hit\"} 1".to_string(),
-            "brisk_ratelimit_decisions_total{outcome=\"rejected\"} 1".to_string(),
-            "brisk_pool_in_use_connections{pool=\"db\"} 3".to_string(),
-            "brisk_pool_acquire_timeouts_total{pool=\"db\"} 2".to_string(),
-            "brisk_http_requests_in_flight 0".to_string(),
-        ] {
-            assert!(
-                text.lines().any(|l| l == want),
-                "missing {want:?} in\n{text}"
-            );
-        }
-        assert!(
-            !text.contains("quantile="),
-            "one histogram, no summary: quantiles since start do not add across processes"
-        );
-    }
-
-    /// The exposition of a fixed sample, byte for byte, up to the `process_*`
-    /// families (read from this test process, so they vary).
-    #[test]
-    fn the_exposition_is_byte_for_byte_the_captured_one() {
-        let m = sample_metrics();
-        for ms in [3u64, 700, 12_000] {
-            m.record_request(
-                "/odd/\"q\"",
-                &Method::POST,
-                &Observation {
-                    status: 503,
-                    elapsed: Duration::from_millis(ms),
-                    statements: 200,
-                    db_time: Duration::from_micros(1500),
-                },
-            );
-        }
-        m.register_pool("redis", || PoolSample {
-            max_size: 1,
-            connections: 1,
-            idle: 0,
-            waiting: None,
-            acquire_timeouts: None,
-        });
-        let rendered = m.render_prometheus();
-        let process = rendered.find("# HELP process_").expect("process metrics");
-        let text = &rendered[..process];
-        assert_eq!(text, include_str!("testdata/exposition.prom"));
-    }
-
-    #[test]
-    fn declared_actors_show_their_restarts() {
-        let m = Metrics::new();
-        assert!(!m.render_prometheus().contains("brisk_actor_restarts_total"));
-        m.register_actor("warmer");
-        m.register_actor("invalidation_retrier");
-        m.actor_restarted("warmer");
-        let text = m.render_prometheus();
-        for want in [
-            "# TYPE brisk_actor_restarts_total counter",
-            r#"brisk_actor_restarts_total{actor="invalidation_retrier"} 0"#,
-            r#"brisk_actor_restarts_total{actor="warmer"} 1"#,
-        ] {
-            assert!(
-                text.lines().any(|l| l == want),
-                "missing {want:?} in\n{text}"
-            );
-        }
-    }
-
-    #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(escape_label(r#"a"b\c"#), r#"a\"b\\c"#);
-        assert_eq!(escape_label("x\ny"), "x\\ny");
-        assert!(matches!(
-            escape_label("/plain/{id}"),
-            std::borrow::Cow::Borrowed(_)
-        ));
-    }
-}
+#[path = "prometheus_tests.rs"]
+mod tests;

@@ -48,7 +48,7 @@ fn status_class(status: u16) -> usize {
 }
 
 /// What one finished request contributes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Observation {
     /// Response status code.
     pub status: u16,
@@ -58,7 +58,16 @@ pub struct Observation {
     pub statements: u64,
     /// Time spent in those statements.
     pub db_time: Duration,
+    /// Time spent waiting on Redis commands.
+    pub redis_time: Duration,
+    /// Body bytes sent (after compression).
+    pub bytes_out: u64,
+    /// Body bytes before compression, when the handler's body had a known size.
+    pub bytes_uncompressed: Option<u64>,
 }
+
+/// Upper bounds of the response-size buckets, bytes (`brisk_http_response_size_bytes`).
+pub const SIZE_BUCKETS: [u64; 7] = [1_024, 4_096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304];
 
 /// Histograms of one (route, method), behind one mutex held for a few records.
 pub struct Hists {
@@ -77,6 +86,13 @@ pub struct RouteStats {
     latency_sum_nanos: AtomicU64,
     statements_sum: AtomicU64,
     db_nanos: AtomicU64,
+    redis_nanos: AtomicU64,
+    /// Responses per size bucket (not cumulative), the last one above every bound.
+    sizes: [AtomicU64; SIZE_BUCKETS.len() + 1],
+    bytes_out: AtomicU64,
+    /// (bytes before compression, bytes sent) of the responses whose size was known.
+    sized_before: AtomicU64,
+    sized_after: AtomicU64,
 }
 
 impl RouteStats {
@@ -91,6 +107,11 @@ impl RouteStats {
             latency_sum_nanos: AtomicU64::new(0),
             statements_sum: AtomicU64::new(0),
             db_nanos: AtomicU64::new(0),
+            redis_nanos: AtomicU64::new(0),
+            sizes: Default::default(),
+            bytes_out: AtomicU64::new(0),
+            sized_before: AtomicU64::new(0),
+            sized_after: AtomicU64::new(0),
         }
     }
 
@@ -113,6 +134,44 @@ impl RouteStats {
             o.db_time.as_nanos().min(u128::from(u64::MAX)) as u64,
             Ordering::Relaxed,
         );
+        let redis = o.redis_time.as_nanos().min(u128::from(u64::MAX)) as u64;
+        self.redis_nanos.fetch_add(redis, Ordering::Relaxed);
+        let bucket = SIZE_BUCKETS
+            .iter()
+            .position(|&b| o.bytes_out <= b)
+            .unwrap_or(SIZE_BUCKETS.len());
+        self.sizes[bucket].fetch_add(1, Ordering::Relaxed);
+        self.bytes_out.fetch_add(o.bytes_out, Ordering::Relaxed);
+        if let Some(before) = o.bytes_uncompressed {
+            self.sized_before.fetch_add(before, Ordering::Relaxed);
+            self.sized_after.fetch_add(o.bytes_out, Ordering::Relaxed);
+        }
+    }
+
+    /// Sum of Redis time over all requests.
+    pub fn redis_time(&self) -> Duration {
+        Duration::from_nanos(self.redis_nanos.load(Ordering::Relaxed))
+    }
+
+    /// Cumulative response counts at each of [`SIZE_BUCKETS`], and the bytes sent.
+    pub fn sizes(&self) -> (Vec<u64>, u64) {
+        let mut running = 0;
+        let cumulative = self.sizes[..SIZE_BUCKETS.len()]
+            .iter()
+            .map(|b| {
+                running += b.load(Ordering::Relaxed);
+                running
+            })
+            .collect();
+        (cumulative, self.bytes_out.load(Ordering::Relaxed))
+    }
+
+    /// Of the responses whose size before compression was known: bytes before, bytes sent.
+    pub fn compression(&self) -> (u64, u64) {
+        (
+            self.sized_before.load(Ordering::Relaxed),
+            self.sized_after.load(Ordering::Relaxed),
+        )
     }
 
     /// The histograms, locked (a poisoned lock still holds valid histograms).
@@ -205,6 +264,7 @@ mod tests {
             elapsed: Duration::from_millis(ms),
             statements,
             db_time: Duration::from_millis(ms / 2),
+            ..Observation::default()
         }
     }
 

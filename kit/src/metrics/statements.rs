@@ -3,7 +3,9 @@
 //! each statement to it through [`RequestStatements::charge_current`], so a pooled
 //! connection shared over time by many requests charges each statement to the right
 //! one. What counts as a statement (transaction control does not) is the database
-//! layer's call; this module only keeps the count and the time.
+//! layer's call; this module only keeps the count and the time. The Redis handle
+//! charges its commands' time the same way ([`RequestStatements::charge_redis_current`]):
+//! together they are the request's time spent waiting on the database and on Redis.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +26,7 @@ pub struct RequestStatements {
 struct Inner {
     count: AtomicU64,
     nanos: AtomicU64,
+    redis_nanos: AtomicU64,
 }
 
 impl RequestStatements {
@@ -35,6 +38,11 @@ impl RequestStatements {
     /// Total time spent in counted statements.
     pub fn elapsed(&self) -> Duration {
         Duration::from_nanos(self.inner.nanos.load(Ordering::Relaxed))
+    }
+
+    /// Total time spent waiting on Redis commands.
+    pub fn redis_elapsed(&self) -> Duration {
+        Duration::from_nanos(self.inner.redis_nanos.load(Ordering::Relaxed))
     }
 
     fn record(&self, nanos: u64) {
@@ -57,6 +65,11 @@ impl RequestStatements {
     pub fn charge_current(nanos: u64) {
         let _ = CURRENT.try_with(|q| q.record(nanos));
     }
+
+    /// Charges one Redis command that took `nanos` to the request being handled.
+    pub fn charge_redis_current(nanos: u64) {
+        let _ = CURRENT.try_with(|q| q.inner.redis_nanos.fetch_add(nanos, Ordering::Relaxed));
+    }
 }
 
 #[cfg(test)]
@@ -72,11 +85,13 @@ mod tests {
             .scope(async {
                 RequestStatements::charge_current(1_000);
                 RequestStatements::charge_current(2_000);
+                RequestStatements::charge_redis_current(700);
                 assert_eq!(RequestStatements::current().map(|q| q.count()), Some(2));
             })
             .await;
         assert_eq!(statements.count(), 2);
         assert_eq!(statements.elapsed(), Duration::from_nanos(3_000));
+        assert_eq!(statements.redis_elapsed(), Duration::from_nanos(700));
         assert!(RequestStatements::current().is_none());
     }
 }

@@ -5,7 +5,6 @@
 //! one follows `MOVED`/`ASK` and a failover to a promoted replica, with bounded
 //! retries instead of redis-rs's default 16.
 
-use super::RedisConfig;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClientBuilder, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
@@ -29,12 +28,12 @@ pub enum Connection {
 }
 
 impl Connection {
-    /// Opens (lazily) what `config` names: with `cluster`, `url` is a comma-separated
-    /// list of seed nodes.
-    pub fn open(config: &RedisConfig) -> RedisResult<Connection> {
-        let connect = config.timeout.max(MIN_CONNECT_TIMEOUT);
-        if config.cluster {
-            let seeds: Vec<&str> = config.url.split(',').map(str::trim).collect();
+    /// Opens (lazily) the server at `url`, or with `cluster` the cluster whose seed
+    /// nodes `url` lists separated by commas; `timeout` bounds each command.
+    pub fn open(url: &str, cluster: bool, timeout: Duration) -> RedisResult<Connection> {
+        let connect = timeout.max(MIN_CONNECT_TIMEOUT);
+        if cluster {
+            let seeds: Vec<&str> = url.split(',').map(str::trim).collect();
             let client = ClusterClientBuilder::new(seeds)
                 .retries(CLUSTER_RETRIES)
                 .min_retry_wait(10)
@@ -42,14 +41,14 @@ impl Connection {
                 .build()?;
             let settings = ClusterConfig::new()
                 .set_connection_timeout(connect)
-                .set_response_timeout(config.timeout);
+                .set_response_timeout(timeout);
             return Ok(Connection::Cluster(
                 client.get_pending_async_connection_with_config(settings),
             ));
         }
-        let client = redis::Client::open(config.url.as_str())?;
+        let client = redis::Client::open(url)?;
         let settings = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(config.timeout))
+            .set_response_timeout(Some(timeout))
             .set_connection_timeout(Some(connect))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));

@@ -65,7 +65,7 @@ impl Redis {
     /// Builds the handle without connecting: Redis may be down at start-up.
     pub fn new(config: &RedisConfig) -> redis::RedisResult<Self> {
         Ok(Self {
-            connection: Connection::open(config)?,
+            connection: Connection::open(&config.url, config.cluster, config.timeout)?,
             prefix: Arc::from(config.prefix.as_str()),
             timeout: config.timeout,
             timings: Arc::default(),

@@ -3,9 +3,11 @@
 //! answer, and [`CommandTimings`] keeps a small fixed-bucket histogram per kind for
 //! `/metrics` (`brisk_redis_command_duration_seconds`). A command dropped before its
 //! answer (the caller's timeout) is recorded too, with the time it was given.
-//! Recording is a few relaxed atomic adds: no lock.
+//! Recording is a few relaxed atomic adds: no lock. The time is also charged to the
+//! request being handled, if any (its Redis time in `/metrics` and the access log).
 
 use super::connection::Connection;
+use crate::metrics::statements::RequestStatements;
 use redis::aio::ConnectionLike;
 use redis::{Arg, Cmd, Pipeline, RedisFuture, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -112,7 +114,10 @@ struct Stopwatch<'a> {
 
 impl Drop for Stopwatch<'_> {
     fn drop(&mut self) {
-        self.timings.record(self.kind, self.start.elapsed());
+        let elapsed = self.start.elapsed();
+        self.timings.record(self.kind, elapsed);
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        RequestStatements::charge_redis_current(nanos);
     }
 }
 

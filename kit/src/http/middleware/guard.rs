@@ -19,7 +19,7 @@
 use super::{auth, errors, rate_limit};
 use crate::metrics::RequestStatements;
 use crate::redis::budget::RedisBudget;
-use actix_web::body::MessageBody;
+use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage};
@@ -63,8 +63,21 @@ async fn count_statements<B: MessageBody>(
     next: Next<B>,
 ) -> Result<ServiceResponse<B>, Error> {
     let counter = req.extensions().get::<RequestStatements>().cloned();
-    match counter {
-        Some(counter) => counter.scope(next.call(req)).await,
-        None => next.call(req).await,
+    let Some(counter) = counter else {
+        return next.call(req).await;
+    };
+    let mut res = counter.scope(next.call(req)).await?;
+    // The body's size before compression, for the metrics layer (outside compression),
+    // unless the handler sent a precompressed variant and told it already.
+    let told = res.response().extensions().contains::<UncompressedSize>();
+    if let (false, BodySize::Sized(n)) = (told, res.response().body().size()) {
+        res.response_mut()
+            .extensions_mut()
+            .insert(UncompressedSize(n));
     }
+    Ok(res)
 }
+
+/// A response body's size in bytes before compression, when the handler knew it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UncompressedSize(pub u64);

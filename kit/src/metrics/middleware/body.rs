@@ -28,6 +28,10 @@ pub(super) struct Finish {
     pub(super) status: u16,
     pub(super) statements: RequestStatements,
     pub(super) cache: Option<CacheEvent>,
+    /// Body bytes produced so far (after compression).
+    pub(super) bytes_out: u64,
+    /// The body's size before compression, when known.
+    pub(super) bytes_uncompressed: Option<u64>,
     pub(super) request_id: Arc<str>,
     /// The W3C trace id in the request's log context.
     pub(super) trace_id: Option<Arc<str>>,
@@ -51,6 +55,9 @@ impl Finish {
                 elapsed,
                 statements,
                 db_time,
+                redis_time: self.statements.redis_elapsed(),
+                bytes_out: self.bytes_out,
+                bytes_uncompressed: self.bytes_uncompressed,
             },
         );
         let line = AccessLine {
@@ -91,6 +98,11 @@ impl MessageBody for LoggedBody {
         let this = &mut *self;
         let polled = Pin::new(&mut this.body).poll_next(cx);
         match &polled {
+            Poll::Ready(Some(Ok(chunk))) => {
+                if let Some(f) = this.finish.as_mut() {
+                    f.bytes_out += chunk.len() as u64;
+                }
+            }
             Poll::Ready(None) => {
                 if let Some(f) = this.finish.take() {
                     f.run(true);

@@ -24,6 +24,7 @@ use super::log_context::{self, LogContext};
 use super::outcomes::CacheEvent;
 use super::settings::AccessLogSettings;
 use super::statements::RequestStatements;
+use crate::http::middleware::guard::UncompressedSize;
 use crate::route::route_pattern;
 use actix_web::body::MessageBody;
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
@@ -165,6 +166,11 @@ where
             };
             finish.status = res.status().as_u16();
             finish.cache = res.response().extensions().get::<CacheEvent>().copied();
+            finish.bytes_uncompressed = res
+                .response()
+                .extensions()
+                .get::<UncompressedSize>()
+                .map(|s| s.0);
             stamp_headers(&mut res, &finish);
             Ok(res.map_body(|_, body| LoggedBody {
                 body,
@@ -203,6 +209,8 @@ fn begin(shared: Arc<Shared>, req: &ServiceRequest) -> Finish {
         status: 0,
         statements,
         cache: None,
+        bytes_out: 0,
+        bytes_uncompressed: None,
         request_id,
         trace_id: None,
         client,
