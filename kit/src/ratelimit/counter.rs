@@ -82,7 +82,8 @@ fn shape(rate: Rate) -> Shape {
     })
 }
 
-/// Admission counts per sub-window (index, count), ascending, none zero.
+/// Admission counts per sub-window (index, count), ascending (a refund may leave one at
+/// zero).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Buckets {
     counts: VecDeque<(u64, u64)>,
@@ -158,11 +159,9 @@ impl Window for Buckets {
 
     fn refund_at(&mut self, stamp: u64, rate: Rate) {
         let index = shape(rate).index(stamp);
-        if let Some(pos) = self.counts.iter().position(|&(i, _)| i == index) {
-            self.counts[pos].1 -= 1;
-            if self.counts[pos].1 == 0 {
-                self.counts.remove(pos);
-            }
+        // The sub-window stays, at zero, until it stops counting (as in Redis).
+        if let Some((_, n)) = self.counts.iter_mut().find(|(i, _)| *i == index) {
+            *n = n.saturating_sub(1);
         }
     }
 

@@ -25,8 +25,10 @@ pub fn key_args(rate: Rate) -> (u8, u64, u64) {
 ///
 /// A log key gets PEXPIRE of its period after its newest entry; a bucket key
 /// `width + lookback + 1` (period plus a sub-window) after each charge: an idle identity
-/// costs nothing after one period. A bucket key holds at most 65 fields: sub-windows
-/// that stopped counting are deleted by the next call that reads the key.
+/// costs nothing after one period. A bucket key holds at most 65 sub-windows and one
+/// field of totals (66 fields): a decision reads two fields whatever the count, and
+/// the sub-windows that stopped counting are deleted once, when the oldest counted
+/// one moves on.
 pub const DECIDE: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -34,138 +36,128 @@ local cost = tonumber(ARGV[1])
 local charge = tonumber(ARGV[2]) == 1
 local guards = tonumber(ARGV[3])
 local n = #KEYS
-
--- the log: drop admissions that left the window (ascending, oldest first: gallop
--- from the head, binary-search the first entry still inside, one LTRIM)
-local function log_load(key, period)
-  local cutoff = now - period
-  local len = redis.call('LLEN', key)
-  if len > 0 and tonumber(redis.call('LINDEX', key, 0)) <= cutoff then
-    local bound = 1
-    while bound < len and tonumber(redis.call('LINDEX', key, bound)) <= cutoff do
-      bound = bound * 2
-    end
-    local lo = math.floor(bound / 2) + 1
-    local hi = math.min(bound, len)
-    while lo < hi do
-      local mid = math.floor((lo + hi) / 2)
-      if tonumber(redis.call('LINDEX', key, mid)) <= cutoff then lo = mid + 1 else hi = mid end
-    end
-    redis.call('LTRIM', key, lo, -1)
-    len = len - lo
-  end
-  return len
-end
-
-local function log_status(key, s, count, period, c)
-  local len = s.total
-  local reset = 0
-  if len > 0 then reset = tonumber(redis.call('LINDEX', key, 0)) + period - now end
-  local retry = -1
-  if len + c > count then
-    if c > count then retry = period
-    else retry = math.max(tonumber(redis.call('LINDEX', key, len + c - count - 1)) + period - now, 1) end
-  end
-  return math.max(count - len, 0), reset, retry
-end
-
-local function log_charge(key, s, period)
-  local last = tonumber(redis.call('LINDEX', key, -1) or now)
-  local at = math.max(now, last)
-  local stamp = string.format('%d', at)
-  for c = 1, cost do redis.call('RPUSH', key, stamp) end
-  redis.call('PEXPIRE', key, period + at - now)
-  s.total = s.total + cost
-end
-
--- the buckets: {index, count} ascending from the oldest counted sub-window; the
--- sub-windows that stopped counting are deleted
-local function buckets_load(key, width, lookback)
-  local oldest = math.floor(math.max(now - lookback, 0) / width)
-  local raw = redis.call('HGETALL', key)
-  local b, stale, total = {}, {}, 0
-  for j = 1, #raw, 2 do
-    local index = tonumber(raw[j])
-    if index < oldest then
-      stale[#stale + 1] = raw[j]
-    else
-      local c = tonumber(raw[j + 1])
-      b[#b + 1] = {index, c}
-      total = total + c
-    end
-  end
-  if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
-  table.sort(b, function(x, y) return x[1] < y[1] end)
-  return b, total
-end
-
-local function buckets_status(s, count, period, width, lookback, c)
-  local b = s.b
-  local reset = 0
-  if #b > 0 then reset = (b[1][1] + 1) * width + lookback - now end
-  local retry = -1
-  if s.total + c > count then
-    if c > count then retry = period
-    else
-      local need, freed = s.total + c - count, 0
-      for j = 1, #b do
-        freed = freed + b[j][2]
-        if freed >= need then
-          retry = math.max((b[j][1] + 1) * width + lookback - now, 1)
-          break
-        end
-      end
-    end
-  end
-  return math.max(count - s.total, 0), reset, retry
-end
-
-local function buckets_charge(key, s, width, lookback)
-  local b = s.b
-  local index = math.floor(now / width)
-  -- a clock that stepped back charges the newest sub-window: counted longer
-  if #b > 0 and b[#b][1] >= index then
-    b[#b][2] = b[#b][2] + cost
-    index = b[#b][1]
-  else
-    b[#b + 1] = {index, cost}
-  end
-  redis.call('HINCRBY', key, string.format('%d', index), cost)
-  redis.call('PEXPIRE', key, width + lookback + 1)
-  s.total = s.total + cost
-end
-
+-- No local functions: a closure is built on every call, and they cost more than the
+-- counter's own work. Per key: s.total (admissions counted), and for buckets s.o and
+-- s.h (oldest and newest sub-window held), s.cur/s.curval (the current one).
 local states = {}
 local allowed = 1
 for i = 1, n do
+  local key = KEYS[i]
   local a = 3 + 5 * (i - 1)
-  local count, period = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  local kind, width, lookback = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
-  local s = {count = count, period = period, kind = kind, width = width, lookback = lookback}
-  if kind == 0 then
-    s.total = log_load(KEYS[i], period)
+  local s = {count = tonumber(ARGV[a + 1]), period = tonumber(ARGV[a + 2]), kind = tonumber(ARGV[a + 3])}
+  if s.kind == 0 then
+    -- the log: drop admissions that left the window (ascending, oldest first: gallop
+    -- from the head, binary-search the first entry still inside, one LTRIM)
+    local cutoff = now - s.period
+    local len = redis.call('LLEN', key)
+    if len > 0 and tonumber(redis.call('LINDEX', key, 0)) <= cutoff then
+      local bound = 1
+      while bound < len and tonumber(redis.call('LINDEX', key, bound)) <= cutoff do
+        bound = bound * 2
+      end
+      local lo = math.floor(bound / 2) + 1
+      local hi = math.min(bound, len)
+      while lo < hi do
+        local mid = math.floor((lo + hi) / 2)
+        if tonumber(redis.call('LINDEX', key, mid)) <= cutoff then lo = mid + 1 else hi = mid end
+      end
+      redis.call('LTRIM', key, lo, -1)
+      len = len - lo
+    end
+    s.total = len
   else
-    s.b, s.total = buckets_load(KEYS[i], width, lookback)
+    -- the buckets: a hash of sub-window index -> count, plus 'm' = "total oldest
+    -- newest", so a decision reads two fields whatever the count; the sub-windows
+    -- that stopped counting are deleted when the oldest counted one moves on
+    local width, lookback = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
+    s.width, s.lookback = width, lookback
+    local oldest = math.floor(math.max(now - lookback, 0) / width)
+    s.cur = math.floor(now / width)
+    local got = redis.call('HMGET', key, 'm', string.format('%d', s.cur))
+    s.curval, s.total = tonumber(got[2] or '0'), 0
+    if got[1] then
+      local total, o, h = string.match(got[1], '(%d+) (%d+) (%d+)')
+      s.total, s.o, s.h = tonumber(total), tonumber(o), tonumber(h)
+      if s.h < oldest then
+        redis.call('DEL', key)
+        s.total, s.o, s.h, s.curval = 0, nil, nil, 0
+      elseif s.o < oldest then
+        local dead = {}
+        for d = s.o, oldest - 1 do dead[#dead + 1] = string.format('%d', d) end
+        local vals = redis.call('HMGET', key, unpack(dead))
+        for j = 1, #vals do s.total = s.total - tonumber(vals[j] or '0') end
+        redis.call('HDEL', key, unpack(dead))
+        local live = {}
+        for d = oldest, s.h do live[#live + 1] = string.format('%d', d) end
+        vals = redis.call('HMGET', key, unpack(live))
+        for j = 1, #vals do
+          if vals[j] then s.o = oldest + j - 1 break end
+        end
+        redis.call('HSET', key, 'm', string.format('%d %d %d', s.total, s.o, s.h))
+      end
+    end
   end
-  if s.total + cost > count then allowed = 0 end
+  if s.total + cost > s.count then allowed = 0 end
   states[i] = s
 end
 
 local out = {now, allowed}
 for i = 1, n do
   local key, s = KEYS[i], states[i]
+  local count, period = s.count, s.period
   local c = cost
   if allowed == 1 and charge and i > guards then
-    if s.kind == 0 then log_charge(key, s, s.period) else buckets_charge(key, s, s.width, s.lookback) end
+    if s.kind == 0 then
+      local last = tonumber(redis.call('LINDEX', key, -1) or now)
+      local at = math.max(now, last)
+      local stamp = string.format('%d', at)
+      for k = 1, cost do redis.call('RPUSH', key, stamp) end
+      redis.call('PEXPIRE', key, period + at - now)
+    else
+      -- a clock that stepped back charges the newest sub-window: counted longer
+      local at, val = s.cur, s.curval
+      if s.h and s.h > at then
+        at = s.h
+        val = tonumber(redis.call('HGET', key, string.format('%d', at)) or '0')
+      end
+      s.o = s.o or at
+      s.h = at
+      local m = string.format('%d %d %d', s.total + cost, s.o, s.h)
+      redis.call('HSET', key, 'm', m, string.format('%d', at), val + cost)
+      redis.call('PEXPIRE', key, s.width + s.lookback + 1)
+    end
+    s.total = s.total + cost
     c = 0
   end
-  local remaining, reset, retry
+  local reset, retry = 0, -1
   if s.kind == 0 then
-    remaining, reset, retry = log_status(key, s, s.count, s.period, c)
+    local len = s.total
+    if len > 0 then reset = tonumber(redis.call('LINDEX', key, 0)) + period - now end
+    if len + c > count then
+      if c > count then retry = period
+      else retry = math.max(tonumber(redis.call('LINDEX', key, len + c - count - 1)) + period - now, 1) end
+    end
   else
-    remaining, reset, retry = buckets_status(s, s.count, s.period, s.width, s.lookback, c)
+    local width, lookback = s.width, s.lookback
+    if s.o then reset = (s.o + 1) * width + lookback - now end
+    if s.total + c > count then
+      if c > count then retry = period
+      else
+        -- the oldest sub-windows leave first: wait for the one that frees enough
+        local need, freed, held = s.total + c - count, 0, {}
+        for d = s.o, s.h do held[#held + 1] = string.format('%d', d) end
+        local vals = redis.call('HMGET', key, unpack(held))
+        for j = 1, #vals do
+          freed = freed + tonumber(vals[j] or '0')
+          if freed >= need then
+            retry = math.max((s.o + j) * width + lookback - now, 1)
+            break
+          end
+        end
+      end
+    end
   end
-  out[#out + 1] = remaining
+  out[#out + 1] = math.max(count - s.total, 0)
   out[#out + 1] = math.max(reset, 0)
   out[#out + 1] = retry
 end
@@ -174,22 +166,24 @@ return out
 
 /// The refund of one admission stamped ARGV[1] (ms) to each of KEYS; then three per
 /// key: kind, width, lookback ([`key_args`]). A log loses its newest entry with that
-/// stamp; buckets lose one from the stamp's sub-window, never below zero (a sub-window
-/// that reaches zero is deleted).
+/// stamp; buckets lose one from the stamp's sub-window and from the total, never below
+/// zero (the sub-window stays, at zero, until it stops counting).
 pub const REFUND: &str = r#"
 local stamp = ARGV[1]
 for i = 1, #KEYS do
+  local key = KEYS[i]
   local a = 1 + 3 * (i - 1)
   local kind, width = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
   if kind == 0 then
-    redis.call('LREM', KEYS[i], -1, stamp)
+    redis.call('LREM', key, -1, stamp)
   else
     local field = string.format('%d', math.floor(tonumber(stamp) / width))
-    local left = tonumber(redis.call('HGET', KEYS[i], field) or '0')
-    if left > 1 then
-      redis.call('HINCRBY', KEYS[i], field, -1)
-    elseif left == 1 then
-      redis.call('HDEL', KEYS[i], field)
+    local got = redis.call('HMGET', key, 'm', field)
+    local left = tonumber(got[2] or '0')
+    if got[1] and left > 0 then
+      local total, o, h = string.match(got[1], '(%d+) (%d+) (%d+)')
+      local m = string.format('%d %s %s', tonumber(total) - 1, o, h)
+      redis.call('HSET', key, 'm', m, field, left - 1)
     end
   end
 end

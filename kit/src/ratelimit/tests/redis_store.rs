@@ -83,14 +83,9 @@ async fn a_request_rejected_by_the_hourly_limit_leaves_the_daily_remaining_uncha
         assert_eq!(d.limits[1].remaining, 0);
         assert!(d.limits[1].retry_after_ms.is_some());
     }
-    let mut conn = redis_at(REDIS_URL, &prefix).conn();
-    let daily: Vec<i64> = redis::cmd("HVALS")
-        .arg(&limits.checks[0].key)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let daily = sub_windows(&prefix, &limits.checks[0].key).await;
     assert_eq!(
-        daily.iter().sum::<i64>(),
+        daily.values().sum::<i64>(),
         2,
         "two admissions recorded in the daily counter"
     );
