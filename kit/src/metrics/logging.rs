@@ -1,8 +1,10 @@
 //! Log output for `brisk serve`: env_logger (`RUST_LOG`, default `info`), as text or,
 //! with `--log-format json`, one JSON object per line. Access-log lines are already
 //! JSON objects in that mode; the timestamp and level are merged into them, so every
-//! line parses as one flat object.
+//! line parses as one flat object. Access lines skip env_logger: they go, framed the
+//! same way, to the buffered writer thread of [`super::access_writer`] on stderr.
 
+use super::access_writer::{self, AccessWriter, LineStyle};
 use std::io::Write;
 
 /// How log lines are written.
@@ -20,7 +22,8 @@ pub enum LineFormat {
 pub fn init(format: impl Into<LineFormat>) {
     let mut builder =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
-    if format.into() == LineFormat::Json {
+    let format = format.into();
+    if format == LineFormat::Json {
         builder.format(|buf, record| {
             let line = json_line(
                 &chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
@@ -31,7 +34,17 @@ pub fn init(format: impl Into<LineFormat>) {
             writeln!(buf, "{line}")
         });
     }
-    let _ = builder.try_init();
+    if builder.try_init().is_ok() {
+        let style = match format {
+            LineFormat::Text => LineStyle::Text,
+            LineFormat::Json => LineStyle::Json,
+        };
+        match AccessWriter::spawn(Box::new(std::io::stderr()), access_writer::CAPACITY) {
+            Ok(writer) => access_writer::install(writer, style),
+            // Without the thread, access lines go through env_logger as before.
+            Err(e) => log::warn!("access log: no writer thread ({e}); logging directly"),
+        }
+    }
 }
 
 /// One JSON log line: `message` is merged when it is itself a JSON object, else

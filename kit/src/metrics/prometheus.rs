@@ -144,6 +144,7 @@ impl Metrics {
         write_pools(&mut out, &self.pool_samples());
         self.write_actor_restarts(&mut out);
         self.write_start_time(&mut out);
+        write_access_log_dropped(&mut out);
         out
     }
 
@@ -230,6 +231,19 @@ impl Metrics {
             self.inner.started_unix_ms as f64 / 1000.0
         );
     }
+}
+
+/// `brisk_access_log_dropped_total`: lines the access log's writer could not take.
+fn write_access_log_dropped(out: &mut String) {
+    const NAME: &str = "brisk_access_log_dropped_total";
+    family(
+        out,
+        NAME,
+        "counter",
+        "Access-log lines dropped because the writer could not keep up.",
+    );
+    let n = crate::metrics::access_writer::dropped_total();
+    let _ = writeln!(out, "{NAME} {n}");
 }
 
 /// `brisk_http_requests_total` by status class (classes without requests left out).
