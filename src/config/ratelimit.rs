@@ -217,7 +217,11 @@ mod tests {
         let search = spec.routes.iter().find(|r| r.pattern == "/api/search");
         assert_eq!(search.unwrap().rates[0].strategy, Strategy::FixedWindow);
         let pro = spec.plan_rates(PlanName("pro")).unwrap();
-        assert_eq!(pro[0].strategy, Strategy::SlidingWindowCounter, "the default");
+        assert_eq!(
+            pro[0].strategy,
+            Strategy::SlidingWindowCounter,
+            "the default"
+        );
         let err = Wrapper::try_parse_from(["brisk", "--rate-limit-pro", "600 per minute gcra"])
             .err()
             .unwrap()

@@ -24,11 +24,12 @@ pub fn key_args(rate: Rate) -> (u8, u64, u64) {
 /// retry_after_ms_1 (-1: none), ...}`.
 ///
 /// A log key gets PEXPIRE of its period after its newest entry; a bucket key
-/// `width + lookback + 1` (period plus a sub-window) after each charge: an idle identity
-/// costs nothing after one period. A bucket key holds at most 65 sub-windows and one
-/// field of totals (66 fields): a decision reads two fields whatever the count, and
-/// the sub-windows that stopped counting are deleted once, when the oldest counted
-/// one moves on.
+/// `width + lookback + 1` (period plus a sub-window) after the first charge of each
+/// sub-window (which is when its last charge is counted until at most): an idle
+/// identity costs nothing after one period. A bucket key holds at most 65 sub-windows
+/// and three fields of totals (68 fields): a decision reads four fields whatever the
+/// count, and the sub-windows that stopped counting are deleted once, when the oldest
+/// counted one moves on.
 pub const DECIDE: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -66,34 +67,35 @@ for i = 1, n do
     end
     s.total = len
   else
-    -- the buckets: a hash of sub-window index -> count, plus 'm' = "total oldest
-    -- newest", so a decision reads two fields whatever the count; the sub-windows
-    -- that stopped counting are deleted when the oldest counted one moves on
+    -- the buckets: a hash of sub-window index -> count, plus 'n', 'o', 'h' (the sum
+    -- of the counts held, the oldest and the newest index held), so a decision reads
+    -- four fields whatever the count; the sub-windows that stopped counting are
+    -- deleted when the oldest counted one moves on. Numbers go to Redis as numbers
+    -- (written as integers below 1e14), no string formatting on the hot path.
     local width, lookback = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
     s.width, s.lookback = width, lookback
     local oldest = math.floor(math.max(now - lookback, 0) / width)
     s.cur = math.floor(now / width)
-    local got = redis.call('HMGET', key, 'm', string.format('%d', s.cur))
-    s.curval, s.total = tonumber(got[2] or '0'), 0
+    local got = redis.call('HMGET', key, 'n', 'o', 'h', s.cur)
+    s.curval, s.total = tonumber(got[4]) or 0, 0
     if got[1] then
-      local total, o, h = string.match(got[1], '(%d+) (%d+) (%d+)')
-      s.total, s.o, s.h = tonumber(total), tonumber(o), tonumber(h)
+      s.total, s.o, s.h = tonumber(got[1]), tonumber(got[2]), tonumber(got[3])
       if s.h < oldest then
         redis.call('DEL', key)
         s.total, s.o, s.h, s.curval = 0, nil, nil, 0
       elseif s.o < oldest then
         local dead = {}
-        for d = s.o, oldest - 1 do dead[#dead + 1] = string.format('%d', d) end
+        for d = s.o, oldest - 1 do dead[#dead + 1] = d end
         local vals = redis.call('HMGET', key, unpack(dead))
-        for j = 1, #vals do s.total = s.total - tonumber(vals[j] or '0') end
+        for j = 1, #vals do s.total = s.total - (tonumber(vals[j]) or 0) end
         redis.call('HDEL', key, unpack(dead))
         local live = {}
-        for d = oldest, s.h do live[#live + 1] = string.format('%d', d) end
+        for d = oldest, s.h do live[#live + 1] = d end
         vals = redis.call('HMGET', key, unpack(live))
         for j = 1, #vals do
           if vals[j] then s.o = oldest + j - 1 break end
         end
-        redis.call('HSET', key, 'm', string.format('%d %d %d', s.total, s.o, s.h))
+        redis.call('HSET', key, 'n', s.total, 'o', s.o)
       end
     end
   end
@@ -118,13 +120,18 @@ for i = 1, n do
       local at, val = s.cur, s.curval
       if s.h and s.h > at then
         at = s.h
-        val = tonumber(redis.call('HGET', key, string.format('%d', at)) or '0')
+        val = tonumber(redis.call('HGET', key, at)) or 0
       end
-      s.o = s.o or at
+      if s.h == at then
+        redis.call('HSET', key, 'n', s.total + cost, at, val + cost)
+      else
+        -- a new sub-window: the key must outlive it (period + a sub-window from
+        -- its first charge), so the TTL is set once per sub-window, not per call
+        s.o = s.o or at
+        redis.call('HSET', key, 'n', s.total + cost, 'o', s.o, 'h', at, at, val + cost)
+        redis.call('PEXPIRE', key, s.width + s.lookback + 1)
+      end
       s.h = at
-      local m = string.format('%d %d %d', s.total + cost, s.o, s.h)
-      redis.call('HSET', key, 'm', m, string.format('%d', at), val + cost)
-      redis.call('PEXPIRE', key, s.width + s.lookback + 1)
     end
     s.total = s.total + cost
     c = 0
@@ -145,10 +152,10 @@ for i = 1, n do
       else
         -- the oldest sub-windows leave first: wait for the one that frees enough
         local need, freed, held = s.total + c - count, 0, {}
-        for d = s.o, s.h do held[#held + 1] = string.format('%d', d) end
+        for d = s.o, s.h do held[#held + 1] = d end
         local vals = redis.call('HMGET', key, unpack(held))
         for j = 1, #vals do
-          freed = freed + tonumber(vals[j] or '0')
+          freed = freed + (tonumber(vals[j]) or 0)
           if freed >= need then
             retry = math.max((s.o + j) * width + lookback - now, 1)
             break
@@ -177,13 +184,11 @@ for i = 1, #KEYS do
   if kind == 0 then
     redis.call('LREM', key, -1, stamp)
   else
-    local field = string.format('%d', math.floor(tonumber(stamp) / width))
-    local got = redis.call('HMGET', key, 'm', field)
-    local left = tonumber(got[2] or '0')
+    local field = math.floor(tonumber(stamp) / width)
+    local got = redis.call('HMGET', key, 'n', field)
+    local left = tonumber(got[2]) or 0
     if got[1] and left > 0 then
-      local total, o, h = string.match(got[1], '(%d+) (%d+) (%d+)')
-      local m = string.format('%d %s %s', tonumber(total) - 1, o, h)
-      redis.call('HSET', key, 'm', m, field, left - 1)
+      redis.call('HSET', key, 'n', tonumber(got[1]) - 1, field, left - 1)
     end
   end
 end
