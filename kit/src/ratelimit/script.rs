@@ -17,8 +17,8 @@ pub fn key_args(rate: Rate) -> (u8, u64, u64) {
     }
 }
 
-/// The decision. KEYS: one state per check. ARGV[1]: cost; ARGV[2]: 1 to charge an
-/// admitted request, 0 for a dry run; ARGV[3]: how many of the first KEYS are guards
+/// The decision. KEYS: one state per check. `ARGV[1]`: cost; `ARGV[2]`: 1 to charge an
+/// admitted request, 0 for a dry run; `ARGV[3]`: how many of the first KEYS are guards
 /// (checked, never charged); then five per key: count, period (ms), kind, width,
 /// lookback ([`key_args`]). Returns `{now_ms, allowed, remaining_1, reset_after_ms_1,
 /// retry_after_ms_1 (-1: none), ...}`.
@@ -171,7 +171,7 @@ end
 return out
 "#;
 
-/// The refund of one admission stamped ARGV[1] (ms) to each of KEYS; then three per
+/// The refund of one admission stamped `ARGV[1]` (ms) to each of KEYS; then three per
 /// key: kind, width, lookback ([`key_args`]). A log loses its newest entry with that
 /// stamp; buckets lose one from the stamp's sub-window and from the total, never below
 /// zero (the sub-window stays, at zero, until it stops counting).
