@@ -262,7 +262,11 @@ impl Limiter {
         let inner = &self.inner;
         inner.metrics.limiter(LimiterEvent::DecidedWithoutStore);
         let processes = u64::from(inner.settings.processes);
-        let share = |c: &Check| Rate::new((c.rate.count / processes).max(1), c.rate.period);
+        // The process's share of the count, counted by the limit's own strategy.
+        let share = |c: &Check| Rate {
+            count: (c.rate.count / processes).max(1),
+            ..c.rate
+        };
         let now = inner.clock.now_ms();
         let source = Source::WithoutStore(limits.on_failure);
         let local = |share: &dyn Fn(&Check) -> Rate| {
