@@ -155,10 +155,14 @@ pub fn send_global(line: &str) -> bool {
         return false;
     };
     let framed = match style {
-        LineStyle::Text => format!(
-            "[{} INFO  brisk::access] {line}",
-            chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
-        ),
+        LineStyle::Text => {
+            let mut framed = String::with_capacity(line.len() + 48);
+            framed.push('[');
+            with_second_stamp(|ts| framed.push_str(ts));
+            framed.push_str(" INFO  brisk::access] ");
+            framed.push_str(line);
+            framed
+        }
         LineStyle::Json => super::logging::json_line(
             &chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             "INFO",
@@ -168,6 +172,27 @@ pub fn send_global(line: &str) -> bool {
     };
     writer.send(framed);
     true
+}
+
+/// Calls `f` with the current second as env_logger writes it
+/// (`2026-01-02T03:04:05Z`), formatted once per second per thread.
+fn with_second_stamp(f: impl FnOnce(&str)) {
+    thread_local! {
+        static STAMP: std::cell::RefCell<(i64, String)> = const {
+            std::cell::RefCell::new((i64::MIN, String::new()))
+        };
+    }
+    let now = chrono::Utc::now();
+    STAMP.with(|cell| {
+        let mut stamp = cell.borrow_mut();
+        if stamp.0 != now.timestamp() {
+            *stamp = (
+                now.timestamp(),
+                now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            );
+        }
+        f(&stamp.1);
+    });
 }
 
 /// Lines the installed writer dropped (0 without one).
