@@ -13,7 +13,9 @@
 //! connection goes for 6 s, so admissions expire on every call). Each counter is measured twice: filled by the script in a burst (one or
 //! two sub-windows) and with the same count spread over all 64 sub-windows (`HSET`
 //! directly: the shape a key under steady traffic has, the counter's costliest). A
-//! script that returns 1 and a `GET` are measured the same way for scale.
+//! script that returns 1 and a `GET` are measured the same way for scale. Beside each
+//! time: the Redis commands the script ran per decision (from the same
+//! `INFO commandstats`), which no load on the machine changes.
 
 use brisk_kit::ratelimit::counter::Shape;
 use brisk_kit::ratelimit::store::RedisStore;
@@ -75,6 +77,27 @@ async fn spread(redis: &Redis, check: &Check, held: u64) {
     let _: i64 = c.query_async(&mut redis.conn()).await.expect("HSET");
 }
 
+/// Commands the scripts ran (every `cmdstat_*` but the script call and this tool's
+/// own), per script call: independent of how loaded the machine is.
+async fn inner_calls_per_call(redis: &Redis) -> f64 {
+    let info: String = cmd(redis, &["INFO", "commandstats"]).await;
+    let calls = |l: &str| -> u64 {
+        l.split([':', ','])
+            .find_map(|f| f.strip_prefix("calls="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let (mut scripts, mut inner) = (0, 0);
+    for l in info.lines().filter(|l| l.starts_with("cmdstat_")) {
+        if l.starts_with("cmdstat_evalsha:") {
+            scripts += calls(l);
+        } else if !l.starts_with("cmdstat_config") && !l.starts_with("cmdstat_info") {
+            inner += calls(l);
+        }
+    }
+    inner as f64 / scripts.max(1) as f64
+}
+
 async fn case(redis: &Redis, store: &RedisStore, strategy: &str, held: u64, spread_out: bool) {
     let limit = format!("10000000 per hour {strategy}");
     let checks = [Check {
@@ -110,8 +133,9 @@ async fn case(redis: &Redis, store: &RedisStore, strategy: &str, held: u64, spre
         }
         charged = charged.min(usec_per_call(redis, "evalsha").await);
     }
+    let inner = inner_calls_per_call(redis).await;
     println!(
-        "{strategy:<24} {held:>8} held {fields:>3} sub-windows  {dry:>6.2} µs/dry run  {charged:>6.2} µs/decision  {bytes:>8} B"
+        "{strategy:<24} {held:>8} held {fields:>3} fields  {dry:>6.2} µs/dry run  {charged:>6.2} µs/decision  {inner:>4.1} commands/decision  {bytes:>8} B"
     );
 }
 
@@ -136,12 +160,13 @@ async fn steady(redis: &Redis, store: &RedisStore, strategy: &str) {
         }
         charged = charged.min(usec_per_call(redis, "evalsha").await);
     }
+    let inner = inner_calls_per_call(redis).await;
     let key = checks[0].key.as_str();
     let held = store.peek(&checks, 1).await.expect("peek").statuses[0].remaining;
     let held = 10_000_000 - held;
     let bytes: i64 = cmd(redis, &["MEMORY", "USAGE", key, "SAMPLES", "0"]).await;
     println!(
-        "{strategy:<24} {held:>8} held, steady, 5 s period  {charged:>6.2} µs/decision  {bytes:>8} B"
+        "{strategy:<24} {held:>8} held, steady, 5 s period  {charged:>6.2} µs/decision  {inner:>4.1} commands/decision  {bytes:>8} B"
     );
 }
 
