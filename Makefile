@@ -8,11 +8,17 @@ SCALE ?= 1
 WORKERS ?= $(shell nproc)
 BRISK := target/release/brisk
 
-.PHONY: services build migrate seed run test faults lint bench bench-compare check-budget browser
+.PHONY: doctor promtool test-redis-cluster services build migrate seed run test faults lint bench bench-compare check-budget browser
 
-## services: PostgreSQL, Redis and PgBouncer up (installed from Debian's packages if missing)
+## services: PostgreSQL, Redis and PgBouncer up (installed from Debian's packages if missing); REDIS=cluster also starts a local Redis Cluster (3 masters, 3 replicas on 127.0.0.1:7001-7006)
 services:
 	scripts/services.sh
+	if [ "$(REDIS)" = cluster ]; then scripts/redis-cluster.sh start; fi
+
+## test-redis-cluster: the kit's cache and limiter suites on a local Redis Cluster (scripts/redis-cluster.sh)
+test-redis-cluster: services
+	scripts/redis-cluster.sh start
+	BRISK_TEST_REDIS_CLUSTER=$$(scripts/redis-cluster.sh seeds) $(CARGO) test -p brisk-kit --lib -- cache:: ratelimit::
 
 ## build: the release binary
 build:
@@ -35,8 +41,12 @@ run: migrate
 browser:
 	scripts/ensure-chromium.sh
 
-## test: every test against the real services (through PgBouncer), the browser test included
-test: services browser
+## promtool: Debian's promtool for the test that checks /metrics (once; its server is not left running)
+promtool:
+	scripts/ensure-promtool.sh
+
+## test: every test against the real services (through PgBouncer), the browser and promtool tests included
+test: services browser promtool
 	scripts/test.sh
 
 ## faults: the fault suite (real processes under load, scripts/faults.sh builds the release test binary with the fault-injection feature); report in target/faults/report.md
@@ -51,6 +61,10 @@ lint:
 ## bench: the load benchmark and its report (scripts/bench.sh)
 bench: services
 	scripts/bench.sh
+
+## doctor: `brisk doctor` against the server on 127.0.0.1:8080 (make run's); DOCTOR_ARGS adds flags (e.g. --ops URL... --json)
+doctor: build
+	$(BRISK) doctor $(DOCTOR_ARGS)
 
 ## check-budget: pool_size × processes against PgBouncer and PostgreSQL's max_connections
 check-budget: build

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod config;
 pub mod db;
+pub mod doctor;
 pub mod domain;
 pub mod order_api;
 pub mod policy;

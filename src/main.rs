@@ -14,6 +14,7 @@ fn main() {
         Some(Command::CheckBudget(args)) => {
             brisk_kit::db::budget::run_cli(&args.database.budget_config())
         }
+        Some(Command::Doctor(args)) => brisk::doctor::run_cli(&args),
     };
     if let Err(message) = outcome {
         eprintln!("brisk: {message}");

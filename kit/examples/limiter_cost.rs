@@ -179,6 +179,7 @@ async fn main() {
         url: server.url(),
         timeout: Duration::from_secs(10),
         prefix: "cost".into(),
+        ..RedisConfig::default()
     })
     .expect("a valid Redis URL");
     let version: String = cmd(&redis, &["INFO", "server"]).await;

@@ -12,6 +12,7 @@
 //! that started it had spent its own, and every caller adopts a Redis failure seen
 //! inside the flight, so no waiter pays a second Redis timeout afterwards.
 
+use crate::metrics::log_context;
 use crate::redis::budget;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use std::borrow::Borrow;
@@ -125,8 +126,9 @@ where
         F: Future<Output = V> + Send + 'static,
     {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        // Taken here, in the starting request's task: a spawned task has no budget.
-        let work = budget::in_flight(work);
+        // Taken here, in the starting request's task: a spawned task has no budget,
+        // and its log lines name the request that started it.
+        let work = log_context::scope(log_context::current(), budget::in_flight(work));
         let registry = Arc::clone(self);
         let owned_key = key.clone();
         let handle = tokio::spawn(async move {
@@ -241,5 +243,19 @@ mod tests {
             })
             .await;
         assert_eq!(seen, (Ok(3), true));
+    }
+
+    #[tokio::test]
+    async fn the_work_logs_as_the_request_that_started_it() {
+        use crate::metrics::log_context::{self, LogContext};
+        let flights: Arc<SingleFlight<String, Option<LogContext>>> = Arc::default();
+        let starter = LogContext::for_request(Arc::from("req-1"), None);
+        let seen = log_context::scope(Some(starter.clone()), async {
+            let (caller, started) = flights.join_or_start("k", || async { log_context::current() });
+            assert!(started);
+            caller.await
+        })
+        .await;
+        assert_eq!(seen, Ok(Some(starter)));
     }
 }

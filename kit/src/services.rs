@@ -78,6 +78,7 @@ impl Services {
         let db = DbPool::build(db);
         let metrics = Metrics::with_history(metrics.interval, metrics.history);
         metrics.register_pool("db", Bb8Pool::new(db.inner().clone(), db.max_size()));
+        metrics.register_redis(redis.timings().clone());
         // The cache and the limiter keep their state in Redis, or in-process without it.
         let shared = match store {
             Store::Redis => Some(redis.clone()),

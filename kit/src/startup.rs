@@ -106,6 +106,49 @@ pub struct KitConfig {
     pub metrics: MetricsConfig,
 }
 
+impl KitConfig {
+    /// The settings a deployment check needs, as `brisk_config_info` labels: the
+    /// store, the process and worker counts, the pool's size and recycling, where the
+    /// operations endpoints are served, the trusted proxy hops, the access log.
+    pub fn info_labels(&self) -> Vec<(&'static str, String)> {
+        let db = &self.db;
+        let store = match self.store {
+            Store::Redis => "redis",
+            Store::Memory => "memory",
+        };
+        // Known from the budget check's settings; without the check, not told.
+        let processes = self
+            .budget
+            .as_ref()
+            .map_or_else(|| "unknown".to_string(), |b| b.processes.to_string());
+        let operations = match self.server.admin_bind {
+            Some(addr) => addr.to_string(),
+            None => "api".to_string(),
+        };
+        vec![
+            ("store", store.to_string()),
+            ("processes", processes),
+            ("workers", self.server.workers.to_string()),
+            ("api_bind", self.server.bind.to_string()),
+            ("operations", operations),
+            ("trusted_hops", self.ratelimit.trusted_hops.to_string()),
+            ("pool_size", db.pool_size.to_string()),
+            (
+                "pool_max_lifetime_seconds",
+                db.max_lifetime.as_secs().to_string(),
+            ),
+            (
+                "pool_idle_timeout_seconds",
+                db.idle_timeout.as_secs().to_string(),
+            ),
+            // The pool checks each connection on check-out (`db::pool`).
+            ("pool_test_on_checkout", "true".to_string()),
+            ("access_log", self.metrics.access_log.enabled.to_string()),
+            ("metrics_middleware", self.metrics.middleware.to_string()),
+        ]
+    }
+}
+
 /// What an application hands the kit: its handler set, which of its routes need a
 /// key and how a key is checked, and its own operations endpoints.
 #[derive(Clone)]
@@ -175,6 +218,7 @@ impl Application {
             &config.ratelimit,
             &config.metrics,
         )?;
+        services.metrics.describe(config.info_labels());
         let variants = Precompressed::default();
         let mount = mount(&services);
         if let Some(protection) = &mount.protection {

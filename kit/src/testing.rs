@@ -13,6 +13,26 @@ use tokio::sync::watch;
 /// The machine's Redis, which every test shares under its own prefix.
 pub const REDIS_ADDR: &str = "127.0.0.1:6379";
 
+/// Set to a Redis Cluster's seed nodes (`redis://127.0.0.1:7001,…`), the tests that
+/// use the shared Redis run on that cluster instead (`make test-redis-cluster`).
+pub const CLUSTER_ENV: &str = "BRISK_TEST_REDIS_CLUSTER";
+
+/// The settings of the Redis the tests share: the machine's one server, or the
+/// cluster [`CLUSTER_ENV`] names.
+pub fn shared_redis(prefix: &str, timeout: std::time::Duration) -> crate::redis::RedisConfig {
+    let cluster = std::env::var(CLUSTER_ENV)
+        .ok()
+        .filter(|s| !s.trim().is_empty());
+    crate::redis::RedisConfig {
+        url: cluster
+            .clone()
+            .unwrap_or_else(|| format!("redis://{REDIS_ADDR}")),
+        cluster: cluster.is_some(),
+        timeout,
+        prefix: prefix.to_string(),
+    }
+}
+
 /// A key prefix no other test uses (`test-<uuid>`): tests never see each other's keys.
 pub fn unique_prefix() -> String {
     format!("test-{}", uuid::Uuid::new_v4())

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod cache;
 pub mod database;
+pub mod doctor;
 pub mod kit;
 pub mod metrics;
 pub mod ratelimit;
@@ -15,6 +16,7 @@ use clap::{Args, Parser, Subcommand};
 pub use api::ApiArgs;
 pub use cache::CacheArgs;
 pub use database::{DatabaseArgs, MigrateArgs, SeedArgs};
+pub use doctor::DoctorArgs;
 pub use metrics::MetricsArgs;
 pub use ratelimit::RateLimitArgs;
 pub use redis::RedisArgs;
@@ -47,6 +49,8 @@ pub enum Command {
     Seed(SeedArgs),
     /// Check pool size × processes against PgBouncer and PostgreSQL, then exit.
     CheckBudget(Box<ServeArgs>),
+    /// Check a running deployment against the performance checklist, one row per line.
+    Doctor(Box<DoctorArgs>),
 }
 
 /// Everything `serve` needs, grouped by subsystem.

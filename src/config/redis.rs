@@ -1,6 +1,6 @@
 //! Redis and store settings.
 //!
-//! Environment: `BRISK_REDIS_URL`, `BRISK_REDIS_TIMEOUT_MS`, `BRISK_REDIS_PREFIX`, `BRISK_STORE`.
+//! Environment: `BRISK_REDIS_URL`, `BRISK_REDIS_CLUSTER`, `BRISK_REDIS_TIMEOUT_MS`, `BRISK_REDIS_PREFIX`, `BRISK_STORE`.
 
 use brisk_kit::redis::{RedisConfig, DEFAULT_PREFIX, DEFAULT_REDIS_URL, DEFAULT_TIMEOUT};
 use brisk_kit::startup::Store;
@@ -21,9 +21,13 @@ fn store() -> impl TypedValueParser<Value = Store> {
 /// The Redis and store flags of `brisk serve`.
 #[derive(Debug, Clone, Args)]
 pub struct RedisArgs {
-    /// Redis URL for cache, single-flight leases and rate-limit state.
-    #[arg(long, env = "BRISK_REDIS_URL", default_value = DEFAULT_REDIS_URL, value_parser = parse_redis_url)]
+    /// Redis URL for cache, single-flight leases and rate-limit state; with
+    /// --redis-cluster, the cluster's seed nodes as URLs separated by commas.
+    #[arg(long, env = "BRISK_REDIS_URL", default_value = DEFAULT_REDIS_URL, value_parser = parse_redis_urls)]
     pub redis_url: String,
+    /// The URLs name a Redis Cluster's seed nodes (redis-rs has no cluster URL scheme).
+    #[arg(long, env = "BRISK_REDIS_CLUSTER", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub redis_cluster: bool,
     /// Milliseconds a Redis command may take before it counts as failed.
     #[arg(long, env = "BRISK_REDIS_TIMEOUT_MS", default_value_t = DEFAULT_TIMEOUT.as_millis() as u64, value_parser = clap::value_parser!(u64).range(1..))]
     pub redis_timeout_ms: u64,
@@ -40,10 +44,19 @@ impl RedisArgs {
     pub fn redis_config(&self) -> RedisConfig {
         RedisConfig {
             url: self.redis_url.clone(),
+            cluster: self.redis_cluster,
             timeout: Duration::from_millis(self.redis_timeout_ms),
             prefix: self.redis_prefix.clone(),
         }
     }
+}
+
+/// One URL, or several separated by commas (a cluster's seed nodes), each checked.
+fn parse_redis_urls(raw: &str) -> Result<String, String> {
+    for url in raw.split(',') {
+        parse_redis_url(url.trim())?;
+    }
+    Ok(raw.to_string())
 }
 
 fn parse_redis_url(raw: &str) -> Result<String, String> {

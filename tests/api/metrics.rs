@@ -156,6 +156,19 @@ fn assert_limiter_pool_and_in_flight(text: &str) {
     );
     // The scrape itself is in flight while it renders.
     assert_eq!(sample(text, "brisk_http_requests_in_flight"), Some(1.0));
+    // Every authenticated request ran the limiter's script on Redis, timed.
+    let scripts = r#"brisk_redis_command_duration_seconds_count{command="evalsha"}"#;
+    assert!(sample(text, scripts).is_some_and(|n| n >= 1.0), "{scripts}");
+    let scripts_in_a_second =
+        r#"brisk_redis_command_duration_seconds_bucket{command="evalsha",le="0.25"}"#;
+    assert!(sample(text, scripts_in_a_second).is_some_and(|n| n >= 1.0));
+    for name in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+    ] {
+        assert!(sample(text, name).is_some_and(|v| v > 0.0), "{name}");
+    }
 }
 
 #[actix_web::test]
@@ -296,6 +309,15 @@ async fn the_live_page_draws_charts_from_real_traffic_in_a_headless_browser() {
             .unwrap();
         assert!(points > 0, "{chart} has data points");
     }
+    assert_eq!(
+        attr_of(&dom, "id=\"chart-p99\"", "data-scale").as_deref(),
+        Some("log"),
+        "latency on a log axis"
+    );
+    assert_eq!(
+        attr_of(&dom, "id=\"chart-rps\"", "data-scale").as_deref(),
+        Some("linear")
+    );
     for route in ["/api/products/{id}", "/api/orders", "/health"] {
         assert!(
             dom.contains(&format!("data-route=\"{route}\"")),
@@ -321,4 +343,47 @@ async fn the_live_page_draws_charts_from_real_traffic_in_a_headless_browser() {
     .await;
     let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
     assert!(size > 10_000, "screenshot written ({size} bytes)");
+}
+
+/// `promtool`: `BRISK_PROMTOOL`, else the one on PATH (`make test` installs Debian's,
+/// `scripts/ensure-promtool.sh`).
+fn promtool() -> String {
+    std::env::var("BRISK_PROMTOOL").unwrap_or_else(|_| "promtool".into())
+}
+
+#[actix_web::test]
+async fn the_exposition_after_real_traffic_passes_promtool_check_metrics_with_no_findings() {
+    let app = spawn_app().await;
+    send_known_traffic(&app).await;
+    let text = scrape_until(
+        &app,
+        r#"brisk_http_requests_total{method="GET",route="/api/products/{id}",status="4xx"}"#,
+        1.0,
+    )
+    .await;
+    assert!(text.contains("brisk_redis_command_duration_seconds_bucket"));
+    let mut check = std::process::Command::new(promtool())
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run promtool ({e}): run scripts/ensure-promtool.sh (make test does)")
+        });
+    use std::io::Write;
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = check.wait_with_output().unwrap();
+    let findings = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool failed:\n{findings}");
+    assert!(findings.trim().is_empty(), "promtool findings:\n{findings}");
 }

@@ -168,6 +168,7 @@ pub fn send_global(line: &str) -> bool {
             "INFO",
             "brisk::access",
             line,
+            None,
         ),
     };
     writer.send(framed);

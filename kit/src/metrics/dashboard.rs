@@ -20,6 +20,9 @@ type RouteMap = BTreeMap<(Arc<str>, &'static str), RouteSeries>;
 impl Metrics {
     /// Closes the current history point if its interval has ended by `now`. Cheap when
     /// not due (one atomic load); when due, one caller does the work and others skip.
+    /// Each point ends on its interval's boundary; whole intervals that passed without
+    /// a tick (an idle spell) become points of zeros, so the page's time axis stays
+    /// even and a rate falls to 0 at once instead of along a diagonal.
     pub fn tick_if_due(&self, now: Instant) {
         let inner = &self.inner;
         let elapsed = now.saturating_duration_since(inner.started).as_nanos() as u64;
@@ -30,12 +33,29 @@ impl Metrics {
         let Ok(mut history) = inner.history.try_lock() else {
             return;
         };
-        if elapsed < inner.next_tick_nanos.load(Ordering::Relaxed) {
+        let due = inner.next_tick_nanos.load(Ordering::Relaxed);
+        if elapsed < due {
             return;
         }
-        let t_ms = inner.started_unix_ms + elapsed / 1_000_000;
-        history.close(self.reading(elapsed, t_ms, true));
         let step = inner.interval.as_nanos() as u64;
+        let t_ms = |end: u64| inner.started_unix_ms + end / 1_000_000;
+        let first = self.reading(due, t_ms(due), true);
+        let (cache, limiter, pools) = (first.cache, first.limiter, first.pools.clone());
+        history.close(first);
+        // At most a ring's worth of idle points: older ones would drop out at once.
+        let idle = ((elapsed - due) / step).min(history.capacity() as u64);
+        let mut end = due + step;
+        for _ in 0..idle {
+            history.close(Reading {
+                elapsed_nanos: end,
+                t_ms: t_ms(end),
+                routes: Vec::new(),
+                cache,
+                limiter,
+                pools: pools.clone(),
+            });
+            end += step;
+        }
         inner
             .next_tick_nanos
             .store(elapsed - elapsed % step + step, Ordering::Relaxed);
@@ -99,8 +119,10 @@ impl Metrics {
                 .collect()
         };
         let cache_totals = self.cache_counts();
+        let capacity = self.inner.history.lock().map_or(0, |h| h.capacity());
         Dashboard {
             interval_secs: self.inner.interval.as_secs_f64(),
+            window_secs: self.inner.interval.as_secs_f64() * capacity as f64,
             uptime_secs: self.inner.started.elapsed().as_secs_f64(),
             in_flight: self.in_flight(),
             t_ms: points.iter().map(|p| p.t_ms).collect(),
@@ -224,6 +246,8 @@ pub fn hit_ratio(cache: &[u64; 6]) -> Option<f64> {
 pub struct Dashboard {
     /// Nominal seconds per point.
     pub interval_secs: f64,
+    /// The charts' fixed window: seconds the history holds (points × interval).
+    pub window_secs: f64,
     /// Seconds since the process started.
     pub uptime_secs: f64,
     /// Requests being handled now.
@@ -341,6 +365,26 @@ mod tests {
         assert_eq!(points[0].cache[CacheEvent::Hit as usize], 1);
         assert_eq!(points[1].routes[0].count, 1);
         assert_eq!(points[1].cache, [0; 6], "deltas, not totals");
+    }
+
+    #[test]
+    fn an_idle_spell_shows_as_points_of_zeros_on_an_even_axis() {
+        let m = Metrics::with_history(Duration::from_secs(1), 10);
+        get(&m, "/v1/catalog", 2);
+        m.cache(CacheEvent::Hit);
+        // Nothing for a while; the next request ticks 5.3 s after start.
+        m.tick_if_due(m.inner.started + Duration::from_millis(5_300));
+        let points = m.history_points();
+        let closed = &points[..points.len() - 1];
+        let start = m.inner.started_unix_ms;
+        let ends: Vec<u64> = closed.iter().map(|p| p.t_ms - start).collect();
+        assert_eq!(ends, [1_000, 2_000, 3_000, 4_000, 5_000]);
+        assert_eq!(closed[0].routes[0].count, 1);
+        assert_eq!(closed[0].cache[CacheEvent::Hit as usize], 1);
+        for idle in &closed[1..] {
+            assert!(idle.routes.is_empty(), "{idle:?}");
+            assert_eq!((idle.cache, idle.secs), ([0; 6], 1.0));
+        }
     }
 
     #[test]

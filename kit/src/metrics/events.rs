@@ -9,10 +9,11 @@ pub use super::outcomes::{CacheEvent, LimiterEvent};
 use super::pool::{PoolGauges, PoolSample};
 use super::routes::{method_slot, Observation, RouteRegistry, RouteStats};
 use super::settings::{MetricsConfig, DEFAULT_HISTORY, DEFAULT_INTERVAL};
+use crate::redis::timing::{CommandTimings, KindSnapshot};
 use actix_web::http::Method;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 /// The outcome counters, one atomic per variant.
@@ -28,6 +29,10 @@ pub(super) struct Inner {
     pub(super) routes: RouteRegistry,
     pub(super) in_flight: AtomicI64,
     pub(super) pools: RwLock<Vec<(String, Arc<dyn PoolGauges>)>>,
+    /// The deployment's settings as `brisk_config_info` labels, once described.
+    pub(super) info: OnceLock<Vec<(&'static str, String)>>,
+    /// Redis command durations, once the Redis handle is registered.
+    pub(super) redis: OnceLock<Arc<CommandTimings>>,
     pub(super) history: Mutex<History>,
     /// Restarts of each supervised background actor, by actor name (few, rarely
     /// written: a mutex is enough).
@@ -81,6 +86,8 @@ impl Metrics {
                 routes: RouteRegistry::default(),
                 in_flight: AtomicI64::new(0),
                 pools: RwLock::new(Vec::new()),
+                redis: OnceLock::new(),
+                info: OnceLock::new(),
                 history: Mutex::new(History::new(capacity.max(1))),
                 actor_restarts: Mutex::default(),
                 next_tick_nanos: AtomicU64::new(interval.as_nanos() as u64),
@@ -139,6 +146,33 @@ impl Metrics {
         let mut pools = self.inner.pools.write().unwrap_or_else(|e| e.into_inner());
         pools.retain(|(n, _)| n != name);
         pools.push((name.to_string(), Arc::new(gauges)));
+    }
+
+    /// Exports the Redis handle's command durations
+    /// (`brisk_redis_command_duration_seconds`); the first registration stays.
+    pub fn register_redis(&self, timings: Arc<CommandTimings>) {
+        let _ = self.inner.redis.set(timings);
+    }
+
+    /// Exports the process's settings as the labels of `brisk_config_info` (what
+    /// `brisk doctor` reads instead of trusting the flags it is told); the first
+    /// description stays.
+    pub fn describe(&self, labels: Vec<(&'static str, String)>) {
+        let _ = self.inner.info.set(labels);
+    }
+
+    /// The labels of `brisk_config_info`, once described.
+    pub fn info_labels(&self) -> &[(&'static str, String)] {
+        self.inner.info.get().map_or(&[], Vec::as_slice)
+    }
+
+    /// The registered Redis command durations, by kind.
+    pub fn redis_timings(&self) -> Vec<KindSnapshot> {
+        self.inner
+            .redis
+            .get()
+            .map(|t| t.snapshot())
+            .unwrap_or_default()
     }
 
     /// A reading of every registered pool, in registration order.

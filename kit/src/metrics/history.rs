@@ -102,6 +102,11 @@ impl History {
         self.points.push_back(point);
     }
 
+    /// How many points the ring keeps.
+    pub(super) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// The closed points, oldest first.
     pub(super) fn closed(&self) -> impl Iterator<Item = &Point> {
         self.points.iter()

@@ -1,11 +1,17 @@
 //! Log output for `brisk serve`: env_logger (`RUST_LOG`, default `info`), as text or,
 //! with `--log-format json`, one JSON object per line. Access-log lines are already
 //! JSON objects in that mode; the timestamp and level are merged into them, so every
-//! line parses as one flat object. Access lines skip env_logger: they go, framed the
-//! same way, to the buffered writer thread of [`super::access_writer`] on stderr.
+//! line parses as one flat object. A line written while a request's work runs
+//! carries that request's `request_id` and `trace_id` (`log_context`); the access
+//! line carries its own. Access lines skip env_logger: they go, framed the same way,
+//! to the buffered writer thread of [`super::access_writer`] on stderr.
 
 use super::access_writer::{self, AccessWriter, LineStyle};
+use super::log_context::{self, LogContext};
 use std::io::Write;
+
+/// The access log's target: its lines name their request themselves.
+const ACCESS_TARGET: &str = "brisk::access";
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -20,20 +26,37 @@ pub enum LineFormat {
 /// Initialises the global logger once; later calls do nothing. `format` is a
 /// [`LineFormat`] or anything that turns into one (the `--log-format` flag).
 pub fn init(format: impl Into<LineFormat>) {
+    let format = format.into();
     let mut builder =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
-    let format = format.into();
-    if format == LineFormat::Json {
-        builder.format(|buf, record| {
-            let line = json_line(
-                &chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                record.level().as_str(),
-                record.target(),
-                &record.args().to_string(),
-            );
-            writeln!(buf, "{line}")
-        });
-    }
+    builder.format(move |buf, record| {
+        let context = log_context::current().filter(|_| record.target() != ACCESS_TARGET);
+        match format {
+            LineFormat::Json => {
+                let line = json_line(
+                    &chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                    record.level().as_str(),
+                    record.target(),
+                    &record.args().to_string(),
+                    context.as_ref(),
+                );
+                writeln!(buf, "{line}")
+            }
+            LineFormat::Text => {
+                let (ts, level, target) = (buf.timestamp(), record.level(), record.target());
+                match context {
+                    Some(c) => writeln!(
+                        buf,
+                        "[{ts} {level:<5} {target}] request_id={} trace_id={} {}",
+                        c.request_id,
+                        c.trace_id,
+                        record.args()
+                    ),
+                    None => writeln!(buf, "[{ts} {level:<5} {target}] {}", record.args()),
+                }
+            }
+        }
+    });
     if builder.try_init().is_ok() {
         let style = match format {
             LineFormat::Text => LineStyle::Text,
@@ -48,8 +71,14 @@ pub fn init(format: impl Into<LineFormat>) {
 }
 
 /// One JSON log line: `message` is merged when it is itself a JSON object, else
-/// carried as `msg`.
-pub fn json_line(ts: &str, level: &str, target: &str, message: &str) -> String {
+/// carried as `msg`; the request's ids are added when the line is written for one.
+pub fn json_line(
+    ts: &str,
+    level: &str,
+    target: &str,
+    message: &str,
+    context: Option<&LogContext>,
+) -> String {
     let mut obj = match serde_json::from_str::<serde_json::Value>(message) {
         Ok(serde_json::Value::Object(map)) => map,
         _ => {
@@ -61,6 +90,10 @@ pub fn json_line(ts: &str, level: &str, target: &str, message: &str) -> String {
     obj.insert("ts".into(), ts.into());
     obj.insert("level".into(), level.into());
     obj.insert("target".into(), target.into());
+    if let Some(c) = context {
+        obj.insert("request_id".into(), (*c.request_id).into());
+        obj.insert("trace_id".into(), (*c.trace_id).into());
+    }
     serde_json::Value::Object(obj).to_string()
 }
 
@@ -75,13 +108,20 @@ mod tests {
             "INFO",
             "brisk::access",
             r#"{"route":"/v1/orders","status":200}"#,
+            None,
         ))
         .unwrap();
         assert_eq!(v["route"], "/v1/orders");
         assert_eq!(v["level"], "INFO");
         let v: serde_json::Value =
-            serde_json::from_str(&json_line("t", "WARN", "brisk", "plain \"text\"")).unwrap();
+            serde_json::from_str(&json_line("t", "WARN", "brisk", "plain \"text\"", None)).unwrap();
         assert_eq!(v["msg"], "plain \"text\"");
         assert_eq!(v["target"], "brisk");
+        assert!(v.get("request_id").is_none());
+        let context = LogContext::for_request(std::sync::Arc::from("req-9"), None);
+        let v: serde_json::Value =
+            serde_json::from_str(&json_line("t", "WARN", "brisk", "x", Some(&context))).unwrap();
+        assert_eq!(v["request_id"], "req-9");
+        assert_eq!(v["trace_id"], &*context.trace_id);
     }
 }

@@ -19,12 +19,16 @@ pub mod access_writer;
 pub mod dashboard;
 /// The `Metrics` handle: counters, routes, gauges.
 pub mod events;
+/// Reading the Prometheus text format back (for deployment checks).
+pub mod exposition;
 /// `/metrics` and the live page's endpoints.
 pub mod handlers;
 /// Percentile math over HDR histograms.
 pub mod histogram;
 /// The live page's ring of per-interval points.
 pub mod history;
+/// Which request a log line belongs to (request id, trace id).
+pub mod log_context;
 /// env_logger set-up, text or JSON lines.
 pub mod logging;
 /// Request id, timing, access log and per-route recording.
@@ -34,6 +38,8 @@ pub mod outcomes;
 /// Pool gauges providers.
 pub mod pool;
 /// The Prometheus text exposition.
+/// The standard `process_*` metrics, read from `/proc`.
+mod process;
 pub mod prometheus;
 /// Per (route pattern, method) statistics.
 pub mod routes;

@@ -13,10 +13,11 @@
 //! that holds the bytes steady. The crate was removed from the dependencies.
 
 use super::events::Metrics;
-use super::histogram::{cumulative_buckets, QUANTILES};
+use super::histogram::cumulative_buckets;
 use super::outcomes::{CacheEvent, LimiterEvent};
 use super::pool::PoolSample;
 use super::routes::{RouteStats, STATUS_CLASSES};
+use crate::redis::timing::{KindSnapshot, BOUNDS_SECONDS};
 use std::fmt::Write;
 
 /// The `Content-Type` of the exposition.
@@ -90,7 +91,6 @@ struct RouteRow {
     status: [u64; 5],
     count: u64,
     latency_sum: f64,
-    quantiles: [f64; 3],
     latency_buckets: Vec<u64>,
     statements_buckets: Vec<u64>,
     statements_sum: u64,
@@ -100,17 +100,10 @@ struct RouteRow {
 impl RouteRow {
     /// Reads `stats` of (`route`, `method`); `latency_bounds_us` are the bucket bounds.
     fn read(route: &str, method: &str, stats: &RouteStats, latency_bounds_us: &[u64]) -> Self {
-        let (count, quantiles, latency_buckets, statements_buckets) = {
+        let (count, latency_buckets, statements_buckets) = {
             let h = stats.hists();
             (
                 h.latency.len(),
-                QUANTILES.map(|q| {
-                    if h.latency.is_empty() {
-                        0.0
-                    } else {
-                        h.latency.value_at_quantile(q) as f64 / 1e6
-                    }
-                }),
                 cumulative_buckets(&h.latency, latency_bounds_us),
                 cumulative_buckets(&h.statements, &STATEMENT_BUCKETS),
             )
@@ -120,7 +113,6 @@ impl RouteRow {
             status: stats.status_counts(),
             count,
             latency_sum: stats.latency_sum().as_secs_f64(),
-            quantiles,
             latency_buckets,
             statements_buckets,
             statements_sum: stats.statements_sum(),
@@ -136,15 +128,19 @@ impl Metrics {
         let mut out = String::with_capacity(4096 + rows.len() * 2048);
         write_requests(&mut out, &rows);
         write_durations(&mut out, &rows);
-        write_latency_histograms(&mut out, &rows);
         write_statement_histograms(&mut out, &rows);
         write_db_seconds(&mut out, &rows);
         self.write_in_flight(&mut out);
         self.write_outcomes(&mut out);
         write_pools(&mut out, &self.pool_samples());
+        write_redis(&mut out, &self.redis_timings());
+        write_info(&mut out, self.info_labels());
         self.write_actor_restarts(&mut out);
-        self.write_start_time(&mut out);
         write_access_log_dropped(&mut out);
+        write_process(
+            &mut out,
+            &super::process::samples(self.inner.started_unix_ms),
+        );
         out
     }
 
@@ -216,21 +212,6 @@ impl Metrics {
             let _ = writeln!(out, "brisk_actor_restarts_total{{actor=\"{actor}\"}} {n}");
         }
     }
-
-    /// `brisk_process_start_time_seconds`.
-    fn write_start_time(&self, out: &mut String) {
-        family(
-            out,
-            "brisk_process_start_time_seconds",
-            "gauge",
-            "Start time of the process, Unix seconds.",
-        );
-        let _ = writeln!(
-            out,
-            "brisk_process_start_time_seconds {}",
-            self.inner.started_unix_ms as f64 / 1000.0
-        );
-    }
 }
 
 /// `brisk_access_log_dropped_total`: lines the access log's writer could not take.
@@ -267,33 +248,15 @@ fn write_requests(out: &mut String, rows: &[RouteRow]) {
     }
 }
 
-/// The latency summary: HDR quantiles since start, sum and count.
+/// Request durations in buckets: one histogram per (route, method), which adds up
+/// across processes (quantiles since start would not, and would flatten over time).
 fn write_durations(out: &mut String, rows: &[RouteRow]) {
     const NAME: &str = "brisk_http_request_duration_seconds";
     family(
         out,
         NAME,
-        "summary",
-        "Time from the request's arrival to the end of its response body (quantiles since start).",
-    );
-    for r in rows {
-        let labels = &r.labels;
-        for (q, v) in QUANTILES.iter().zip(r.quantiles) {
-            let _ = writeln!(out, "{NAME}{{{labels},quantile=\"{q}\"}} {v}");
-        }
-        let _ = writeln!(out, "{NAME}_sum{{{labels}}} {}", r.latency_sum);
-        let _ = writeln!(out, "{NAME}_count{{{labels}}} {}", r.count);
-    }
-}
-
-/// The same latencies in buckets.
-fn write_latency_histograms(out: &mut String, rows: &[RouteRow]) {
-    const NAME: &str = "brisk_http_request_latency_seconds";
-    family(
-        out,
-        NAME,
         "histogram",
-        "The same durations in buckets, for aggregation across processes.",
+        "Time from the request's arrival to the end of its response body.",
     );
     for r in rows {
         let buckets = LATENCY_BUCKETS_SECONDS.iter().zip(&r.latency_buckets);
@@ -354,6 +317,51 @@ fn write_pools(out: &mut String, pools: &[(String, PoolSample)]) {
         if let Some(v) = s.acquire_timeouts {
             let _ = writeln!(out, "{TIMEOUTS}{{pool=\"{}\"}} {v}", escape_label(pool));
         }
+    }
+}
+
+/// `brisk_config_info`: the settings this process runs with, as labels of a 1.
+fn write_info(out: &mut String, labels: &[(&'static str, String)]) {
+    if labels.is_empty() {
+        return;
+    }
+    family(
+        out,
+        "brisk_config_info",
+        "gauge",
+        "The settings this process runs with (labels); always 1.",
+    );
+    let labels: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
+        .collect();
+    let _ = writeln!(out, "brisk_config_info{{{}}} 1", labels.join(","));
+}
+
+/// The standard `process_*` families, one sample each.
+fn write_process(out: &mut String, samples: &[super::process::ProcessSample]) {
+    for &(name, kind, help, value) in samples {
+        family(out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+}
+
+/// Redis command durations by kind, when the Redis handle is registered.
+fn write_redis(out: &mut String, kinds: &[KindSnapshot]) {
+    const NAME: &str = "brisk_redis_command_duration_seconds";
+    if kinds.is_empty() {
+        return;
+    }
+    family(
+        out,
+        NAME,
+        "histogram",
+        "Redis commands from the call to the answer (or to the caller's timeout), by kind.",
+    );
+    for k in kinds {
+        let labels = format!("command=\"{}\"", k.kind);
+        let buckets = BOUNDS_SECONDS.iter().zip(&k.cumulative);
+        histogram_series(out, NAME, &labels, buckets, k.sum_seconds, k.count);
     }
 }
 
@@ -457,15 +465,16 @@ mod tests {
     }
 
     #[test]
-    fn the_exposition_carries_counts_quantiles_and_buckets_by_route_pattern() {
+    fn the_exposition_carries_counts_and_buckets_by_route_pattern() {
         let text = sample_metrics().render_prometheus();
         let labels = r#"method="GET",route="/app/products/{id}""#;
         for want in [
             format!("brisk_http_requests_total{{{labels},status=\"2xx\"}} 90"),
             format!("brisk_http_requests_total{{{labels},status=\"4xx\"}} 10"),
             format!("brisk_http_request_duration_seconds_count{{{labels}}} 100"),
-            format!("brisk_http_request_latency_seconds_bucket{{{labels},le=\"+Inf\"}} 100"),
-            format!("brisk_http_request_latency_seconds_bucket{{{labels},le=\"0.01\"}} 10"),
+            format!("brisk_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} 100"),
+            format!("brisk_http_request_duration_seconds_bucket{{{labels},le=\"0.01\"}} 10"),
+            format!("brisk_http_request_duration_seconds_bucket{{{labels},le=\"0.1\"}} 100"),
             format!("brisk_http_request_statements_bucket{{{labels},le=\"0\"}} 33"),
             format!("brisk_http_request_statements_sum{{{labels}}} 100"),
             "brisk_cache_events_total{outcome=\"hit\"} 1".to_string(),
@@ -479,23 +488,14 @@ mod tests {
                 "missing {want:?} in\n{text}"
             );
         }
-        let p99 = text
-            .lines()
-            .find(|l| {
-                l.starts_with(&format!(
-                    "brisk_http_request_duration_seconds{{{labels},quantile=\"0.99\"}}"
-                ))
-            })
-            .unwrap();
-        let v: f64 = p99.rsplit_once(' ').unwrap().1.parse().unwrap();
         assert!(
-            (0.0985..=0.1005).contains(&v),
-            "p99 of 1..100 ms is 99 ms: {v}"
+            !text.contains("quantile="),
+            "one histogram, no summary: quantiles since start do not add across processes"
         );
     }
 
-    /// The exposition of a fixed sample, byte for byte, as captured before the
-    /// renderer was split into steps (the start time aside).
+    /// The exposition of a fixed sample, byte for byte, up to the `process_*`
+    /// families (read from this test process, so they vary).
     #[test]
     fn the_exposition_is_byte_for_byte_the_captured_one() {
         let m = sample_metrics();
@@ -518,16 +518,9 @@ mod tests {
             waiting: None,
             acquire_timeouts: None,
         });
-        let text: String = m
-            .render_prometheus()
-            .lines()
-            .map(
-                |l| match l.strip_prefix("brisk_process_start_time_seconds ") {
-                    Some(_) => "brisk_process_start_time_seconds <start>\n".to_string(),
-                    None => format!("{l}\n"),
-                },
-            )
-            .collect();
+        let rendered = m.render_prometheus();
+        let process = rendered.find("# HELP process_").expect("process metrics");
+        let text = &rendered[..process];
         assert_eq!(text, include_str!("testdata/exposition.prom"));
     }
 

@@ -1,20 +1,24 @@
 //! The process-wide Redis handle shared by the cache and the rate limiter.
 //!
-//! There is no pool: one multiplexed `ConnectionManager` carries every command. A
-//! clone is an Arc, a command needs no check-out and no PING, and a broken
-//! connection is replaced by the manager on the next command (bb8-redis never
-//! notices a killed connection, see issue #3 of this project). `bb8-redis` stays in
-//! Cargo.toml but nothing uses it yet.
+//! There is no pool: one multiplexed connection carries every command
+//! ([`connection`]: a `ConnectionManager` on one node, the cluster connection on a
+//! Redis Cluster). A clone is an Arc, a command needs no check-out and no PING, and a
+//! broken connection is replaced on the next command (bb8-redis never notices a
+//! killed connection, see issue #3 of this project).
 //!
 //! [`budget`]: a request that saw one Redis call fail skips Redis for the rest of it.
 //! [`keys`]: every key's layout (prefix, version, hash tag).
+//! [`timing`]: every command timed by kind, for `/metrics`.
 
 pub mod budget;
+pub mod connection;
 pub mod keys;
+pub mod timing;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use connection::Connection;
 use std::sync::Arc;
 use std::time::Duration;
+use timing::{CommandTimings, TimedConnection};
 
 /// The Redis URL unless told otherwise.
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
@@ -22,15 +26,15 @@ pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(100);
 /// First segment of every key unless told otherwise.
 pub const DEFAULT_PREFIX: &str = "brisk";
-/// The shortest connect timeout, whatever the command timeout: a TCP connect plus
-/// HELLO needs more than a command on a warm connection.
-const MIN_CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// Settings of the Redis handle ([`Redis::new`]); `config/` builds it from the flags.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisConfig {
-    /// `redis://` or `rediss://` URL.
+    /// `redis://` or `rediss://` URL; with `cluster`, the seed nodes' URLs separated
+    /// by commas.
     pub url: String,
+    /// A Redis Cluster (`url` names its seed nodes) rather than one server.
+    pub cluster: bool,
     /// How long a command may take before it counts as failed.
     pub timeout: Duration,
     /// First segment of every key (`<prefix>:v1:<kind>:{t<id>}:...`).
@@ -41,6 +45,7 @@ impl Default for RedisConfig {
     fn default() -> Self {
         Self {
             url: DEFAULT_REDIS_URL.to_string(),
+            cluster: false,
             timeout: DEFAULT_TIMEOUT,
             prefix: DEFAULT_PREFIX.to_string(),
         }
@@ -50,39 +55,37 @@ impl Default for RedisConfig {
 /// Cheap to clone; built once per process.
 #[derive(Clone)]
 pub struct Redis {
-    client: redis::Client,
-    manager: ConnectionManager,
+    connection: Connection,
     prefix: Arc<str>,
     timeout: Duration,
+    timings: Arc<CommandTimings>,
 }
 
 impl Redis {
     /// Builds the handle without connecting: Redis may be down at start-up.
     pub fn new(config: &RedisConfig) -> redis::RedisResult<Self> {
-        let client = redis::Client::open(config.url.as_str())?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(config.timeout))
-            .set_connection_timeout(Some(config.timeout.max(MIN_CONNECT_TIMEOUT)))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let manager = ConnectionManager::new_lazy_with_config(client.clone(), manager_config)?;
         Ok(Self {
-            client,
-            manager,
+            connection: Connection::open(config)?,
             prefix: Arc::from(config.prefix.as_str()),
             timeout: config.timeout,
+            timings: Arc::default(),
         })
     }
 
-    /// A handle on the shared multiplexed connection (an Arc clone).
-    pub fn conn(&self) -> ConnectionManager {
-        self.manager.clone()
+    /// A handle on the shared multiplexed connection (an Arc clone) that times
+    /// every command it sends.
+    pub fn conn(&self) -> TimedConnection {
+        TimedConnection::new(self.connection.clone(), Arc::clone(&self.timings))
     }
 
-    /// The client, for a connection of one's own (blocking commands, pub/sub):
-    /// nothing in brisk opens one yet.
-    pub fn client(&self) -> &redis::Client {
-        &self.client
+    /// True on a Redis Cluster: a multi-key command must keep its keys on one slot.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.connection, Connection::Cluster(_))
+    }
+
+    /// The command durations of every handle of this process, by kind.
+    pub fn timings(&self) -> &Arc<CommandTimings> {
+        &self.timings
     }
 
     /// First segment of every key; tests give each server its own.

@@ -38,11 +38,25 @@ pub(crate) use brisk_testkit::wait::until;
 pub(crate) use crate::testing::unique_prefix as prefix;
 
 /// A Redis handle on `addr` (the real Redis, or a proxy in front of it).
+/// On the shared address, the tests' shared Redis (a cluster with
+/// `BRISK_TEST_REDIS_CLUSTER`).
 pub(crate) fn redis(addr: &str, prefix: &str) -> Redis {
+    let timeout = Duration::from_millis(100);
+    if addr == REDIS {
+        return Redis::new(&crate::testing::shared_redis(prefix, timeout)).unwrap();
+    }
+    redis_node(addr, prefix)
+}
+
+/// A Redis handle on the one server at `addr` (a proxy's upstream is one server, so
+/// a test beside a proxy shares it through this, on a cluster run too).
+pub(crate) fn redis_node(addr: &str, prefix: &str) -> Redis {
+    let timeout = Duration::from_millis(100);
     Redis::new(&RedisConfig {
         url: format!("redis://{addr}"),
-        timeout: Duration::from_millis(100),
+        timeout,
         prefix: prefix.to_string(),
+        ..RedisConfig::default()
     })
     .unwrap()
 }

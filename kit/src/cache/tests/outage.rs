@@ -106,8 +106,8 @@ impl TwoProcesses {
             Metrics::new(),
             config(),
         );
-        // Another process, with its own connection to Redis (never cut).
-        let two = cache_for(&prefix, config());
+        // Another process, with its own connection to the proxy's Redis (never cut).
+        let two = Cache::new(Some(redis_node(REDIS, &prefix)), Metrics::new(), config());
         TwoProcesses {
             proxy,
             prefix,
@@ -191,7 +191,12 @@ impl TwoProcesses {
         let generation = keys::namespace_generation_key(&self.prefix, Scope::Tenant(1), "catalog");
         // At least once: on a loaded machine an attempt that Redis applied may answer after
         // the timeout and be retried (a bump only moves the generation forward).
-        let bumped = redis_get(&self.prefix, &generation).await;
+        let mut node = redis_node(REDIS, &self.prefix).conn();
+        let get = redis::cmd("GET")
+            .arg(&generation)
+            .query_async(&mut node)
+            .await;
+        let bumped: Option<String> = get.unwrap();
         assert!(
             bumped.as_deref().and_then(|g| g.parse::<u64>().ok()) >= Some(1),
             "{bumped:?}"

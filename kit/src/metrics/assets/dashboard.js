@@ -19,26 +19,37 @@ function lineChart(canvas, xs, series, opts) {
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, w, h);
   const pad = { l: 48, r: 10, t: 8, b: 22 };
-  let max = opts.max || 0, drawn = 0;
-  for (const s of series) for (const v of s.values) if (v !== null && v !== undefined) { max = Math.max(max, v); drawn++; }
+  let max = opts.max || 0, min = Infinity, drawn = 0;
+  for (const s of series) for (const v of s.values) if (v !== null && v !== undefined) { max = Math.max(max, v); if (v > 0) min = Math.min(min, v); drawn++; }
   if (!opts.max) max = max > 0 ? max * 1.15 : 1;
-  const x0 = xs.length ? xs[0] : 0, x1 = xs.length ? xs[xs.length - 1] : 1;
+  // A fixed window ending now (opts.windowMs), so idle time keeps its width.
+  const x1 = xs.length ? xs[xs.length - 1] : 1;
+  const x0 = opts.windowMs ? x1 - opts.windowMs : (xs.length ? xs[0] : 0);
   const span = Math.max(x1 - x0, 1);
-  const X = (t) => pad.l + (xs.length > 1 ? (t - x0) / span : 0.5) * (w - pad.l - pad.r);
-  const Y = (v) => h - pad.b - (v / max) * (h - pad.t - pad.b);
+  const X = (t) => pad.l + (xs.length > 1 || opts.windowMs ? (t - x0) / span : 0.5) * (w - pad.l - pad.r);
+  // Latency on a log axis (opts.log): one slow outlier no longer flattens the rest.
+  const lo = opts.log ? Math.pow(10, Math.floor(Math.log10(min === Infinity ? 0.1 : min))) : 0;
+  const hi = opts.log ? Math.pow(10, Math.ceil(Math.log10(Math.max(max, lo * 10)))) : max;
+  const frac = (v) => opts.log ? (Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo)) : v / max;
+  const Y = (v) => h - pad.b - frac(v) * (h - pad.t - pad.b);
 
   ctx.strokeStyle = "#26313b"; ctx.fillStyle = "#8a96a3"; ctx.lineWidth = 1;
   ctx.font = "11px sans-serif"; ctx.textAlign = "right"; ctx.textBaseline = "middle";
-  for (let i = 0; i <= 4; i++) {
-    const v = (max * i) / 4, y = Y(v);
+  const ticks = [];
+  if (opts.log) for (let v = lo; v <= hi * 1.001; v *= 10) ticks.push(v);
+  else for (let i = 0; i <= 4; i++) ticks.push((max * i) / 4);
+  for (const v of ticks) {
+    const y = Y(v);
     ctx.beginPath(); ctx.moveTo(pad.l, y); ctx.lineTo(w - pad.r, y); ctx.stroke();
-    const digits = max >= 40 ? 0 : max >= 4 ? 1 : max >= 0.4 ? 2 : 3;
+    const scale = opts.log ? v : max;
+    const digits = scale >= 40 ? 0 : scale >= 4 ? 1 : scale >= 0.4 ? 2 : 3;
     ctx.fillText(opts.percent ? Math.round(v * 100) + "%" : fmt(v, digits), pad.l - 6, y);
   }
+  canvas.dataset.scale = opts.log ? "log" : "linear";
   ctx.textAlign = "center"; ctx.textBaseline = "top";
-  if (xs.length > 1) {
+  if (xs.length > 1 || opts.windowMs) {
     ctx.textAlign = "left";
-    ctx.fillText("−" + Math.round(span / 1000) + " s", X(x0), h - pad.b + 6);
+    ctx.fillText("−" + Math.round(span / 1000) + " s", pad.l, h - pad.b + 6);
     ctx.textAlign = "right";
     ctx.fillText("now", X(x1), h - pad.b + 6);
   } else if (xs.length) {
@@ -110,7 +121,7 @@ function routeCharts(d) {
       { name: "p50", color: "#aad94c", values: r.p50 },
       { name: "p95", color: "#ffb454", values: r.p95 },
       { name: "p99", color: "#f07178", values: r.p99 },
-    ]);
+    ], { log: true, windowMs: d.window_secs * 1000 });
   });
 }
 
@@ -134,6 +145,7 @@ const isOwn = (r) => r.route === "/dashboard" || r.route.startsWith("/dashboard/
 function render(all) {
   const d = Object.assign({}, all, { routes: all.routes.filter((r) => !isOwn(r)) });
   const xs = d.t_ms;
+  const windowMs = d.window_secs * 1000;
   const total = xs.map((_, j) => d.routes.reduce((acc, r) => acc + (r.rps[j] || 0), 0));
   document.getElementById("tile-rps").textContent = fmt(last(total));
   document.getElementById("tile-inflight").textContent = d.in_flight;
@@ -143,19 +155,19 @@ function render(all) {
   document.getElementById("tile-pool").textContent = db ? (db.latest.connections - db.latest.idle) + " / " + db.max_size : "–";
   document.getElementById("interval").textContent = d.interval_secs;
 
-  lineChart(document.getElementById("chart-rps"), xs, d.routes.map((r) => ({ name: r.key, values: r.rps })), { legend: "legend-rps" });
-  lineChart(document.getElementById("chart-p99"), xs, d.routes.map((r) => ({ name: r.key, values: r.p99 })), { legend: "legend-p99" });
-  lineChart(document.getElementById("chart-cache"), xs, [{ name: "hit ratio", values: d.cache_hit_ratio }], { legend: "legend-cache", max: 1, percent: true });
+  lineChart(document.getElementById("chart-rps"), xs, d.routes.map((r) => ({ name: r.key, values: r.rps })), { legend: "legend-rps", windowMs });
+  lineChart(document.getElementById("chart-p99"), xs, d.routes.map((r) => ({ name: r.key, values: r.p99 })), { legend: "legend-p99", log: true, windowMs });
+  lineChart(document.getElementById("chart-cache"), xs, [{ name: "hit ratio", values: d.cache_hit_ratio }], { legend: "legend-cache", max: 1, percent: true, windowMs });
   lineChart(document.getElementById("chart-limiter"), xs, [
     { name: "rejected/s", color: "#f07178", values: d.limiter_rejected_per_s },
     { name: "allowed/s", color: "#aad94c", values: d.limiter_allowed_per_s },
-  ], { legend: "legend-limiter" });
+  ], { legend: "legend-limiter", windowMs });
   const pools = [];
   for (const p of d.pools) {
     pools.push({ name: p.name + " in use (max " + p.max_size + ")", values: p.in_use });
     pools.push({ name: p.name + " waiting", values: p.waiting });
   }
-  lineChart(document.getElementById("chart-pools"), xs, pools, { legend: "legend-pools" });
+  lineChart(document.getElementById("chart-pools"), xs, pools, { legend: "legend-pools", windowMs });
   routeCharts(d);
   table(all);
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 #[derive(serde::Serialize)]
 pub(super) struct AccessLine<'a> {
     pub(super) request_id: &'a str,
+    pub(super) trace_id: Option<&'a str>,
     pub(super) method: &'a str,
     pub(super) route: &'a str,
     pub(super) path: &'a str,
@@ -68,8 +69,9 @@ impl AccessLine<'_> {
         }
         let client = self.client.map(|c| c.to_string());
         let mut line = format!(
-            "request_id={} client={} method={} route={} path={} status={} elapsed_ms={:.3} statements={} db_ms={:.3} cache={}{}",
+            "request_id={} trace_id={} client={} method={} route={} path={} status={} elapsed_ms={:.3} statements={} db_ms={:.3} cache={}{}",
             self.request_id,
+            self.trace_id.unwrap_or("-"),
             client.as_deref().unwrap_or("-"),
             self.method,
             self.route,
@@ -95,6 +97,7 @@ mod tests {
     fn line() -> AccessLine<'static> {
         AccessLine {
             request_id: "r1",
+            trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736"),
             method: "GET",
             route: "/v1/orders",
             path: "/v1/orders",
@@ -112,11 +115,12 @@ mod tests {
     fn the_access_line_is_key_value_text_or_one_json_object() {
         assert_eq!(
             line().render(false, None),
-            "request_id=r1 client=10.0.0.7 method=GET route=/v1/orders path=/v1/orders status=200 \
+            "request_id=r1 trace_id=4bf92f3577b34da6a3ce929d0e0e4736 client=10.0.0.7 method=GET route=/v1/orders path=/v1/orders status=200 \
              elapsed_ms=12.500 statements=14 db_ms=3.250 cache=hit"
         );
         let v: serde_json::Value = serde_json::from_str(&line().render(true, None)).unwrap();
         assert_eq!(v["route"], "/v1/orders");
+        assert_eq!(v["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(v["statements"], 14);
         assert_eq!(v["client"], "10.0.0.7");
         assert_eq!(v["cache"], "hit");

@@ -29,6 +29,8 @@ pub(super) struct Finish {
     pub(super) statements: RequestStatements,
     pub(super) cache: Option<CacheEvent>,
     pub(super) request_id: Arc<str>,
+    /// The W3C trace id in the request's log context.
+    pub(super) trace_id: Option<Arc<str>>,
     pub(super) client: Option<IpAddr>,
     pub(super) _in_flight: InFlight,
 }
@@ -53,6 +55,7 @@ impl Finish {
         );
         let line = AccessLine {
             request_id: &self.request_id,
+            trace_id: self.trace_id.as_deref(),
             method: self.method.as_str(),
             route,
             path: &self.path,

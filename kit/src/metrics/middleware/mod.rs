@@ -20,6 +20,7 @@ pub use body::LoggedBody;
 pub use shared::ClientAddrFn;
 
 use super::events::Metrics;
+use super::log_context::{self, LogContext};
 use super::outcomes::CacheEvent;
 use super::settings::AccessLogSettings;
 use super::statements::RequestStatements;
@@ -38,6 +39,9 @@ use std::time::Instant;
 
 /// `X-Request-Id`: accepted from the client when sane, else generated; always returned.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The W3C trace context header a request may carry.
+pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 /// `Server-Timing`: database time and statements, and the total, for browser dev tools.
 pub const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
 
@@ -143,8 +147,11 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let mut finish = begin(Arc::clone(&self.shared), &req);
+        let traceparent = req.headers().get(TRACEPARENT).and_then(|v| v.to_str().ok());
+        let context = LogContext::for_request(Arc::clone(&finish.request_id), traceparent);
+        finish.trace_id = Some(Arc::clone(&context.trace_id));
         let fut = self.service.call(req);
-        Box::pin(async move {
+        Box::pin(log_context::scope(Some(context), async move {
             let mut res = match fut.await {
                 Ok(res) => res.map_into_boxed_body(),
                 Err(err) => {
@@ -163,7 +170,7 @@ where
                 body,
                 finish: Some(finish),
             }))
-        })
+        }))
     }
 }
 
@@ -197,6 +204,7 @@ fn begin(shared: Arc<Shared>, req: &ServiceRequest) -> Finish {
         statements,
         cache: None,
         request_id,
+        trace_id: None,
         client,
         _in_flight: in_flight,
     }

@@ -18,11 +18,17 @@ pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
 /// A Redis handle with its own prefix. On the direct URL the timeout is 2 s, so a
 /// loaded test machine never turns a store test into a fallback test; outage tests go
 /// through [`TcpProxy`] with the production default of 100 ms.
+/// On [`REDIS_URL`], the tests' shared Redis (a cluster with `BRISK_TEST_REDIS_CLUSTER`).
 pub fn redis_at(url: &str, prefix: &str) -> Redis {
+    if url == REDIS_URL {
+        let config = crate::testing::shared_redis(prefix, Duration::from_millis(2_000));
+        return Redis::new(&config).expect("a valid Redis URL");
+    }
     Redis::new(&RedisConfig {
         url: url.to_string(),
-        timeout: Duration::from_millis(if url == REDIS_URL { 2_000 } else { 100 }),
+        timeout: Duration::from_millis(100),
         prefix: prefix.to_string(),
+        ..RedisConfig::default()
     })
     .expect("a valid Redis URL")
 }

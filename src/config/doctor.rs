@@ -1,0 +1,61 @@
+//! The flags of `brisk doctor`: where the deployment is, where its database,
+//! PgBouncer and Redis are, and every threshold, each with its default.
+
+use brisk_kit::db::budget::DEFAULT_DB_RESERVE;
+use clap::Args;
+
+/// `brisk doctor [flags]`.
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// The API's front door (one process, or the proxy in front of several).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Each process's operations listener (`/metrics`); default: the front door.
+    #[arg(long = "ops", value_name = "URL", num_args = 1..)]
+    pub ops: Vec<String>,
+    /// Direct PostgreSQL URL of the application's database (max_connections,
+    /// pg_stat_statements).
+    #[arg(long, env = "BRISK_DIRECT_DATABASE_URL", default_value = super::database::DEFAULT_DIRECT_URL)]
+    pub database_url: String,
+    /// PgBouncer's admin console (`SHOW CONFIG`, `SHOW CLIENTS`).
+    #[arg(long, default_value = "postgres://root@127.0.0.1:6432/pgbouncer")]
+    pub pgbouncer_admin_url: String,
+    /// Redis (`PING` without a password).
+    #[arg(long, env = "BRISK_REDIS_URL", default_value = brisk_kit::redis::DEFAULT_REDIS_URL)]
+    pub redis_url: String,
+    /// The login route of the login probe.
+    #[arg(long, default_value = "/api/login")]
+    pub login_path: String,
+    /// Failed logins the login probe sends at most before giving up on a 429.
+    #[arg(long, default_value_t = 10)]
+    pub login_probes: u32,
+    /// Mean statements per request above which a route is an N+1 suspect.
+    #[arg(long, default_value_t = 10.0)]
+    pub n_plus_one: f64,
+    /// Mean statements per request a list route may run (eager loading).
+    #[arg(long, default_value_t = 3.0)]
+    pub list_statements: f64,
+    /// PostgreSQL connections kept for clients other than PgBouncer.
+    #[arg(long, default_value_t = DEFAULT_DB_RESERVE)]
+    pub db_reserve: u32,
+    /// Send no probes (no failed logins, no spoofed header).
+    #[arg(long)]
+    pub no_probes: bool,
+    /// One JSON array instead of text lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl DoctorArgs {
+    /// The operations URLs to scrape, without trailing slashes.
+    pub fn ops_urls(&self) -> Vec<String> {
+        let urls = if self.ops.is_empty() {
+            vec![self.url.clone()]
+        } else {
+            self.ops.clone()
+        };
+        urls.into_iter()
+            .map(|u| u.trim_end_matches('/').to_string())
+            .collect()
+    }
+}

@@ -1,0 +1,141 @@
+//! What the doctor reads before judging: every process's `/metrics` (summed per
+//! route across processes), the settings the first one reports
+//! (`brisk_config_info`), the OpenAPI document, the database, PgBouncer, Redis, and
+//! the probes' answers. A source that cannot be read is kept as its error, so the
+//! rows that need it say `?` and why.
+
+use super::probes::{self, Probes};
+use super::services::{self, PgBouncerState, Postgres};
+use crate::config::DoctorArgs;
+use brisk_kit::metrics::exposition::{self, Sample};
+use std::collections::BTreeMap;
+
+/// One (method, route) summed over the processes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RouteTotals {
+    /// Requests finished.
+    pub count: f64,
+    /// Their summed duration, seconds.
+    pub seconds: f64,
+    /// Their summed SQL statements.
+    pub statements: f64,
+    /// Their summed time in SQL, seconds.
+    pub db_seconds: f64,
+}
+
+impl RouteTotals {
+    /// Mean statements per request.
+    pub fn mean_statements(&self) -> f64 {
+        self.statements / self.count.max(1.0)
+    }
+}
+
+/// Everything read, once.
+#[derive(Debug)]
+pub struct Evidence {
+    /// Samples of every process scraped, in order.
+    pub samples: Vec<Sample>,
+    /// Processes whose `/metrics` answered; the errors of the others.
+    pub scraped: usize,
+    /// Scrape errors, by URL.
+    pub scrape_errors: Vec<String>,
+    /// `brisk_config_info` of the first process that has it.
+    pub info: BTreeMap<String, String>,
+    /// Per "METHOD route".
+    pub routes: BTreeMap<String, RouteTotals>,
+    /// The OpenAPI document, or why not.
+    pub openapi: Result<serde_json::Value, String>,
+    /// PostgreSQL's settings, or why not.
+    pub postgres: Result<Postgres, String>,
+    /// PgBouncer's configuration and clients, or why not.
+    pub pgbouncer: Result<PgBouncerState, String>,
+    /// Whether Redis answered PING without a password, or why it could not be asked.
+    pub redis_open: Result<bool, String>,
+    /// The probes' answers.
+    pub probes: Probes,
+}
+
+impl Evidence {
+    /// The sum of the samples named `name` (over labels and processes).
+    pub fn total(&self, name: &str) -> Option<f64> {
+        let values: Vec<f64> = self
+            .samples
+            .iter()
+            .filter(|s| s.name == name)
+            .map(|s| s.value)
+            .collect();
+        (!values.is_empty()).then(|| values.iter().sum())
+    }
+
+    /// The sum of the samples named `name` whose label `key` is `value`.
+    pub fn total_where(&self, name: &str, key: &str, value: &str) -> f64 {
+        self.samples
+            .iter()
+            .filter(|s| s.name == name && s.label(key) == value)
+            .map(|s| s.value)
+            .sum()
+    }
+
+    /// A setting of `brisk_config_info`.
+    pub fn setting(&self, key: &str) -> Option<&str> {
+        self.info.get(key).map(String::as_str)
+    }
+
+    /// Requests finished, over every route.
+    pub fn requests(&self) -> f64 {
+        self.routes.values().map(|r| r.count).sum()
+    }
+}
+
+/// Reads every source named by `args`.
+pub async fn gather(args: &DoctorArgs) -> Evidence {
+    let client = probes::client(None);
+    let (mut samples, mut scraped, mut scrape_errors) = (Vec::new(), 0, Vec::new());
+    for url in args.ops_urls() {
+        match probes::text(&client, &format!("{url}/metrics")).await {
+            Ok(text) => {
+                scraped += 1;
+                samples.extend(exposition::parse(&text));
+            }
+            Err(err) => scrape_errors.push(format!("{url}/metrics: {err}")),
+        }
+    }
+    Evidence {
+        info: config_info(&samples),
+        routes: route_totals(&samples),
+        samples,
+        scraped,
+        scrape_errors,
+        openapi: probes::json(&client, &format!("{}/openapi.json", args.url)).await,
+        postgres: services::postgres(&args.database_url).await,
+        pgbouncer: services::pgbouncer(&args.pgbouncer_admin_url, &args.database_url).await,
+        redis_open: services::redis_without_password(&args.redis_url).await,
+        probes: probes::run(args).await,
+    }
+}
+
+/// The labels of the first `brisk_config_info` sample.
+fn config_info(samples: &[Sample]) -> BTreeMap<String, String> {
+    samples
+        .iter()
+        .find(|s| s.name == "brisk_config_info")
+        .map(|s| s.labels.clone())
+        .unwrap_or_default()
+}
+
+/// Per-route totals from the duration and statement histograms and the SQL time.
+pub fn route_totals(samples: &[Sample]) -> BTreeMap<String, RouteTotals> {
+    let mut routes: BTreeMap<String, RouteTotals> = BTreeMap::new();
+    for s in samples {
+        let field: fn(&mut RouteTotals) -> &mut f64 = match s.name.as_str() {
+            "brisk_http_request_duration_seconds_count" => |r| &mut r.count,
+            "brisk_http_request_duration_seconds_sum" => |r| &mut r.seconds,
+            "brisk_http_request_statements_sum" => |r| &mut r.statements,
+            "brisk_http_request_db_seconds_total" => |r| &mut r.db_seconds,
+            _ => continue,
+        };
+        let key = format!("{} {}", s.label("method"), s.label("route"));
+        *field(routes.entry(key).or_default()) += s.value;
+    }
+    routes
+}

@@ -1,0 +1,327 @@
+//! The rows about serving: cache, limits (from the login probe), workers,
+//! compression, transfer, and the deployment rows (private operations endpoints,
+//! passwords on PgBouncer and Redis).
+
+use super::evidence::Evidence;
+use super::probes::LoginProbe;
+use super::report::{Row, Verdict};
+use crate::config::DoctorArgs;
+
+/// Cache → limits → workers → compression → transfer → deployment.
+pub fn cache_limits_and_the_rest(e: &Evidence, args: &DoctorArgs) -> Vec<Row> {
+    let mut rows = vec![
+        hit_ratio(e),
+        shared_store(e, "cache", "the store is shared"),
+        Row::new(
+            "cache",
+            "views and memoized calls",
+            Verdict::Unknown,
+            "cache events are not split by kind in /metrics yet".into(),
+        ),
+        Row::new(
+            "cache",
+            "no user data in a shared entry",
+            Verdict::Pass,
+            "by construction: every entry key carries its tenant's tag (the kit's key builder)"
+                .into(),
+        ),
+        Row::new(
+            "cache",
+            "invalidation",
+            Verdict::Unknown,
+            "generation bumps are not counted in /metrics yet".into(),
+        ),
+        stampede(e),
+        Row::new(
+            "cache",
+            "HTTP caching",
+            Verdict::Unknown,
+            "needs an API key to probe a cached route's ETag (not asked by this version)".into(),
+        ),
+        shared_store(e, "limits", "shared storage"),
+        Row::new(
+            "limits",
+            "defaults and route limits",
+            Verdict::Unknown,
+            "route limits are not exported in /metrics yet".into(),
+        ),
+    ];
+    rows.extend(login_rows(e));
+    rows.push(workers(e));
+    rows.push(capacity(e));
+    rows.push(compression(e));
+    rows.push(Row::new(
+        "transfer",
+        "payload size",
+        Verdict::Unknown,
+        "response sizes are not exported in /metrics yet".into(),
+    ));
+    rows.extend(deployment(e, args));
+    rows
+}
+
+fn hit_ratio(e: &Evidence) -> Row {
+    let row = |v, ev| Row::new("cache", "what is cached", v, ev);
+    let count = |o| e.total_where("brisk_cache_events_total", "outcome", o);
+    let (hit, stale, miss, coalesced) = (
+        count("hit"),
+        count("stale"),
+        count("miss"),
+        count("coalesced"),
+    );
+    let lookups = hit + stale + miss + coalesced;
+    if lookups == 0.0 {
+        return row(Verdict::Unknown, "no cache lookups recorded yet".into());
+    }
+    let ratio = 100.0 * (hit + stale) / lookups;
+    row(Verdict::Pass, format!("hit ratio {ratio:.1} % ({hit} hits, {stale} stale, {miss} misses, {coalesced} coalesced)"))
+}
+
+/// The store row of the cache or of the limiter: Redis, or in-process with one process.
+fn shared_store(e: &Evidence, stage: &'static str, name: &'static str) -> Row {
+    let row = |v, ev| Row::new(stage, name, v, ev);
+    let Some(store) = e.setting("store") else {
+        return row(Verdict::Unknown, "no brisk_config_info in /metrics".into());
+    };
+    let processes = e
+        .setting("processes")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(e.scraped);
+    match store {
+        "redis" => row(
+            Verdict::Pass,
+            format!("store redis, {processes} process(es)"),
+        ),
+        _ if processes > 1 => row(
+            Verdict::Fail,
+            format!("store {store} with {processes} processes: each keeps its own"),
+        )
+        .fix("serve every process with --store redis"),
+        _ => row(
+            Verdict::Warn,
+            format!("store {store}: right for one process only"),
+        )
+        .fix("use --store redis before adding a second process"),
+    }
+}
+
+fn stampede(e: &Evidence) -> Row {
+    let row = |v, ev| Row::new("cache", "stampede", v, ev);
+    let coalesced = e.total_where("brisk_cache_events_total", "outcome", "coalesced");
+    let misses = e.total_where("brisk_cache_events_total", "outcome", "miss");
+    if misses == 0.0 {
+        return row(Verdict::Unknown, "no cache misses yet".into());
+    }
+    row(
+        Verdict::Pass,
+        format!("single-flight on (built in): {coalesced} callers joined one of {misses} misses"),
+    )
+}
+
+fn login_rows(e: &Evidence) -> Vec<Row> {
+    let tightened = |v, ev| Row::new("limits", "login tightened", v, ev);
+    let address = |v, ev| Row::new("limits", "real client address", v, ev);
+    let kindly = |v, ev| Row::new("limits", "429 answered kindly", v, ev);
+    let probe: &LoginProbe = match &e.probes.login {
+        None => {
+            let off = "probes turned off (--no-probes)".to_string();
+            return vec![
+                tightened(Verdict::Unknown, off.clone()),
+                address(Verdict::Unknown, off.clone()),
+                kindly(Verdict::Unknown, off),
+            ];
+        }
+        Some(Err(err)) => {
+            let why = format!("login probe failed: {err}");
+            return vec![
+                tightened(Verdict::Unknown, why.clone()),
+                address(Verdict::Unknown, why.clone()),
+                kindly(Verdict::Unknown, why),
+            ];
+        }
+        Some(Ok(p)) => p,
+    };
+    let Some(after) = probe.refused_after else {
+        let why = "no 429 after the probe's failed logins".to_string();
+        return vec![
+            tightened(Verdict::Fail, why.clone())
+                .fix("limit login per client address (e.g. 5 per minute)"),
+            address(Verdict::Unknown, why.clone()),
+            kindly(Verdict::Unknown, why),
+        ];
+    };
+    let login = tightened(
+        Verdict::Pass,
+        format!("429 after {} failed logins from one address", after - 1),
+    );
+    let addr = match (probe.spoof_admitted, probe.second_address_refused) {
+        (Some(true), _) => address(
+            Verdict::Fail,
+            "a spoofed X-Forwarded-For got a fresh bucket".into(),
+        )
+        .fix("set --trusted-hops to the number of proxies in front of brisk (0 without one)"),
+        (_, Some(true)) => address(
+            Verdict::Fail,
+            "a second client address shared the first one's bucket: brisk sees the proxy's address"
+                .into(),
+        )
+        .fix("set --trusted-hops 1 behind one proxy that appends X-Forwarded-For"),
+        (Some(false), Some(false)) => address(
+            Verdict::Pass,
+            "spoofed X-Forwarded-For ignored; two client addresses, two buckets".into(),
+        ),
+        (Some(false), None) => address(
+            Verdict::Unknown,
+            "spoofing ignored; a second client address was not available (not on loopback)".into(),
+        ),
+        (None, _) => address(Verdict::Unknown, "the spoofing probe did not run".into()),
+    };
+    let kind = match probe.kind_429 {
+        Some((true, true, true)) => kindly(
+            Verdict::Pass,
+            "JSON rate_limited body, Retry-After, X-RateLimit-*".into(),
+        ),
+        Some((json, retry, headers)) => kindly(
+            Verdict::Fail,
+            format!("JSON body {json}, Retry-After {retry}, X-RateLimit-* {headers}"),
+        )
+        .fix("answer 429 with the JSON error, Retry-After and the X-RateLimit-* headers"),
+        None => kindly(Verdict::Unknown, "no 429 seen".into()),
+    };
+    vec![login, addr, kind]
+}
+
+fn workers(e: &Evidence) -> Row {
+    let row = |v, ev| Row::new("workers", "worker count", v, ev);
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let Some(workers) = e.setting("workers").and_then(|w| w.parse::<usize>().ok()) else {
+        return row(Verdict::Unknown, "no brisk_config_info in /metrics".into());
+    };
+    let processes = e.scraped.max(1);
+    let evidence = format!(
+        "{workers} worker(s) × {processes} process(es) on {cores} core(s) (the doctor's host)"
+    );
+    if workers * processes < cores {
+        return row(Verdict::Warn, evidence)
+            .fix("run one worker per core (--workers, default: the core count)");
+    }
+    row(Verdict::Pass, evidence)
+}
+
+fn capacity(e: &Evidence) -> Row {
+    let row = |v, ev| Row::new("workers", "scale out after lightening", v, ev);
+    let (Some(cpu), requests) = (e.total("process_cpu_seconds_total"), e.requests()) else {
+        return row(
+            Verdict::Unknown,
+            "no process_cpu_seconds_total in /metrics".into(),
+        );
+    };
+    if requests < 100.0 {
+        return row(
+            Verdict::Unknown,
+            "fewer than 100 requests recorded: no mix to price".into(),
+        );
+    }
+    let per_request_ms = 1000.0 * cpu / requests;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    row(Verdict::Pass, format!(
+        "{per_request_ms:.3} CPU-ms per request over the observed mix (start-up included): about {:.0} requests/s per core, {:.0} on this host's {cores} core(s)",
+        1000.0 / per_request_ms, cores * 1000.0 / per_request_ms
+    ))
+}
+
+fn compression(e: &Evidence) -> Row {
+    let row = |v, ev| Row::new("compression", "compressed", v, ev);
+    match &e.probes.compression {
+        None => row(Verdict::Unknown, "probes turned off (--no-probes)".into()),
+        Some(Err(err)) => row(Verdict::Unknown, format!("probe failed: {err}")),
+        Some(Ok(true)) => row(
+            Verdict::Pass,
+            "a gzip request for /openapi.json came back gzip-encoded".into(),
+        ),
+        Some(Ok(false)) => row(
+            Verdict::Fail,
+            "a gzip request for /openapi.json came back uncompressed".into(),
+        )
+        .fix("turn compression on (the kit's default)"),
+    }
+}
+
+fn deployment(e: &Evidence, args: &DoctorArgs) -> Vec<Row> {
+    let loopback = e.setting("api_bind").is_some_and(|b| {
+        b.starts_with("127.") || b.starts_with("[::1]") || b.starts_with("localhost")
+    });
+    let severity = if loopback {
+        Verdict::Warn
+    } else {
+        Verdict::Fail
+    };
+    let ops = match e.setting("operations") {
+        None => Row::new(
+            "deployment",
+            "operations endpoints private",
+            Verdict::Unknown,
+            "no brisk_config_info in /metrics".into(),
+        ),
+        Some("api") => Row::new(
+            "deployment",
+            "operations endpoints private",
+            severity,
+            format!(
+                "/metrics, /dashboard and /ready are served on the API listener {}",
+                e.setting("api_bind").unwrap_or("?")
+            ),
+        )
+        .fix("serve them on a private address with --admin-bind"),
+        Some(addr) => Row::new(
+            "deployment",
+            "operations endpoints private",
+            Verdict::Pass,
+            format!("on their own listener {addr}"),
+        ),
+    };
+    let bouncer = match &e.pgbouncer {
+        Err(err) => Row::new(
+            "deployment",
+            "PgBouncer asks a password",
+            Verdict::Unknown,
+            format!("PgBouncer: {err}"),
+        ),
+        Ok(b) if b.auth_type == "trust" => Row::new(
+            "deployment",
+            "PgBouncer asks a password",
+            severity,
+            "auth_type = trust".into(),
+        )
+        .fix("set PgBouncer's auth_type to scram-sha-256 with an auth_file"),
+        Ok(b) => Row::new(
+            "deployment",
+            "PgBouncer asks a password",
+            Verdict::Pass,
+            format!("auth_type = {}", b.auth_type),
+        ),
+    };
+    let redis = match &e.redis_open {
+        Err(err) => Row::new(
+            "deployment",
+            "Redis asks a password",
+            Verdict::Unknown,
+            format!("Redis {}: {err}", args.redis_url),
+        ),
+        Ok(true) => Row::new(
+            "deployment",
+            "Redis asks a password",
+            severity,
+            "PING answered without a password".into(),
+        )
+        .fix("set requirepass (or an ACL user) and give brisk the password in --redis-url"),
+        Ok(false) => Row::new(
+            "deployment",
+            "Redis asks a password",
+            Verdict::Pass,
+            "NOAUTH without a password".into(),
+        ),
+    };
+    vec![ops, bouncer, redis]
+}

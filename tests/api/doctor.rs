@@ -1,0 +1,99 @@
+//! `brisk doctor` (the binary) against test servers after a little traffic: a sound
+//! deployment gets no ✘, and each broken one turns its own rows ✘ and no others.
+
+use crate::helpers::*;
+use brisk::config::ServeArgs;
+use brisk_kit::services::Store;
+use std::collections::BTreeSet;
+
+/// Runs `brisk doctor --json` against the servers (the first is the front door,
+/// each one's `/metrics` is read) on `db`; the rows and the exit status.
+async fn doctor(apps: &[&TestApp], db: &str) -> (Vec<serde_json::Value>, bool) {
+    let mut args = vec![
+        "doctor".to_string(),
+        "--json".into(),
+        "--url".into(),
+        apps[0].base.clone(),
+    ];
+    args.push("--ops".into());
+    args.extend(apps.iter().map(|a| a.base.clone()));
+    args.extend(["--database-url".into(), format!("{DIRECT}/{db}")]);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_brisk"))
+            .args(&args)
+            .output()
+            .expect("run brisk doctor")
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    (rows, out.status.success())
+}
+
+/// The names of the rows with verdict ✘.
+fn failed(rows: &[serde_json::Value]) -> BTreeSet<String> {
+    rows.iter()
+        .filter(|r| r["verdict"] == "fail")
+        .map(|r| r["row"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+/// A few reads, so the rows that need traffic have some.
+async fn traffic(app: &TestApp) {
+    for path in [
+        "/api/catalog",
+        "/api/orders?per_page=5",
+        "/api/products?per_page=5",
+    ] {
+        for _ in 0..3 {
+            assert_eq!(app.get_json(path, 2).await.0, 200, "{path}");
+        }
+    }
+}
+
+fn set(rows: &[&str]) -> BTreeSet<String> {
+    rows.iter().map(|r| r.to_string()).collect()
+}
+
+#[actix_web::test]
+async fn a_sound_server_gets_no_failed_row_and_exit_status_zero() {
+    let app = spawn_app().await;
+    traffic(&app).await;
+    let (rows, ok) = doctor(&[&app], &app.db_name).await;
+    assert_eq!(failed(&rows), set(&[]), "{rows:#?}");
+    assert!(ok);
+    assert!(rows.len() >= 28, "every checklist row: {}", rows.len());
+}
+
+#[actix_web::test]
+async fn two_processes_on_the_memory_store_fail_both_store_rows_and_nothing_else() {
+    let memory = |a: &mut ServeArgs| a.redis.store = Store::Memory;
+    let one = spawn_app_with(memory).await;
+    let two = spawn_app_on(&one.db_name, memory).await;
+    traffic(&one).await;
+    let (rows, ok) = doctor(&[&one, &two], &one.db_name).await;
+    assert_eq!(
+        failed(&rows),
+        set(&["the store is shared", "shared storage"]),
+        "{rows:#?}"
+    );
+    assert!(!ok, "a ✘ row makes the exit status non-zero");
+}
+
+#[actix_web::test]
+async fn trusting_a_proxy_hop_without_a_proxy_fails_the_client_address_row_only() {
+    let app = spawn_app_with(|a| a.server.trusted_hops = 1).await;
+    traffic(&app).await;
+    let (rows, _) = doctor(&[&app], &app.db_name).await;
+    assert_eq!(failed(&rows), set(&["real client address"]), "{rows:#?}");
+}
+
+#[actix_web::test]
+async fn a_pool_bigger_than_pgbouncers_fails_the_budget_row_only() {
+    let app = spawn_app_with(|a| a.database.pool_size = 1000).await;
+    traffic(&app).await;
+    let (rows, _) = doctor(&[&app], &app.db_name).await;
+    assert_eq!(failed(&rows), set(&["connection budget"]), "{rows:#?}");
+}
