@@ -132,47 +132,35 @@ fn run(rx: Receiver<Msg>, sink: Box<dyn Write + Send>) {
     let _ = out.flush();
 }
 
-static GLOBAL: OnceLock<(AccessWriter, LineStyle)> = OnceLock::new();
+/// Frames an access line as the process's logger frames its own lines.
+pub type Frame = fn(&str) -> String;
 
-/// How the installed writer frames a line: as env_logger frames its own lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LineStyle {
-    /// `[<ts> INFO  brisk::access] <line>`: env_logger's default text form.
-    Text,
-    /// The line's JSON object with `ts`, `level` and `target` merged in.
-    Json,
+static GLOBAL: OnceLock<(AccessWriter, Frame)> = OnceLock::new();
+
+/// Installs the process's writer and its framing (once; later calls do nothing).
+pub fn install(writer: AccessWriter, frame: Frame) {
+    let _ = GLOBAL.set((writer, frame));
 }
 
-/// Installs the process's writer (once; later calls do nothing).
-pub fn install(writer: AccessWriter, style: LineStyle) {
-    let _ = GLOBAL.set((writer, style));
-}
-
-/// Queues an access line on the installed writer, framed as its style says; `false`
-/// when no writer is installed (the caller logs the line itself).
+/// Queues an access line on the installed writer, framed; `false` when no writer is
+/// installed (the caller logs the line itself).
 pub fn send_global(line: &str) -> bool {
-    let Some((writer, style)) = GLOBAL.get() else {
+    let Some((writer, frame)) = GLOBAL.get() else {
         return false;
     };
-    let framed = match style {
-        LineStyle::Text => {
-            let mut framed = String::with_capacity(line.len() + 48);
-            framed.push('[');
-            with_second_stamp(|ts| framed.push_str(ts));
-            framed.push_str(" INFO  brisk::access] ");
-            framed.push_str(line);
-            framed
-        }
-        LineStyle::Json => super::logging::json_line(
-            &chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            "INFO",
-            "brisk::access",
-            line,
-            None,
-        ),
-    };
-    writer.send(framed);
+    writer.send(frame(line));
     true
+}
+
+/// `[<second> INFO  brisk::access] <line>`: env_logger's text frame, its second
+/// stamp formatted once per second per thread.
+pub fn text_frame(line: &str) -> String {
+    let mut framed = String::with_capacity(line.len() + 48);
+    framed.push('[');
+    with_second_stamp(|ts| framed.push_str(ts));
+    framed.push_str(" INFO  brisk::access] ");
+    framed.push_str(line);
+    framed
 }
 
 /// Calls `f` with the current second as env_logger writes it

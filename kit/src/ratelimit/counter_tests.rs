@@ -1,5 +1,6 @@
 use super::*;
-use crate::ratelimit::window::{decide, Log, State};
+use crate::ratelimit::state::State;
+use crate::ratelimit::window::{decide, Log};
 use std::time::Duration;
 
 fn rate(count: u64, ms: u64, strategy: Strategy) -> Rate {

@@ -1,8 +1,8 @@
 //! The cluster-wide rate limiter: its settings ([`config`]), limit strings ([`limits`]),
 //! route rules ([`rules`]), the pure algorithms ([`window`]: the exact log and the
 //! trait every strategy implements; [`counter`]: the sliding-window counter, the
-//! default, and fixed windows), their Redis scripts ([`script`]), the Redis and
-//! memory stores ([`store`]), the plan and route policy ([`policy`]), the client address
+//! default, and fixed windows; [`state`]: either, per limit), their Redis scripts
+//! ([`script`]), the Redis and memory stores ([`store`]), the plan and route policy ([`policy`]), the client address
 //! behind proxies ([`client_ip`]) and the answer for one request ([`decision`]). The
 //! actix-web middleware that asks it and renders its answer is
 //! `http::middleware::rate_limit`; this module knows nothing of the application (plans
@@ -35,6 +35,7 @@ pub mod limits;
 pub mod policy;
 pub mod rules;
 pub mod script;
+pub mod state;
 pub mod store;
 pub mod window;
 

@@ -7,7 +7,8 @@
 use super::limits::Rate;
 use super::policy::Check;
 use super::script::{self, key_args};
-use super::window::{self, State, Status, Window};
+use super::state::State;
+use super::window::{self, Status, Window};
 use crate::clock::Clock;
 use crate::redis::Redis;
 use redis::Script;

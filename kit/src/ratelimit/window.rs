@@ -2,7 +2,7 @@
 //! [`decide`] checks and charges several limits of any strategy together. This module
 //! holds the exact sliding-window log (`moving-window`); [`super::counter`] holds the
 //! bucketed strategies (`sliding-window-counter`, the default, and `fixed-window`);
-//! [`State`] is either, as a rate's [`Strategy`] says.
+//! [`super::state::State`] is either, as a rate's strategy says.
 //!
 //! The log:
 //! For each (limit, identity) the state is the ascending list of the times (ms) at which
@@ -25,8 +25,7 @@
 //! (`super::script`) transcribes this module and [`super::counter`]; the memory store
 //! calls them directly.
 
-use super::counter::Buckets;
-use super::limits::{Rate, Strategy};
+use super::limits::Rate;
 use std::collections::VecDeque;
 
 /// One limit's state, whatever its strategy: what [`decide`] works on.
@@ -63,62 +62,6 @@ impl Window for Log {
     }
     fn expiry(&self, rate: Rate) -> u64 {
         self.expires_at(rate.period_ms())
-    }
-}
-
-/// The state of one limit of any strategy (the memory store's value).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum State {
-    /// `moving-window`.
-    Log(Log),
-    /// `sliding-window-counter` and `fixed-window`.
-    Buckets(Buckets),
-}
-
-impl State {
-    /// An empty state of `rate`'s strategy.
-    pub fn for_rate(rate: Rate) -> Self {
-        match rate.strategy {
-            Strategy::MovingWindow => State::Log(Log::new()),
-            Strategy::SlidingWindowCounter | Strategy::FixedWindow => {
-                State::Buckets(Buckets::new())
-            }
-        }
-    }
-
-    fn inner(&self) -> &dyn Window {
-        match self {
-            State::Log(l) => l,
-            State::Buckets(b) => b,
-        }
-    }
-
-    fn inner_mut(&mut self) -> &mut dyn Window {
-        match self {
-            State::Log(l) => l,
-            State::Buckets(b) => b,
-        }
-    }
-}
-
-impl Window for State {
-    fn prune_at(&mut self, now: u64, rate: Rate) {
-        self.inner_mut().prune_at(now, rate)
-    }
-    fn status(&self, now: u64, rate: Rate, cost: u64) -> Status {
-        self.inner().status(now, rate, cost)
-    }
-    fn charge_at(&mut self, now: u64, rate: Rate, cost: u64) {
-        self.inner_mut().charge_at(now, rate, cost)
-    }
-    fn refund_at(&mut self, stamp: u64, rate: Rate) {
-        self.inner_mut().refund_at(stamp, rate)
-    }
-    fn is_idle(&self) -> bool {
-        self.inner().is_idle()
-    }
-    fn expiry(&self, rate: Rate) -> u64 {
-        self.inner().expiry(rate)
     }
 }
 

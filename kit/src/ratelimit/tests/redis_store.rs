@@ -198,8 +198,9 @@ async fn the_memory_store_limits_the_same_way_without_redis() {
 
 #[tokio::test]
 async fn the_redis_script_decides_exactly_like_the_pure_algorithms_of_every_strategy() {
+    use crate::ratelimit::state::State;
     use crate::ratelimit::store::RedisStore;
-    use crate::ratelimit::window::{self, State};
+    use crate::ratelimit::window;
     use crate::ratelimit::{Check, Rate, Strategy};
     use std::sync::Arc;
     let prefix = unique_prefix();
