@@ -270,7 +270,7 @@ impl Application {
     }
 
     /// Serves until stopped; SIGTERM/SIGINT drain the connections first (`drain`),
-    /// then the pending invalidations are flushed.
+    /// then the pending invalidations and the access log are flushed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         // Invalidations still pending would leave other processes serving old values.
@@ -285,6 +285,8 @@ impl Application {
         if let Some(warmer) = self.warmer {
             let _ = warmer.send(Shutdown).await;
         }
+        // The last requests' access lines are still in the writer's queue or buffer.
+        crate::metrics::access_writer::flush_global(Duration::from_secs(2));
         result
     }
 }

@@ -77,6 +77,8 @@ pub struct RateLimitArgs {
     pub rate_limit_auth_failures: Limits,
     /// Extra or replacing route limit, repeatable:
     /// `"GET /api/search = 10 per second; 100 per minute [by ip|tenant|user|key] [on-failure allow|deny|local]"`.
+    /// Every limit flag takes a strategy after a rate: `"60 per minute moving-window"`
+    /// (exact log), `fixed-window`, or `sliding-window-counter` (the default).
     #[arg(long = "rate-limit-route", env = "BRISK_RATE_LIMIT_ROUTES", value_delimiter = '|', value_parser = parse_route_rule)]
     pub rate_limit_routes: Vec<RouteRule>,
     /// Routes never limited, repeatable: `"GET /api/catalog"` or `"/api/catalog"` (every method).
@@ -199,6 +201,33 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("\"60 per fortnight\""), "{err}");
+    }
+
+    #[test]
+    fn a_limit_names_its_strategy_and_an_unknown_one_is_refused_naming_the_flag() {
+        use brisk_kit::ratelimit::Strategy;
+        let spec = config(&[
+            "--rate-limit-free",
+            "60 per minute moving-window",
+            "--rate-limit-route",
+            "GET /api/search = 10 per second fixed-window by key",
+        ]);
+        let free = spec.plan_rates(PlanName("free")).unwrap();
+        assert_eq!(free[0].strategy, Strategy::MovingWindow);
+        let search = spec.routes.iter().find(|r| r.pattern == "/api/search");
+        assert_eq!(search.unwrap().rates[0].strategy, Strategy::FixedWindow);
+        let pro = spec.plan_rates(PlanName("pro")).unwrap();
+        assert_eq!(
+            pro[0].strategy,
+            Strategy::SlidingWindowCounter,
+            "the default"
+        );
+        let err = Wrapper::try_parse_from(["brisk", "--rate-limit-pro", "600 per minute gcra"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("--rate-limit-pro"), "{err}");
+        assert!(err.contains("unknown strategy \"gcra\""), "{err}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod access_log;
 mod admin;
 mod basics;
 mod cache;

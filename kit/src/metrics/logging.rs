@@ -3,8 +3,10 @@
 //! JSON objects in that mode; the timestamp and level are merged into them, so every
 //! line parses as one flat object. A line written while a request's work runs
 //! carries that request's `request_id` and `trace_id` (`log_context`); the access
-//! line carries its own.
+//! line carries its own. Access lines skip env_logger: they go, framed the same way,
+//! to the buffered writer thread of [`super::access_writer`] on stderr.
 
+use super::access_writer::{self, AccessWriter};
 use super::log_context::{self, LogContext};
 use std::io::Write;
 
@@ -55,7 +57,29 @@ pub fn init(format: impl Into<LineFormat>) {
             }
         }
     });
-    let _ = builder.try_init();
+    if builder.try_init().is_ok() {
+        let frame: access_writer::Frame = match format {
+            LineFormat::Text => access_writer::text_frame,
+            LineFormat::Json => json_access_frame,
+        };
+        match AccessWriter::spawn(Box::new(std::io::stderr()), access_writer::CAPACITY) {
+            Ok(writer) => access_writer::install(writer, frame),
+            // Without the thread, access lines go through env_logger as before.
+            Err(e) => log::warn!("access log: no writer thread ({e}); logging directly"),
+        }
+    }
+}
+
+/// An access line (a JSON object) with `ts`, `level` and `target` merged in, as the
+/// logger writes its own JSON lines.
+fn json_access_frame(line: &str) -> String {
+    json_line(
+        &chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "INFO",
+        ACCESS_TARGET,
+        line,
+        None,
+    )
 }
 
 /// One JSON log line: `message` is merged when it is itself a JSON object, else

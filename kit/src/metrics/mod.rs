@@ -13,6 +13,8 @@
 //! pools register a `PoolGauges` provider at start-up with `Metrics::register_pool`.
 //! Nothing here holds a lock across an `.await`.
 
+/// The access log's writer thread: buffered, bounded, never blocking a request.
+pub mod access_writer;
 /// The live page's points and `/dashboard/data.json`.
 pub mod dashboard;
 /// The `Metrics` handle: counters, routes, gauges.

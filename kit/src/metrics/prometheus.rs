@@ -145,6 +145,7 @@ impl Metrics {
         write_redis(&mut out, &self.redis_timings());
         write_info(&mut out, self.info_labels());
         self.write_actor_restarts(&mut out);
+        write_access_log_dropped(&mut out);
         write_process(
             &mut out,
             &super::process::samples(self.inner.started_unix_ms),
@@ -220,6 +221,19 @@ impl Metrics {
             let _ = writeln!(out, "brisk_actor_restarts_total{{actor=\"{actor}\"}} {n}");
         }
     }
+}
+
+/// `brisk_access_log_dropped_total`: lines the access log's writer could not take.
+fn write_access_log_dropped(out: &mut String) {
+    const NAME: &str = "brisk_access_log_dropped_total";
+    family(
+        out,
+        NAME,
+        "counter",
+        "Access-log lines dropped because the writer could not keep up.",
+    );
+    let n = crate::metrics::access_writer::dropped_total();
+    let _ = writeln!(out, "{NAME} {n}");
 }
 
 /// `brisk_http_requests_total` by status class (classes without requests left out).

@@ -3,29 +3,104 @@
 //! it, so start-up stops with a message naming what to fix.
 //!
 //! Grammar (case-insensitive, whitespace-tolerant), one rate per `;` or `,`:
-//! `<count> (per | /) [<multiplier>] <unit>` where unit is `second`/`sec`/`s`,
-//! `minute`/`min`/`m`, `hour`/`hr`/`h`, `day`/`d` (singular or plural).
+//! `<count> (per | /) [<multiplier>] <unit> [<strategy>]` where unit is
+//! `second`/`sec`/`s`, `minute`/`min`/`m`, `hour`/`hr`/`h`, `day`/`d` (singular or
+//! plural) and strategy is one of [`Strategy`]'s names (`sliding-window-counter`, the
+//! default, `moving-window` or `fixed-window`): `"60 per minute moving-window"`.
 
 use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
-/// The largest count accepted in one rate. The sliding-window log keeps one entry per
+/// The largest count accepted in one rate. A `moving-window` limit keeps one entry per
 /// admitted request inside the window, so a count bounds the memory of one key.
 pub const MAX_COUNT: u64 = 10_000_000;
 
-/// `count` requests per `period` (a rolling window of that length).
+/// How a limit counts, chosen per limit; each has its own guarantee (see
+/// [`super::window`] for the arithmetic).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Strategy {
+    /// The default: counts per 1/64 of the period, the oldest (partly expired) one
+    /// counted whole. **At most `count` in any span of one period**, like an exact
+    /// count, in state independent of `count` (at most 65 counters per key); it may
+    /// refuse a request up to 1/64 of the period before an exact count would admit it
+    /// (`Retry-After` up to `period + period/64`), and never admits more.
+    #[default]
+    SlidingWindowCounter,
+    /// The exact sliding-window log: one entry per request admitted inside the window.
+    /// **Exactly** at most `count` in any span of one period, refusing nothing an
+    /// exact count admits; state and Redis time grow with `count`.
+    MovingWindow,
+    /// One counter per calendar window of `period` (aligned to the epoch). At most
+    /// `count` per window, but **up to `2·count` in a span of one period that straddles
+    /// a window boundary**; the cheapest state (one counter).
+    FixedWindow,
+}
+
+impl Strategy {
+    /// Every strategy, the default first.
+    pub const ALL: [Strategy; 3] = [
+        Strategy::SlidingWindowCounter,
+        Strategy::MovingWindow,
+        Strategy::FixedWindow,
+    ];
+
+    /// The name as written in a limit string (`moving-window`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::SlidingWindowCounter => "sliding-window-counter",
+            Strategy::MovingWindow => "moving-window",
+            Strategy::FixedWindow => "fixed-window",
+        }
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Strategy {
+    type Err = String;
+    /// Case-insensitive: one of the names [`Strategy::as_str`] gives.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                format!(
+                    "unknown strategy {s:?} (expected sliding-window-counter, moving-window or fixed-window)"
+                )
+            })
+    }
+}
+
+/// `count` requests per `period` (a rolling window of that length), counted by `strategy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Rate {
     /// Requests admitted per window.
     pub count: u64,
     /// The window's length.
     pub period: Duration,
+    /// How the limit counts (the default: [`Strategy::SlidingWindowCounter`]).
+    pub strategy: Strategy,
 }
 
 impl Rate {
-    /// A rate; `count >= 1`, `period >= 1 ms`.
+    /// A rate counted by the default strategy; `count >= 1`, `period >= 1 ms`.
     pub fn new(count: u64, period: Duration) -> Self {
-        Self { count, period }
+        Self {
+            count,
+            period,
+            strategy: Strategy::default(),
+        }
+    }
+
+    /// The same rate counted by `strategy`.
+    pub fn with_strategy(self, strategy: Strategy) -> Self {
+        Self { strategy, ..self }
     }
 
     /// The period in whole milliseconds (the resolution of the limiter's clock).
@@ -43,7 +118,7 @@ impl Rate {
         };
         Self {
             count: count as u64,
-            period: self.period,
+            ..*self
         }
     }
 }
@@ -64,10 +139,14 @@ impl fmt::Display for Rate {
             (self.period_ms(), "millisecond")
         };
         if n == 1 {
-            write!(f, "{} per {unit}", self.count)
+            write!(f, "{} per {unit}", self.count)?;
         } else {
-            write!(f, "{} per {n} {unit}s", self.count)
+            write!(f, "{} per {n} {unit}s", self.count)?;
         }
+        if self.strategy != Strategy::default() {
+            write!(f, " {}", self.strategy)?;
+        }
+        Ok(())
     }
 }
 
@@ -151,6 +230,12 @@ fn parse_one(part: &str) -> Result<Rate, String> {
     } else {
         (1, rest)
     };
+    let mut words = unit.split_whitespace();
+    let (unit, strategy) = (words.next().unwrap_or(""), words.next());
+    if let Some(extra) = words.next() {
+        return Err(format!("unexpected {extra:?} after the strategy"));
+    }
+    let strategy = strategy.map_or(Ok(Strategy::default()), str::parse)?;
     let unit_secs: u64 = match unit {
         "second" | "seconds" | "sec" | "secs" | "s" => 1,
         "minute" | "minutes" | "min" | "mins" | "m" => 60,
@@ -167,7 +252,7 @@ fn parse_one(part: &str) -> Result<Rate, String> {
         .checked_mul(unit_secs)
         .filter(|s| *s <= 366 * 86_400)
         .ok_or_else(|| "period must be at most a year".to_string())?;
-    Ok(Rate::new(count, Duration::from_secs(secs)))
+    Ok(Rate::new(count, Duration::from_secs(secs)).with_strategy(strategy))
 }
 
 /// Formats rates back into the string form (`"200 per day; 50 per hour"`).
@@ -236,6 +321,8 @@ mod tests {
             "5 per 400 days",
             "20000000 per second",
             "5 per minute; nonsense",
+            "5 per minute moving",
+            "5 per minute fixed-window now",
         ] {
             let err = parse_limits(bad).expect_err(bad);
             let msg = err.to_string();
@@ -253,11 +340,38 @@ mod tests {
             "10 per 30 seconds",
             "5 per minute",
             "1 per 2 days",
+            "60 per minute moving-window; 1000 per day fixed-window",
         ] {
             let rates = parse_limits(s).unwrap();
             assert_eq!(format_limits(&rates), s);
             assert_eq!(parse_limits(&format_limits(&rates)).unwrap(), rates);
         }
+    }
+
+    #[test]
+    fn a_strategy_is_named_per_rate_and_the_default_is_the_sliding_window_counter() {
+        let rates = parse_limits("60 per minute moving-window; 10/30s FIXED-WINDOW; 5/s").unwrap();
+        let strategies: Vec<Strategy> = rates.iter().map(|r| r.strategy).collect();
+        assert_eq!(
+            strategies,
+            [
+                Strategy::MovingWindow,
+                Strategy::FixedWindow,
+                Strategy::SlidingWindowCounter
+            ]
+        );
+        assert_eq!(
+            parse_limits("5 per minute sliding-window-counter").unwrap(),
+            vec![rate(5, 60)]
+        );
+        let err = parse_limits("5 per minute gcra").unwrap_err().to_string();
+        assert!(err.contains("unknown strategy \"gcra\""), "{err}");
+        assert_eq!(
+            rate(60, 60)
+                .with_strategy(Strategy::FixedWindow)
+                .scaled(2.0),
+            rate(120, 60).with_strategy(Strategy::FixedWindow)
+        );
     }
 
     #[test]

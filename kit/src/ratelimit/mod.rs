@@ -1,15 +1,20 @@
 //! The cluster-wide rate limiter: its settings ([`config`]), limit strings ([`limits`]),
-//! route rules ([`rules`]), the pure sliding-window algorithm ([`window`]), the Redis and
-//! memory stores ([`store`]), the plan and route policy ([`policy`]), the client address
+//! route rules ([`rules`]), the pure algorithms ([`window`]: the exact log and the
+//! trait every strategy implements; [`counter`]: the sliding-window counter, the
+//! default, and fixed windows; [`state`]: either, per limit), their Redis scripts
+//! ([`script`]), the Redis and memory stores ([`store`]), the plan and route policy ([`policy`]), the client address
 //! behind proxies ([`client_ip`]) and the answer for one request ([`decision`]). The
 //! actix-web middleware that asks it and renders its answer is
 //! `http::middleware::rate_limit`; this module knows nothing of the application (plans
 //! are names the application declares) nor of HTTP responses.
 //!
-//! The algorithm is an exact sliding-window log, not GCRA: see [`window`] for why (the
-//! spec's "at most the limit in any window-length span" is beyond any GCRA that lets a
-//! burst of the limit through). Redis memory per (limit, identity) is one list entry per
-//! request admitted in the last window, so at most `count` entries.
+//! Each limit names its [`Strategy`] (`"60 per minute moving-window"`). The default,
+//! `sliding-window-counter`, keeps API.md's "at most N in any span of one period" in
+//! state independent of N: at most 65 sub-window counters per (limit, identity) in a
+//! Redis hash, refusing up to 1/64 of a period early ([`counter`]). `moving-window` is
+//! the exact log (one list entry per admission in the window: exact, but its memory and
+//! Redis time grow with N); `fixed-window` one counter per calendar window (up to 2·N
+//! across a window boundary). Not GCRA: see [`window`] for why.
 //!
 //! A [`Limiter`] is built once per process (cheap to clone: an Arc) and shared by every
 //! worker. Per request it makes one decision: one Redis round trip (a Lua script that
@@ -23,18 +28,21 @@
 
 pub mod client_ip;
 pub mod config;
+pub mod counter;
 pub mod decision;
 pub mod failures;
 pub mod limits;
 pub mod policy;
 pub mod rules;
+pub mod script;
+pub mod state;
 pub mod store;
 pub mod window;
 
 pub use config::{PlanLimits, RateLimitConfig};
 pub use decision::{Decision, LimitReport, Rejection, Source};
 pub use failures::Reservation;
-pub use limits::{parse_limits, LimitParseError, Rate};
+pub use limits::{parse_limits, LimitParseError, Rate, Strategy};
 pub use policy::{Check, Policy, RequestLimits};
 pub use rules::{parse_route_rule, FailurePolicy, KeyBy, RouteRule};
 
@@ -255,7 +263,11 @@ impl Limiter {
         let inner = &self.inner;
         inner.metrics.limiter(LimiterEvent::DecidedWithoutStore);
         let processes = u64::from(inner.settings.processes);
-        let share = |c: &Check| Rate::new((c.rate.count / processes).max(1), c.rate.period);
+        // The process's share of the count, counted by the limit's own strategy.
+        let share = |c: &Check| Rate {
+            count: (c.rate.count / processes).max(1),
+            ..c.rate
+        };
         let now = inner.clock.now_ms();
         let source = Source::WithoutStore(limits.on_failure);
         let local = |share: &dyn Fn(&Check) -> Rate| {

@@ -9,7 +9,7 @@
 
 use super::client_ip::limit_key;
 use super::config::RateLimitConfig;
-use super::limits::Rate;
+use super::limits::{Rate, Strategy};
 use super::rules::{parse_route, FailurePolicy, KeyBy, RouteRule};
 use crate::caller::{AuthContext, PlanName};
 use actix_web::http::Method;
@@ -92,7 +92,8 @@ pub struct Check {
     pub name: Arc<str>,
     /// The rate to stay under.
     pub rate: Rate,
-    /// Where its state lives: `<prefix>:v1:rl:{tag}:<scope>:<id>:<count>/<period_ms>`.
+    /// Where its state lives:
+    /// `<prefix>:v1:rl:{tag}:<scope>:<id>:<count>/<period_ms>[:swc|:fw]` (the strategy).
     pub key: String,
 }
 
@@ -358,8 +359,16 @@ pub fn describe(rule: &RouteRule) -> String {
     )
 }
 
+/// A limit's key names its strategy (`moving-window`, the old exact log, keeps its
+/// old name): a key always holds one shape of state (a list or a hash), so processes of
+/// two versions during a rolling upgrade never meet WRONGTYPE, they count apart.
 fn key(prefix: &str, tag: &str, scope: &str, id: &str, rate: &Rate) -> String {
-    let rest = format!("{scope}:{id}:{}/{}", rate.count, rate.period_ms());
+    let suffix = match rate.strategy {
+        Strategy::MovingWindow => "",
+        Strategy::SlidingWindowCounter => ":swc",
+        Strategy::FixedWindow => ":fw",
+    };
+    let rest = format!("{scope}:{id}:{}/{}{suffix}", rate.count, rate.period_ms());
     crate::redis::keys::key(prefix, "rl", tag, &rest)
 }
 

@@ -93,7 +93,7 @@ fn an_authenticated_route_gets_its_tenant_plan_bucket() {
     assert_eq!(l.checks.len(), 1);
     assert_eq!(&*l.checks[0].name, "plan");
     assert_eq!(l.checks[0].rate, Rate::new(600, Duration::from_secs(60)));
-    assert_eq!(l.checks[0].key, "b:v1:rl:{t7}:plan:tenant:600/60000");
+    assert_eq!(l.checks[0].key, "b:v1:rl:{t7}:plan:tenant:600/60000:swc");
     assert_eq!(l.on_failure, FailurePolicy::Allow);
 }
 
@@ -105,7 +105,7 @@ fn a_plan_the_application_declares_gets_its_limits_and_an_undeclared_one_none() 
     let l = p
         .limits_for("b", &Method::GET, "/api/products", Some(&auth(team)), ip())
         .unwrap();
-    assert_eq!(l.checks[0].key, "b:v1:rl:{t7}:plan:tenant:7/60000");
+    assert_eq!(l.checks[0].key, "b:v1:rl:{t7}:plan:tenant:7/60000:swc");
     let unknown = auth(PlanName("nobody-declared-me"));
     assert!(p
         .limits_for("b", &Method::GET, "/api/products", Some(&unknown), ip())
@@ -121,7 +121,7 @@ fn login_is_limited_per_client_ip_with_the_local_failure_policy() {
     assert_eq!(&*l.checks[0].name, "login");
     assert_eq!(
         l.checks[0].key,
-        "b:v1:rl:{ip203.0.113.9}:r:POST:/api/login:ip:5/60000"
+        "b:v1:rl:{ip203.0.113.9}:r:POST:/api/login:ip:5/60000:swc"
     );
     assert_eq!(l.on_failure, FailurePolicy::Local);
     // Another method on the same pattern has no rule and no tenant: nothing applies.
@@ -149,7 +149,7 @@ fn ip_limits_key_ipv6_clients_by_their_64_and_mapped_ipv4_as_ipv4() {
     assert_eq!(key("2001:db8:7:8::1"), key("2001:db8:7:8:ffff::9"));
     assert_eq!(
         key("2001:db8:7:8::1"),
-        "b:v1:rl:{ip2001:db8:7:8::}:r:POST:/api/login:ip:5/60000"
+        "b:v1:rl:{ip2001:db8:7:8::}:r:POST:/api/login:ip:5/60000:swc"
     );
     assert_ne!(key("2001:db8:7:8::1"), key("2001:db8:7:9::1"));
     assert_eq!(key("::ffff:203.0.113.9"), key("203.0.113.9"));
@@ -170,7 +170,7 @@ fn export_adds_its_daily_limit_to_the_plan_limit() {
     assert_eq!(names, ["plan", "export.csv"]);
     assert_eq!(
         l.checks[1].key,
-        "b:v1:rl:{t7}:r:GET:/api/export.csv:tenant:1/86400000"
+        "b:v1:rl:{t7}:r:GET:/api/export.csv:tenant:1/86400000:swc"
     );
 }
 
@@ -196,7 +196,7 @@ fn a_user_keyed_limit_keys_on_the_user_or_else_on_the_api_key() {
     );
     assert_eq!(
         l.checks[1].key,
-        "b:v1:rl:{t7}:r:GET:/api/orders:k70:1/60000"
+        "b:v1:rl:{t7}:r:GET:/api/orders:k70:1/60000:swc"
     );
     let user = AuthContext {
         user_id: Some(3),
@@ -206,7 +206,10 @@ fn a_user_keyed_limit_keys_on_the_user_or_else_on_the_api_key() {
         .limits_for("b", &Method::GET, "/api/orders", Some(&user), ip())
         .unwrap();
     assert_eq!(l.checks.len(), 2);
-    assert_eq!(l.checks[1].key, "b:v1:rl:{t7}:r:GET:/api/orders:u3:1/60000");
+    assert_eq!(
+        l.checks[1].key,
+        "b:v1:rl:{t7}:r:GET:/api/orders:u3:1/60000:swc"
+    );
 }
 
 #[test]
@@ -241,7 +244,7 @@ fn failed_authentications_are_limited_per_address_with_the_ip_policy() {
     assert_eq!(&*l.checks[0].name, "auth-failures");
     assert_eq!(
         l.checks[0].key,
-        "b:v1:rl:{ip203.0.113.9}:authfail:ip:30/60000"
+        "b:v1:rl:{ip203.0.113.9}:authfail:ip:30/60000:swc"
     );
     assert_eq!(l.on_failure, FailurePolicy::Local);
     let off = RateLimitConfig {

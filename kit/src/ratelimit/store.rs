@@ -1,11 +1,14 @@
-//! Where the sliding-window logs live: Redis (shared by every process; one Lua script
-//! per request checks and charges all of its limits, time from Redis `TIME`) or process
-//! memory (`--store memory`, and the `local` failure fallback): sharded mutexes over the
-//! same pure algorithm, exact across the workers of one process.
+//! Where the limits' states live: Redis (shared by every process; one Lua script per
+//! request checks and charges all of its limits, time from Redis `TIME`: see
+//! [`super::script`]) or process memory (`--store memory`, and the `local` failure
+//! fallback): sharded mutexes over the same pure algorithms ([`super::window`],
+//! [`super::counter`]), exact across the workers of one process.
 
 use super::limits::Rate;
 use super::policy::Check;
-use super::window::{self, Log, Status};
+use super::script::{self, key_args};
+use super::state::State;
+use super::window::{self, Status, Window};
 use crate::clock::Clock;
 use crate::redis::Redis;
 use redis::Script;
@@ -30,13 +33,13 @@ const SHARDS: usize = 64;
 const SWEEP_EVERY: u32 = 1024;
 
 struct Entry {
-    log: Log,
+    state: State,
     expires_at: u64,
 }
 
 #[derive(Default)]
 struct Shard {
-    logs: HashMap<String, Entry>,
+    states: HashMap<String, Entry>,
     ops: u32,
 }
 
@@ -95,14 +98,15 @@ impl MemoryStore {
         self.run_at(&[], checks, rate_of, cost, now, false)
     }
 
-    /// Takes back one admission stamped `stamp_ms` from each check's log.
+    /// Takes back one admission stamped `stamp_ms` from each check's state (never
+    /// below zero).
     pub fn refund(&self, checks: &[Check], stamp_ms: u64) {
         for c in checks {
             let mut shard = self.shards[self.shard_of(&c.key)]
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            if let Some(entry) = shard.logs.get_mut(&c.key) {
-                entry.log.refund(stamp_ms);
+            if let Some(entry) = shard.states.get_mut(&c.key) {
+                entry.state.refund_at(stamp_ms, c.rate);
             }
         }
     }
@@ -129,27 +133,29 @@ impl MemoryStore {
             .map(|&i| (i, self.shards[i].lock().unwrap_or_else(|p| p.into_inner())))
             .collect();
         let rates: Vec<Rate> = checks.iter().map(|c| rate_of(c)).collect();
-        // Take the logs out, decide on them, put back the non-empty ones.
-        let mut logs: Vec<Log> = checks
+        // Take the states out, decide on them, put back the non-empty ones.
+        let mut states: Vec<State> = checks
             .iter()
             .zip(&idx)
-            .map(|(c, i)| {
+            .zip(&rates)
+            .map(|((c, i), rate)| {
                 let g = locked.iter_mut().find(|(j, _)| j == i).map(|(_, g)| g);
-                g.and_then(|g| g.logs.remove(&c.key))
-                    .map_or_else(Log::new, |e| e.log)
+                g.and_then(|g| g.states.remove(&c.key))
+                    .map_or_else(|| State::for_rate(*rate), |e| e.state)
             })
             .collect();
-        let mut refs: Vec<&mut Log> = logs.iter_mut().collect();
+        let mut refs: Vec<&mut State> = states.iter_mut().collect();
         let (allowed, statuses) = if charge {
             window::decide(&mut refs, &rates, now, cost, unchargeable)
         } else {
             window::peek(&mut refs, &rates, now, cost)
         };
-        for ((c, i), (log, rate)) in checks.iter().zip(&idx).zip(logs.into_iter().zip(&rates)) {
+        let back = checks.iter().zip(&idx).zip(states.into_iter().zip(&rates));
+        for ((c, i), (state, rate)) in back {
             if let Some((_, g)) = locked.iter_mut().find(|(j, _)| j == i) {
-                if !log.is_empty() {
-                    let expires_at = log.expires_at(rate.period_ms());
-                    g.logs.insert(c.key.clone(), Entry { log, expires_at });
+                if !state.is_idle() {
+                    let expires_at = state.expiry(*rate);
+                    g.states.insert(c.key.clone(), Entry { state, expires_at });
                 }
             }
         }
@@ -157,7 +163,7 @@ impl MemoryStore {
             g.ops += 1;
             if g.ops >= SWEEP_EVERY {
                 g.ops = 0;
-                g.logs.retain(|_, e| e.expires_at > now);
+                g.states.retain(|_, e| e.expires_at > now);
             }
         }
         StoreOutcome {
@@ -167,97 +173,19 @@ impl MemoryStore {
         }
     }
 
-    /// Logs held (for tests of the sweep).
+    /// States held (for tests of the sweep).
     pub fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).logs.len())
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).states.len())
             .sum()
     }
 
-    /// True when no log is held.
+    /// True when no state is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }
-
-/// The Redis transcription of `window::decide`. KEYS: one log per check. ARGV[1]: cost;
-/// ARGV[2]: 1 to charge an admitted request, 0 for a dry run (`window::peek`);
-/// ARGV[3]: how many of the first KEYS are guards (checked, never charged);
-/// ARGV[2i+2], ARGV[2i+3]: count and period (ms) of KEYS[i]. Returns
-/// `{now_ms, allowed, remaining_1, reset_after_ms_1, retry_after_ms_1 (-1: none), ...}`.
-/// Time comes from Redis, so host clocks do not matter. Each key gets PEXPIRE of its
-/// window after its newest entry: an idle identity costs nothing after one period.
-const SCRIPT: &str = r#"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local cost = tonumber(ARGV[1])
-local charge = tonumber(ARGV[2]) == 1
-local guards = tonumber(ARGV[3])
-local n = #KEYS
-local lens = {}
-local allowed = 1
-for i = 1, n do
-  local key = KEYS[i]
-  local count = tonumber(ARGV[2 * i + 2])
-  local cutoff = now - tonumber(ARGV[2 * i + 3])
-  -- drop admissions that left the window; the log is ascending, oldest first:
-  -- gallop from the head, then binary-search the first entry still inside, one LTRIM
-  local len = redis.call('LLEN', key)
-  if len > 0 and tonumber(redis.call('LINDEX', key, 0)) <= cutoff then
-    local bound = 1
-    while bound < len and tonumber(redis.call('LINDEX', key, bound)) <= cutoff do
-      bound = bound * 2
-    end
-    local lo = math.floor(bound / 2) + 1
-    local hi = math.min(bound, len)
-    while lo < hi do
-      local mid = math.floor((lo + hi) / 2)
-      if tonumber(redis.call('LINDEX', key, mid)) <= cutoff then lo = mid + 1 else hi = mid end
-    end
-    redis.call('LTRIM', key, lo, -1)
-    len = len - lo
-  end
-  lens[i] = len
-  if len + cost > count then allowed = 0 end
-end
-local out = {now, allowed}
-for i = 1, n do
-  local key = KEYS[i]
-  local count = tonumber(ARGV[2 * i + 2])
-  local period = tonumber(ARGV[2 * i + 3])
-  local len = lens[i]
-  local remaining, reset, retry
-  if allowed == 1 and charge and i > guards then
-    local last = tonumber(redis.call('LINDEX', key, -1) or now)
-    local at = math.max(now, last)
-    local stamp = string.format('%d', at)
-    for c = 1, cost do redis.call('RPUSH', key, stamp) end
-    redis.call('PEXPIRE', key, period + at - now)
-    remaining = math.max(count - len - cost, 0)
-    reset = tonumber(redis.call('LINDEX', key, 0)) + period - now
-    retry = -1
-  else
-    remaining = math.max(count - len, 0)
-    if len > 0 then
-      reset = tonumber(redis.call('LINDEX', key, 0)) + period - now
-    else
-      reset = 0
-    end
-    if len + cost <= count then
-      retry = -1
-    elseif cost > count then
-      retry = period
-    else
-      retry = math.max(tonumber(redis.call('LINDEX', key, len + cost - count - 1)) + period - now, 1)
-    end
-  end
-  out[#out + 1] = remaining
-  out[#out + 1] = math.max(reset, 0)
-  out[#out + 1] = retry
-end
-return out
-"#;
 
 /// Redis store: one `EVALSHA` per request on the shared multiplexed connection
 /// (`Script` reloads on NOSCRIPT), no PING, no new connection.
@@ -265,6 +193,7 @@ return out
 pub struct RedisStore {
     redis: Redis,
     script: Arc<Script>,
+    refund: Arc<Script>,
 }
 
 impl RedisStore {
@@ -272,7 +201,8 @@ impl RedisStore {
     pub fn new(redis: Redis) -> Self {
         Self {
             redis,
-            script: Arc::new(Script::new(SCRIPT)),
+            script: Arc::new(Script::new(script::DECIDE)),
+            refund: Arc::new(Script::new(script::REFUND)),
         }
     }
 
@@ -302,19 +232,18 @@ impl RedisStore {
         self.run(&[], checks, cost, false).await
     }
 
-    /// Takes back one admission stamped `stamp_ms` from each check's log (`LREM` of
-    /// the newest entry with that stamp): a reservation that turned out not to count.
+    /// Takes back one admission stamped `stamp_ms` from each check's state (a log's
+    /// newest entry with that stamp, one from a counter's sub-window, never below zero):
+    /// a reservation that turned out not to count. One script call.
     pub async fn refund(&self, checks: &[Check], stamp_ms: u64) -> redis::RedisResult<()> {
-        let mut pipe = redis::pipe();
+        let mut inv = self.refund.prepare_invoke();
+        inv.arg(stamp_ms);
         for c in checks {
-            pipe.cmd("LREM")
-                .arg(c.key.as_str())
-                .arg(-1)
-                .arg(stamp_ms.to_string())
-                .ignore();
+            let (kind, width, lookback) = key_args(c.rate);
+            inv.key(c.key.as_str()).arg(kind).arg(width).arg(lookback);
         }
         let mut conn = self.redis.conn();
-        pipe.query_async::<()>(&mut conn).await
+        inv.invoke_async::<i64>(&mut conn).await.map(drop)
     }
 
     async fn run(
@@ -330,7 +259,9 @@ impl RedisStore {
         }
         inv.arg(cost).arg(u8::from(charge)).arg(guards.len());
         for c in guards.iter().chain(checks) {
+            let (kind, width, lookback) = key_args(c.rate);
             inv.arg(c.rate.count).arg(c.rate.period_ms());
+            inv.arg(kind).arg(width).arg(lookback);
         }
         let mut conn = self.redis.conn();
         let raw: Vec<i64> = inv.invoke_async(&mut conn).await?;

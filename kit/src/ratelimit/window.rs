@@ -1,26 +1,69 @@
-//! The limiting algorithm, pure over (state, now): an exact sliding-window log.
+//! The limiting algorithms, pure over (state, now), behind one [`Window`] trait so
+//! [`decide`] checks and charges several limits of any strategy together. This module
+//! holds the exact sliding-window log (`moving-window`); [`super::counter`] holds the
+//! bucketed strategies (`sliding-window-counter`, the default, and `fixed-window`);
+//! [`super::state::State`] is either, as a rate's strategy says.
 //!
+//! The log:
 //! For each (limit, identity) the state is the ascending list of the times (ms) at which
 //! requests were admitted within the last `period`. A request of `cost` is admitted iff
 //! `len + cost <= count` after dropping admissions older than `period`; so **at most
 //! `count` requests pass in any span of `period`**, wherever the span starts: no
 //! fixed-window double burst at window edges, and no GCRA-style refill either.
 //!
-//! Why not GCRA: GCRA with a burst of `count` (the only shape that lets "5 per minute"
+//! Why the default is not GCRA: GCRA with a burst of `count` (the only shape that lets "5 per minute"
 //! pass 5 requests at once) admits `2·count − 1` requests in the worst span of one
 //! `period` (the burst, then one per `period/count`), so it cannot meet "at most the
-//! limit in any window-length span" that the spec and API.md ("a rolling 24 h") ask for;
-//! no O(1)-state algorithm can. The log costs one entry per admitted request inside the
-//! window (bounded by `count`, see [`super::limits::MAX_COUNT`]), each operation is O(1)
-//! amortized (each entry is appended once and dropped once).
+//! limit in any window-length span" that API.md asks for. The log costs one entry per
+//! admitted request inside the window (bounded by `count`, see
+//! [`super::limits::MAX_COUNT`]), each operation is O(1) amortized (each entry is
+//! appended once and dropped once), but Redis time and memory per key grow with the
+//! count: hence the counter by default.
 //!
-//! Several limits are checked together by [`decide`]: every log is evaluated first and
-//! all are charged only when all admit (all or none). The Redis script
-//! (`super::store::redis`) is a line-by-line transcription of this module and the memory
-//! store calls it directly.
+//! Several limits are checked together by [`decide`]: every state is evaluated first
+//! and all are charged only when all admit (all or none). The Redis script
+//! (`super::script`) transcribes this module and [`super::counter`]; the memory store
+//! calls them directly.
 
 use super::limits::Rate;
 use std::collections::VecDeque;
+
+/// One limit's state, whatever its strategy: what [`decide`] works on.
+pub trait Window {
+    /// Forgets what no longer counts at `now`.
+    fn prune_at(&mut self, now: u64, rate: Rate);
+    /// The status of a request of `cost` at `now`, charging nothing (pruned first).
+    fn status(&self, now: u64, rate: Rate, cost: u64) -> Status;
+    /// Records `cost` admissions at `now`.
+    fn charge_at(&mut self, now: u64, rate: Rate, cost: u64);
+    /// Takes back one admission charged at `stamp` (never below zero).
+    fn refund_at(&mut self, stamp: u64, rate: Rate);
+    /// True when nothing is held.
+    fn is_idle(&self) -> bool;
+    /// The time after which nothing held still counts.
+    fn expiry(&self, rate: Rate) -> u64;
+}
+
+impl Window for Log {
+    fn prune_at(&mut self, now: u64, rate: Rate) {
+        self.prune(now, rate.period_ms());
+    }
+    fn status(&self, now: u64, rate: Rate, cost: u64) -> Status {
+        evaluate(self, now, rate, cost)
+    }
+    fn charge_at(&mut self, now: u64, _rate: Rate, cost: u64) {
+        charge(self, now, cost);
+    }
+    fn refund_at(&mut self, stamp: u64, _rate: Rate) {
+        self.refund(stamp);
+    }
+    fn is_idle(&self) -> bool {
+        self.is_empty()
+    }
+    fn expiry(&self, rate: Rate) -> u64 {
+        self.expires_at(rate.period_ms())
+    }
+}
 
 /// Admission times (ms, ascending) of one (limit, identity) within its window.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -114,50 +157,43 @@ pub fn charge(log: &mut Log, now: u64, cost: u64) {
 
 /// Checks every limit of a request and charges all of them or none.
 /// Returns whether the request is admitted and each limit's status after the decision.
-/// The first `guards` logs are checked but never charged: limits the request must be
+/// The first `guards` states are checked but never charged: limits the request must be
 /// under without counting against them (the failed-authentication limit of its address).
-pub fn decide(
-    logs: &mut [&mut Log],
+pub fn decide<W: Window>(
+    states: &mut [&mut W],
     rates: &[Rate],
     now: u64,
     cost: u64,
     guards: usize,
 ) -> (bool, Vec<Status>) {
-    debug_assert_eq!(logs.len(), rates.len());
-    for (log, rate) in logs.iter_mut().zip(rates) {
-        log.prune(now, rate.period_ms());
-    }
-    let mut statuses: Vec<Status> = logs
-        .iter()
-        .zip(rates)
-        .map(|(log, rate)| evaluate(log, now, *rate, cost))
-        .collect();
-    let allowed = statuses.iter().all(|s| s.retry_after_ms.is_none());
+    let (allowed, mut statuses) = peek(states, rates, now, cost);
     if allowed {
-        let charged = logs.iter_mut().zip(rates).zip(statuses.iter_mut());
-        for ((log, rate), status) in charged.skip(guards) {
-            charge(log, now, cost);
-            let period = rate.period_ms();
-            status.remaining = rate.count.saturating_sub(log.len() as u64);
-            status.reset_after_ms = log
-                .entries
-                .front()
-                .map_or(0, |&t| (t + period).saturating_sub(now));
+        let charged = states.iter_mut().zip(rates).zip(statuses.iter_mut());
+        for ((state, rate), status) in charged.skip(guards) {
+            state.charge_at(now, *rate, cost);
+            let after = state.status(now, *rate, 0);
+            status.remaining = after.remaining;
+            status.reset_after_ms = after.reset_after_ms;
         }
     }
     (allowed, statuses)
 }
 
-/// What [`decide`] would answer, without charging anything (the logs are pruned).
-pub fn peek(logs: &mut [&mut Log], rates: &[Rate], now: u64, cost: u64) -> (bool, Vec<Status>) {
-    debug_assert_eq!(logs.len(), rates.len());
-    for (log, rate) in logs.iter_mut().zip(rates) {
-        log.prune(now, rate.period_ms());
+/// What [`decide`] would answer, without charging anything (the states are pruned).
+pub fn peek<W: Window>(
+    states: &mut [&mut W],
+    rates: &[Rate],
+    now: u64,
+    cost: u64,
+) -> (bool, Vec<Status>) {
+    debug_assert_eq!(states.len(), rates.len());
+    for (state, rate) in states.iter_mut().zip(rates) {
+        state.prune_at(now, *rate);
     }
-    let statuses: Vec<Status> = logs
+    let statuses: Vec<Status> = states
         .iter()
         .zip(rates)
-        .map(|(log, rate)| evaluate(log, now, *rate, cost))
+        .map(|(state, rate)| state.status(now, *rate, cost))
         .collect();
     let allowed = statuses.iter().all(|s| s.retry_after_ms.is_none());
     (allowed, statuses)

@@ -1,7 +1,9 @@
 //! The access log: one line per request (info, target `brisk::access`), as
-//! `key=value` text or one JSON object, plus the N+1 and slow-request warnings, which
-//! repeat the line behind their reason.
+//! `key=value` text or one JSON object, formatted here on the worker and written by
+//! the writer thread (`metrics::access_writer`), plus the N+1 and slow-request
+//! warnings, which repeat the line behind their reason (through `log`).
 
+use super::super::access_writer;
 use super::super::settings::AccessLogSettings;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -30,7 +32,11 @@ impl AccessLine<'_> {
     pub(super) fn write(&self, settings: &AccessLogSettings, elapsed: Duration) {
         let s = settings;
         if s.enabled && log::log_enabled!(target: "brisk::access", log::Level::Info) {
-            log::info!(target: "brisk::access", "{}", self.render(s.json, None));
+            let line = self.render(s.json, None);
+            // The writer thread when logging set one up; else the `log` facade.
+            if !access_writer::send_global(&line) {
+                log::info!(target: "brisk::access", "{line}");
+            }
         }
         if self.statements > s.statement_warn_threshold {
             let detail = format!(

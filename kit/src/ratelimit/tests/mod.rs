@@ -4,6 +4,7 @@
 
 mod outage;
 mod redis_store;
+mod strategies;
 
 pub use crate::testing::{unique_prefix, Mode, TcpProxy};
 
@@ -42,3 +43,16 @@ pub fn limiter(url: &str, prefix: &str, config: RateLimitConfig) -> (Limiter, Me
 
 /// The poller of the tests.
 pub use brisk_testkit::wait::eventually;
+
+/// The sub-window counts of a counter key (index → count; its totals field left out).
+pub async fn sub_windows(prefix: &str, key: &str) -> std::collections::BTreeMap<u64, i64> {
+    let mut conn = redis_at(REDIS_URL, prefix).conn();
+    let all: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .expect("Redis answers");
+    all.into_iter()
+        .filter_map(|(f, v)| Some((f.parse().ok()?, v.parse().ok()?)))
+        .collect()
+}
