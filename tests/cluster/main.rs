@@ -9,6 +9,7 @@
 //! (scripts/test-cluster.sh) installs nginx and runs it:
 //! `cargo test --release --test cluster -- --ignored --test-threads=1`.
 
+mod contract;
 mod harness;
 mod limits;
 mod processes;
