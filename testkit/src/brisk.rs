@@ -118,7 +118,7 @@ fn port_after(log: &str, marker: &str) -> Option<u16> {
 
 #[cfg(test)]
 mod tests {
-    use super::listening_port;
+    use super::{listening_port, port_after};
 
     #[test]
     fn the_port_is_read_from_the_listening_line_only() {

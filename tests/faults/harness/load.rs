@@ -89,6 +89,7 @@ pub struct Load {
     /// the clients have met it.
     failed: Arc<AtomicUsize>,
     /// Set by [`Load::stop`]: workers send no further request.
+    #[allow(dead_code)] // read by `stop`, which tests/cluster uses (this file is shared)
     stopped: Arc<AtomicBool>,
 }
 
@@ -193,6 +194,7 @@ impl Load {
     }
 
     /// Ends the load before its duration: each worker finishes its request in flight.
+    #[allow(dead_code)] // tests/cluster's, not a fault scenario's (this file is shared)
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::Relaxed);
     }
