@@ -76,6 +76,12 @@ impl Member {
         resp.text().await.expect("read /metrics")
     }
 
+    /// API requests it has answered on any route since it started; 0 when none yet.
+    pub async fn requests(&self) -> f64 {
+        let text = self.metrics().await;
+        brisk_testkit::prometheus::sum(&text, "brisk_http_requests_total", "").unwrap_or(0.0)
+    }
+
     /// API requests it has answered on `route` (any status); 0 when none yet.
     pub async fn answered(&self, route: &str) -> f64 {
         let text = self.metrics().await;
@@ -166,6 +172,7 @@ impl Drop for Cluster {
 fn kill(pid: u32, sig: &str) {
     let _ = Command::new("kill")
         .args([format!("-{sig}"), pid.to_string()])
+        .stderr(std::process::Stdio::null())
         .status();
 }
 
