@@ -1,8 +1,11 @@
-//! API.md through nginx: the errors nginx answers itself are API.md's JSON errors,
-//! and brisk's own answers pass through untouched.
+//! API.md through nginx: the errors nginx answers itself (413, 502) are API.md's JSON
+//! errors, brisk's own pass through untouched (404, 401, and the 408 of a body that
+//! stops arriving: bodies stream to brisk), and the operations endpoints are not public.
 
 use crate::harness::{blocking, client, key, Cluster};
+use brisk_testkit::raw::RawConn;
 use serde_json::Value;
+use std::time::Duration;
 
 /// Status and JSON body of a response.
 async fn json(resp: reqwest::Response) -> (u16, Value) {
@@ -13,8 +16,9 @@ async fn json(resp: reqwest::Response) -> (u16, Value) {
 
 #[tokio::test]
 #[ignore = "needs nginx: make test-cluster"]
-async fn errors_nginx_answers_itself_are_json_like_brisks_own() {
-    let mut cluster = blocking(|| Cluster::start(2, &[])).await;
+async fn errors_through_nginx_are_api_json_whoever_answers_them() {
+    // brisk's body deadline at 1 s (nginx's own, between reads, stays at 12 s).
+    let mut cluster = blocking(|| Cluster::start(2, &["--body-timeout-ms", "1000"])).await;
     let http = client();
     // A body over 1 MiB: nginx's 413, before any process sees it.
     let big = vec![b' '; 1024 * 1024 + 1];
@@ -39,6 +43,18 @@ async fn errors_nginx_answers_itself_are_json_like_brisks_own() {
         (status, body["error"].as_str()),
         (401, Some("unauthorized"))
     );
+    // A body that stops arriving: brisk's 408 JSON reaches the client through nginx.
+    let port: u16 = cluster.public.rsplit(':').next().unwrap().parse().unwrap();
+    let mut conn = RawConn::connect(port).await;
+    let head = "POST /api/orders HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer demo-key-2\r\n\
+                Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"customer";
+    conn.send(head.as_bytes()).await;
+    let late = conn
+        .response(Duration::from_secs(10))
+        .await
+        .expect("an answer");
+    assert_eq!(late.status, 408);
+    assert_eq!(late.json()["error"], "request_timeout");
     // The operations endpoints are not on the public address.
     let metrics = http.get(cluster.url("/metrics")).send().await.unwrap();
     assert_eq!(metrics.status(), 404);
