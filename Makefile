@@ -8,7 +8,8 @@ SCALE ?= 1
 WORKERS ?= $(shell nproc)
 BRISK := target/release/brisk
 
-.PHONY: doctor promtool test-redis-cluster services build migrate seed run test faults lint bench bench-compare check-budget browser
+.PHONY: doctor promtool test-redis-cluster services build migrate seed run cluster reload stop test test-cluster faults lint bench bench-compare check-budget browser
+PROCS ?= 2
 
 ## services: PostgreSQL, Redis and PgBouncer up (installed from Debian's packages if missing); REDIS=cluster also starts a local Redis Cluster (3 masters, 3 replicas on 127.0.0.1:7001-7006)
 services:
@@ -33,9 +34,24 @@ seed: migrate
 	$(BRISK) seed --scale $(SCALE)
 
 ## run: services, migrate, seed an empty database, then serve with WORKERS workers (default: nproc)
+## (its pid in run/brisk.pid, for `make stop` and `make cluster`)
 run: migrate
 	$(BRISK) seed --if-empty --scale $(SCALE)
-	$(BRISK) serve --workers $(WORKERS)
+	@mkdir -p run && echo $$$$ >run/brisk.pid && exec $(BRISK) serve --workers $(WORKERS)
+
+## cluster: PROCS brisk processes (default 2) of WORKERS workers (default 1) on 127.0.0.1:8081..
+## behind nginx on 127.0.0.1:8080 (scripts/cluster.sh; stops `make run`'s server first)
+cluster: migrate
+	$(BRISK) seed --if-empty --scale $(SCALE)
+	PROCS=$(PROCS) WORKERS=$(if $(filter-out file,$(origin WORKERS)),$(WORKERS),1) scripts/cluster.sh start
+
+## reload: rolling restart of the cluster, one process at a time, no failed request
+reload:
+	scripts/cluster.sh reload
+
+## stop: stops the cluster, its nginx and `make run`'s server
+stop:
+	scripts/cluster.sh stop
 
 ## browser: Debian's chromium for the headless test of the live page (once; idempotent)
 browser:
@@ -48,6 +64,10 @@ promtool:
 ## test: every test against the real services (through PgBouncer), the browser and promtool tests included
 test: services browser promtool
 	scripts/test.sh
+
+## test-cluster: the real-process tests through nginx (tests/cluster; installs nginx if missing)
+test-cluster: services
+	scripts/test-cluster.sh
 
 ## faults: the fault suite (real processes under load, scripts/faults.sh builds the release test binary with the fault-injection feature); report in target/faults/report.md
 faults: services

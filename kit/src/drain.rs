@@ -7,9 +7,11 @@
 //! clients do not retry a `POST` (measured: up to 2 of 64 busy clients at each
 //! SIGTERM, issue 10 scenario 11). So brisk drains first, then lets actix stop:
 //!
-//! 1. On SIGTERM or SIGINT the listener stops accepting and is shut, so new
+//! 1. On SIGTERM or SIGINT the API listener stops accepting and is shut, so new
 //!    connections are refused (nothing sent, nothing lost). actix's accept loop may
-//!    log one "Error accepting connection: Invalid argument" as it notices.
+//!    log one "Error accepting connection: Invalid argument" as it notices. The
+//!    operations listener (`--admin-bind`) is another server, not paused: a load
+//!    balancer's probe of `/ready` there is answered 503 `draining` until the stop.
 //! 2. Every response from then on carries `Connection: close`: each open connection
 //!    answers at most one more request, then closes. Requests already written on an
 //!    idle connection are read and answered, not dropped.
@@ -123,8 +125,8 @@ impl Drain {
         })
     }
 
-    /// The server's handle, once it runs (its accept loop is paused before the
-    /// listener is shut).
+    /// The API server's handle, once it runs (its accept loop is paused before the
+    /// listener is shut; the operations listener's server is not).
     pub fn set_server(&self, handle: ServerHandle) {
         let _ = self.inner.server.set(handle);
     }

@@ -4,6 +4,12 @@
 //! second listener for the operations endpoints. Every accepted socket is under the
 //! slow-client deadlines ([`crate::http::deadline`]). Tests boot the same code
 //! through [`Application::build`] on port 0.
+//!
+//! The operations listener is a server of its own (one worker, no signal handlers):
+//! SIGTERM's drain pauses the API server's accept loop, and actix pauses every
+//! listener of a server at once, so a load balancer probing `/ready` there during
+//! the drain would get no answer. On its own server it keeps answering (503
+//! `draining`) until the API server has stopped.
 
 use crate::authenticate::Authenticate;
 use crate::cache::CacheConfig;
@@ -203,6 +209,8 @@ pub struct Application {
     port: u16,
     admin_port: Option<u16>,
     server: Server,
+    /// The operations listener's own server, stopped after the API server.
+    admin: Option<Server>,
     services: Services,
     warmer: Option<Addr<Warmer>>,
 }
@@ -238,12 +246,13 @@ impl Application {
             .warm
             .filter(|_| config.cache.enabled)
             .map(|warm| Warmer::start_with(services.cache.clone(), warm));
-        let (server, port, admin_port) =
+        let (server, admin, port, admin_port) =
             listen(&config.server, &services, variants, mount, &config.metrics)?;
         Ok(Self {
             port,
             admin_port,
             server,
+            admin,
             services,
             warmer,
         })
@@ -264,15 +273,27 @@ impl Application {
         &self.services
     }
 
-    /// Stops the server (gracefully with `stop(true)`).
+    /// Stops the API server (gracefully with `stop(true)`); the operations listener
+    /// stops after it ([`Application::run_until_stopped`]).
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
     }
 
     /// Serves until stopped; SIGTERM/SIGINT drain the connections first (`drain`),
-    /// then the pending invalidations and the access log are flushed.
+    /// then the pending invalidations and the access log are flushed. The operations
+    /// listener answers (`/ready`: 503 `draining`) until the API server has stopped.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let result = self.server.await;
+        let result = match self.admin {
+            Some(admin) => {
+                let admin_handle = admin.handle();
+                let admin = actix_web::rt::spawn(admin);
+                let result = self.server.await;
+                admin_handle.stop(true).await;
+                let _ = admin.await;
+                result
+            }
+            None => self.server.await,
+        };
         // Invalidations still pending would leave other processes serving old values.
         let left = self
             .services
@@ -291,15 +312,19 @@ impl Application {
     }
 }
 
+/// The API server and, with `admin_bind`, the operations listener's own server.
+type Servers = (Server, Option<Server>, u16, Option<u16>);
+
 /// Binds the API listener and, with `admin_bind`, the operations listener, and
-/// starts serving them on one set of workers; returns the server and both ports.
+/// starts serving them (the API on its workers, the operations listener on one
+/// worker of its own); returns both servers and both ports.
 fn listen(
     server: &ServerConfig,
     services: &Services,
     variants: Precompressed,
     mount: Mount,
     metrics_config: &MetricsConfig,
-) -> Result<(Server, u16, Option<u16>), String> {
+) -> Result<Servers, String> {
     let (listener, api_addr) = bind(server.bind, "--bind")?;
     let admin = server
         .admin_bind
@@ -326,7 +351,6 @@ fn listen(
     let shared = services.clone();
     let metrics_config = metrics_config.clone();
     let api_operations = admin.is_none().then(|| operations.clone());
-    let api_stopping = stopping.clone();
     let api_drain = drain.clone();
     builder = builder
         .listen("api", listener, move || {
@@ -345,22 +369,44 @@ fn listen(
                     .clone()
                     .request(http::middleware::deadline::deadlines(req, srv))
             });
-            let http = deadline::http1(app, deadlines, api_addr, api_stopping.clone());
+            let http = deadline::http1(app, deadlines, api_addr, stopping.clone());
             api_drain.count_connections(http)
         })
         .map_err(|e| format!("--bind: {e}"))?;
     let admin_port = admin.as_ref().map(|(_, addr)| addr.port());
-    if let Some((listener, admin_addr)) = admin {
-        builder = builder
-            .listen("admin", listener, move || {
-                let app = http::build_admin_app(&*operations);
-                deadline::http1(app, deadlines, admin_addr, stopping.clone())
-            })
-            .map_err(|e| format!("--admin-bind: {e}"))?;
-    }
+    let admin = admin
+        .map(|(listener, addr)| admin_server(listener, addr, operations, deadlines, stop_secs))
+        .transpose()?;
     let server = builder.run();
     drain.set_server(server.handle());
-    Ok((server, api_addr.port(), admin_port))
+    Ok((server, admin, api_addr.port(), admin_port))
+}
+
+/// The operations listener's server: one worker, no signal handlers of its own (it
+/// is stopped once the API server has stopped, [`Application::run_until_stopped`]).
+fn admin_server(
+    listener: TcpListener,
+    addr: SocketAddr,
+    operations: Arc<Routes>,
+    deadlines: ClientDeadlines,
+    stop_secs: u64,
+) -> Result<Server, String> {
+    let builder = actix_server::Server::build()
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(stop_secs);
+    let signal = builder.graceful_shutdown_signal();
+    let stopping = move || {
+        let signal = signal.clone();
+        async move { signal.notified().await }
+    };
+    let builder = builder
+        .listen("admin", listener, move || {
+            let app = http::build_admin_app(&*operations);
+            deadline::http1(app, deadlines, addr, stopping.clone())
+        })
+        .map_err(|e| format!("--admin-bind: {e}"))?;
+    Ok(builder.run())
 }
 
 /// Binds `addr` (`flag` names it in the error) and reads back the bound address.

@@ -95,24 +95,37 @@ impl Brisk {
     pub fn pid(&self) -> u32 {
         self.proc.pid()
     }
+
+    /// The port of its operations listener (`--admin-bind`), from its log; `None`
+    /// without one.
+    pub fn admin_port(&self) -> Option<u16> {
+        port_after(&self.proc.log_text(), "operations endpoints on ")
+    }
 }
 
 /// The port of the first "brisk listening on ADDR" line of a log.
 fn listening_port(log: &str) -> Option<u16> {
-    let line = log.lines().find(|l| l.contains("brisk listening on "))?;
-    let addr = line.split("brisk listening on ").nth(1)?;
+    port_after(log, "brisk listening on ")
+}
+
+/// The port of the address after `marker` on the first line holding it.
+fn port_after(log: &str, marker: &str) -> Option<u16> {
+    let line = log.lines().find(|l| l.contains(marker))?;
+    let addr = line.split(marker).nth(1)?;
     let addr = addr.split_whitespace().next()?;
     addr.rsplit(':').next()?.parse().ok()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::listening_port;
+    use super::{listening_port, port_after};
 
     #[test]
     fn the_port_is_read_from_the_listening_line_only() {
         let log = "[INFO] starting\n[INFO] brisk listening on 127.0.0.1:40123 (2 workers)\n";
         assert_eq!(listening_port(log), Some(40123));
         assert_eq!(listening_port("[INFO] starting\n"), None);
+        let ops = "[INFO] operations endpoints on 127.0.0.1:9091\n";
+        assert_eq!(port_after(ops, "operations endpoints on "), Some(9091));
     }
 }

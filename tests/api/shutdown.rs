@@ -20,6 +20,11 @@ struct BriskProcess {
 impl BriskProcess {
     /// Starts it and waits for its "listening" line.
     async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// [`BriskProcess::start`] with more flags.
+    async fn start_with(more: &[&str]) -> Self {
         let db = tokio::task::spawn_blocking(fresh_database).await.unwrap();
         let dir = TempDir::new();
         let target = Target {
@@ -28,7 +33,10 @@ impl BriskProcess {
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_prefix: brisk_kit::testing::unique_prefix(),
         };
-        let extra = ["--workers", "1", "--shutdown-timeout-secs", "10"].map(String::from);
+        let mut extra = ["--workers", "1", "--shutdown-timeout-secs", "10"]
+            .map(String::from)
+            .to_vec();
+        extra.extend(more.iter().map(|s| s.to_string()));
         let path = dir.0.clone();
         let brisk = tokio::task::spawn_blocking(move || {
             Brisk::start(env!("CARGO_BIN_EXE_brisk"), &path, "brisk", &target, &extra)
@@ -90,16 +98,9 @@ async fn sigterm_drains_the_request_in_flight_then_exits() {
 
     // Start a login whose body is still on its way; the server's `100 Continue`
     // proves it is handling the request. Then ask the server to stop.
-    let body = br#"{"email":"admin@tenant1.example","password":"password"}"#;
-    let head = format!(
-        "POST /api/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    conn.send(head.as_bytes()).await;
-    assert_eq!(conn.response(WITHIN).await.unwrap().status, 100);
-    conn.send(&body[..10]).await;
+    let rest = login_in_flight(&mut conn).await;
     brisk.sigterm();
-    conn.send(&body[10..]).await;
+    conn.send(rest).await;
     let login = conn.response(WITHIN).await.expect("the login was answered");
     assert_eq!(login.status, 200, "{:?}", login.json());
     assert!(login.json()["token"].is_string(), "{:?}", login.json());
@@ -157,6 +158,63 @@ async fn ready_answers_503_draining_from_sigterm_on_so_a_balancer_stops_sending(
     assert_eq!(draining.json()["status"], "draining");
     assert_eq!(draining.json()["db"], "ok");
     brisk.assert_stopped_cleanly().await;
+}
+
+/// A login whose body is still on its way on `conn`: in flight until the rest is sent.
+async fn login_in_flight(conn: &mut RawConn) -> &'static [u8] {
+    let body = br#"{"email":"admin@tenant1.example","password":"password"}"#;
+    let head = format!(
+        "POST /api/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.send(head.as_bytes()).await;
+    assert_eq!(conn.response(WITHIN).await.unwrap().status, 100);
+    conn.send(&body[..10]).await;
+    &body[10..]
+}
+
+#[tokio::test]
+async fn the_operations_listener_answers_503_draining_while_the_api_listener_refuses() {
+    let mut brisk = BriskProcess::start_with(&["--admin-bind", "127.0.0.1:0"]).await;
+    let mut admin = None;
+    brisk_testkit::wait::poll_until(WITHIN, || {
+        admin = brisk.brisk.admin_port();
+        admin.is_some()
+    });
+    let admin = admin.expect("the operations listener's port in the log");
+    let mut probe = RawConn::connect(admin).await;
+    probe.send(&get("/ready")).await;
+    assert_eq!(probe.response(WITHIN).await.unwrap().status, 200);
+
+    // A request in flight keeps the drain going while the probes ask.
+    let mut conn = RawConn::connect(brisk.port).await;
+    let rest = login_in_flight(&mut conn).await;
+    brisk.sigterm();
+    let api_port = brisk.port;
+    let refused = brisk_testkit::wait::poll_until(WITHIN, || {
+        std::net::TcpStream::connect(("127.0.0.1", api_port)).is_err()
+    });
+    assert!(refused, "the API listener still accepts after SIGTERM");
+    // A load balancer's probe: a new connection to the operations listener.
+    let mut fresh = RawConn::connect(admin).await;
+    fresh.send(&get("/ready")).await;
+    let draining = fresh
+        .response(WITHIN)
+        .await
+        .expect("the probe was answered");
+    assert_eq!(draining.status, 503, "{:?}", draining.json());
+    assert_eq!(draining.json()["status"], "draining");
+
+    conn.send(rest).await;
+    let login = conn.response(WITHIN).await.expect("the login was answered");
+    assert_eq!(login.status, 200, "{:?}", login.json());
+    brisk.assert_stopped_cleanly().await;
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", admin))
+            .await
+            .is_err(),
+        "the operations listener outlived the process"
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! start time relative to the scenario's clock. Bounded in time and count.
 
 use reqwest::{Client, RequestBuilder};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -88,6 +88,9 @@ pub struct Load {
     /// Requests failed so far (5xx or no answer), for scenarios that hold a fault until
     /// the clients have met it.
     failed: Arc<AtomicUsize>,
+    /// Set by [`Load::stop`]: workers send no further request.
+    #[allow(dead_code)] // read by `stop`, which tests/cluster uses (this file is shared)
+    stopped: Arc<AtomicBool>,
 }
 
 /// A client for the load: keep-alive, no proxy, one connection per worker.
@@ -106,6 +109,7 @@ pub fn start(spec: LoadSpec, clock: Instant, own_clients: bool, make: MakeReques
     let samples = Arc::new(Mutex::new(Vec::new()));
     let answered = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
+    let stopped = Arc::new(AtomicBool::new(false));
     let shared = client(&spec);
     let tasks = (0..spec.concurrency)
         .map(|w| {
@@ -121,12 +125,13 @@ pub fn start(spec: LoadSpec, clock: Instant, own_clients: bool, make: MakeReques
             let samples = Arc::clone(&samples);
             let answered = Arc::clone(&answered);
             let failed = Arc::clone(&failed);
+            let stopped = Arc::clone(&stopped);
             let spec = spec.clone();
             tokio::spawn(async move {
                 let deadline = Instant::now() + spec.duration;
                 let mut mine = Vec::new();
                 for i in 0..spec.max_per_worker {
-                    if Instant::now() >= deadline {
+                    if Instant::now() >= deadline || stopped.load(Ordering::Relaxed) {
                         break;
                     }
                     let (req, kind, route) = make(&client, w, i);
@@ -152,6 +157,7 @@ pub fn start(spec: LoadSpec, clock: Instant, own_clients: bool, make: MakeReques
         samples,
         answered,
         failed,
+        stopped,
     }
 }
 
@@ -185,6 +191,12 @@ impl Load {
     /// failing the scenario if that takes longer than `within`.
     pub async fn until_answered(&self, n: usize, within: Duration) {
         until_count(&self.answered, n, within, "answered").await;
+    }
+
+    /// Ends the load before its duration: each worker finishes its request in flight.
+    #[allow(dead_code)] // tests/cluster's, not a fault scenario's (this file is shared)
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
     }
 
     /// Requests failed so far.
