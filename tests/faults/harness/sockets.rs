@@ -23,7 +23,9 @@ pub struct Socket {
 }
 
 /// The IPv4 TCP sockets `pid` has open. `/proc/PID/net/tcp` lists the whole network
-/// namespace, so only the rows whose inode is one of the process's fds are kept.
+/// namespace, so only the rows whose inode is one of the process's fds are kept. The
+/// kernel writes that table in chunks while connections come and go, so a socket can
+/// be listed twice in one read: each (local, remote) pair is kept once.
 pub fn sockets_of(pid: u32) -> Vec<Socket> {
     let inodes: BTreeSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| {
@@ -41,7 +43,7 @@ pub fn sockets_of(pid: u32) -> Vec<Socket> {
         .unwrap_or_default();
     let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default();
     let port = |field: &str| u16::from_str_radix(field.rsplit(':').next()?, 16).ok();
-    table
+    let rows: std::collections::BTreeMap<(u16, u16), Socket> = table
         .lines()
         .skip(1)
         .filter_map(|l| {
@@ -49,13 +51,15 @@ pub fn sockets_of(pid: u32) -> Vec<Socket> {
             if !inodes.contains(*f.get(9)?) {
                 return None;
             }
-            Some(Socket {
+            let socket = Socket {
                 local: port(f.get(1)?)?,
                 remote: port(f.get(2)?)?,
                 state: u8::from_str_radix(f.get(3)?, 16).ok()?,
-            })
+            };
+            Some(((socket.local, socket.remote), socket))
         })
-        .collect()
+        .collect();
+    rows.into_values().collect()
 }
 
 /// How many connections `pid` holds on its local `port` in `state`.
