@@ -35,6 +35,7 @@ pub mod limits;
 pub mod policy;
 pub mod rules;
 pub mod script;
+pub mod slots;
 pub mod state;
 pub mod store;
 pub mod window;

@@ -7,6 +7,7 @@
 use super::limits::Rate;
 use super::policy::Check;
 use super::script::{self, key_args};
+use super::slots;
 use super::state::State;
 use super::window::{self, Status, Window};
 use crate::clock::Clock;
@@ -194,15 +195,25 @@ pub struct RedisStore {
     redis: Redis,
     script: Arc<Script>,
     refund: Arc<Script>,
+    /// Limits on different hash tags go in separate calls (a Redis Cluster).
+    by_slot: bool,
 }
 
 impl RedisStore {
     /// A store on `redis` (its prefix and timeout); never connects here.
     pub fn new(redis: Redis) -> Self {
+        let by_slot = redis.is_cluster();
+        Self::with_slots(redis, by_slot)
+    }
+
+    /// A store that reserves limits tag by tag when `by_slot` (what a Redis Cluster
+    /// needs; a single server takes it too, which the tests use).
+    pub fn with_slots(redis: Redis, by_slot: bool) -> Self {
         Self {
             redis,
             script: Arc::new(Script::new(script::DECIDE)),
             refund: Arc::new(Script::new(script::REFUND)),
+            by_slot,
         }
     }
 
@@ -236,6 +247,22 @@ impl RedisStore {
     /// newest entry with that stamp, one from a counter's sub-window, never below zero):
     /// a reservation that turned out not to count. One script call.
     pub async fn refund(&self, checks: &[Check], stamp_ms: u64) -> redis::RedisResult<()> {
+        if !self.by_slot {
+            return self.refund_one(checks, stamp_ms).await;
+        }
+        let groups = slots::by_tag(checks.iter().map(|c| c.key.as_str()));
+        let calls = groups.iter().map(|g| {
+            let group: Vec<Check> = g.iter().map(|&i| checks[i].clone()).collect();
+            async move { self.refund_one(&group, stamp_ms).await }
+        });
+        futures_util::future::join_all(calls)
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    /// One refund call: `checks` share a slot.
+    async fn refund_one(&self, checks: &[Check], stamp_ms: u64) -> redis::RedisResult<()> {
         let mut inv = self.refund.prepare_invoke();
         inv.arg(stamp_ms);
         for c in checks {
@@ -246,7 +273,60 @@ impl RedisStore {
         inv.invoke_async::<i64>(&mut conn).await.map(drop)
     }
 
+    /// Guards and checks in one call, or, reserving by slot, one call per hash tag
+    /// sent together: admitted when every call admitted; when one refused (or
+    /// failed), the calls that charged are refunded, so no limit keeps a charge for
+    /// a request that was not served (a refund lost to a failure charges it for one
+    /// period at most).
     async fn run(
+        &self,
+        guards: &[Check],
+        checks: &[Check],
+        cost: u64,
+        charge: bool,
+    ) -> redis::RedisResult<StoreOutcome> {
+        let all: Vec<&Check> = guards.iter().chain(checks).collect();
+        let groups = slots::by_tag(all.iter().map(|c| c.key.as_str()));
+        if !self.by_slot || groups.len() < 2 {
+            return self.run_one(guards, checks, cost, charge).await;
+        }
+        let calls = groups.iter().map(|g| {
+            let (gs, cs): (Vec<usize>, Vec<usize>) = g.iter().partition(|&&i| i < guards.len());
+            let gs: Vec<Check> = gs.iter().map(|&i| all[i].clone()).collect();
+            let cs: Vec<Check> = cs.iter().map(|&i| all[i].clone()).collect();
+            async move { (self.run_one(&gs, &cs, cost, charge).await, cs) }
+        });
+        let replies = futures_util::future::join_all(calls).await;
+        let failed = replies
+            .iter()
+            .any(|(r, _)| r.as_ref().map_or(true, |o| !o.allowed));
+        if charge && failed {
+            for (reply, charged) in &replies {
+                if let Some(o) = reply.as_ref().ok().filter(|o| o.allowed) {
+                    let _ = self.refund_one(charged, o.now_ms).await;
+                }
+            }
+        }
+        let mut statuses = vec![Status::default(); all.len()];
+        let (mut now_ms, mut allowed) = (0, true);
+        for (g, (reply, _)) in groups.iter().zip(replies) {
+            let outcome = reply?;
+            now_ms = now_ms.max(outcome.now_ms);
+            allowed &= outcome.allowed;
+            // A group's statuses come back guards first, in position order: as `g`.
+            for (&i, status) in g.iter().zip(outcome.statuses) {
+                statuses[i] = status;
+            }
+        }
+        Ok(StoreOutcome {
+            now_ms,
+            allowed,
+            statuses,
+        })
+    }
+
+    /// One script call over `guards` and `checks` (they share a slot).
+    async fn run_one(
         &self,
         guards: &[Check],
         checks: &[Check],

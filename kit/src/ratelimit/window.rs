@@ -112,7 +112,7 @@ impl Log {
 }
 
 /// What one limit says about one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Status {
     /// Requests still admissible in the current window after this decision.
     pub remaining: u64,

@@ -4,6 +4,7 @@
 
 mod outage;
 mod redis_store;
+mod slots;
 mod strategies;
 
 pub use crate::testing::{unique_prefix, Mode, TcpProxy};
