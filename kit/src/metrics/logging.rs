@@ -71,15 +71,16 @@ pub fn init(format: impl Into<LineFormat>) {
 }
 
 /// An access line (a JSON object) with `ts`, `level` and `target` merged in, as the
-/// logger writes its own JSON lines.
+/// logger writes its own JSON lines: spliced in front of its fields, so the line is
+/// serialized once (never parsed back and written again).
 fn json_access_frame(line: &str) -> String {
-    json_line(
-        &chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        "INFO",
-        ACCESS_TARGET,
-        line,
-        None,
-    )
+    let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    match line.strip_prefix('{') {
+        Some(fields) if fields.len() > 1 => {
+            format!("{{\"ts\":\"{ts}\",\"level\":\"INFO\",\"target\":\"{ACCESS_TARGET}\",{fields}")
+        }
+        _ => json_line(&ts, "INFO", ACCESS_TARGET, line, None),
+    }
 }
 
 /// One JSON log line: `message` is merged when it is itself a JSON object, else
@@ -112,6 +113,23 @@ pub fn json_line(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_access_line_gets_its_log_fields_without_being_parsed_again() {
+        let line = json_access_frame(r#"{"request_id":"r1","status":200}"#);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            (v["request_id"].as_str(), v["status"].as_u64()),
+            (Some("r1"), Some(200))
+        );
+        assert_eq!(
+            (v["level"].as_str(), v["target"].as_str()),
+            (Some("INFO"), Some(ACCESS_TARGET))
+        );
+        assert!(v["ts"].as_str().is_some_and(|t| t.ends_with('Z')));
+        let odd: serde_json::Value = serde_json::from_str(&json_access_frame("not json")).unwrap();
+        assert_eq!(odd["msg"], "not json");
+    }
 
     #[test]
     fn access_lines_are_merged_and_other_messages_are_wrapped() {

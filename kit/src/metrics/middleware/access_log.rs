@@ -60,8 +60,12 @@ impl AccessLine<'_> {
     /// The line as text or JSON, with a warning's kind and detail when given.
     pub(super) fn render(&self, json: bool, warning: Option<(&str, String)>) -> String {
         if json {
+            // Serialized once, straight to text; a warning (rare) goes through a Value.
+            let Some((kind, detail)) = warning else {
+                return serde_json::to_string(self).unwrap_or_default();
+            };
             let mut v = serde_json::to_value(self).unwrap_or_default();
-            if let (Some((kind, detail)), Some(obj)) = (warning, v.as_object_mut()) {
+            if let Some(obj) = v.as_object_mut() {
                 obj.insert("warning".into(), kind.into());
                 obj.insert("detail".into(), detail.into());
             }
