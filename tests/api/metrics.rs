@@ -441,3 +441,54 @@ async fn a_routes_costs_show_its_redis_time_response_sizes_and_bytes_saved_by_co
         "the limiter and the cache ran on Redis: {redis:?}"
     );
 }
+
+/// The metric names a dashboard file queries (`brisk_…`, `process_…`).
+fn queried_names(dashboard: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for start in ["brisk_", "process_"] {
+        for (at, _) in dashboard.match_indices(start) {
+            let name: String = dashboard[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            names.insert(name);
+        }
+    }
+    names
+}
+
+#[actix_web::test]
+async fn every_metric_the_grafana_dashboard_queries_is_served_and_the_scrape_config_is_valid() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dashboard = std::fs::read_to_string(root.join("deploy/grafana/brisk.json")).unwrap();
+    let names = queried_names(&dashboard);
+    assert!(names.len() >= 10, "{names:?}");
+    let app = spawn_app().await;
+    send_known_traffic(&app).await;
+    let text = scrape_until(
+        &app,
+        r#"brisk_http_requests_total{method="GET",route="/api/products/{id}",status="4xx"}"#,
+        1.0,
+    )
+    .await;
+    let served: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|n| !served.contains(n.as_str()))
+        .collect();
+    assert!(missing.is_empty(), "queried but not served: {missing:?}");
+    let check = std::process::Command::new(promtool())
+        .args(["check", "config"])
+        .arg(root.join("deploy/prometheus/prometheus.yml"))
+        .output()
+        .expect("run promtool (make test installs it)");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+}
