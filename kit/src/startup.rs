@@ -114,6 +114,9 @@ pub struct KitConfig {
     pub ratelimit: RateLimitConfig,
     /// Measurement and the access log.
     pub metrics: MetricsConfig,
+    /// The application's own `brisk_config_info` labels (e.g. whether its secret is
+    /// the development default), after the kit's.
+    pub info: Vec<(&'static str, String)>,
 }
 
 impl KitConfig {

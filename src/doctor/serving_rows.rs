@@ -394,5 +394,26 @@ fn deployment(e: &Evidence, args: &DoctorArgs) -> Vec<Row> {
             "NOAUTH without a password".into(),
         ),
     };
-    vec![ops, bouncer, redis]
+    let secret = match e.setting("cursor_secret") {
+        None => Row::new(
+            "deployment",
+            "cursor secret set",
+            Verdict::Unknown,
+            "brisk_config_info has no cursor_secret".into(),
+        ),
+        Some("development") => Row::new(
+            "deployment",
+            "cursor secret set",
+            severity,
+            "the development default signs cursors".into(),
+        )
+        .fix("set BRISK_SECRET (the same in every process) to a long random value"),
+        Some(_) => Row::new(
+            "deployment",
+            "cursor secret set",
+            Verdict::Pass,
+            "a secret of its own signs cursors".into(),
+        ),
+    };
+    vec![secret, ops, bouncer, redis]
 }
