@@ -160,6 +160,9 @@ impl KitConfig {
             ("compression", self.server.compression.to_string()),
             ("metrics_middleware", self.metrics.middleware.to_string()),
         ]
+        .into_iter()
+        .chain(self.info.iter().cloned())
+        .collect()
     }
 }
 

@@ -64,6 +64,14 @@ async fn a_sound_server_gets_no_failed_row_and_exit_status_zero() {
     let (rows, ok) = doctor(&[&app], &app.db_name).await;
     assert_eq!(failed(&rows), set(&[]), "{rows:#?}");
     assert!(ok);
+    let secret = rows
+        .iter()
+        .find(|r| r["row"] == "cursor secret set")
+        .unwrap();
+    assert_eq!(
+        secret["verdict"], "pass",
+        "the test servers' own secret: {secret}"
+    );
     assert!(rows.len() >= 28, "every checklist row: {}", rows.len());
 }
 
@@ -104,4 +112,21 @@ async fn compression_turned_off_fails_the_compression_row_only() {
     traffic(&app).await;
     let (rows, _) = doctor(&[&app], &app.db_name).await;
     assert_eq!(failed(&rows), set(&["compressed"]), "{rows:#?}");
+}
+
+#[actix_web::test]
+async fn the_development_cursor_secret_is_named_a_warning_on_loopback() {
+    let app = spawn_app_with(|a| a.server.secret = brisk::config::server::DEV_SECRET.into()).await;
+    traffic(&app).await;
+    let (rows, _) = doctor(&[&app], &app.db_name).await;
+    let secret = rows
+        .iter()
+        .find(|r| r["row"] == "cursor secret set")
+        .unwrap();
+    assert_eq!(secret["verdict"], "warn", "{secret}");
+    assert_eq!(
+        failed(&rows),
+        set(&[]),
+        "on loopback it is a warning, not a failure"
+    );
 }
