@@ -320,24 +320,43 @@ fn payload(e: &Evidence, args: &DoctorArgs) -> Row {
 }
 
 fn deployment(e: &Evidence, args: &DoctorArgs) -> Vec<Row> {
+    let severity = exposure(e);
+    vec![
+        secret_row(e, severity),
+        operations_row(e, severity),
+        pgbouncer_password_row(e, severity),
+        redis_password_row(e, args, severity),
+    ]
+}
+
+/// How bad an exposed development setting is: a warning on a loopback listener (a
+/// development server like `make run`'s), a failure on any other address.
+fn exposure(e: &Evidence) -> Verdict {
     let loopback = e.setting("api_bind").is_some_and(|b| {
         b.starts_with("127.") || b.starts_with("[::1]") || b.starts_with("localhost")
     });
-    let severity = if loopback {
+    if loopback {
         Verdict::Warn
     } else {
         Verdict::Fail
-    };
-    let ops = match e.setting("operations") {
-        None => Row::new(
-            "deployment",
-            "operations endpoints private",
-            Verdict::Unknown,
-            "no brisk_config_info in /metrics".into(),
-        ),
-        Some("api") => Row::new(
-            "deployment",
-            "operations endpoints private",
+    }
+}
+
+fn secret_row(e: &Evidence, severity: Verdict) -> Row {
+    let row = |v, ev: &str| Row::new("deployment", "cursor secret set", v, ev.into());
+    match e.setting("cursor_secret") {
+        None => row(Verdict::Unknown, "brisk_config_info has no cursor_secret"),
+        Some("development") => row(severity, "the development default signs cursors")
+            .fix("set BRISK_SECRET (the same in every process) to a long random value"),
+        Some(_) => row(Verdict::Pass, "a secret of its own signs cursors"),
+    }
+}
+
+fn operations_row(e: &Evidence, severity: Verdict) -> Row {
+    let row = |v, ev: String| Row::new("deployment", "operations endpoints private", v, ev);
+    match e.setting("operations") {
+        None => row(Verdict::Unknown, "no brisk_config_info in /metrics".into()),
+        Some("api") => row(
             severity,
             format!(
                 "/metrics, /dashboard and /ready are served on the API listener {}",
@@ -345,75 +364,26 @@ fn deployment(e: &Evidence, args: &DoctorArgs) -> Vec<Row> {
             ),
         )
         .fix("serve them on a private address with --admin-bind"),
-        Some(addr) => Row::new(
-            "deployment",
-            "operations endpoints private",
-            Verdict::Pass,
-            format!("on their own listener {addr}"),
-        ),
-    };
-    let bouncer = match &e.pgbouncer {
-        Err(err) => Row::new(
-            "deployment",
-            "PgBouncer asks a password",
-            Verdict::Unknown,
-            format!("PgBouncer: {err}"),
-        ),
-        Ok(b) if b.auth_type == "trust" => Row::new(
-            "deployment",
-            "PgBouncer asks a password",
-            severity,
-            "auth_type = trust".into(),
-        )
-        .fix("set PgBouncer's auth_type to scram-sha-256 with an auth_file"),
-        Ok(b) => Row::new(
-            "deployment",
-            "PgBouncer asks a password",
-            Verdict::Pass,
-            format!("auth_type = {}", b.auth_type),
-        ),
-    };
-    let redis = match &e.redis_open {
-        Err(err) => Row::new(
-            "deployment",
-            "Redis asks a password",
-            Verdict::Unknown,
-            format!("Redis {}: {err}", args.redis_url),
-        ),
-        Ok(true) => Row::new(
-            "deployment",
-            "Redis asks a password",
-            severity,
-            "PING answered without a password".into(),
-        )
-        .fix("set requirepass (or an ACL user) and give brisk the password in --redis-url"),
-        Ok(false) => Row::new(
-            "deployment",
-            "Redis asks a password",
-            Verdict::Pass,
-            "NOAUTH without a password".into(),
-        ),
-    };
-    let secret = match e.setting("cursor_secret") {
-        None => Row::new(
-            "deployment",
-            "cursor secret set",
-            Verdict::Unknown,
-            "brisk_config_info has no cursor_secret".into(),
-        ),
-        Some("development") => Row::new(
-            "deployment",
-            "cursor secret set",
-            severity,
-            "the development default signs cursors".into(),
-        )
-        .fix("set BRISK_SECRET (the same in every process) to a long random value"),
-        Some(_) => Row::new(
-            "deployment",
-            "cursor secret set",
-            Verdict::Pass,
-            "a secret of its own signs cursors".into(),
-        ),
-    };
-    vec![secret, ops, bouncer, redis]
+        Some(addr) => row(Verdict::Pass, format!("on their own listener {addr}")),
+    }
+}
+
+fn pgbouncer_password_row(e: &Evidence, severity: Verdict) -> Row {
+    let row = |v, ev: String| Row::new("deployment", "PgBouncer asks a password", v, ev);
+    match &e.pgbouncer {
+        Err(err) => row(Verdict::Unknown, format!("PgBouncer: {err}")),
+        Ok(b) if b.auth_type == "trust" => row(severity, "auth_type = trust".into())
+            .fix("set PgBouncer's auth_type to scram-sha-256 with an auth_file"),
+        Ok(b) => row(Verdict::Pass, format!("auth_type = {}", b.auth_type)),
+    }
+}
+
+fn redis_password_row(e: &Evidence, args: &DoctorArgs, severity: Verdict) -> Row {
+    let row = |v, ev: String| Row::new("deployment", "Redis asks a password", v, ev);
+    match &e.redis_open {
+        Err(err) => row(Verdict::Unknown, format!("Redis {}: {err}", args.redis_url)),
+        Ok(true) => row(severity, "PING answered without a password".into())
+            .fix("set requirepass (or an ACL user) and give brisk the password in --redis-url"),
+        Ok(false) => row(Verdict::Pass, "NOAUTH without a password".into()),
+    }
 }
