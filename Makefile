@@ -16,10 +16,10 @@ services:
 	scripts/services.sh
 	if [ "$(REDIS)" = cluster ]; then scripts/redis-cluster.sh start; fi
 
-## test-redis-cluster: the kit's cache and limiter suites on a local Redis Cluster (scripts/redis-cluster.sh)
+## test-redis-cluster: the kit's cache, limiter and process-registry suites on a local Redis Cluster (scripts/redis-cluster.sh)
 test-redis-cluster: services
 	scripts/redis-cluster.sh start
-	BRISK_TEST_REDIS_CLUSTER=$$(scripts/redis-cluster.sh seeds) $(CARGO) test -p brisk-kit --lib -- cache:: ratelimit::
+	BRISK_TEST_REDIS_CLUSTER=$$(scripts/redis-cluster.sh seeds) $(CARGO) test -p brisk-kit --lib -- cache:: ratelimit:: peers::
 
 ## build: the release binary
 build:
@@ -65,9 +65,10 @@ promtool:
 test: services browser promtool
 	scripts/test.sh
 
-## test-cluster: the real-process tests through nginx (tests/cluster; installs nginx if missing)
+## test-cluster: the real-process tests through nginx (tests/cluster; installs nginx and chromium if missing);
+## REDIS=cluster runs them with the processes on the local Redis Cluster, its master-failover test included
 test-cluster: services
-	scripts/test-cluster.sh
+	REDIS=$(REDIS) scripts/test-cluster.sh
 
 ## faults: the fault suite (real processes under load, scripts/faults.sh builds the release test binary with the fault-injection feature); report in target/faults/report.md
 faults: services

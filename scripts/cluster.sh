@@ -10,6 +10,12 @@
 # `reload` works on whatever processes have a brisk-*.pid file in CLUSTER_RUN: each is
 # restarted with its own command line and environment (read from /proc), so the
 # cluster tests point it at their own processes (CLUSTER_RUN, CLUSTER_PUBLIC).
+#
+# Another cluster beside `make cluster`'s (schemathesis through nginx does this):
+# CLUSTER_RUN (its directory), CLUSTER_PORT (nginx's port; process i on
+# CLUSTER_PORT+i) and CLUSTER_OPS_PORT (process i's operations endpoints on
+# CLUSTER_OPS_PORT+i); the processes read every other setting from BRISK_* variables.
+# Such a cluster leaves `make run`'s server alone.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,7 +23,8 @@ RUN="${CLUSTER_RUN:-$ROOT/run/cluster}"
 BRISK="${BRISK:-$ROOT/target/release/brisk}"
 PROCS="${PROCS:-2}"
 WORKERS="${WORKERS:-1}"
-PUBLIC_PORT=8080
+PUBLIC_PORT="${CLUSTER_PORT:-8080}"
+OPS_PORT="${CLUSTER_OPS_PORT:-9090}"
 # nginx's address, through which `reload` checks a restarted process gets traffic.
 PUBLIC="${CLUSTER_PUBLIC:-127.0.0.1:$PUBLIC_PORT}"
 DEADLINE_SECS="${CLUSTER_DEADLINE_SECS:-60}"
@@ -60,8 +67,9 @@ stop_pid() {
     wait_for "pid $1 to exit after SIGTERM" not_alive "$1"
 }
 
-# `make run`'s server, if it runs.
+# `make run`'s server, if it runs (not for a cluster of another directory).
 stop_run_server() {
+    [ -z "${CLUSTER_RUN:-}" ] || return 0
     [ -f "$RUN_PID" ] || return 0
     local pid
     pid="$(cat "$RUN_PID")"
@@ -132,17 +140,17 @@ cmd_start() {
     local i upstreams=""
     for i in $(seq 1 "$PROCS"); do
         spawn "$i" "$BRISK" serve --bind "127.0.0.1:$((PUBLIC_PORT + i))" \
-            --admin-bind "127.0.0.1:$((9090 + i))" --workers "$WORKERS" \
+            --admin-bind "127.0.0.1:$((OPS_PORT + i))" --workers "$WORKERS" \
             --processes "$PROCS" --trusted-hops 1
         upstreams+="server 127.0.0.1:$((PUBLIC_PORT + i)) max_fails=0; "
     done
     for i in $(seq 1 "$PROCS"); do
-        wait_for "process $i ready (see $RUN/brisk-$i.log)" ready "$((9090 + i))"
+        wait_for "process $i ready (see $RUN/brisk-$i.log)" ready "$((OPS_PORT + i))"
     done
     start_nginx "$upstreams"
     log "ready: http://127.0.0.1:$PUBLIC_PORT through nginx to $PROCS processes" \
         "(127.0.0.1:$((PUBLIC_PORT + 1))..$((PUBLIC_PORT + PROCS)), operations on" \
-        "127.0.0.1:9091..$((9090 + PROCS))); logs and pids in $RUN"
+        "127.0.0.1:$((OPS_PORT + 1))..$((OPS_PORT + PROCS))); logs and pids in $RUN"
 }
 
 # Renders deploy/nginx.conf with server lines $1 and starts nginx on :$PUBLIC_PORT.

@@ -3,7 +3,9 @@
 # 3 masters with one replica each (Debian's redis-server, `redis-cli --cluster
 # create --cluster-replicas 1`) on 127.0.0.1:7001-7006, no persistence, data and logs
 # under run/redis-cluster/. Idempotent: a cluster that answers `cluster_state:ok` is
-# left alone. `scripts/redis-cluster.sh stop` stops it; `seeds` prints its seed URLs.
+# left alone. `scripts/redis-cluster.sh stop` stops it; `seeds` prints its seed URLs;
+# `heal` restarts the nodes that are down (a test SIGKILLed a master: the node rejoins
+# as a replica of the one promoted in its place) and waits for `cluster_state:ok`.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DIR="$ROOT/run/redis-cluster"
@@ -30,33 +32,59 @@ stop() {
   rm -rf "$DIR"
 }
 
-start() {
-  command -v redis-server >/dev/null || die "redis-server missing (make services installs it)"
-  if healthy; then log "up on ${PORTS[0]}-${PORTS[5]}"; return 0; fi
-  stop
-  mkdir -p "$DIR"
-  for p in "${PORTS[@]}"; do
-    redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes \
-      --cluster-config-file "$DIR/nodes-$p.conf" --cluster-node-timeout 2000 \
-      --save "" --appendonly no --dir "$DIR" --daemonize yes \
-      --logfile "$DIR/redis-$p.log" --pidfile "$DIR/redis-$p.pid"
+# Starts the node on port $1 (its cluster config, if any, is kept in $DIR).
+start_node() {
+  redis-server --port "$1" --bind 127.0.0.1 --cluster-enabled yes \
+    --cluster-config-file "$DIR/nodes-$1.conf" --cluster-node-timeout 2000 \
+    --save "" --appendonly no --dir "$DIR" --daemonize yes \
+    --logfile "$DIR/redis-$1.log" --pidfile "$DIR/redis-$1.pid"
+}
+
+answers() { redis-cli -p "$1" ping 2>/dev/null | grep -q PONG; }
+
+wait_node() {
+  local deadline=$((SECONDS + 20))
+  until answers "$1"; do
+    ((SECONDS < deadline)) || die "node $1 did not start ($DIR/redis-$1.log)"
+    sleep 0.1
   done
-  for p in "${PORTS[@]}"; do
-    local deadline=$((SECONDS + 20))
-    until redis-cli -p "$p" ping 2>/dev/null | grep -q PONG; do
-      ((SECONDS < deadline)) || die "node $p did not start ($DIR/redis-$p.log)"
-      sleep 0.1
-    done
-  done
-  local nodes=()
-  for p in "${PORTS[@]}"; do nodes+=("127.0.0.1:$p"); done
-  redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >"$DIR/create.log" 2>&1 \
-    || die "cluster create failed: $DIR/create.log"
+}
+
+wait_healthy() {
   local deadline=$((SECONDS + 30))
   until healthy; do
     ((SECONDS < deadline)) || die "cluster_state never ok"
     sleep 0.2
   done
+}
+
+# Restarts the nodes that are down, from their own cluster config: a killed master
+# comes back as a replica of the replica promoted in its place.
+heal() {
+  local p
+  for p in "${PORTS[@]}"; do
+    answers "$p" && continue
+    [ -f "$DIR/nodes-$p.conf" ] || die "node $p has no cluster config in $DIR: run stop, then start"
+    log "restarting node $p"
+    start_node "$p"
+    wait_node "$p"
+  done
+  wait_healthy
+  log "healthy on ${PORTS[0]}-${PORTS[5]}"
+}
+
+start() {
+  command -v redis-server >/dev/null || die "redis-server missing (make services installs it)"
+  if healthy; then log "up on ${PORTS[0]}-${PORTS[5]}"; return 0; fi
+  stop
+  mkdir -p "$DIR"
+  for p in "${PORTS[@]}"; do start_node "$p"; done
+  for p in "${PORTS[@]}"; do wait_node "$p"; done
+  local nodes=()
+  for p in "${PORTS[@]}"; do nodes+=("127.0.0.1:$p"); done
+  redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >"$DIR/create.log" 2>&1 \
+    || die "cluster create failed: $DIR/create.log"
+  wait_healthy
   log "up on ${PORTS[0]}-${PORTS[5]}: 3 masters, 3 replicas"
 }
 
@@ -64,5 +92,6 @@ case "${1:-start}" in
   start) start ;;
   stop) stop ;;
   seeds) seeds ;;
-  *) die "usage: $0 [start|stop|seeds]" ;;
+  heal) heal ;;
+  *) die "usage: $0 [start|stop|seeds|heal]" ;;
 esac

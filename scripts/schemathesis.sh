@@ -8,6 +8,13 @@
 # documented. Exits non-zero when schemathesis reports a failure or an error; ends with
 # one line of numbers (operations, test cases, checks).
 #
+# SCHEMATHESIS_PROCS=N (N > 1; `make test-cluster` runs it with 2) runs the same
+# fuzzing through nginx instead: N processes of the release build behind nginx, started
+# by scripts/cluster.sh as `make cluster` starts them (`--trusted-hops 1`, operations
+# endpoints on their own listener) on ports 18081.. and 19091.., nginx on 18080; the
+# document is read from process 1's operations listener, every request goes through
+# nginx. Its output goes to target/schemathesis-cluster/.
+#
 # Settings (environment): SCHEMATHESIS_MAX_EXAMPLES (100 per operation and phase),
 # SCHEMATHESIS_SEED (fixed: the same cases each run; `random` for a new seed),
 # SCHEMATHESIS_PHASES (examples,coverage,fuzzing), BRISK_TEST_DIRECT
@@ -18,7 +25,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 VERSION=4.32.5
 VENV=target/schemathesis-venv
+PROCS=${SCHEMATHESIS_PROCS:-1}
 OUT=target/schemathesis
+[[ "$PROCS" -gt 1 ]] && OUT=target/schemathesis-cluster
+# The cluster's ports (SCHEMATHESIS_PROCS > 1): nginx, then process i's API and
+# operations listeners at +i.
+CLUSTER_PORT=18080
+CLUSTER_OPS_PORT=19090
 MAX_EXAMPLES=${SCHEMATHESIS_MAX_EXAMPLES:-100}
 SEED=${SCHEMATHESIS_SEED:-20260304}
 PHASES=${SCHEMATHESIS_PHASES:-examples,coverage,fuzzing}
@@ -39,8 +52,19 @@ if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$VERSION"; then
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$VERSION"
 fi
 
-cargo build --quiet --bin brisk
-BIN=target/debug/brisk
+if [[ "$PROCS" -gt 1 ]]; then
+    cargo build --quiet --release --bin brisk
+    BIN=target/release/brisk
+else
+    cargo build --quiet --bin brisk
+    BIN=target/debug/brisk
+fi
+
+# scripts/cluster.sh pointed at this run's own cluster.
+cluster() {
+    CLUSTER_RUN="$PWD/$OUT/cluster" CLUSTER_PORT=$CLUSTER_PORT CLUSTER_OPS_PORT=$CLUSTER_OPS_PORT \
+        PROCS=$PROCS WORKERS=1 BRISK="$PWD/$BIN" scripts/cluster.sh "$@"
+}
 
 PID=""
 cleanup() {
@@ -48,6 +72,7 @@ cleanup() {
         kill -TERM "$PID" 2>/dev/null || true
         wait "$PID" 2>/dev/null || true
     fi
+    if [[ "$PROCS" -gt 1 ]]; then cluster stop >/dev/null 2>&1 || true; fi
     psql "$DIRECT/postgres" -qc "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -57,30 +82,42 @@ psql "$DIRECT/postgres" -qc "CREATE DATABASE \"$DB\"" >/dev/null
 "$BIN" migrate --direct-database-url "$DIRECT/$DB" >"$OUT/seed.log" 2>&1
 "$BIN" seed --scale 0.02 --direct-database-url "$DIRECT/$DB" >>"$OUT/seed.log" 2>&1
 
-rm -f "$OUT/brisk.log"
-RUST_LOG=${RUST_LOG:-warn,brisk=info} "$BIN" serve --bind 127.0.0.1:0 --workers 2 \
-    --database-url "$BOUNCER/$DB" --direct-database-url "$DIRECT/$DB" \
-    --redis-prefix "st-$$-$(date +%s)" --rate-limit-scale 100000 --access-log false \
-    --rate-limit-auth-failures "1000000 per minute" >"$OUT/brisk.log" 2>&1 &
-PID=$!
+# The flags of every process (one, or each of the cluster's), as `serve` reads them.
+export RUST_LOG=${RUST_LOG:-warn,brisk=info}
+export BRISK_DATABASE_URL="$BOUNCER/$DB" BRISK_DIRECT_DATABASE_URL="$DIRECT/$DB"
+export BRISK_REDIS_PREFIX="st-$$-$(date +%s)" BRISK_RATE_LIMIT_SCALE=100000
+export BRISK_ACCESS_LOG=false BRISK_RATE_LIMIT_AUTH_FAILURES="1000000 per minute"
 
-# The port is in the start-up line ("brisk listening on 127.0.0.1:PORT ...").
-BASE=""
-deadline=$((SECONDS + 60))
-while [[ -z "$BASE" ]]; do
-    if ! kill -0 "$PID" 2>/dev/null; then
-        log "brisk exited; see $OUT/brisk.log"
-        tail -20 "$OUT/brisk.log" >&2
-        exit 1
-    fi
-    ((SECONDS < deadline)) || { log "brisk did not start within 60 s"; exit 1; }
-    port=$(grep -soE 'listening on [0-9.]+:[0-9]+' "$OUT/brisk.log" | head -1 | sed 's/.*://' || true)
-    if [[ -n "$port" ]] && curl -fsS -o /dev/null "http://127.0.0.1:$port/health"; then
-        BASE="http://127.0.0.1:$port"
-    else
-        sleep 0.2
-    fi
-done
+if [[ "$PROCS" -gt 1 ]]; then
+    # The document from process 1's operations listener; every request through nginx.
+    cluster start >"$OUT/cluster.log" 2>&1 || { log "the cluster did not start"; cat "$OUT/cluster.log" >&2; exit 1; }
+    BASE="http://127.0.0.1:$CLUSTER_PORT"
+    SPEC="http://127.0.0.1:$((CLUSTER_OPS_PORT + 1))/openapi.json"
+    log "$PROCS processes behind nginx on $BASE"
+else
+    rm -f "$OUT/brisk.log"
+    "$BIN" serve --bind 127.0.0.1:0 --workers 2 >"$OUT/brisk.log" 2>&1 &
+    PID=$!
+
+    # The port is in the start-up line ("brisk listening on 127.0.0.1:PORT ...").
+    BASE=""
+    deadline=$((SECONDS + 60))
+    while [[ -z "$BASE" ]]; do
+        if ! kill -0 "$PID" 2>/dev/null; then
+            log "brisk exited; see $OUT/brisk.log"
+            tail -20 "$OUT/brisk.log" >&2
+            exit 1
+        fi
+        ((SECONDS < deadline)) || { log "brisk did not start within 60 s"; exit 1; }
+        port=$(grep -soE 'listening on [0-9.]+:[0-9]+' "$OUT/brisk.log" | head -1 | sed 's/.*://' || true)
+        if [[ -n "$port" ]] && curl -fsS -o /dev/null "http://127.0.0.1:$port/health"; then
+            BASE="http://127.0.0.1:$port"
+        else
+            sleep 0.2
+        fi
+    done
+    SPEC="$BASE/openapi.json"
+fi
 log "brisk on $BASE; schemathesis $VERSION, $MAX_EXAMPLES examples per operation, phases $PHASES"
 
 # Real ids of tenant 2 as schemathesis dictionaries: path ids and the ids in order
@@ -164,7 +201,7 @@ SEED_ARGS=()
 [[ "$SEED" == random ]] || SEED_ARGS=(--seed "$SEED")
 
 set +e
-HYPOTHESIS_STORAGE_DIRECTORY="$OUT/hypothesis" "$VENV/bin/schemathesis" --config-file "$CONFIG" run "$BASE/openapi.json" \
+HYPOTHESIS_STORAGE_DIRECTORY="$OUT/hypothesis" "$VENV/bin/schemathesis" --config-file "$CONFIG" run "$SPEC" --url "$BASE" \
     --checks "$CHECKS" \
     --phases "$PHASES" \
     --max-examples "$MAX_EXAMPLES" \

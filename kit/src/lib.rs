@@ -24,6 +24,7 @@ pub mod failure;
 pub mod flight;
 pub mod http;
 pub mod metrics;
+pub mod peers;
 pub mod ratelimit;
 pub mod redis;
 pub mod route;

@@ -21,6 +21,7 @@ use crate::http::precompressed::Precompressed;
 use crate::http::Routes;
 use crate::metrics::logging::LineFormat;
 use crate::metrics::MetricsConfig;
+use crate::peers::{Peers, PeersConfig};
 use crate::ratelimit::RateLimitConfig;
 use crate::redis::RedisConfig;
 pub use crate::services::{Services, Store};
@@ -114,6 +115,8 @@ pub struct KitConfig {
     pub ratelimit: RateLimitConfig,
     /// Measurement and the access log.
     pub metrics: MetricsConfig,
+    /// The process registry and the live page's cluster view.
+    pub peers: PeersConfig,
     /// The application's own `brisk_config_info` labels (e.g. whether its secret is
     /// the development default), after the kit's.
     pub info: Vec<(&'static str, String)>,
@@ -219,6 +222,7 @@ pub struct Application {
     admin: Option<Server>,
     services: Services,
     warmer: Option<Addr<Warmer>>,
+    peers: Peers,
 }
 
 impl Application {
@@ -252,8 +256,22 @@ impl Application {
             .warm
             .filter(|_| config.cache.enabled)
             .map(|warm| Warmer::start_with(services.cache.clone(), warm));
-        let (server, admin, port, admin_port) =
-            listen(&config.server, &services, variants, mount, &config.metrics)?;
+        // The registry needs shared Redis; with the memory store the process is alone.
+        let shared = (services.store == Store::Redis).then(|| services.redis.clone());
+        let peers = Peers::new(shared, services.metrics.clone(), config.peers.clone());
+        let drain = Drain::default();
+        let (server, admin, port, admin_port) = listen(
+            &config.server,
+            &services,
+            variants,
+            mount,
+            &config.metrics,
+            (&drain, &peers),
+        )?;
+        // Others reach this process's histograms where its operations endpoints are.
+        let ops_ip = config.server.admin_bind.unwrap_or(config.server.bind).ip();
+        peers.set_address(SocketAddr::new(ops_ip, admin_port.unwrap_or(port)));
+        actix_web::rt::spawn(peers.clone().run_heartbeat(drain));
         Ok(Self {
             port,
             admin_port,
@@ -261,6 +279,7 @@ impl Application {
             admin,
             services,
             warmer,
+            peers,
         })
     }
 
@@ -300,6 +319,8 @@ impl Application {
             }
             None => self.server.await,
         };
+        // Stopped without a drain (a handle's stop): leave the registry all the same.
+        self.peers.deregister().await;
         // Invalidations still pending would leave other processes serving old values.
         let left = self
             .services
@@ -330,6 +351,7 @@ fn listen(
     variants: Precompressed,
     mount: Mount,
     metrics_config: &MetricsConfig,
+    (drain, peers): (&Drain, &Peers),
 ) -> Result<Servers, String> {
     let (listener, api_addr) = bind(server.bind, "--bind")?;
     let admin = server
@@ -338,8 +360,7 @@ fn listen(
         .transpose()?;
     let deadlines = server.client_deadlines();
     // SIGTERM drains the API connections first, then actix stops (`drain`).
-    let drain = Drain::default();
-    let operations = operations(services, &mount.operations, &drain);
+    let operations = operations(services, peers, &mount.operations, drain);
     let (drain_for, stop_secs) = drain::split_timeout(server.shutdown_timeout);
     let stop_signal = (listener.try_clone())
         .and_then(|l| drain.on_signal(l, drain_for))
@@ -422,15 +443,23 @@ fn bind(addr: SocketAddr, flag: &str) -> Result<(TcpListener, SocketAddr), Strin
     Ok((listener, bound))
 }
 
-/// The operations endpoints: the kit's (`/ready`, `/metrics`, `/dashboard`) and the
+/// The operations endpoints: the kit's (`/ready`, `/metrics`, `/dashboard` and the
+/// cluster view) and the
 /// application's, as one handler set for whichever listener serves them.
-fn operations(services: &Services, application: &[Arc<Routes>], drain: &Drain) -> Arc<Routes> {
+fn operations(
+    services: &Services,
+    peers: &Peers,
+    application: &[Arc<Routes>],
+    drain: &Drain,
+) -> Arc<Routes> {
     let services = services.clone();
+    let peers = peers.clone();
     let application = application.to_vec();
     let drain = drain.clone();
     Arc::new(move |cfg: &mut web::ServiceConfig| {
         http::ops::configure_operations(cfg, &services, &drain);
         crate::metrics::endpoints(services.metrics.clone())(cfg);
+        crate::peers::view::endpoints(peers.clone())(cfg);
         for routes in &application {
             routes(cfg);
         }

@@ -8,7 +8,8 @@
 //! - [`brisk`]: `brisk serve` as a process of its own (the caller names the binary);
 //! - [`pgbouncer`] and [`redis`]: private PgBouncer and Redis processes to break;
 //! - [`prometheus`]: reading `/metrics` (an absent series is `None`);
-//! - [`raw`]: raw HTTP/1.1 for what a client library hides.
+//! - [`raw`]: raw HTTP/1.1 for what a client library hides;
+//! - [`browser`]: headless chromium and the DOM it dumps.
 //!
 //! It depends on neither `brisk-kit` nor `brisk`, so the kit can take it as a
 //! dev-dependency without a cycle; what needs the application (migrations, the
@@ -17,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod brisk;
+pub mod browser;
 pub mod pgbouncer;
 pub mod process;
 pub mod prometheus;

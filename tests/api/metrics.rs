@@ -6,6 +6,7 @@
 //! (`scripts/ensure-chromium.sh`); `BRISK_CHROMIUM` may point at another binary.
 
 use crate::helpers::{key, product_ids, spawn_app, statements, wait_until, TestApp};
+use brisk_testkit::browser::attr_of;
 use brisk_testkit::prometheus::sample;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -211,64 +212,14 @@ async fn responses_carry_a_request_id_and_server_timing() {
     assert_eq!(statements(&app.get("/health", None).await), 0);
 }
 
-fn chromium() -> String {
-    std::env::var("BRISK_CHROMIUM").unwrap_or_else(|_| "chromium".to_string())
-}
-
 pub fn artifacts_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
     std::fs::create_dir_all(&dir).expect("create target/test-artifacts");
     dir
 }
 
-/// Runs headless chromium, offline and quiet, on a fresh profile, with `extra` (the
-/// action and the URL); returns stdout.
-pub async fn run_chromium(extra: &[String]) -> String {
-    let profile = std::env::temp_dir().join(format!("brisk-chromium-{}", uuid::Uuid::new_v4()));
-    let mut cmd = tokio::process::Command::new(chromium());
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--hide-scrollbars",
-        "--window-size=1400,1900",
-        "--virtual-time-budget=8000",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()))
-    .args(extra)
-    .kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
-        .await
-        .expect("chromium finished within 120 s")
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {} ({e}): run scripts/ensure-chromium.sh (make test does) or set BRISK_CHROMIUM",
-                chromium()
-            )
-        });
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The value of `attr` in the start tag that contains `marker`.
-fn attr_of(dom: &str, marker: &str, attr: &str) -> Option<String> {
-    let at = dom.find(marker)?;
-    let tag_start = dom[..at].rfind('<')?;
-    let tag = &dom[tag_start..tag_start + dom[tag_start..].find('>')?];
-    let key = format!("{attr}=\"");
-    let v = &tag[tag.find(&key)? + key.len()..];
-    Some(v[..v.find('"')?].to_string())
-}
+/// Headless chromium (testkit's, shared with the cluster suite's live-page test).
+pub use brisk_testkit::browser::run_chromium;
 
 #[actix_web::test]
 async fn the_live_page_draws_charts_from_real_traffic_in_a_headless_browser() {

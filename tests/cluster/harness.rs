@@ -50,6 +50,18 @@ fn brisk(args: &[&str]) {
     assert!(out.status.success(), "brisk {args:?}: {out:?}");
 }
 
+/// Set to a Redis Cluster's seed URLs (`scripts/redis-cluster.sh seeds`), the brisk
+/// processes run on that cluster (`--redis-cluster`) instead of the one Redis
+/// (`make test-cluster REDIS=cluster`).
+pub const REDIS_CLUSTER_ENV: &str = "BRISK_TEST_REDIS_CLUSTER";
+
+/// The Redis Cluster's seed URLs when the suite runs on one.
+pub fn redis_cluster_seeds() -> Option<String> {
+    std::env::var(REDIS_CLUSTER_ENV)
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+}
+
 /// The seeded API key of tenant `n` (tenant 1: plan free, 2 and 3: pro).
 pub fn key(n: i64) -> String {
     format!("demo-key-{n}")
@@ -110,14 +122,21 @@ impl Cluster {
         let db = TEMPLATE.fresh();
         let dir = std::env::temp_dir().join(format!("cluster-{db}"));
         std::fs::create_dir_all(&dir).expect("create the test directory");
+        let seeds = redis_cluster_seeds();
         let target = Target {
             database_url: format!("{BOUNCER}/{db}"),
             direct_url: format!("{DIRECT}/{db}"),
-            redis_url: "redis://127.0.0.1:6379".into(),
+            redis_url: seeds
+                .clone()
+                .unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
             redis_prefix: format!("cluster-{db}:"),
         };
+        let mut extra = extra.to_vec();
+        if seeds.is_some() {
+            extra.push("--redis-cluster");
+        }
         let members: Vec<Member> = (1..=n)
-            .map(|i| start_member(&dir, i, n, &target, extra))
+            .map(|i| start_member(&dir, i, n, &target, &extra))
             .collect();
         let ports: Vec<u16> = members.iter().map(|m| m.brisk.port).collect();
         let (nginx, port) = start_nginx(&dir.join("nginx"), &ports);

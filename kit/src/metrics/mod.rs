@@ -45,6 +45,8 @@ pub mod prometheus;
 pub mod routes;
 /// The subsystem's settings and their defaults.
 pub mod settings;
+/// One process's histograms for the cluster's live page, and their merge.
+pub mod snapshot;
 /// Statements per request (the task-local counter).
 pub mod statements;
 

@@ -172,10 +172,73 @@ function render(all) {
   table(all);
 }
 
+// One process's view a click away: /dashboard?process=HOST:PORT draws that process's own
+// data, fetched by the process serving this page (/dashboard/peer.json).
+const VIEW = new URLSearchParams(location.search).get("process");
+const DATA_URL = VIEW ? "/dashboard/peer.json?ops=" + encodeURIComponent(VIEW) : "/dashboard/data.json";
+
+function cell(tr, text) { const td = document.createElement("td"); td.textContent = text; tr.appendChild(td); return td; }
+
+function ago(secs) { return secs === null || secs === undefined ? "not registered" : fmt(secs, 1) + " s ago"; }
+
+// The cluster: every registered process (answering or not) and each route's merged
+// quantiles. Rows carry data-* attributes with the raw numbers for the browser test.
+function renderCluster(c) {
+  const summary = document.getElementById("cluster-summary");
+  const ok = c.processes.filter((p) => p.state === "ok").length;
+  summary.dataset.registry = c.registry;
+  summary.textContent = c.processes.length + " processes, " + ok + " answering" +
+    (c.registry === "ok" ? "" : c.registry === "off" ? " (no shared Redis: this process alone)" : " (registry unreadable: this process only)");
+  const procs = document.querySelector("#processes tbody");
+  procs.innerHTML = "";
+  for (const p of c.processes) {
+    const tr = document.createElement("tr");
+    Object.assign(tr.dataset, { process: p.ops, state: p.state, this: String(p.this), pid: String(p.pid) });
+    if (p.requests !== null) tr.dataset.requests = String(p.requests);
+    cell(tr, p.ops); cell(tr, p.pid);
+    cell(tr, p.state === "ok" ? "ok" : p.state + (p.error ? ": " + p.error : ""));
+    cell(tr, ago(p.heartbeat_age_secs) + (p.live || p.heartbeat_age_secs === null ? "" : " (late)"));
+    cell(tr, p.uptime_secs === null ? "–" : fmt(p.uptime_secs, 0) + " s");
+    cell(tr, p.in_flight === null ? "–" : p.in_flight);
+    cell(tr, p.requests === null ? "–" : p.requests.toLocaleString("en-US"));
+    const a = document.createElement("a");
+    a.href = "/dashboard?process=" + encodeURIComponent(p.ops);
+    a.textContent = VIEW === p.ops || (!VIEW && p.this) ? "shown below" : "view";
+    cell(tr, "").appendChild(a);
+    procs.appendChild(tr);
+  }
+  const routes = document.querySelector("#cluster-routes tbody");
+  routes.innerHTML = "";
+  for (const r of c.routes.filter((r) => !isOwn(r))) {
+    const tr = document.createElement("tr");
+    Object.assign(tr.dataset, { clusterRoute: r.key, count: String(r.count), p50: String(r.p50_ms), p95: String(r.p95_ms), p99: String(r.p99_ms),
+      perProcess: r.per_process.map((n) => (n === null ? "-" : n)).join(",") });
+    cell(tr, r.method); cell(tr, r.route); cell(tr, r.count.toLocaleString("en-US"));
+    cell(tr, fmt(r.p50_ms, 2)); cell(tr, fmt(r.p95_ms, 2)); cell(tr, fmt(r.p99_ms, 2));
+    cell(tr, r.per_process.map((n) => (n === null ? "?" : n)).join(" / "));
+    cell(tr, r.status["4xx"] || 0); cell(tr, r.status["5xx"] || 0);
+    routes.appendChild(tr);
+  }
+  const section = document.getElementById("cluster");
+  section.dataset.state = "ok";
+  section.dataset.processes = String(c.processes.length);
+}
+
+async function refreshCluster() {
+  try {
+    const res = await fetch("/dashboard/cluster.json", { cache: "no-store" });
+    if (!res.ok) throw new Error("HTTP " + res.status);
+    renderCluster(await res.json());
+  } catch (e) {
+    document.getElementById("cluster").dataset.state = "error";
+    document.getElementById("cluster-summary").textContent = "cannot load the cluster: " + e.message;
+  }
+}
+
 async function refresh() {
   const status = document.getElementById("status");
   try {
-    const res = await fetch("/dashboard/data.json", { cache: "no-store" });
+    const res = await fetch(DATA_URL, { cache: "no-store" });
     if (!res.ok) throw new Error("HTTP " + res.status);
     const d = await res.json();
     render(d);
@@ -187,5 +250,7 @@ async function refresh() {
   }
 }
 
-refresh();
-setInterval(refresh, REFRESH_MS);
+if (VIEW) document.getElementById("viewing").textContent = "process " + VIEW + " (fetched through this one)";
+function tick() { refresh(); refreshCluster(); }
+tick();
+setInterval(tick, REFRESH_MS);

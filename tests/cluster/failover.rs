@@ -1,0 +1,159 @@
+//! A Redis Cluster master SIGKILLed under load through nginx (only on the Redis
+//! Cluster: `make test-cluster REDIS=cluster`). Its replica is promoted; meanwhile the
+//! requests follow API.md's outage policies (the cache is bypassed, the plan limit
+//! fails open: no 5xx, no connection error, no timeout); afterwards the cache and the
+//! limiter work on the promoted node without a restart of brisk, and a limit on that
+//! node is exact again. The killed node is restarted (it rejoins as a replica), so
+//! the suites after this one find six healthy nodes.
+
+use crate::harness::load::{self, LoadSpec, Sample};
+use crate::harness::{blocking, key, redis_cluster_seeds, Cluster, Member, WITHIN};
+use crate::redis_nodes;
+use brisk_testkit::process::signal;
+use brisk_testkit::prometheus::sample;
+use brisk_testkit::wait::{poll_until, wait_until};
+use std::cell::Cell;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// Counters of one process that tell whether Redis serves the cache and the limiter.
+#[derive(Debug, Default, Clone, Copy)]
+struct RedisUse {
+    /// Limiter decisions taken on Redis (allowed + rejected).
+    decided: f64,
+    /// Limiter calls Redis failed (store errors + decisions by the failure policy).
+    limiter_failed: f64,
+    /// Cache lookups Redis answered (hit + stale + miss + coalesced).
+    looked_up: f64,
+    /// Cache lookups Redis failed.
+    cache_failed: f64,
+}
+
+impl RedisUse {
+    async fn of(members: &[Member]) -> RedisUse {
+        let mut sum = RedisUse::default();
+        for m in members {
+            let text = m.metrics().await;
+            let n = |family: &str, outcome: &str| {
+                sample(&text, &format!("{family}{{outcome=\"{outcome}\"}}")).unwrap_or(0.0)
+            };
+            let limiter = |o| n("brisk_ratelimit_decisions_total", o);
+            let cache = |o| n("brisk_cache_events_total", o);
+            sum.decided += limiter("allowed") + limiter("rejected");
+            sum.limiter_failed += limiter("store_error") + limiter("decided_without_store");
+            sum.looked_up += cache("hit") + cache("stale") + cache("miss") + cache("coalesced");
+            sum.cache_failed += cache("error");
+        }
+        sum
+    }
+}
+
+/// True once Redis has decided and looked up at least 20 times since `since` without
+/// failing once; a failure moves `since` to now (the window starts again).
+async fn redis_serves_again(members: &[Member], since: &Cell<RedisUse>) -> bool {
+    let (now, base) = (RedisUse::of(members).await, since.get());
+    if now.limiter_failed != base.limiter_failed || now.cache_failed != base.cache_failed {
+        since.set(now);
+        return false;
+    }
+    now.decided - base.decided >= 20.0 && now.looked_up - base.looked_up >= 20.0
+}
+
+/// A client address on loopback whose login bucket (`{ip<addr>}`) lives on the
+/// master on `port`.
+fn address_on(port: u16) -> IpAddr {
+    (2..=250)
+        .map(|x| format!("127.0.0.{x}"))
+        .find(|a| redis_nodes::master_of(redis_nodes::slot(&format!("ip{a}"))) == Some(port))
+        .expect("an address whose slot that master serves")
+        .parse()
+        .unwrap()
+}
+
+/// Statuses of 8 logins of tenant 1's admin from `from` through nginx (5 per minute
+/// per address).
+async fn logins_from(from: IpAddr, url: &str) -> Vec<u16> {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .local_address(from)
+        .build()
+        .unwrap();
+    let body = serde_json::json!({"email": "admin@tenant1.example", "password": "password"});
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let resp = http.post(url).json(&body).send().await;
+        statuses.push(resp.map_or(0, |r| r.status().as_u16()));
+    }
+    statuses
+}
+
+/// Failed samples (5xx, connection error, timeout), described.
+fn failures(samples: &[Sample]) -> Vec<String> {
+    samples
+        .iter()
+        .filter(|s| s.failed())
+        .map(|s| format!("{} {} at {:?}", s.route, s.status, s.start))
+        .collect()
+}
+
+#[tokio::test]
+#[ignore = "needs nginx and the local Redis Cluster: make test-cluster REDIS=cluster"]
+async fn a_redis_cluster_master_killed_under_load_fails_no_request_and_its_replica_takes_over() {
+    assert!(
+        redis_cluster_seeds().is_some(),
+        "runs on the local Redis Cluster only (make test-cluster REDIS=cluster)"
+    );
+    assert!(redis_nodes::healthy(), "the Redis Cluster is not healthy");
+    let cluster = blocking(|| Cluster::start(2, &[])).await;
+    // The master of tenant 2's keys (the load's cache entries and plan limit).
+    let slot = redis_nodes::slot("t2");
+    let victim = redis_nodes::master_of(slot).expect("a master serves tenant 2");
+    let login_from = address_on(victim);
+    let clock = Instant::now();
+    let products = (21..=40).collect();
+    let customers = (21..=40).collect();
+    let mix = load::w6_mix(cluster.public.clone(), key(2), products, customers, 10);
+    let running = load::start(LoadSpec::new(8, Duration::from_secs(90)), clock, true, mix);
+    running.until_answered(300, WITHIN).await;
+    let before_kill = RedisUse::of(&cluster.members).await;
+
+    signal(redis_nodes::pid(victim), "KILL");
+    let killed = clock.elapsed();
+    let promoted = poll_until(WITHIN, || {
+        redis_nodes::master_of(slot).is_some_and(|p| p != victim)
+    });
+    assert!(promoted, "no replica took over slot {slot}");
+    let promoted_at = clock.elapsed();
+    // The cache and the limiter use the promoted node, brisk not restarted: a window
+    // with Redis decisions and lookups and no Redis failure.
+    let since = Cell::new(RedisUse::of(&cluster.members).await);
+    let serves = wait_until(WITHIN, || redis_serves_again(&cluster.members, &since));
+    assert!(serves.await.is_some(), "Redis never served again");
+    let recovered = clock.elapsed();
+    running.stop();
+    let samples = running.finish().await;
+    let during = samples
+        .iter()
+        .filter(|s| s.start >= killed && s.start < recovered)
+        .count();
+    assert!(
+        during >= 50,
+        "only {during} requests between the kill and the recovery"
+    );
+    assert_eq!(failures(&samples), Vec::<String>::new());
+
+    // A limit on the promoted node is exact: 5 logins per minute per address.
+    let statuses = logins_from(login_from, &cluster.url("/api/login")).await;
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
+    let after = RedisUse::of(&cluster.members).await;
+    eprintln!(
+        "{} requests, {during} between the kill ({killed:?}) and the recovery ({recovered:?}; \
+         replica promoted at {promoted_at:?}), none failed; limiter calls Redis failed: {}, \
+         cache lookups Redis failed: {}",
+        samples.len(),
+        after.limiter_failed - before_kill.limiter_failed,
+        after.cache_failed - before_kill.cache_failed,
+    );
+    drop(cluster);
+    blocking(redis_nodes::heal).await;
+}
