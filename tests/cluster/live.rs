@@ -42,7 +42,20 @@ async fn answering(member: &Member) -> usize {
 
 /// The live page of `member` as chromium leaves it, saved under target/test-artifacts.
 async fn page(member: &Member, name: &str) -> String {
-    let url = format!("http://{}/dashboard", ops(member));
+    dump(format!("http://{}/dashboard", ops(member)), name).await
+}
+
+/// The live page of `member` showing the process at `process` (its "view" link).
+async fn page_of(member: &Member, process: &str, name: &str) -> String {
+    dump(
+        format!("http://{}/dashboard?process={process}", ops(member)),
+        name,
+    )
+    .await
+}
+
+/// The DOM of `url` as chromium leaves it, saved under target/test-artifacts as `name`.
+async fn dump(url: String, name: &str) -> String {
     let dom = run_chromium(&["--dump-dom".into(), url]).await;
     let dir = crate::harness::root().join("target/test-artifacts");
     std::fs::create_dir_all(&dir).expect("create target/test-artifacts");
@@ -98,16 +111,38 @@ fn assert_quantiles_within_summed_buckets(dom: &str, buckets: &[(f64, f64)]) {
     }
 }
 
+/// 120 reads of `ROUTE` through nginx, and 7 more straight to the second process (so
+/// the processes' counts differ).
+async fn send_traffic(cluster: &Cluster) {
+    let http = client();
+    let through_nginx = (0..120).map(|i| cluster.url(&format!("/api/products/{}", 21 + i % 20)));
+    let second = &cluster.members[1].brisk;
+    let direct = (0..7).map(|i| second.url(&format!("/api/products/{}", 21 + i)));
+    for url in through_nginx.chain(direct) {
+        let resp = http.get(url).bearer_auth(key(2)).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+}
+
+/// Each member's count of `ROUTE` from its own `/metrics`, and the scrapes.
+async fn own_counts(members: &[&Member]) -> (Vec<u64>, Vec<String>) {
+    let label = format!("route=\"{ROUTE}\"");
+    let mut counts = Vec::new();
+    let mut scrapes = Vec::new();
+    for m in members {
+        let text = m.metrics().await;
+        let n = brisk_testkit::prometheus::sum(&text, "brisk_http_requests_total", &label);
+        counts.push(n.unwrap_or(0.0) as u64);
+        scrapes.push(text);
+    }
+    (counts, scrapes)
+}
+
 #[tokio::test]
 #[ignore = "needs nginx and chromium: make test-cluster"]
 async fn the_live_page_shows_every_process_and_quantiles_merged_from_their_histograms() {
     let mut cluster = blocking(|| Cluster::start(2, &[])).await;
-    let http = client();
-    for i in 0..120 {
-        let url = cluster.url(&format!("/api/products/{}", 21 + i % 20));
-        let resp = http.get(url).bearer_auth(key(2)).send().await.unwrap();
-        assert_eq!(resp.status(), 200);
-    }
+    send_traffic(&cluster).await;
     // Both processes registered and answer each other.
     let both = wait_until(WITHIN, || async {
         answering(&cluster.members[0]).await == 2
@@ -120,21 +155,8 @@ async fn the_live_page_shows_every_process_and_quantiles_merged_from_their_histo
     // The page lists processes by address; the processes' own counts, in that order.
     let mut members: Vec<&Member> = cluster.members.iter().collect();
     members.sort_by_key(|m| ops(m));
-    let mut scrapes = Vec::new();
-    let mut counts = Vec::new();
-    for m in &members {
-        let text = m.metrics().await;
-        counts.push(
-            brisk_testkit::prometheus::sum(
-                &text,
-                "brisk_http_requests_total",
-                &format!("route=\"{ROUTE}\""),
-            )
-            .unwrap_or(0.0) as u64,
-        );
-        scrapes.push(text);
-    }
-    assert_eq!(counts.iter().sum::<u64>(), 120);
+    let (counts, scrapes) = own_counts(&members).await;
+    assert_eq!(counts.iter().sum::<u64>(), 127);
     assert!(counts.iter().all(|&n| n > 0), "nginx used both: {counts:?}");
 
     let dom = page(&cluster.members[0], "cluster-dashboard.html").await;
@@ -154,10 +176,26 @@ async fn the_live_page_shows_every_process_and_quantiles_merged_from_their_histo
             Some(m.brisk.pid().to_string())
         );
     }
-    assert_eq!(attr_of(&dom, ROW, "data-count").as_deref(), Some("120"));
+    assert_eq!(attr_of(&dom, ROW, "data-count").as_deref(), Some("127"));
     let per_process = format!("{},{}", counts[0], counts[1]);
     assert_eq!(attr_of(&dom, ROW, "data-per-process"), Some(per_process));
     assert_quantiles_within_summed_buckets(&dom, &summed_buckets(&scrapes));
+
+    // One process's own view, a click away: the other's data through the page's process.
+    let other = &cluster.members[1];
+    let own = other.answered(ROUTE).await as u64;
+    let dom = page_of(
+        &cluster.members[0],
+        &ops(other),
+        "cluster-dashboard-peer.html",
+    )
+    .await;
+    assert_eq!(
+        attr_of(&dom, "id=\"status\"", "data-state").as_deref(),
+        Some("ok")
+    );
+    let row = format!("data-route=\"{ROUTE}\"");
+    assert_eq!(attr_of(&dom, &row, "data-count"), Some(own.to_string()));
 
     // A process that stops answering stays listed, as not answering, counted nowhere.
     let (survivor, gone) = (0, 1);

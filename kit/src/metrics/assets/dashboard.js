@@ -131,6 +131,7 @@ function table(d) {
   for (const r of d.routes) {
     const tr = document.createElement("tr");
     tr.dataset.route = r.route;
+    tr.dataset.count = String(r.count);
     const cells = [r.method, r.route, r.count.toLocaleString("en-US"), fmt(last(r.rps)), fmt(r.p50_ms, 2), fmt(r.p95_ms, 2), fmt(r.p99_ms, 2),
       r.statements_p50 + " / " + r.statements_p99, fmt(r.db_ms_mean, 2), r.status["2xx"], r.status["3xx"], r.status["4xx"], r.status["5xx"]];
     for (const c of cells) { const td = document.createElement("td"); td.textContent = c; tr.appendChild(td); }
