@@ -21,9 +21,15 @@ seeds() {
   (IFS=,; echo "${out[*]}")
 }
 
+# Every node reports cluster_state:ok, and every replica has synced with its master (a
+# replica whose sync never completed refuses to be promoted when its master dies).
 healthy() {
+  local p
   for p in "${PORTS[@]}"; do
     redis-cli -p "$p" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || return 1
+    if redis-cli -p "$p" info replication 2>/dev/null | grep -q '^role:slave'; then
+      redis-cli -p "$p" info replication | grep -q '^master_link_status:up' || return 1
+    fi
   done
 }
 

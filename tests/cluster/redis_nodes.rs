@@ -67,11 +67,16 @@ pub fn pid(port: u16) -> u32 {
         .expect("process_id in INFO")
 }
 
-/// True when every node answers and reports `cluster_state:ok`.
+/// True when every node answers `cluster_state:ok` and every replica has synced with
+/// its master (`scripts/redis-cluster.sh`'s `healthy`).
 pub fn healthy() -> bool {
-    PORTS
-        .iter()
-        .all(|&p| cli_on(p, &["cluster", "info"]).is_some_and(|i| i.contains("cluster_state:ok")))
+    PORTS.iter().all(|&p| {
+        let ok = cli_on(p, &["cluster", "info"]).is_some_and(|i| i.contains("cluster_state:ok"));
+        let replication = cli_on(p, &["info", "replication"]).unwrap_or_default();
+        let synced =
+            !replication.contains("role:slave") || replication.contains("master_link_status:up");
+        ok && synced
+    })
 }
 
 /// `scripts/redis-cluster.sh heal`: restarts stopped nodes (they rejoin as replicas)
@@ -82,4 +87,20 @@ pub fn heal() {
         .output()
         .expect("run scripts/redis-cluster.sh heal");
     assert!(out.status.success(), "heal failed: {out:?}");
+}
+
+/// Heals the cluster when dropped, the test passed or not (a failed heal is printed:
+/// a panic while unwinding would abort the suite).
+pub struct HealOnDrop;
+
+impl Drop for HealOnDrop {
+    fn drop(&mut self) {
+        let out = Command::new(root().join("scripts/redis-cluster.sh"))
+            .arg("heal")
+            .output();
+        match out {
+            Ok(o) if o.status.success() => {}
+            other => eprintln!("scripts/redis-cluster.sh heal failed: {other:?}"),
+        }
+    }
 }
