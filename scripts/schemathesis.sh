@@ -11,7 +11,7 @@
 # SCHEMATHESIS_PROCS=N (N > 1; `make test-cluster` runs it with 2) runs the same
 # fuzzing through nginx instead: N processes of the release build behind nginx, started
 # by scripts/cluster.sh as `make cluster` starts them (`--trusted-hops 1`, operations
-# endpoints on their own listener) on ports 18081.. and 19091.., nginx on 18080; the
+# endpoints on their own listener) on ports 28081.. and 29091.., nginx on 28080; the
 # document is read from process 1's operations listener, every request goes through
 # nginx. Its output goes to target/schemathesis-cluster/.
 #
@@ -30,8 +30,8 @@ OUT=target/schemathesis
 [[ "$PROCS" -gt 1 ]] && OUT=target/schemathesis-cluster
 # The cluster's ports (SCHEMATHESIS_PROCS > 1): nginx, then process i's API and
 # operations listeners at +i.
-CLUSTER_PORT=18080
-CLUSTER_OPS_PORT=19090
+CLUSTER_PORT=28080
+CLUSTER_OPS_PORT=29090
 MAX_EXAMPLES=${SCHEMATHESIS_MAX_EXAMPLES:-100}
 SEED=${SCHEMATHESIS_SEED:-20260304}
 PHASES=${SCHEMATHESIS_PHASES:-examples,coverage,fuzzing}
