@@ -4,6 +4,7 @@
 //! page's history.
 
 use super::history::History;
+use super::per_thread::PerThread;
 // Re-exported: `metrics::events::{CacheEvent, LimiterEvent}` was their home.
 pub use super::outcomes::{CacheEvent, LimiterEvent};
 use super::pool::{PoolGauges, PoolSample};
@@ -27,7 +28,9 @@ pub(super) struct Counters {
 pub(super) struct Inner {
     pub(super) counters: Counters,
     pub(super) routes: RouteRegistry,
-    pub(super) in_flight: AtomicI64,
+    /// Per recording thread (a request ends on the thread it began on, but the sum
+    /// is right either way).
+    pub(super) in_flight: PerThread<AtomicI64>,
     pub(super) pools: RwLock<Vec<(String, Arc<dyn PoolGauges>)>>,
     /// The deployment's settings as `brisk_config_info` labels, once described.
     pub(super) info: OnceLock<Vec<(&'static str, String)>>,
@@ -84,7 +87,7 @@ impl Metrics {
             inner: Arc::new(Inner {
                 counters: Counters::default(),
                 routes: RouteRegistry::default(),
-                in_flight: AtomicI64::new(0),
+                in_flight: PerThread::default(),
                 pools: RwLock::new(Vec::new()),
                 redis: OnceLock::new(),
                 info: OnceLock::new(),
@@ -129,7 +132,7 @@ impl Metrics {
 
     /// Counts a request as in flight until the guard drops (a cancelled request included).
     pub fn in_flight_guard(&self) -> InFlight {
-        self.inner.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.inner.in_flight.local().fetch_add(1, Ordering::Relaxed);
         InFlight {
             metrics: self.clone(),
         }
@@ -137,7 +140,9 @@ impl Metrics {
 
     /// Requests being handled right now.
     pub fn in_flight(&self) -> i64 {
-        self.inner.in_flight.load(Ordering::Relaxed)
+        (self.inner.in_flight.iter())
+            .map(|n| n.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Registers a pool under `name` (`"db"`, `"redis"`); sampled only when read.
@@ -238,6 +243,6 @@ pub struct InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.metrics.inner.in_flight.fetch_sub(1, Ordering::Relaxed);
+        (self.metrics.inner.in_flight.local()).fetch_sub(1, Ordering::Relaxed);
     }
 }

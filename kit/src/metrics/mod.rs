@@ -35,6 +35,8 @@ pub mod logging;
 pub mod middleware;
 /// The cache and limiter outcome enums.
 pub mod outcomes;
+/// Values kept per recording thread, summed when read.
+pub mod per_thread;
 /// Pool gauges providers.
 pub mod pool;
 /// The Prometheus text exposition.
