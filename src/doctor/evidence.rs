@@ -6,6 +6,7 @@
 
 use super::probes::{self, Probes};
 use super::services::{self, PgBouncerState, Postgres};
+use super::statements::{self, TopStatement};
 use crate::config::DoctorArgs;
 use brisk_kit::metrics::exposition::{self, Sample};
 use std::collections::BTreeMap;
@@ -63,6 +64,8 @@ pub struct Evidence {
     pub openapi: Result<serde_json::Value, String>,
     /// PostgreSQL's settings, or why not.
     pub postgres: Result<Postgres, String>,
+    /// The top statements of `pg_stat_statements`, planned, or why not.
+    pub statements: Result<Vec<TopStatement>, String>,
     /// PgBouncer's configuration and clients, or why not.
     pub pgbouncer: Result<PgBouncerState, String>,
     /// Whether Redis answered PING without a password, or why it could not be asked.
@@ -124,6 +127,7 @@ pub async fn gather(args: &DoctorArgs) -> Evidence {
         scrape_errors,
         openapi: probes::json(&client, &format!("{}/openapi.json", args.url)).await,
         postgres: services::postgres(&args.database_url).await,
+        statements: statements::top(&args.database_url, args.top_statements).await,
         pgbouncer: services::pgbouncer(&args.pgbouncer_admin_url, &args.database_url).await,
         redis_open: services::redis_without_password(&args.redis_url).await,
         probes: probes::run(args).await,

@@ -3,21 +3,16 @@
 //! passwords on PgBouncer and Redis).
 
 use super::evidence::Evidence;
-use super::probes::LoginProbe;
 use super::report::{Row, Verdict};
+use super::{cache_rows, limit_rows};
 use crate::config::DoctorArgs;
 
 /// Cache → limits → workers → compression → transfer → deployment.
 pub fn cache_limits_and_the_rest(e: &Evidence, args: &DoctorArgs) -> Vec<Row> {
     let mut rows = vec![
-        hit_ratio(e),
+        cache_rows::hit_ratio(e),
         shared_store(e, "cache", "the store is shared"),
-        Row::new(
-            "cache",
-            "views and memoized calls",
-            Verdict::Unknown,
-            "cache events are not split by kind in /metrics yet".into(),
-        ),
+        cache_rows::views_and_memos(e),
         Row::new(
             "cache",
             "no user data in a shared entry",
@@ -25,51 +20,19 @@ pub fn cache_limits_and_the_rest(e: &Evidence, args: &DoctorArgs) -> Vec<Row> {
             "by construction: every entry key carries its tenant's tag (the kit's key builder)"
                 .into(),
         ),
-        Row::new(
-            "cache",
-            "invalidation",
-            Verdict::Unknown,
-            "generation bumps are not counted in /metrics yet".into(),
-        ),
-        stampede(e),
-        Row::new(
-            "cache",
-            "HTTP caching",
-            Verdict::Unknown,
-            "needs an API key to probe a cached route's ETag (not asked by this version)".into(),
-        ),
+        cache_rows::invalidation(e, args),
+        cache_rows::stampede(e),
+        cache_rows::http_caching(e, args),
         shared_store(e, "limits", "shared storage"),
-        Row::new(
-            "limits",
-            "defaults and route limits",
-            Verdict::Unknown,
-            "route limits are not exported in /metrics yet".into(),
-        ),
+        limit_rows::route_limits(e),
     ];
-    rows.extend(login_rows(e));
+    rows.extend(limit_rows::login_rows(e));
     rows.push(workers(e));
     rows.push(capacity(e));
     rows.push(compression(e));
     rows.push(payload(e, args));
     rows.extend(deployment(e, args));
     rows
-}
-
-fn hit_ratio(e: &Evidence) -> Row {
-    let row = |v, ev| Row::new("cache", "what is cached", v, ev);
-    let count = |o| e.total_where("brisk_cache_events_total", "outcome", o);
-    let (hit, stale, miss, coalesced) = (
-        count("hit"),
-        count("stale"),
-        count("miss"),
-        count("coalesced"),
-    );
-    let lookups = hit + stale + miss + coalesced;
-    if lookups == 0.0 {
-        return row(Verdict::Unknown, "no cache lookups recorded yet".into());
-    }
-    let ratio = 100.0 * (hit + stale) / lookups;
-    row(Verdict::Pass, format!("hit ratio {ratio:.1} % ({hit} hits, {stale} stale, {miss} misses, {coalesced} coalesced)"))
 }
 
 /// The store row of the cache or of the limiter: Redis, or in-process with one process.
@@ -99,92 +62,6 @@ fn shared_store(e: &Evidence, stage: &'static str, name: &'static str) -> Row {
         )
         .fix("use --store redis before adding a second process"),
     }
-}
-
-fn stampede(e: &Evidence) -> Row {
-    let row = |v, ev| Row::new("cache", "stampede", v, ev);
-    let coalesced = e.total_where("brisk_cache_events_total", "outcome", "coalesced");
-    let misses = e.total_where("brisk_cache_events_total", "outcome", "miss");
-    if misses == 0.0 {
-        return row(Verdict::Unknown, "no cache misses yet".into());
-    }
-    row(
-        Verdict::Pass,
-        format!("single-flight on (built in): {coalesced} callers joined one of {misses} misses"),
-    )
-}
-
-fn login_rows(e: &Evidence) -> Vec<Row> {
-    let tightened = |v, ev| Row::new("limits", "login tightened", v, ev);
-    let address = |v, ev| Row::new("limits", "real client address", v, ev);
-    let kindly = |v, ev| Row::new("limits", "429 answered kindly", v, ev);
-    let probe: &LoginProbe = match &e.probes.login {
-        None => {
-            let off = "probes turned off (--no-probes)".to_string();
-            return vec![
-                tightened(Verdict::Unknown, off.clone()),
-                address(Verdict::Unknown, off.clone()),
-                kindly(Verdict::Unknown, off),
-            ];
-        }
-        Some(Err(err)) => {
-            let why = format!("login probe failed: {err}");
-            return vec![
-                tightened(Verdict::Unknown, why.clone()),
-                address(Verdict::Unknown, why.clone()),
-                kindly(Verdict::Unknown, why),
-            ];
-        }
-        Some(Ok(p)) => p,
-    };
-    let Some(after) = probe.refused_after else {
-        let why = "no 429 after the probe's failed logins".to_string();
-        return vec![
-            tightened(Verdict::Fail, why.clone())
-                .fix("limit login per client address (e.g. 5 per minute)"),
-            address(Verdict::Unknown, why.clone()),
-            kindly(Verdict::Unknown, why),
-        ];
-    };
-    let login = tightened(
-        Verdict::Pass,
-        format!("429 after {} failed logins from one address", after - 1),
-    );
-    let addr = match (probe.spoof_admitted, probe.second_address_refused) {
-        (Some(true), _) => address(
-            Verdict::Fail,
-            "a spoofed X-Forwarded-For got a fresh bucket".into(),
-        )
-        .fix("set --trusted-hops to the number of proxies in front of brisk (0 without one)"),
-        (_, Some(true)) => address(
-            Verdict::Fail,
-            "a second client address shared the first one's bucket: brisk sees the proxy's address"
-                .into(),
-        )
-        .fix("set --trusted-hops 1 behind one proxy that appends X-Forwarded-For"),
-        (Some(false), Some(false)) => address(
-            Verdict::Pass,
-            "spoofed X-Forwarded-For ignored; two client addresses, two buckets".into(),
-        ),
-        (Some(false), None) => address(
-            Verdict::Unknown,
-            "spoofing ignored; a second client address was not available (not on loopback)".into(),
-        ),
-        (None, _) => address(Verdict::Unknown, "the spoofing probe did not run".into()),
-    };
-    let kind = match probe.kind_429 {
-        Some((true, true, true)) => kindly(
-            Verdict::Pass,
-            "JSON rate_limited body, Retry-After, X-RateLimit-*".into(),
-        ),
-        Some((json, retry, headers)) => kindly(
-            Verdict::Fail,
-            format!("JSON body {json}, Retry-After {retry}, X-RateLimit-* {headers}"),
-        )
-        .fix("answer 429 with the JSON error, Retry-After and the X-RateLimit-* headers"),
-        None => kindly(Verdict::Unknown, "no 429 seen".into()),
-    };
-    vec![login, addr, kind]
 }
 
 fn workers(e: &Evidence) -> Row {
