@@ -63,6 +63,11 @@ pub struct DoctorArgs {
     /// PostgreSQL connections kept for clients other than PgBouncer.
     #[arg(long, default_value_t = DEFAULT_DB_RESERVE)]
     pub db_reserve: u32,
+    /// Seconds between two scrapes of `/metrics`: the cost row then prices only the
+    /// requests of that window (no start-up, no idle time; run it during the load);
+    /// 0: everything since the processes started.
+    #[arg(long, default_value_t = 0)]
+    pub window: u64,
     /// Send no probes (no failed logins, no spoofed header).
     #[arg(long)]
     pub no_probes: bool,

@@ -155,7 +155,13 @@ fn not_modified_share(e: &Evidence) -> f64 {
             .map(|s| s.value)
             .sum()
     };
-    100.0 * get(Some("3xx")) / get(None).max(1.0)
+    let share = 100.0 * get(Some("3xx")) / get(None).max(1.0);
+    // An empty f64 sum is -0.0, which would print as "-0.0".
+    if share == 0.0 {
+        0.0
+    } else {
+        share
+    }
 }
 
 pub fn http_caching(e: &Evidence, args: &DoctorArgs) -> Row {

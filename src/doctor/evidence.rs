@@ -54,6 +54,8 @@ pub struct Evidence {
     pub samples: Vec<Sample>,
     /// Processes whose `/metrics` answered; the errors of the others.
     pub scraped: usize,
+    /// The requests and CPU time of `--window` seconds (two scrapes), when asked.
+    pub window: Option<Window>,
     /// Scrape errors, by URL.
     pub scrape_errors: Vec<String>,
     /// `brisk_config_info` of the first process that has it.
@@ -106,12 +108,58 @@ impl Evidence {
     }
 }
 
-/// Reads every source named by `args`.
-pub async fn gather(args: &DoctorArgs) -> Evidence {
-    let client = probes::client(None);
+/// What changed between two scrapes `--window` seconds apart.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Window {
+    /// Seconds between the scrapes.
+    pub seconds: f64,
+    /// CPU seconds the processes used meanwhile.
+    pub cpu_seconds: f64,
+    /// Per "METHOD route": what the requests of the window added (no size buckets).
+    pub routes: BTreeMap<String, RouteTotals>,
+}
+
+impl Window {
+    /// The difference of two scrapes of the same processes.
+    fn between(earlier: &[Sample], later: &[Sample], seconds: f64) -> Window {
+        let cpu = |samples: &[Sample]| -> f64 {
+            samples
+                .iter()
+                .filter(|s| s.name == "process_cpu_seconds_total")
+                .map(|s| s.value)
+                .sum()
+        };
+        let before = route_totals(earlier);
+        let mut routes = route_totals(later);
+        for (route, after) in &mut routes {
+            let zero = RouteTotals::default();
+            let b = before.get(route).unwrap_or(&zero);
+            after.count -= b.count;
+            after.seconds -= b.seconds;
+            after.statements -= b.statements;
+            after.db_seconds -= b.db_seconds;
+            after.redis_seconds -= b.redis_seconds;
+            after.bytes_out -= b.bytes_out;
+            after.sizes.clear();
+        }
+        Window {
+            seconds,
+            cpu_seconds: cpu(later) - cpu(earlier),
+            routes,
+        }
+    }
+
+    /// Requests finished in the window, over every route.
+    pub fn requests(&self) -> f64 {
+        self.routes.values().map(|r| r.count).sum()
+    }
+}
+
+/// Every process's `/metrics`: the samples, how many answered, the others' errors.
+async fn scrape(client: &reqwest::Client, args: &DoctorArgs) -> (Vec<Sample>, usize, Vec<String>) {
     let (mut samples, mut scraped, mut scrape_errors) = (Vec::new(), 0, Vec::new());
     for url in args.ops_urls() {
-        match probes::text(&client, &format!("{url}/metrics")).await {
+        match probes::text(client, &format!("{url}/metrics")).await {
             Ok(text) => {
                 scraped += 1;
                 samples.extend(exposition::parse(&text));
@@ -119,7 +167,25 @@ pub async fn gather(args: &DoctorArgs) -> Evidence {
             Err(err) => scrape_errors.push(format!("{url}/metrics: {err}")),
         }
     }
+    (samples, scraped, scrape_errors)
+}
+
+/// Reads every source named by `args`.
+pub async fn gather(args: &DoctorArgs) -> Evidence {
+    let client = probes::client(None);
+    let (mut samples, mut scraped, mut scrape_errors) = scrape(&client, args).await;
+    let mut window = None;
+    if args.window > 0 {
+        // The second scrape of the measurement window (the doctor sends no load).
+        tokio::time::sleep(std::time::Duration::from_secs(args.window)).await;
+        let (later, answered, errors) = scrape(&client, args).await;
+        if answered == scraped {
+            window = Some(Window::between(&samples, &later, args.window as f64));
+            (samples, scraped, scrape_errors) = (later, answered, errors);
+        }
+    }
     Evidence {
+        window,
         info: config_info(&samples),
         routes: route_totals(&samples),
         samples,

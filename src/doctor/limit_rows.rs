@@ -30,6 +30,73 @@ fn limit_series(e: &Evidence) -> BTreeSet<BTreeMap<String, String>> {
         .collect()
 }
 
+/// One label of a limit series ("" when absent).
+fn label(s: &BTreeMap<String, String>, key: &str) -> String {
+    s.get(key).cloned().unwrap_or_default()
+}
+
+/// The limits in force as the row reads them.
+struct Limits<'a> {
+    series: &'a BTreeSet<BTreeMap<String, String>>,
+}
+
+impl Limits<'_> {
+    fn of_kind(&self, kind: &str) -> Vec<&BTreeMap<String, String>> {
+        self.series
+            .iter()
+            .filter(|s| label(s, "kind") == kind)
+            .collect()
+    }
+
+    /// "plan rate" of every plan limit.
+    fn plans(&self) -> Vec<String> {
+        (self.of_kind("plan").iter())
+            .map(|s| format!("{} {}", label(s, "plan"), label(s, "rate")))
+            .collect()
+    }
+
+    /// Plans declared without a rate.
+    fn unlimited_plans(&self) -> Vec<String> {
+        (self.of_kind("plan").iter())
+            .filter(|s| label(s, "rate") == "none")
+            .map(|s| label(s, "plan"))
+            .collect()
+    }
+
+    /// "METHOD route rate by key" of every route limit.
+    fn routes(&self) -> Vec<String> {
+        (self.of_kind("route").iter())
+            .map(|s| {
+                let (method, route) = (label(s, "method"), label(s, "route"));
+                let (rate, key) = (label(s, "rate"), label(s, "key"));
+                format!("{method} {route} {rate} by {key}")
+            })
+            .collect()
+    }
+
+    /// The `protected` routes an exempt entry takes out of every limit.
+    fn exempt(&self, protected: &[(String, String)]) -> Vec<String> {
+        let exempt = self.of_kind("exempt");
+        (protected.iter())
+            .filter(|(method, path)| {
+                exempt.iter().any(|s| {
+                    let m = label(s, "method");
+                    label(s, "route") == *path && (m == "any" || m == *method)
+                })
+            })
+            .map(|(method, path)| format!("{method} {path}"))
+            .collect()
+    }
+}
+
+/// `items` joined, or "none".
+fn listed(items: &[String]) -> String {
+    match items.is_empty() {
+        true => "none".into(),
+        false => items.join(", "),
+    }
+}
+
 /// "defaults and route limits": a plan limit on every protected route.
 pub fn route_limits(e: &Evidence) -> Row {
     let row = |v, ev| Row::new("limits", "defaults and route limits", v, ev);
@@ -40,89 +107,42 @@ pub fn route_limits(e: &Evidence) -> Row {
             "brisk_ratelimit_limit_info is not in /metrics (a brisk older than this doctor)".into(),
         );
     }
-    let of_kind = |kind: &str| -> Vec<&BTreeMap<String, String>> {
-        series.iter().filter(|s| s["kind"] == kind).collect()
-    };
-    if !of_kind("disabled").is_empty() {
+    let limits = Limits { series: &series };
+    if !limits.of_kind("disabled").is_empty() {
         return row(Verdict::Fail, "rate limiting is off".into())
             .fix("serve without --rate-limit-disabled");
     }
     let Ok(doc) = &e.openapi else {
-        return row(
-            Verdict::Unknown,
-            "no /openapi.json to list the protected routes".into(),
-        );
+        let why = "no /openapi.json to list the protected routes";
+        return row(Verdict::Unknown, why.into());
     };
     let protected = protected_routes(doc);
-    let label = |s: &BTreeMap<String, String>, k: &str| s.get(k).cloned().unwrap_or_default();
-    let plans: Vec<String> = of_kind("plan")
-        .iter()
-        .map(|s| format!("{} {}", label(s, "plan"), label(s, "rate")))
-        .collect();
-    let unlimited: Vec<String> = of_kind("plan")
-        .iter()
-        .filter(|s| label(s, "rate") == "none")
-        .map(|s| label(s, "plan"))
-        .collect();
-    let exempt: Vec<String> = protected
-        .iter()
-        .filter(|(method, path)| {
-            of_kind("exempt").iter().any(|s| {
-                label(s, "route") == *path
-                    && matches!(label(s, "method"), m if m == "any" || m == *method)
-            })
-        })
-        .map(|(method, path)| format!("{method} {path}"))
-        .collect();
-    let routes: Vec<String> = of_kind("route")
-        .iter()
-        .map(|s| {
-            let (method, route, rate, key) = (
-                label(s, "method"),
-                label(s, "route"),
-                label(s, "rate"),
-                label(s, "key"),
-            );
-            format!("{method} {route} {rate} by {key}")
-        })
-        .collect();
+    let (plans, unlimited) = (limits.plans(), limits.unlimited_plans());
+    let exempt = limits.exempt(&protected);
     let evidence = format!(
         "{} protected route(s); plan limits: {}; route limits: {}",
         protected.len(),
-        if plans.is_empty() {
-            "none".into()
-        } else {
-            plans.join(", ")
-        },
-        if routes.is_empty() {
-            "none".into()
-        } else {
-            routes.join(", ")
-        },
+        listed(&plans),
+        listed(&limits.routes()),
     );
+    let fix_plans = "give every plan a limit (the order API's --rate-limit-<plan>; KitConfig's ratelimit plans)";
     if !protected.is_empty() && plans.is_empty() {
-        return row(Verdict::Fail, evidence)
-            .fix("give every plan a limit (KitConfig ratelimit plans; the order API's --rate-limit-<plan>)");
+        return row(Verdict::Fail, evidence).fix(fix_plans);
     }
     if !unlimited.is_empty() {
-        return row(
-            Verdict::Fail,
-            format!(
-                "plan(s) without a limit: {}; {evidence}",
-                unlimited.join(", ")
-            ),
-        )
-        .fix("give every plan a limit (the order API's --rate-limit-<plan>)");
+        let found = format!(
+            "plan(s) without a limit: {}; {evidence}",
+            unlimited.join(", ")
+        );
+        return row(Verdict::Fail, found).fix(fix_plans);
     }
     if !exempt.is_empty() {
-        return row(
-            Verdict::Fail,
-            format!(
-                "protected route(s) exempt from every limit: {}; {evidence}",
-                exempt.join(", ")
-            ),
-        )
-        .fix("take protected routes off --rate-limit-exempt: a plan limit should cover them");
+        let found = format!(
+            "protected route(s) exempt from every limit: {}; {evidence}",
+            exempt.join(", ")
+        );
+        return row(Verdict::Fail, found)
+            .fix("take protected routes off --rate-limit-exempt: a plan limit should cover them");
     }
     row(Verdict::Pass, evidence)
 }

@@ -83,7 +83,25 @@ fn workers(e: &Evidence) -> Row {
 
 fn capacity(e: &Evidence) -> Row {
     let row = |v, ev| Row::new("workers", "scale out after lightening", v, ev);
-    let (Some(cpu), requests) = (e.total("process_cpu_seconds_total"), e.requests()) else {
+    let (cpu, requests, routes, span) = match &e.window {
+        Some(w) => (
+            Some(w.cpu_seconds),
+            w.requests(),
+            &w.routes,
+            format!(
+                "over the {:.0} s window ({:.0} requests/s)",
+                w.seconds,
+                w.requests() / w.seconds.max(1.0)
+            ),
+        ),
+        None => (
+            e.total("process_cpu_seconds_total"),
+            e.requests(),
+            &e.routes,
+            "since start (start-up included; --window for a load's own)".to_string(),
+        ),
+    };
+    let Some(cpu) = cpu else {
         return row(
             Verdict::Unknown,
             "no process_cpu_seconds_total in /metrics".into(),
@@ -92,13 +110,14 @@ fn capacity(e: &Evidence) -> Row {
     if requests < 100.0 {
         return row(
             Verdict::Unknown,
-            "fewer than 100 requests recorded: no mix to price".into(),
+            format!("fewer than 100 requests recorded {span}: no mix to price"),
         );
     }
     let per_request_ms = 1000.0 * cpu / requests;
     let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
-    let mut busiest: Vec<_> = e.routes.iter().filter(|(_, r)| r.count > 0.0).collect();
+    let mut busiest: Vec<_> = routes.iter().filter(|(_, r)| r.count > 0.0).collect();
     busiest.sort_by(|a, b| b.1.count.total_cmp(&a.1.count));
+    let db_ms: f64 = 1000.0 * routes.values().map(|r| r.db_seconds).sum::<f64>() / requests;
     let costs: Vec<String> = busiest
         .iter()
         .take(3)
@@ -112,7 +131,7 @@ fn capacity(e: &Evidence) -> Row {
         })
         .collect();
     row(Verdict::Pass, format!(
-        "{per_request_ms:.3} CPU-ms per request over the observed mix (start-up included): about {:.0} requests/s per core, {:.0} on this host's {cores} core(s); {}",
+        "{per_request_ms:.3} CPU-ms and {db_ms:.3} DB-ms per request {span}: about {:.0} requests/s per core, {:.0} on this host's {cores} core(s); {}",
         1000.0 / per_request_ms, cores * 1000.0 / per_request_ms, costs.join("; ")
     ))
 }

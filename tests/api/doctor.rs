@@ -201,3 +201,28 @@ async fn a_dropped_index_fails_the_indexes_row_only_and_names_the_table() {
         "{indexes}"
     );
 }
+
+#[actix_web::test]
+async fn a_protected_route_exempt_from_limits_fails_the_route_limits_row_only() {
+    let app =
+        spawn_app_with(|a| a.ratelimit.rate_limit_exempt = vec!["GET /api/search".into()]).await;
+    traffic(&app).await;
+    let key = key(2);
+    let (rows, _) = doctor_with(&[&app], &app.db_name, &test_flags(&key)).await;
+    assert_eq!(
+        failed(&rows),
+        set(&["defaults and route limits"]),
+        "{rows:#?}"
+    );
+    let limits = rows
+        .iter()
+        .find(|r| r["row"] == "defaults and route limits")
+        .unwrap();
+    assert!(
+        limits["evidence"]
+            .as_str()
+            .unwrap_or("")
+            .contains("exempt from every limit: GET /api/search"),
+        "{limits}"
+    );
+}
