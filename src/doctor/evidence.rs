@@ -109,7 +109,7 @@ impl Evidence {
 }
 
 /// What changed between two scrapes `--window` seconds apart.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Window {
     /// Seconds between the scrapes.
     pub seconds: f64,
@@ -117,6 +117,9 @@ pub struct Window {
     pub cpu_seconds: f64,
     /// Per "METHOD route": what the requests of the window added (no size buckets).
     pub routes: BTreeMap<String, RouteTotals>,
+    /// Milliseconds PostgreSQL spent executing this database's statements meanwhile
+    /// (`pg_stat_statements`), or why it could not tell.
+    pub db_exec_ms: Result<f64, String>,
 }
 
 impl Window {
@@ -146,6 +149,7 @@ impl Window {
             seconds,
             cpu_seconds: cpu(later) - cpu(earlier),
             routes,
+            db_exec_ms: Err("not read".into()),
         }
     }
 
@@ -176,11 +180,15 @@ pub async fn gather(args: &DoctorArgs) -> Evidence {
     let (mut samples, mut scraped, mut scrape_errors) = scrape(&client, args).await;
     let mut window = None;
     if args.window > 0 {
+        let exec_before = statements::exec_ms(&args.database_url).await;
         // The second scrape of the measurement window (the doctor sends no load).
         tokio::time::sleep(std::time::Duration::from_secs(args.window)).await;
         let (later, answered, errors) = scrape(&client, args).await;
+        let exec_after = statements::exec_ms(&args.database_url).await;
         if answered == scraped {
-            window = Some(Window::between(&samples, &later, args.window as f64));
+            let mut w = Window::between(&samples, &later, args.window as f64);
+            w.db_exec_ms = exec_before.and_then(|b| exec_after.map(|a| a - b));
+            window = Some(w);
             (samples, scraped, scrape_errors) = (later, answered, errors);
         }
     }

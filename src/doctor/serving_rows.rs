@@ -83,6 +83,16 @@ fn workers(e: &Evidence) -> Row {
 
 fn capacity(e: &Evidence) -> Row {
     let row = |v, ev| Row::new("workers", "scale out after lightening", v, ev);
+    let postgres_ms = match &e.window {
+        Some(w) => match &w.db_exec_ms {
+            Ok(ms) => format!(
+                "{:.3} ms by PostgreSQL's clock (pg_stat_statements), ",
+                ms / w.requests().max(1.0)
+            ),
+            Err(err) => format!("PostgreSQL's clock unread ({err}), "),
+        },
+        None => String::new(),
+    };
     let (cpu, requests, routes, span) = match &e.window {
         Some(w) => (
             Some(w.cpu_seconds),
@@ -131,7 +141,7 @@ fn capacity(e: &Evidence) -> Row {
         })
         .collect();
     row(Verdict::Pass, format!(
-        "{per_request_ms:.3} CPU-ms and {db_ms:.3} DB-ms per request {span}: about {:.0} requests/s per core, {:.0} on this host's {cores} core(s); {}",
+        "{per_request_ms:.3} CPU-ms per request; DB {postgres_ms}{db_ms:.3} ms waited by the server; {span}: about {:.0} requests/s per core, {:.0} on this host's {cores} core(s); {}",
         1000.0 / per_request_ms, cores * 1000.0 / per_request_ms, costs.join("; ")
     ))
 }

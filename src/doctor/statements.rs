@@ -59,7 +59,32 @@ pub async fn top(url: &str, limit: usize) -> Result<Vec<TopStatement>, String> {
     result
 }
 
-async fn top_on(client: &Client, limit: usize) -> Result<Vec<TopStatement>, String> {
+/// The execution time of every statement of this database so far, milliseconds,
+/// by PostgreSQL's own clock (`pg_stat_statements`); the difference of two readings
+/// is the database's cost of what ran between them.
+pub async fn exec_ms(url: &str) -> Result<f64, String> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(|e| format!("PostgreSQL: {e}"))?;
+    let driver = tokio::spawn(connection);
+    let result = match ensure_extension(&client).await {
+        Ok(()) => one(
+            &client,
+            "SELECT coalesce(sum(total_exec_time), 0)::text FROM pg_stat_statements \
+             WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .await
+        .and_then(|v| v.parse::<f64>().map_err(|e| e.to_string())),
+        Err(e) => Err(e),
+    };
+    drop(client);
+    let _ = driver.await;
+    result
+}
+
+/// The library is preloaded and the extension exists in this database (created
+/// here when missing).
+async fn ensure_extension(client: &Client) -> Result<(), String> {
     let preload = one(client, "SHOW shared_preload_libraries").await?;
     if !preload.contains("pg_stat_statements") {
         return Err(
@@ -80,6 +105,11 @@ async fn top_on(client: &Client, limit: usize) -> Result<Vec<TopStatement>, Stri
                 format!("CREATE EXTENSION pg_stat_statements failed ({e}): run it as a superuser in this database")
             })?;
     }
+    Ok(())
+}
+
+async fn top_on(client: &Client, limit: usize) -> Result<Vec<TopStatement>, String> {
+    ensure_extension(client).await?;
     let rows = simple_rows(client, &format!("{TOP}{limit}")).await?;
     client
         .batch_execute("SET plan_cache_mode = force_generic_plan")
