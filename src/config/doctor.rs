@@ -68,6 +68,9 @@ pub struct DoctorArgs {
     /// 0: everything since the processes started.
     #[arg(long, default_value_t = 0)]
     pub window: u64,
+    /// The request rate the cost row sizes the deployment for (processes, connections).
+    #[arg(long, default_value_t = 1000.0)]
+    pub target_rps: f64,
     /// Send no probes (no failed logins, no spoofed header).
     #[arg(long)]
     pub no_probes: bool,

@@ -2,7 +2,7 @@
 //! compression, transfer, and the deployment rows (private operations endpoints,
 //! passwords on PgBouncer and Redis).
 
-use super::evidence::Evidence;
+use super::evidence::{Evidence, RouteTotals};
 use super::report::{Row, Verdict};
 use super::{cache_rows, limit_rows};
 use crate::config::DoctorArgs;
@@ -28,7 +28,7 @@ pub fn cache_limits_and_the_rest(e: &Evidence, args: &DoctorArgs) -> Vec<Row> {
     ];
     rows.extend(limit_rows::login_rows(e));
     rows.push(workers(e));
-    rows.push(capacity(e));
+    rows.push(capacity(e, args));
     rows.push(compression(e));
     rows.push(payload(e, args));
     rows.extend(deployment(e, args));
@@ -81,7 +81,7 @@ fn workers(e: &Evidence) -> Row {
     row(Verdict::Pass, evidence)
 }
 
-fn capacity(e: &Evidence) -> Row {
+fn capacity(e: &Evidence, args: &DoctorArgs) -> Row {
     let row = |v, ev| Row::new("workers", "scale out after lightening", v, ev);
     let postgres_ms = match &e.window {
         Some(w) => match &w.db_exec_ms {
@@ -125,9 +125,27 @@ fn capacity(e: &Evidence) -> Row {
     }
     let per_request_ms = 1000.0 * cpu / requests;
     let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    let db_ms: f64 = 1000.0 * routes.values().map(|r| r.db_seconds).sum::<f64>() / requests;
+    let workers: f64 = e
+        .setting("workers")
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(cores);
+    let target = args.target_rps;
+    let processes = (target * per_request_ms / 1000.0 / workers.max(1.0)).ceil();
+    let connections = (target * db_ms / 1000.0).ceil();
+    row(Verdict::Pass, format!(
+        "{per_request_ms:.3} CPU-ms per request; DB {postgres_ms}{db_ms:.3} ms waited by the server; {span}: \
+         about {:.0} requests/s per core, {:.0} on this host's {cores} core(s) (brisk's own CPU); \
+         {target:.0} requests/s (--target-rps) need {processes:.0} process(es) of {workers:.0} worker(s) \
+         and about {connections:.0} database connection(s) busy at these SQL times; {}",
+        1000.0 / per_request_ms, cores * 1000.0 / per_request_ms, route_costs(routes)
+    ))
+}
+
+/// DB, Redis and bytes per request of the three busiest routes.
+fn route_costs(routes: &std::collections::BTreeMap<String, RouteTotals>) -> String {
     let mut busiest: Vec<_> = routes.iter().filter(|(_, r)| r.count > 0.0).collect();
     busiest.sort_by(|a, b| b.1.count.total_cmp(&a.1.count));
-    let db_ms: f64 = 1000.0 * routes.values().map(|r| r.db_seconds).sum::<f64>() / requests;
     let costs: Vec<String> = busiest
         .iter()
         .take(3)
@@ -140,10 +158,7 @@ fn capacity(e: &Evidence) -> Row {
             )
         })
         .collect();
-    row(Verdict::Pass, format!(
-        "{per_request_ms:.3} CPU-ms per request; DB {postgres_ms}{db_ms:.3} ms waited by the server; {span}: about {:.0} requests/s per core, {:.0} on this host's {cores} core(s); {}",
-        1000.0 / per_request_ms, cores * 1000.0 / per_request_ms, costs.join("; ")
-    ))
+    costs.join("; ")
 }
 
 fn compression(e: &Evidence) -> Row {
