@@ -21,6 +21,7 @@ use super::keys::EntryKeys;
 use super::ttl::GENERATION_TTL;
 use crate::breaker::Breaker;
 use crate::clock::Clock;
+use crate::redis::script::ScriptCall;
 use crate::redis::{budget, Redis};
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -207,10 +208,10 @@ impl RedisStore {
         let mut conn = self.redis.conn();
         match read {
             Read::View { whole_up_to } => {
-                let mut inv = READ_VIEW.prepare_invoke();
-                inv.key(&keys.generation).key(&keys.entry).arg(whole_up_to);
+                let mut call = ScriptCall::new(&READ_VIEW, 2);
+                call.key(&keys.generation).key(&keys.entry).arg(whole_up_to);
                 let (g, v, header_only): (Option<Vec<u8>>, Option<Vec<u8>>, i64) =
-                    self.run(inv.invoke_async(&mut conn)).await?;
+                    self.run(call.invoke(&mut conn)).await?;
                 Ok(Lookup {
                     generation: parse_generation(g),
                     entry: v.and_then(|v| Envelope::decode(&v, header_only == 1)),
@@ -253,15 +254,15 @@ impl RedisStore {
         token: Option<&str>,
     ) -> Result<bool, StoreError> {
         let mut conn = self.redis.conn();
-        let mut inv = WRITE_AND_RELEASE.prepare_invoke();
-        inv.key(&keys.generation)
+        let mut call = ScriptCall::new(&WRITE_AND_RELEASE, 3);
+        call.key(&keys.generation)
             .key(&keys.entry)
             .key(&keys.lease)
             .arg(envelope.generation.to_string())
             .arg(envelope.encode().as_ref())
             .arg(hard_ttl.as_millis().max(1) as u64)
             .arg(token.unwrap_or(""));
-        let stored: i64 = self.run(inv.invoke_async(&mut conn)).await?;
+        let stored: i64 = self.run(call.invoke(&mut conn)).await?;
         Ok(stored == 1)
     }
 
@@ -284,9 +285,9 @@ impl RedisStore {
 
     async fn release(&self, keys: &EntryKeys, token: &str) -> Result<(), StoreError> {
         let mut conn = self.redis.conn();
-        let mut inv = RELEASE.prepare_invoke();
-        inv.key(&keys.lease).arg(token);
-        let _: i64 = self.run(inv.invoke_async(&mut conn)).await?;
+        let mut call = ScriptCall::new(&RELEASE, 1);
+        call.key(&keys.lease).arg(token);
+        let _: i64 = self.run(call.invoke(&mut conn)).await?;
         Ok(())
     }
 
@@ -300,15 +301,15 @@ impl RedisStore {
             self.not_failing()?;
         }
         let mut conn = self.redis.conn();
-        let mut inv = BUMP.prepare_invoke();
-        inv.key(generation_key);
+        let mut call = ScriptCall::new(&BUMP, 1 + usize::from(entry_key.is_some()));
+        call.key(generation_key);
         if let Some(entry) = entry_key {
-            inv.key(entry);
+            call.key(entry);
         }
-        inv.arg(GENERATION_TTL.as_millis() as u64);
+        call.arg(GENERATION_TTL.as_millis() as u64);
         // The breaker only decides whether to try now: one not tried is kept pending
         // by the caller and retried with `now`, which tries whatever the breaker says.
-        self.attempt(inv.invoke_async(&mut conn)).await
+        self.attempt(call.invoke(&mut conn)).await
     }
 }
 

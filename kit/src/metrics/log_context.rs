@@ -6,10 +6,14 @@
 //!
 //! The trace id comes from the request's `traceparent` header
 //! (<https://www.w3.org/TR/trace-context/>) when it is valid, so brisk's lines join
-//! the caller's trace; otherwise brisk starts a trace of its own.
+//! the caller's trace; otherwise brisk starts a trace of its own: a random number drawn
+//! once per process and this request's place in its count, written out as hex only
+//! when a line is written (most requests write one line, many none).
 
+use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 
 tokio::task_local! {
     static CONTEXT: LogContext;
@@ -20,8 +24,32 @@ tokio::task_local! {
 pub struct LogContext {
     /// The request's `X-Request-Id` (the client's, or brisk's own).
     pub request_id: Arc<str>,
-    /// 32 lowercase hex digits: the caller's trace, or a new one.
-    pub trace_id: Arc<str>,
+    /// The caller's trace, or a new one.
+    pub trace_id: TraceId,
+}
+
+/// A W3C trace id; displayed (and serialized) as 32 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TraceId {
+    /// The caller's, from its `traceparent`, as it sent it.
+    Caller(Arc<str>),
+    /// One of brisk's own: never zero.
+    Own(u128),
+}
+
+impl fmt::Display for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TraceId::Caller(id) => f.write_str(id),
+            TraceId::Own(n) => write!(f, "{n:032x}"),
+        }
+    }
+}
+
+impl serde::Serialize for TraceId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 impl LogContext {
@@ -30,7 +58,7 @@ impl LogContext {
     pub fn for_request(request_id: Arc<str>, traceparent: Option<&str>) -> Self {
         let trace_id = traceparent
             .and_then(trace_id_of)
-            .map(Arc::from)
+            .map(|id| TraceId::Caller(Arc::from(id)))
             .unwrap_or_else(new_trace_id);
         Self {
             request_id,
@@ -54,7 +82,7 @@ pub async fn scope<F: Future>(context: Option<LogContext>, fut: F) -> F::Output 
 
 /// The trace id of a valid version-00 `traceparent`
 /// (`00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`); an all-zero id is invalid.
-fn trace_id_of(header: &str) -> Option<String> {
+fn trace_id_of(header: &str) -> Option<&str> {
     let mut parts = header.trim().split('-');
     let (version, trace, parent, flags) =
         (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
@@ -70,12 +98,16 @@ fn trace_id_of(header: &str) -> Option<String> {
         && hex(flags, 2)
         && trace.bytes().any(|b| b != b'0')
         && parent.bytes().any(|b| b != b'0');
-    valid.then(|| trace.to_string())
+    valid.then_some(trace)
 }
 
-/// A new random trace id.
-fn new_trace_id() -> Arc<str> {
-    Arc::from(format!("{:032x}", rand::random::<u128>().max(1)))
+/// A new trace id: the process's random high half, the request count as the low
+/// half (64 random bits keep processes apart; the count keeps requests apart).
+fn new_trace_id() -> TraceId {
+    static PROCESS: LazyLock<u64> = LazyLock::new(|| rand::random::<u64>() | 1);
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let n = COUNT.fetch_add(1, Ordering::Relaxed);
+    TraceId::Own(u128::from(*PROCESS) << 64 | u128::from(n))
 }
 
 #[cfg(test)]
@@ -87,7 +119,7 @@ mod tests {
     #[test]
     fn a_valid_traceparent_gives_its_trace_id() {
         let c = LogContext::for_request(Arc::from("r1"), Some(VALID));
-        assert_eq!(&*c.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(c.trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
     }
 
     #[test]
@@ -102,9 +134,23 @@ mod tests {
             "00-4bf92f35-00f067aa0ba902b7-01",
         ] {
             let c = LogContext::for_request(Arc::from("r"), Some(bad));
-            assert_ne!(&*c.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736", "{bad:?}");
-            assert_eq!(c.trace_id.len(), 32, "{bad:?}");
-            assert!(c.trace_id.bytes().all(|b| b.is_ascii_hexdigit()));
+            let id = c.trace_id.to_string();
+            assert_ne!(id, "4bf92f3577b34da6a3ce929d0e0e4736", "{bad:?}");
+            assert_eq!(id.len(), 32, "{bad:?}");
+            assert!(id
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        }
+    }
+
+    #[test]
+    fn trace_ids_of_one_process_differ_and_are_never_zero() {
+        let a = new_trace_id();
+        let b = new_trace_id();
+        assert_ne!(a, b);
+        for id in [a, b] {
+            assert_ne!(id, TraceId::Own(0));
+            assert_ne!(id.to_string(), "0".repeat(32), "W3C: all zeros is invalid");
         }
     }
 

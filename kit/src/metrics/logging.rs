@@ -105,7 +105,7 @@ pub fn json_line(
     obj.insert("target".into(), target.into());
     if let Some(c) = context {
         obj.insert("request_id".into(), (*c.request_id).into());
-        obj.insert("trace_id".into(), (*c.trace_id).into());
+        obj.insert("trace_id".into(), c.trace_id.to_string().into());
     }
     serde_json::Value::Object(obj).to_string()
 }
@@ -152,6 +152,6 @@ mod tests {
         let v: serde_json::Value =
             serde_json::from_str(&json_line("t", "WARN", "brisk", "x", Some(&context))).unwrap();
         assert_eq!(v["request_id"], "req-9");
-        assert_eq!(v["trace_id"], &*context.trace_id);
+        assert_eq!(v["trace_id"], context.trace_id.to_string());
     }
 }

@@ -11,6 +11,7 @@ use super::slots;
 use super::state::State;
 use super::window::{self, Status, Window};
 use crate::clock::Clock;
+use crate::redis::script::ScriptCall;
 use crate::redis::Redis;
 use redis::Script;
 use std::collections::hash_map::RandomState;
@@ -263,14 +264,17 @@ impl RedisStore {
 
     /// One refund call: `checks` share a slot.
     async fn refund_one(&self, checks: &[Check], stamp_ms: u64) -> redis::RedisResult<()> {
-        let mut inv = self.refund.prepare_invoke();
-        inv.arg(stamp_ms);
+        let mut call = ScriptCall::new(&self.refund, checks.len());
+        for c in checks {
+            call.key(c.key.as_str());
+        }
+        call.arg(stamp_ms);
         for c in checks {
             let (kind, width, lookback) = key_args(c.rate);
-            inv.key(c.key.as_str()).arg(kind).arg(width).arg(lookback);
+            call.arg(kind).arg(width).arg(lookback);
         }
         let mut conn = self.redis.conn();
-        inv.invoke_async::<i64>(&mut conn).await.map(drop)
+        call.invoke::<i64>(&mut conn).await.map(drop)
     }
 
     /// Guards and checks in one call, or, reserving by slot, one call per hash tag
@@ -333,18 +337,18 @@ impl RedisStore {
         cost: u64,
         charge: bool,
     ) -> redis::RedisResult<StoreOutcome> {
-        let mut inv = self.script.prepare_invoke();
+        let mut call = ScriptCall::new(&self.script, guards.len() + checks.len());
         for c in guards.iter().chain(checks) {
-            inv.key(c.key.as_str());
+            call.key(c.key.as_str());
         }
-        inv.arg(cost).arg(u8::from(charge)).arg(guards.len());
+        call.arg(cost).arg(u8::from(charge)).arg(guards.len());
         for c in guards.iter().chain(checks) {
             let (kind, width, lookback) = key_args(c.rate);
-            inv.arg(c.rate.count).arg(c.rate.period_ms());
-            inv.arg(kind).arg(width).arg(lookback);
+            call.arg(c.rate.count).arg(c.rate.period_ms());
+            call.arg(kind).arg(width).arg(lookback);
         }
         let mut conn = self.redis.conn();
-        let raw: Vec<i64> = inv.invoke_async(&mut conn).await?;
+        let raw: Vec<i64> = call.invoke(&mut conn).await?;
         parse_reply(&raw, guards.len() + checks.len()).ok_or_else(|| {
             redis::RedisError::from((
                 redis::ErrorKind::Parse,

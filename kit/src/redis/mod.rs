@@ -1,23 +1,33 @@
 //! The process-wide Redis handle shared by the cache and the rate limiter.
 //!
-//! There is no pool: one multiplexed connection carries every command
-//! ([`connection`]: a `ConnectionManager` on one node, the cluster connection on a
-//! Redis Cluster). A clone is an Arc, a command needs no check-out and no PING, and a
-//! broken connection is replaced on the next command (bb8-redis never notices a
-//! killed connection, see issue #3 of this project).
+//! There is no pool: one multiplexed connection per thread carries every command that
+//! thread sends ([`connection`]: a `ConnectionManager` on one node, the cluster
+//! connection on a Redis Cluster). A clone is an Arc, a command needs no check-out and
+//! no PING, and a broken connection is replaced on the next command (bb8-redis never
+//! notices a killed connection, see issue #3 of this project).
+//!
+//! Per thread because a multiplexed connection's reader and writer run as a task on
+//! the runtime that first used it: shared by every worker, each command crossed
+//! threads twice (a wake-up through an eventfd each way, 1.5 extra system calls per
+//! request measured under wrk). Each actix worker is one thread with its own runtime,
+//! so its commands now stay on it: a process holds one connection per worker, plus
+//! one for its main thread.
 //!
 //! [`budget`]: a request that saw one Redis call fail skips Redis for the rest of it.
 //! [`keys`]: every key's layout (prefix, version, hash tag).
+//! [`script`]: Lua scripts sent as one `EVALSHA`, loaded again on `NOSCRIPT`.
 //! [`timing`]: every command timed by kind, for `/metrics`.
 
 pub mod budget;
 pub mod connection;
 pub mod keys;
+pub mod script;
 pub mod timing;
 
 use connection::Connection;
 use std::sync::Arc;
 use std::time::Duration;
+use thread_local::ThreadLocal;
 use timing::{CommandTimings, TimedConnection};
 
 /// The Redis URL unless told otherwise.
@@ -55,7 +65,7 @@ impl Default for RedisConfig {
 /// Cheap to clone; built once per process.
 #[derive(Clone)]
 pub struct Redis {
-    connection: Connection,
+    connections: Arc<Connections>,
     prefix: Arc<str>,
     timeout: Duration,
     timings: Arc<CommandTimings>,
@@ -65,22 +75,22 @@ impl Redis {
     /// Builds the handle without connecting: Redis may be down at start-up.
     pub fn new(config: &RedisConfig) -> redis::RedisResult<Self> {
         Ok(Self {
-            connection: Connection::open(&config.url, config.cluster, config.timeout)?,
+            connections: Arc::new(Connections::new(config)?),
             prefix: Arc::from(config.prefix.as_str()),
             timeout: config.timeout,
             timings: Arc::default(),
         })
     }
 
-    /// A handle on the shared multiplexed connection (an Arc clone) that times
+    /// A handle on this thread's multiplexed connection (an Arc clone) that times
     /// every command it sends.
     pub fn conn(&self) -> TimedConnection {
-        TimedConnection::new(self.connection.clone(), Arc::clone(&self.timings))
+        TimedConnection::new(self.connections.here(), Arc::clone(&self.timings))
     }
 
     /// True on a Redis Cluster: a multi-key command must keep its keys on one slot.
     pub fn is_cluster(&self) -> bool {
-        matches!(self.connection, Connection::Cluster(_))
+        self.connections.cluster
     }
 
     /// The command durations of every handle of this process, by kind.
@@ -104,5 +114,38 @@ impl Redis {
         let cmd = redis::cmd("PING");
         let ping = cmd.query_async::<String>(&mut conn);
         matches!(tokio::time::timeout(self.timeout, ping).await, Ok(Ok(_)))
+    }
+}
+
+/// One lazily opened connection per thread that sends commands.
+struct Connections {
+    url: String,
+    cluster: bool,
+    timeout: Duration,
+    /// The connection of the thread that built the handle: the URL is checked then,
+    /// and a thread whose own connection cannot be opened uses this one.
+    first: Connection,
+    per_thread: ThreadLocal<Connection>,
+}
+
+impl Connections {
+    fn new(config: &RedisConfig) -> redis::RedisResult<Self> {
+        Ok(Self {
+            first: Connection::open(&config.url, config.cluster, config.timeout)?,
+            url: config.url.clone(),
+            cluster: config.cluster,
+            timeout: config.timeout,
+            per_thread: ThreadLocal::new(),
+        })
+    }
+
+    /// This thread's connection, opened (lazily: no I/O here) on its first command.
+    fn here(&self) -> Connection {
+        self.per_thread
+            .get_or(|| {
+                Connection::open(&self.url, self.cluster, self.timeout)
+                    .unwrap_or_else(|_| self.first.clone())
+            })
+            .clone()
     }
 }

@@ -5,6 +5,7 @@
 
 use super::super::access_writer;
 use super::super::settings::AccessLogSettings;
+use crate::metrics::log_context::TraceId;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use std::time::Duration;
 #[derive(serde::Serialize)]
 pub(super) struct AccessLine<'a> {
     pub(super) request_id: &'a str,
-    pub(super) trace_id: Option<&'a str>,
+    pub(super) trace_id: Option<&'a TraceId>,
     pub(super) method: &'a str,
     pub(super) route: &'a str,
     pub(super) path: &'a str,
@@ -72,10 +73,14 @@ impl AccessLine<'_> {
             return v.to_string();
         }
         let client = self.client.map(|c| c.to_string());
+        let trace: &dyn std::fmt::Display = match self.trace_id {
+            Some(id) => id,
+            None => &"-",
+        };
         let mut line = format!(
             "request_id={} trace_id={} client={} method={} route={} path={} status={} elapsed_ms={:.3} statements={} db_ms={:.3} cache={}{}",
             self.request_id,
-            self.trace_id.unwrap_or("-"),
+            trace,
             client.as_deref().unwrap_or("-"),
             self.method,
             self.route,
@@ -98,10 +103,12 @@ impl AccessLine<'_> {
 mod tests {
     use super::*;
 
+    static TRACE: TraceId = TraceId::Own(0x4bf92f3577b34da6a3ce929d0e0e4736);
+
     fn line() -> AccessLine<'static> {
         AccessLine {
             request_id: "r1",
-            trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736"),
+            trace_id: Some(&TRACE),
             method: "GET",
             route: "/v1/orders",
             path: "/v1/orders",

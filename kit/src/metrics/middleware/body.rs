@@ -4,6 +4,7 @@
 //! away), as actix-web's `Logger` does with its `StreamLog`.
 
 use super::super::events::InFlight;
+use super::super::log_context::TraceId;
 use super::super::outcomes::CacheEvent;
 use super::super::routes::{Observation, UNMATCHED};
 use super::super::statements::RequestStatements;
@@ -34,7 +35,7 @@ pub(super) struct Finish {
     pub(super) bytes_uncompressed: Option<u64>,
     pub(super) request_id: Arc<str>,
     /// The W3C trace id in the request's log context.
-    pub(super) trace_id: Option<Arc<str>>,
+    pub(super) trace_id: Option<TraceId>,
     pub(super) client: Option<IpAddr>,
     pub(super) _in_flight: InFlight,
 }
@@ -62,7 +63,7 @@ impl Finish {
         );
         let line = AccessLine {
             request_id: &self.request_id,
-            trace_id: self.trace_id.as_deref(),
+            trace_id: self.trace_id.as_ref(),
             method: self.method.as_str(),
             route,
             path: &self.path,

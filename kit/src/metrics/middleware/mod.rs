@@ -150,7 +150,7 @@ where
         let mut finish = begin(Arc::clone(&self.shared), &req);
         let traceparent = req.headers().get(TRACEPARENT).and_then(|v| v.to_str().ok());
         let context = LogContext::for_request(Arc::clone(&finish.request_id), traceparent);
-        finish.trace_id = Some(Arc::clone(&context.trace_id));
+        finish.trace_id = Some(context.trace_id.clone());
         let fut = self.service.call(req);
         Box::pin(log_context::scope(Some(context), async move {
             let mut res = match fut.await {

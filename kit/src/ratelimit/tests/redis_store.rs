@@ -247,3 +247,27 @@ async fn the_redis_script_decides_exactly_like_the_pure_algorithms_of_every_stra
         "{admitted} admitted, {refused} refused"
     );
 }
+
+#[tokio::test]
+async fn a_script_flushed_from_redis_is_loaded_again_and_still_decides_from_the_store() {
+    let prefix = unique_prefix();
+    let (l, _) = limiter(REDIS_URL, &prefix, spec_with_free("2 per minute"));
+    let limits = plan_limits(&l, 1);
+    assert!(l.decide(&limits).await.allowed);
+    // A Redis that restarted (or a node that never saw the script) answers NOSCRIPT.
+    let mut conn = redis_at(REDIS_URL, &prefix).conn();
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut conn)
+        .await
+        .expect("SCRIPT FLUSH");
+    let second = l.decide(&limits).await;
+    assert_eq!(second.source, Source::Store, "loaded again, not a fallback");
+    assert!(second.allowed);
+    let third = l.decide(&limits).await;
+    assert_eq!(third.source, Source::Store);
+    assert!(
+        !third.allowed,
+        "the two admissions before and after the flush count"
+    );
+}
