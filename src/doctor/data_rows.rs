@@ -350,3 +350,22 @@ fn page_cap(param: &serde_json::Value) -> Option<u64> {
     });
     clamped.or_else(|| param["schema"]["maximum"].as_u64().filter(|&m| m <= 1000))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn a_long_statement_is_shown_from_the_tables_it_reads() {
+        let long = format!(
+            "SELECT {} FROM \"order_items\" WHERE \"order_items\".\"order_id\" = ANY($1)",
+            vec!["\"order_items\".\"quantity\""; 10].join(", ")
+        );
+        assert_eq!(
+            one_line(&long, 120),
+            "SELECT … FROM \"order_items\" WHERE \"order_items\".\"order_id\" = ANY($1)"
+        );
+        assert_eq!(one_line("SELECT 1\n  FROM t", 120), "SELECT 1 FROM t");
+        assert_eq!(one_line("abcdef", 3), "abc…");
+    }
+}

@@ -244,3 +244,30 @@ pub fn route_totals(samples: &[Sample]) -> BTreeMap<String, RouteTotals> {
     }
     routes
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BEFORE: &str = "process_cpu_seconds_total 2.5\n\
+        brisk_http_request_duration_seconds_count{method=\"GET\",route=\"/a\"} 10\n\
+        brisk_http_request_duration_seconds_sum{method=\"GET\",route=\"/a\"} 1\n";
+    const AFTER: &str = "process_cpu_seconds_total 4\n\
+        brisk_http_request_duration_seconds_count{method=\"GET\",route=\"/a\"} 110\n\
+        brisk_http_request_duration_seconds_sum{method=\"GET\",route=\"/a\"} 3\n\
+        brisk_http_request_duration_seconds_count{method=\"GET\",route=\"/b\"} 5\n";
+
+    #[test]
+    fn a_window_is_what_two_scrapes_differ_by() {
+        let (before, after) = (exposition::parse(BEFORE), exposition::parse(AFTER));
+        let w = Window::between(&before, &after, 10.0);
+        assert_eq!(w.cpu_seconds, 1.5);
+        assert_eq!(w.routes["GET /a"].count, 100.0);
+        assert_eq!(w.routes["GET /a"].seconds, 2.0);
+        assert_eq!(
+            w.routes["GET /b"].count, 5.0,
+            "a route first seen in the window"
+        );
+        assert_eq!(w.requests(), 105.0);
+    }
+}
