@@ -9,6 +9,7 @@ use crate::config::DoctorArgs;
 /// The outcomes of a cache lookup (an error is a bypass, not a lookup).
 const LOOKUPS: [&str; 4] = ["hit", "stale", "miss", "coalesced"];
 
+/// "what is cached": the hit ratio over every lookup.
 pub fn hit_ratio(e: &Evidence) -> Row {
     let row = |v, ev| Row::new("cache", "what is cached", v, ev);
     let count = |o| e.total_where("brisk_cache_events_total", "outcome", o);
@@ -26,6 +27,7 @@ pub fn hit_ratio(e: &Evidence) -> Row {
     row(Verdict::Pass, format!("hit ratio {ratio:.1} % ({hit} hits, {stale} stale, {miss} misses, {coalesced} coalesced)"))
 }
 
+/// "stampede": single-flight is built in; how many callers joined a miss.
 pub fn stampede(e: &Evidence) -> Row {
     let row = |v, ev| Row::new("cache", "stampede", v, ev);
     let coalesced = e.total_where("brisk_cache_events_total", "outcome", "coalesced");
@@ -57,6 +59,7 @@ fn lookups_of(e: &Evidence, kind: &str) -> (f64, f64) {
     (all, 100.0 * hits / all.max(1.0))
 }
 
+/// "views and memoized calls": both kinds of entry in use.
 pub fn views_and_memos(e: &Evidence) -> Row {
     let row = |v, ev| Row::new("cache", "views and memoized calls", v, ev);
     let split = e
@@ -98,6 +101,7 @@ fn writes(e: &Evidence, args: &DoctorArgs) -> f64 {
         .sum()
 }
 
+/// "invalidation": generation bumps seen after the writes.
 pub fn invalidation(e: &Evidence, args: &DoctorArgs) -> Row {
     let row = |v, ev| Row::new("cache", "invalidation", v, ev);
     if e.total("brisk_cache_invalidations_total").is_none() {
@@ -164,6 +168,7 @@ fn not_modified_share(e: &Evidence) -> f64 {
     }
 }
 
+/// "HTTP caching": a cached route answers with an ETag and a 304 on a match.
 pub fn http_caching(e: &Evidence, args: &DoctorArgs) -> Row {
     let row = |v, ev| Row::new("cache", "HTTP caching", v, ev);
     let probes = match &e.probes.http_caching {

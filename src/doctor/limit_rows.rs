@@ -147,6 +147,8 @@ pub fn route_limits(e: &Evidence) -> Row {
     row(Verdict::Pass, evidence)
 }
 
+/// "login tightened", "real client address" and "429 answered kindly", from the
+/// login probe.
 pub fn login_rows(e: &Evidence) -> Vec<Row> {
     let tightened = |v, ev| Row::new("limits", "login tightened", v, ev);
     let address = |v, ev| Row::new("limits", "real client address", v, ev);
