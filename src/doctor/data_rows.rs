@@ -359,7 +359,7 @@ mod tests {
     fn a_long_statement_is_shown_from_the_tables_it_reads() {
         let long = format!(
             "SELECT {} FROM \"order_items\" WHERE \"order_items\".\"order_id\" = ANY($1)",
-            vec!["\"order_items\".\"quantity\""; 10].join(", ")
+            ["\"order_items\".\"quantity\""; 10].join(", ")
         );
         assert_eq!(
             one_line(&long, 120),
