@@ -53,7 +53,7 @@ pub mod statements;
 pub use events::{InFlight, Metrics};
 pub use handlers::endpoints;
 pub use middleware::{ClientAddrFn, LoggedBody, RequestId, RequestMetrics};
-pub use outcomes::{CacheEvent, LimiterEvent};
+pub use outcomes::{CacheEvent, CacheKind, InvalidationOutcome, LimiterEvent};
 pub use pool::{Bb8Pool, PoolGauges, PoolSample};
 pub use routes::{Observation, UNMATCHED};
 pub use settings::{AccessLogSettings, MetricsConfig};
