@@ -83,9 +83,10 @@ lint:
 bench: services
 	scripts/bench.sh
 
-## doctor: `brisk doctor` against the server on 127.0.0.1:8080 (make run's); DOCTOR_ARGS adds flags (e.g. --ops URL... --json)
+## doctor: `brisk doctor` against the server on 127.0.0.1:8080 (make run's); DOCTOR_ARGS adds flags (e.g. --ops URL... --json);
+## its HTTP caching probe uses the seeded demo key of tenant 1 unless BRISK_DOCTOR_API_KEY names another
 doctor: build
-	$(BRISK) doctor $(DOCTOR_ARGS)
+	BRISK_DOCTOR_API_KEY="$${BRISK_DOCTOR_API_KEY:-demo-key-1}" $(BRISK) doctor $(DOCTOR_ARGS)
 
 ## check-budget: pool_size × processes against PgBouncer and PostgreSQL's max_connections
 check-budget: build

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Brings up what brisk needs, idempotently (`make services`):
 #   PostgreSQL 127.0.0.1:5432, Redis 127.0.0.1:6379, PgBouncer 127.0.0.1:6432,
-#   plus libpq-dev (Diesel links libpq) and wrk (benchmarks).
+#   plus libpq-dev (Diesel links libpq) and wrk (benchmarks); PostgreSQL preloads
+#   pg_stat_statements (for `brisk doctor`: restarted once when it does not).
 # A service that already answers is left alone. What is missing is installed
 # from Debian's packages and started with its data and logs under run/.
 set -euo pipefail
@@ -94,6 +95,53 @@ ensure_postgres() {
     fi
 }
 
+# psql as a superuser of the running PostgreSQL (root, which brisk uses, else
+# postgres): one value per line, no headers.
+psql_admin() {
+    psql -h 127.0.0.1 -p "$PG_PORT" -U root -d postgres -qAtX "$@" 2>/dev/null \
+        || psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -qAtX "$@"
+}
+
+pg_accepts() {
+    psql_admin -c "SELECT 1" >/dev/null 2>&1
+}
+
+# `brisk doctor` reads the top statements from pg_stat_statements, which only
+# works when the library is preloaded. When `shared_preload_libraries` lacks it
+# (once per machine), add it with ALTER SYSTEM (keeping what is there) and
+# restart: through pg_ctlcluster when Debian's cluster tools own the data
+# directory, else with pg_ctl (which reuses the server's own options). A restart
+# drops every connection, so it happens only when the setting is missing. The
+# extension itself (CREATE EXTENSION) is made by the doctor in the database it
+# checks: it needs a superuser, which the application's role need not be.
+ensure_pg_stat_statements() {
+    local libs
+    libs="$(psql_admin -c "SHOW shared_preload_libraries")"
+    case ",${libs// /}," in
+    *,pg_stat_statements,*)
+        log "PostgreSQL preloads pg_stat_statements"
+        return 0
+        ;;
+    esac
+    local data cluster
+    data="$(psql_admin -c "SHOW data_directory")"
+    log "adding pg_stat_statements to shared_preload_libraries (was '${libs}') and restarting PostgreSQL"
+    psql_admin -c "ALTER SYSTEM SET shared_preload_libraries = '${libs:+$libs,}pg_stat_statements'"
+    cluster="$(pg_lsclusters --no-header 2>/dev/null | awk -v d="$data" '$6 == d { print $1, $2 }')"
+    if [ -n "$cluster" ]; then
+        # shellcheck disable=SC2086 # "<version> <name>"
+        $SUDO pg_ctlcluster --skip-systemctl-redirect $cluster restart
+    else
+        as_postgres "$(pg_bin)/pg_ctl" -D "$data" -w -t "$DEADLINE_SECS" restart >/dev/null
+    fi
+    wait_for "PostgreSQL (after the restart)" pg_accepts
+    libs="$(psql_admin -c "SHOW shared_preload_libraries")"
+    case ",${libs// /}," in
+    *,pg_stat_statements,*) log "PostgreSQL preloads pg_stat_statements" ;;
+    *) die "PostgreSQL restarted without pg_stat_statements (shared_preload_libraries = '$libs')" ;;
+    esac
+}
+
 ensure_redis() {
     if port_open "$REDIS_PORT"; then
         log "Redis is up on 127.0.0.1:$REDIS_PORT"
@@ -153,6 +201,7 @@ apt_install libpq-dev wrk
 # psql is used below to check PgBouncer and to set up a fresh cluster.
 command -v psql >/dev/null || apt_install postgresql-client
 ensure_postgres
+ensure_pg_stat_statements
 ensure_redis
 ensure_pgbouncer
 log "ready: PostgreSQL 127.0.0.1:$PG_PORT, PgBouncer 127.0.0.1:$PGB_PORT, Redis 127.0.0.1:$REDIS_PORT"

@@ -242,6 +242,7 @@ impl Application {
             &config.metrics,
         )?;
         services.metrics.describe(config.info_labels());
+        (services.metrics).describe_limits(services.limiter.policy().info_series());
         let variants = match config.server.compression {
             true => Precompressed::default(),
             false => Precompressed::disabled(),

@@ -42,9 +42,35 @@ pub struct DoctorArgs {
     /// the payload row; comma-separated paths.
     #[arg(long, default_value = "/api/catalog,/api/export.csv")]
     pub whole_routes: String,
+    /// Statements of `pg_stat_statements` (top by total time) the indexes row plans.
+    #[arg(long, default_value_t = 20)]
+    pub top_statements: usize,
+    /// Rows above which a table's filtering sequential scan is an index suspect.
+    #[arg(long, default_value_t = 10_000)]
+    pub seq_scan_rows: u64,
+    /// Share of a table's rows a filtering sequential scan may keep before it is
+    /// named: a filter that keeps more reads most of the table anyway, and an index
+    /// would not help.
+    #[arg(long, default_value_t = 0.1)]
+    pub seq_scan_share: f64,
+    /// An API key the doctor may use to probe a cached route's ETag and 304 (the
+    /// "HTTP caching" row; `make doctor` passes `make run`'s seeded demo key).
+    #[arg(long, env = "BRISK_DOCTOR_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Cached GET routes the HTTP caching probe asks (with `--api-key`), comma-separated.
+    #[arg(long, default_value = "/api/catalog")]
+    pub cached_paths: String,
     /// PostgreSQL connections kept for clients other than PgBouncer.
     #[arg(long, default_value_t = DEFAULT_DB_RESERVE)]
     pub db_reserve: u32,
+    /// Seconds between two scrapes of `/metrics`: the cost row then prices only the
+    /// requests of that window (no start-up, no idle time; run it during the load);
+    /// 0: everything since the processes started.
+    #[arg(long, default_value_t = 0)]
+    pub window: u64,
+    /// The request rate the cost row sizes the deployment for (processes, connections).
+    #[arg(long, default_value_t = 1000.0)]
+    pub target_rps: f64,
     /// Send no probes (no failed logins, no spoofed header).
     #[arg(long)]
     pub no_probes: bool,

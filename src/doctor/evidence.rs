@@ -6,6 +6,7 @@
 
 use super::probes::{self, Probes};
 use super::services::{self, PgBouncerState, Postgres};
+use super::statements::{self, TopStatement};
 use crate::config::DoctorArgs;
 use brisk_kit::metrics::exposition::{self, Sample};
 use std::collections::BTreeMap;
@@ -53,6 +54,8 @@ pub struct Evidence {
     pub samples: Vec<Sample>,
     /// Processes whose `/metrics` answered; the errors of the others.
     pub scraped: usize,
+    /// The requests and CPU time of `--window` seconds (two scrapes), when asked.
+    pub window: Option<Window>,
     /// Scrape errors, by URL.
     pub scrape_errors: Vec<String>,
     /// `brisk_config_info` of the first process that has it.
@@ -63,6 +66,8 @@ pub struct Evidence {
     pub openapi: Result<serde_json::Value, String>,
     /// PostgreSQL's settings, or why not.
     pub postgres: Result<Postgres, String>,
+    /// The top statements of `pg_stat_statements`, planned, or why not.
+    pub statements: Result<Vec<TopStatement>, String>,
     /// PgBouncer's configuration and clients, or why not.
     pub pgbouncer: Result<PgBouncerState, String>,
     /// Whether Redis answered PING without a password, or why it could not be asked.
@@ -103,12 +108,62 @@ impl Evidence {
     }
 }
 
-/// Reads every source named by `args`.
-pub async fn gather(args: &DoctorArgs) -> Evidence {
-    let client = probes::client(None);
+/// What changed between two scrapes `--window` seconds apart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    /// Seconds between the scrapes.
+    pub seconds: f64,
+    /// CPU seconds the processes used meanwhile.
+    pub cpu_seconds: f64,
+    /// Per "METHOD route": what the requests of the window added (no size buckets).
+    pub routes: BTreeMap<String, RouteTotals>,
+    /// Milliseconds PostgreSQL spent executing this database's statements meanwhile
+    /// (`pg_stat_statements`), or why it could not tell.
+    pub db_exec_ms: Result<f64, String>,
+}
+
+impl Window {
+    /// The difference of two scrapes of the same processes.
+    fn between(earlier: &[Sample], later: &[Sample], seconds: f64) -> Window {
+        let cpu = |samples: &[Sample]| -> f64 {
+            samples
+                .iter()
+                .filter(|s| s.name == "process_cpu_seconds_total")
+                .map(|s| s.value)
+                .sum()
+        };
+        let before = route_totals(earlier);
+        let mut routes = route_totals(later);
+        for (route, after) in &mut routes {
+            let zero = RouteTotals::default();
+            let b = before.get(route).unwrap_or(&zero);
+            after.count -= b.count;
+            after.seconds -= b.seconds;
+            after.statements -= b.statements;
+            after.db_seconds -= b.db_seconds;
+            after.redis_seconds -= b.redis_seconds;
+            after.bytes_out -= b.bytes_out;
+            after.sizes.clear();
+        }
+        Window {
+            seconds,
+            cpu_seconds: cpu(later) - cpu(earlier),
+            routes,
+            db_exec_ms: Err("not read".into()),
+        }
+    }
+
+    /// Requests finished in the window, over every route.
+    pub fn requests(&self) -> f64 {
+        self.routes.values().map(|r| r.count).sum()
+    }
+}
+
+/// Every process's `/metrics`: the samples, how many answered, the others' errors.
+async fn scrape(client: &reqwest::Client, args: &DoctorArgs) -> (Vec<Sample>, usize, Vec<String>) {
     let (mut samples, mut scraped, mut scrape_errors) = (Vec::new(), 0, Vec::new());
     for url in args.ops_urls() {
-        match probes::text(&client, &format!("{url}/metrics")).await {
+        match probes::text(client, &format!("{url}/metrics")).await {
             Ok(text) => {
                 scraped += 1;
                 samples.extend(exposition::parse(&text));
@@ -116,7 +171,29 @@ pub async fn gather(args: &DoctorArgs) -> Evidence {
             Err(err) => scrape_errors.push(format!("{url}/metrics: {err}")),
         }
     }
+    (samples, scraped, scrape_errors)
+}
+
+/// Reads every source named by `args`.
+pub async fn gather(args: &DoctorArgs) -> Evidence {
+    let client = probes::client(None);
+    let (mut samples, mut scraped, mut scrape_errors) = scrape(&client, args).await;
+    let mut window = None;
+    if args.window > 0 {
+        let exec_before = statements::exec_ms(&args.database_url).await;
+        // The second scrape of the measurement window (the doctor sends no load).
+        tokio::time::sleep(std::time::Duration::from_secs(args.window)).await;
+        let (later, answered, errors) = scrape(&client, args).await;
+        let exec_after = statements::exec_ms(&args.database_url).await;
+        if answered == scraped {
+            let mut w = Window::between(&samples, &later, args.window as f64);
+            w.db_exec_ms = exec_before.and_then(|b| exec_after.map(|a| a - b));
+            window = Some(w);
+            (samples, scraped, scrape_errors) = (later, answered, errors);
+        }
+    }
     Evidence {
+        window,
         info: config_info(&samples),
         routes: route_totals(&samples),
         samples,
@@ -124,6 +201,7 @@ pub async fn gather(args: &DoctorArgs) -> Evidence {
         scrape_errors,
         openapi: probes::json(&client, &format!("{}/openapi.json", args.url)).await,
         postgres: services::postgres(&args.database_url).await,
+        statements: statements::top(&args.database_url, args.top_statements).await,
         pgbouncer: services::pgbouncer(&args.pgbouncer_admin_url, &args.database_url).await,
         redis_open: services::redis_without_password(&args.redis_url).await,
         probes: probes::run(args).await,
@@ -165,4 +243,31 @@ pub fn route_totals(samples: &[Sample]) -> BTreeMap<String, RouteTotals> {
         *field(routes.entry(key).or_default()) += s.value;
     }
     routes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BEFORE: &str = "process_cpu_seconds_total 2.5\n\
+        brisk_http_request_duration_seconds_count{method=\"GET\",route=\"/a\"} 10\n\
+        brisk_http_request_duration_seconds_sum{method=\"GET\",route=\"/a\"} 1\n";
+    const AFTER: &str = "process_cpu_seconds_total 4\n\
+        brisk_http_request_duration_seconds_count{method=\"GET\",route=\"/a\"} 110\n\
+        brisk_http_request_duration_seconds_sum{method=\"GET\",route=\"/a\"} 3\n\
+        brisk_http_request_duration_seconds_count{method=\"GET\",route=\"/b\"} 5\n";
+
+    #[test]
+    fn a_window_is_what_two_scrapes_differ_by() {
+        let (before, after) = (exposition::parse(BEFORE), exposition::parse(AFTER));
+        let w = Window::between(&before, &after, 10.0);
+        assert_eq!(w.cpu_seconds, 1.5);
+        assert_eq!(w.routes["GET /a"].count, 100.0);
+        assert_eq!(w.routes["GET /a"].seconds, 2.0);
+        assert_eq!(
+            w.routes["GET /b"].count, 5.0,
+            "a route first seen in the window"
+        );
+        assert_eq!(w.requests(), 105.0);
+    }
 }

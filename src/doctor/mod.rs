@@ -7,12 +7,15 @@
 //! `X-Forwarded-For`, a compressed request), never load: rows that need traffic say
 //! `?` on an idle deployment.
 
+mod cache_rows;
 mod data_rows;
 mod evidence;
+mod limit_rows;
 mod probes;
 mod report;
 mod services;
 mod serving_rows;
+mod statements;
 
 pub use report::{Row, Verdict};
 

@@ -18,6 +18,21 @@ pub struct Probes {
     pub login: Option<Result<LoginProbe, String>>,
     /// Whether a compressible document came back gzip-encoded when asked.
     pub compression: Option<Result<bool, String>>,
+    /// The cached routes asked twice with the API key (`None`: no key, or probes off).
+    pub http_caching: Option<Result<Vec<CacheProbe>, String>>,
+}
+
+/// One cached route asked with the API key, then again with its ETag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheProbe {
+    /// The path asked.
+    pub path: String,
+    /// The first answer's status.
+    pub status: u16,
+    /// The first answer's `ETag`.
+    pub etag: Option<String>,
+    /// The status of the second request, sent with `If-None-Match: <etag>`.
+    pub revalidated: Option<u16>,
 }
 
 /// The login probe's findings.
@@ -68,10 +83,56 @@ pub async fn run(args: &DoctorArgs) -> Probes {
     if args.no_probes {
         return Probes::default();
     }
+    let http_caching = match &args.api_key {
+        Some(key) => Some(http_caching(args, key).await),
+        None => None,
+    };
     Probes {
         login: Some(login(args).await),
         compression: Some(compression(&args.url).await),
+        http_caching,
     }
+}
+
+/// Asks each of `--cached-paths` with the key, then again with the ETag it got.
+async fn http_caching(args: &DoctorArgs, key: &str) -> Result<Vec<CacheProbe>, String> {
+    let client = client(None);
+    let get = |path: &str, etag: Option<&str>| {
+        let mut req = client.get(format!("{}{path}", args.url)).bearer_auth(key);
+        if let Some(etag) = etag {
+            req = req.header(reqwest::header::IF_NONE_MATCH, etag);
+        }
+        req.send()
+    };
+    let mut found = Vec::new();
+    for path in args
+        .cached_paths
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let first = get(path, None).await.map_err(|e| e.to_string())?;
+        let etag = first
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let status = first.status().as_u16();
+        let revalidated = match (&etag, status) {
+            (Some(etag), 200) => {
+                let second = get(path, Some(etag)).await.map_err(|e| e.to_string())?;
+                Some(second.status().as_u16())
+            }
+            _ => None,
+        };
+        found.push(CacheProbe {
+            path: path.to_string(),
+            status,
+            etag,
+            revalidated,
+        });
+    }
+    Ok(found)
 }
 
 /// Asks for the OpenAPI document gzip-encoded.

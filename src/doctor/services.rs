@@ -1,5 +1,5 @@
 //! The database, PgBouncer and Redis as the doctor reads them: PostgreSQL's
-//! connection limits and whether `pg_stat_statements` is loaded; PgBouncer's pool
+//! connection limits (`statements` reads `pg_stat_statements`); PgBouncer's pool
 //! settings and clients from its admin console (which speaks the simple query
 //! protocol only, hence tokio-postgres' `simple_query`); whether Redis answers a
 //! client without a password.
@@ -13,8 +13,6 @@ pub struct Postgres {
     pub max_connections: u32,
     /// `superuser_reserved_connections`.
     pub superuser_reserved: u32,
-    /// `pg_stat_statements` in `shared_preload_libraries`.
-    pub stat_statements: bool,
 }
 
 /// PgBouncer's pool settings and the clients of the application's database.
@@ -73,9 +71,6 @@ pub async fn postgres(url: &str) -> Result<Postgres, String> {
     Ok(Postgres {
         max_connections: number(value(url, "SHOW max_connections").await?)?,
         superuser_reserved: number(value(url, "SHOW superuser_reserved_connections").await?)?,
-        stat_statements: value(url, "SHOW shared_preload_libraries")
-            .await?
-            .contains("pg_stat_statements"),
     })
 }
 

@@ -2,22 +2,17 @@
 //! compression, transfer, and the deployment rows (private operations endpoints,
 //! passwords on PgBouncer and Redis).
 
-use super::evidence::Evidence;
-use super::probes::LoginProbe;
+use super::evidence::{Evidence, RouteTotals};
 use super::report::{Row, Verdict};
+use super::{cache_rows, limit_rows};
 use crate::config::DoctorArgs;
 
 /// Cache → limits → workers → compression → transfer → deployment.
 pub fn cache_limits_and_the_rest(e: &Evidence, args: &DoctorArgs) -> Vec<Row> {
     let mut rows = vec![
-        hit_ratio(e),
+        cache_rows::hit_ratio(e),
         shared_store(e, "cache", "the store is shared"),
-        Row::new(
-            "cache",
-            "views and memoized calls",
-            Verdict::Unknown,
-            "cache events are not split by kind in /metrics yet".into(),
-        ),
+        cache_rows::views_and_memos(e),
         Row::new(
             "cache",
             "no user data in a shared entry",
@@ -25,51 +20,19 @@ pub fn cache_limits_and_the_rest(e: &Evidence, args: &DoctorArgs) -> Vec<Row> {
             "by construction: every entry key carries its tenant's tag (the kit's key builder)"
                 .into(),
         ),
-        Row::new(
-            "cache",
-            "invalidation",
-            Verdict::Unknown,
-            "generation bumps are not counted in /metrics yet".into(),
-        ),
-        stampede(e),
-        Row::new(
-            "cache",
-            "HTTP caching",
-            Verdict::Unknown,
-            "needs an API key to probe a cached route's ETag (not asked by this version)".into(),
-        ),
+        cache_rows::invalidation(e, args),
+        cache_rows::stampede(e),
+        cache_rows::http_caching(e, args),
         shared_store(e, "limits", "shared storage"),
-        Row::new(
-            "limits",
-            "defaults and route limits",
-            Verdict::Unknown,
-            "route limits are not exported in /metrics yet".into(),
-        ),
+        limit_rows::route_limits(e),
     ];
-    rows.extend(login_rows(e));
+    rows.extend(limit_rows::login_rows(e));
     rows.push(workers(e));
-    rows.push(capacity(e));
+    rows.push(capacity(e, args));
     rows.push(compression(e));
     rows.push(payload(e, args));
     rows.extend(deployment(e, args));
     rows
-}
-
-fn hit_ratio(e: &Evidence) -> Row {
-    let row = |v, ev| Row::new("cache", "what is cached", v, ev);
-    let count = |o| e.total_where("brisk_cache_events_total", "outcome", o);
-    let (hit, stale, miss, coalesced) = (
-        count("hit"),
-        count("stale"),
-        count("miss"),
-        count("coalesced"),
-    );
-    let lookups = hit + stale + miss + coalesced;
-    if lookups == 0.0 {
-        return row(Verdict::Unknown, "no cache lookups recorded yet".into());
-    }
-    let ratio = 100.0 * (hit + stale) / lookups;
-    row(Verdict::Pass, format!("hit ratio {ratio:.1} % ({hit} hits, {stale} stale, {miss} misses, {coalesced} coalesced)"))
 }
 
 /// The store row of the cache or of the limiter: Redis, or in-process with one process.
@@ -101,92 +64,6 @@ fn shared_store(e: &Evidence, stage: &'static str, name: &'static str) -> Row {
     }
 }
 
-fn stampede(e: &Evidence) -> Row {
-    let row = |v, ev| Row::new("cache", "stampede", v, ev);
-    let coalesced = e.total_where("brisk_cache_events_total", "outcome", "coalesced");
-    let misses = e.total_where("brisk_cache_events_total", "outcome", "miss");
-    if misses == 0.0 {
-        return row(Verdict::Unknown, "no cache misses yet".into());
-    }
-    row(
-        Verdict::Pass,
-        format!("single-flight on (built in): {coalesced} callers joined one of {misses} misses"),
-    )
-}
-
-fn login_rows(e: &Evidence) -> Vec<Row> {
-    let tightened = |v, ev| Row::new("limits", "login tightened", v, ev);
-    let address = |v, ev| Row::new("limits", "real client address", v, ev);
-    let kindly = |v, ev| Row::new("limits", "429 answered kindly", v, ev);
-    let probe: &LoginProbe = match &e.probes.login {
-        None => {
-            let off = "probes turned off (--no-probes)".to_string();
-            return vec![
-                tightened(Verdict::Unknown, off.clone()),
-                address(Verdict::Unknown, off.clone()),
-                kindly(Verdict::Unknown, off),
-            ];
-        }
-        Some(Err(err)) => {
-            let why = format!("login probe failed: {err}");
-            return vec![
-                tightened(Verdict::Unknown, why.clone()),
-                address(Verdict::Unknown, why.clone()),
-                kindly(Verdict::Unknown, why),
-            ];
-        }
-        Some(Ok(p)) => p,
-    };
-    let Some(after) = probe.refused_after else {
-        let why = "no 429 after the probe's failed logins".to_string();
-        return vec![
-            tightened(Verdict::Fail, why.clone())
-                .fix("limit login per client address (e.g. 5 per minute)"),
-            address(Verdict::Unknown, why.clone()),
-            kindly(Verdict::Unknown, why),
-        ];
-    };
-    let login = tightened(
-        Verdict::Pass,
-        format!("429 after {} failed logins from one address", after - 1),
-    );
-    let addr = match (probe.spoof_admitted, probe.second_address_refused) {
-        (Some(true), _) => address(
-            Verdict::Fail,
-            "a spoofed X-Forwarded-For got a fresh bucket".into(),
-        )
-        .fix("set --trusted-hops to the number of proxies in front of brisk (0 without one)"),
-        (_, Some(true)) => address(
-            Verdict::Fail,
-            "a second client address shared the first one's bucket: brisk sees the proxy's address"
-                .into(),
-        )
-        .fix("set --trusted-hops 1 behind one proxy that appends X-Forwarded-For"),
-        (Some(false), Some(false)) => address(
-            Verdict::Pass,
-            "spoofed X-Forwarded-For ignored; two client addresses, two buckets".into(),
-        ),
-        (Some(false), None) => address(
-            Verdict::Unknown,
-            "spoofing ignored; a second client address was not available (not on loopback)".into(),
-        ),
-        (None, _) => address(Verdict::Unknown, "the spoofing probe did not run".into()),
-    };
-    let kind = match probe.kind_429 {
-        Some((true, true, true)) => kindly(
-            Verdict::Pass,
-            "JSON rate_limited body, Retry-After, X-RateLimit-*".into(),
-        ),
-        Some((json, retry, headers)) => kindly(
-            Verdict::Fail,
-            format!("JSON body {json}, Retry-After {retry}, X-RateLimit-* {headers}"),
-        )
-        .fix("answer 429 with the JSON error, Retry-After and the X-RateLimit-* headers"),
-        None => kindly(Verdict::Unknown, "no 429 seen".into()),
-    };
-    vec![login, addr, kind]
-}
-
 fn workers(e: &Evidence) -> Row {
     let row = |v, ev| Row::new("workers", "worker count", v, ev);
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
@@ -204,9 +81,37 @@ fn workers(e: &Evidence) -> Row {
     row(Verdict::Pass, evidence)
 }
 
-fn capacity(e: &Evidence) -> Row {
+fn capacity(e: &Evidence, args: &DoctorArgs) -> Row {
     let row = |v, ev| Row::new("workers", "scale out after lightening", v, ev);
-    let (Some(cpu), requests) = (e.total("process_cpu_seconds_total"), e.requests()) else {
+    let postgres_ms = match &e.window {
+        Some(w) => match &w.db_exec_ms {
+            Ok(ms) => format!(
+                "{:.3} ms by PostgreSQL's clock (pg_stat_statements), ",
+                ms / w.requests().max(1.0)
+            ),
+            Err(err) => format!("PostgreSQL's clock unread ({err}), "),
+        },
+        None => String::new(),
+    };
+    let (cpu, requests, routes, span) = match &e.window {
+        Some(w) => (
+            Some(w.cpu_seconds),
+            w.requests(),
+            &w.routes,
+            format!(
+                "over the {:.0} s window ({:.0} requests/s)",
+                w.seconds,
+                w.requests() / w.seconds.max(1.0)
+            ),
+        ),
+        None => (
+            e.total("process_cpu_seconds_total"),
+            e.requests(),
+            &e.routes,
+            "since start (start-up included; --window for a load's own)".to_string(),
+        ),
+    };
+    let Some(cpu) = cpu else {
         return row(
             Verdict::Unknown,
             "no process_cpu_seconds_total in /metrics".into(),
@@ -215,12 +120,31 @@ fn capacity(e: &Evidence) -> Row {
     if requests < 100.0 {
         return row(
             Verdict::Unknown,
-            "fewer than 100 requests recorded: no mix to price".into(),
+            format!("fewer than 100 requests recorded {span}: no mix to price"),
         );
     }
     let per_request_ms = 1000.0 * cpu / requests;
     let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
-    let mut busiest: Vec<_> = e.routes.iter().filter(|(_, r)| r.count > 0.0).collect();
+    let db_ms: f64 = 1000.0 * routes.values().map(|r| r.db_seconds).sum::<f64>() / requests;
+    let workers: f64 = e
+        .setting("workers")
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(cores);
+    let target = args.target_rps;
+    let processes = (target * per_request_ms / 1000.0 / workers.max(1.0)).ceil();
+    let connections = (target * db_ms / 1000.0).ceil();
+    row(Verdict::Pass, format!(
+        "{per_request_ms:.3} CPU-ms per request; DB {postgres_ms}{db_ms:.3} ms waited by the server; {span}: \
+         about {:.0} requests/s per core, {:.0} on this host's {cores} core(s) (brisk's own CPU); \
+         {target:.0} requests/s (--target-rps) need {processes:.0} process(es) of {workers:.0} worker(s) \
+         and about {connections:.0} database connection(s) busy at these SQL times; {}",
+        1000.0 / per_request_ms, cores * 1000.0 / per_request_ms, route_costs(routes)
+    ))
+}
+
+/// DB, Redis and bytes per request of the three busiest routes.
+fn route_costs(routes: &std::collections::BTreeMap<String, RouteTotals>) -> String {
+    let mut busiest: Vec<_> = routes.iter().filter(|(_, r)| r.count > 0.0).collect();
     busiest.sort_by(|a, b| b.1.count.total_cmp(&a.1.count));
     let costs: Vec<String> = busiest
         .iter()
@@ -234,10 +158,7 @@ fn capacity(e: &Evidence) -> Row {
             )
         })
         .collect();
-    row(Verdict::Pass, format!(
-        "{per_request_ms:.3} CPU-ms per request over the observed mix (start-up included): about {:.0} requests/s per core, {:.0} on this host's {cores} core(s); {}",
-        1000.0 / per_request_ms, cores * 1000.0 / per_request_ms, costs.join("; ")
-    ))
+    costs.join("; ")
 }
 
 fn compression(e: &Evidence) -> Row {

@@ -9,6 +9,15 @@ use std::collections::BTreeSet;
 /// Runs `brisk doctor --json` against the servers (the first is the front door,
 /// each one's `/metrics` is read) on `db`; the rows and the exit status.
 async fn doctor(apps: &[&TestApp], db: &str) -> (Vec<serde_json::Value>, bool) {
+    doctor_with(apps, db, &[]).await
+}
+
+/// [`doctor`] with more flags.
+pub async fn doctor_with(
+    apps: &[&TestApp],
+    db: &str,
+    extra: &[&str],
+) -> (Vec<serde_json::Value>, bool) {
     let mut args = vec![
         "doctor".to_string(),
         "--json".into(),
@@ -18,6 +27,7 @@ async fn doctor(apps: &[&TestApp], db: &str) -> (Vec<serde_json::Value>, bool) {
     args.push("--ops".into());
     args.extend(apps.iter().map(|a| a.base.clone()));
     args.extend(["--database-url".into(), format!("{DIRECT}/{db}")]);
+    args.extend(extra.iter().map(|a| a.to_string()));
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_brisk"))
             .args(&args)
@@ -33,27 +43,45 @@ async fn doctor(apps: &[&TestApp], db: &str) -> (Vec<serde_json::Value>, bool) {
 }
 
 /// The names of the rows with verdict ✘.
-fn failed(rows: &[serde_json::Value]) -> BTreeSet<String> {
+pub fn failed(rows: &[serde_json::Value]) -> BTreeSet<String> {
     rows.iter()
         .filter(|r| r["verdict"] == "fail")
         .map(|r| r["row"].as_str().unwrap_or("").to_string())
         .collect()
 }
 
-/// A few reads, so the rows that need traffic have some.
+/// A few reads (cached views, a memoized summary, lists) and one write, so the rows
+/// that need traffic have some.
 async fn traffic(app: &TestApp) {
+    let product = {
+        let mut db = app.db();
+        tokio::task::spawn_blocking(move || product_ids(&mut db, 2)[0])
+            .await
+            .unwrap()
+    };
+    let summary = format!("/api/products/{product}/summary");
     for path in [
         "/api/catalog",
         "/api/orders?per_page=5",
         "/api/products?per_page=5",
+        summary.as_str(),
     ] {
         for _ in 0..3 {
             assert_eq!(app.get_json(path, 2).await.0, 200, "{path}");
         }
     }
+    let stock = serde_json::json!({"stock": 500});
+    assert_eq!(app.put_product(2, product, &stock).await.0, 200);
 }
 
-fn set(rows: &[&str]) -> BTreeSet<String> {
+/// The flags a test doctor gets: the seeded demo key of tenant 2 for the HTTP caching
+/// probe, and a table-size threshold at the test data's scale (50 times smaller
+/// than `make run`'s).
+fn test_flags(key: &str) -> [&str; 4] {
+    ["--api-key", key, "--seq-scan-rows", "1000"]
+}
+
+pub fn set(rows: &[&str]) -> BTreeSet<String> {
     rows.iter().map(|r| r.to_string()).collect()
 }
 
@@ -61,9 +89,27 @@ fn set(rows: &[&str]) -> BTreeSet<String> {
 async fn a_sound_server_gets_no_failed_row_and_exit_status_zero() {
     let app = spawn_app().await;
     traffic(&app).await;
-    let (rows, ok) = doctor(&[&app], &app.db_name).await;
+    let key = key(2);
+    let (rows, ok) = doctor_with(&[&app], &app.db_name, &test_flags(&key)).await;
     assert_eq!(failed(&rows), set(&[]), "{rows:#?}");
     assert!(ok);
+    let verdict = |name: &str| {
+        let row = rows.iter().find(|r| r["row"] == name).unwrap();
+        (
+            row["verdict"].as_str().unwrap_or("").to_string(),
+            row.to_string(),
+        )
+    };
+    for name in [
+        "indexes",
+        "views and memoized calls",
+        "invalidation",
+        "HTTP caching",
+        "defaults and route limits",
+    ] {
+        let (v, row) = verdict(name);
+        assert_eq!(v, "pass", "{row}");
+    }
     let secret = rows
         .iter()
         .find(|r| r["row"] == "cursor secret set")
@@ -128,5 +174,55 @@ async fn the_development_cursor_secret_is_named_a_warning_on_loopback() {
         failed(&rows),
         set(&[]),
         "on loopback it is a warning, not a failure"
+    );
+}
+
+#[actix_web::test]
+async fn a_dropped_index_fails_the_indexes_row_only_and_names_the_table() {
+    let app = spawn_app().await;
+    let mut db = app.db();
+    tokio::task::spawn_blocking(move || {
+        use diesel::connection::SimpleConnection;
+        db.batch_execute("DROP INDEX order_items_order_id_idx; ANALYZE order_items")
+            .expect("drop the index");
+    })
+    .await
+    .unwrap();
+    traffic(&app).await;
+    let key = key(2);
+    let (rows, _) = doctor_with(&[&app], &app.db_name, &test_flags(&key)).await;
+    assert_eq!(failed(&rows), set(&["indexes"]), "{rows:#?}");
+    let indexes = rows.iter().find(|r| r["row"] == "indexes").unwrap();
+    assert!(
+        indexes["evidence"]
+            .as_str()
+            .unwrap_or("")
+            .contains("order_items ("),
+        "{indexes}"
+    );
+}
+
+#[actix_web::test]
+async fn a_protected_route_exempt_from_limits_fails_the_route_limits_row_only() {
+    let app =
+        spawn_app_with(|a| a.ratelimit.rate_limit_exempt = vec!["GET /api/search".into()]).await;
+    traffic(&app).await;
+    let key = key(2);
+    let (rows, _) = doctor_with(&[&app], &app.db_name, &test_flags(&key)).await;
+    assert_eq!(
+        failed(&rows),
+        set(&["defaults and route limits"]),
+        "{rows:#?}"
+    );
+    let limits = rows
+        .iter()
+        .find(|r| r["row"] == "defaults and route limits")
+        .unwrap();
+    assert!(
+        limits["evidence"]
+            .as_str()
+            .unwrap_or("")
+            .contains("exempt from every limit: GET /api/search"),
+        "{limits}"
     );
 }

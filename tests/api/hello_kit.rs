@@ -125,7 +125,8 @@ async fn hello_kit_serves_a_cached_view_a_memo_a_route_limit_its_own_plan_and_me
         let line = metrics.lines().find(|l| {
             l.starts_with("brisk_http_requests_total") && l.contains("route=\"/greet/{lang}\"")
         });
-        line.is_some() && metrics.contains("brisk_cache_events_total{outcome=\"hit\"}")
+        line.is_some()
+            && metrics.contains("brisk_cache_events_total{kind=\"view\",outcome=\"hit\"}")
     })
     .await;
     assert!(

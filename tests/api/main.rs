@@ -10,6 +10,7 @@ mod claims;
 mod client_ip;
 mod docs;
 mod doctor;
+mod doctor_app;
 mod faults;
 mod hello_kit;
 mod hostile_auth;

@@ -26,7 +26,7 @@
 
 use super::store::Store;
 use crate::clock::Clock;
-use crate::metrics::Metrics;
+use crate::metrics::{InvalidationOutcome, Metrics};
 use crate::supervise::{self, Background, Shutdown, Supervision};
 use actix::prelude::*;
 use std::collections::HashMap;
@@ -51,9 +51,9 @@ struct Op {
     seq: u64,
 }
 
-/// Counts of what happened to invalidations. Failures when issued are also counted
-/// as `CacheEvent::Error`; `Metrics` has no counter for applied retries, so they are
-/// counted here.
+/// Counts of what happened to invalidations in this set. `Metrics` counts them too
+/// (`brisk_cache_invalidations_total`: applied, deferred, retried, dropped); failures
+/// when issued are also `CacheEvent::Error` of kind `invalidation`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct InvalidationStats {
     /// Invalidations waiting for Redis now.
@@ -294,6 +294,7 @@ impl Invalidations {
             match store.bump_now(&generation_key, entry.as_deref()).await {
                 Ok(_) => {
                     self.retried.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.invalidation(InvalidationOutcome::Retried);
                     self.applied(&generation_key, started);
                 }
                 Err(e) => {

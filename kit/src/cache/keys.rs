@@ -11,6 +11,7 @@
 //! Query strings are normalized here too: pairs sorted, percent-decoding normalized,
 //! empty values kept (`?q=&limit=5` differs from `?limit=5`).
 
+use crate::metrics::CacheKind;
 use crate::redis::keys::key;
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
@@ -76,6 +77,8 @@ pub struct EntryKeys {
     pub generation: String,
     /// The single-flight lease.
     pub lease: String,
+    /// A view's or a memoized call's (what its outcomes are counted as).
+    pub kind: CacheKind,
 }
 
 impl EntryKeys {
@@ -109,6 +112,7 @@ pub fn view_keys(
         entry: key(prefix, "view", &tag, &rest),
         generation: namespace_generation_key(prefix, scope, namespace),
         lease: key(prefix, "lease", &tag, &format!("view:{rest}")),
+        kind: CacheKind::View,
     }
 }
 
@@ -132,6 +136,7 @@ pub fn memo_keys(prefix: &str, scope: Scope, name: &str, args_json: &str) -> Ent
         entry: key(prefix, "memo", &tag, &rest),
         generation: key(prefix, "gen", &tag, &format!("memo:{rest}")),
         lease: key(prefix, "lease", &tag, &format!("memo:{rest}")),
+        kind: CacheKind::Memo,
     }
 }
 

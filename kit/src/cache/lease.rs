@@ -72,7 +72,7 @@ async fn try_lease(inner: &Inner, keys: &EntryKeys) -> Result<Option<String>, ()
         Ok(true) => Ok(Some(token)),
         Ok(false) => Ok(None),
         Err(_) => {
-            inner.metrics.cache(CacheEvent::Error);
+            inner.metrics.cache_of(keys.kind, CacheEvent::Error);
             Err(())
         }
     }
@@ -111,7 +111,7 @@ async fn compute_under_lease(
             }
             if let Mode::Refresh { .. } = mode {
                 // Stale-if-error: the stale entry stays until its hard TTL.
-                inner.metrics.cache(CacheEvent::RefreshError);
+                inner.metrics.cache_of(keys.kind, CacheEvent::RefreshError);
                 log::warn!("cache refresh of {} failed: {}", keys.entry, e.message);
             }
             Err(FlightError::Compute(e))
@@ -146,7 +146,7 @@ async fn store_computed(
         .await
         .is_err()
     {
-        inner.metrics.cache(CacheEvent::Error);
+        inner.metrics.cache_of(keys.kind, CacheEvent::Error);
     }
     FlightValue {
         envelope: Arc::new(envelope),
@@ -172,7 +172,7 @@ async fn wait_for_holder(
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_millis(50));
         let Ok(lookup) = inner.store.read(keys, Read::WithLease).await else {
-            inner.metrics.cache(CacheEvent::Error);
+            inner.metrics.cache_of(keys.kind, CacheEvent::Error);
             return compute_only(thunk).await.map_err(FlightError::Compute);
         };
         if let Some(e) = lookup.entry.filter(|e| e.generation == lookup.generation) {

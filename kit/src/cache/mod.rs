@@ -42,7 +42,7 @@ mod writes;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use crate::metrics::{CacheEvent, Metrics};
+use crate::metrics::{CacheEvent, CacheKind, Metrics};
 use crate::redis::Redis;
 use bytes::Bytes;
 use envelope::parse_if_none_match;
@@ -333,7 +333,7 @@ impl Cache {
         Fut: Future<Output = Result<Bytes, E>> + Send + 'static,
     {
         let Ok(args_json) = serde_json::to_string(args) else {
-            return Ok(self.direct(compute).await?.into());
+            return Ok(self.direct(CacheKind::Memo, compute).await?.into());
         };
         let entry_keys = keys::memo_keys(&self.inner.prefix, scope, name, &args_json);
         let recipe = recipes::memo_recipe_id(name);

@@ -11,7 +11,7 @@ use super::lease::{lead, Mode};
 use super::store::Read;
 use super::thunk::{compute_only, thunk_of};
 use super::{Cache, CachedBody, Memo};
-use crate::metrics::CacheEvent;
+use crate::metrics::{CacheEvent, CacheKind};
 use bytes::Bytes;
 use futures_util::future::FutureExt;
 use serde::de::DeserializeOwned;
@@ -84,20 +84,21 @@ impl Cache {
     {
         let inner = &self.inner;
         if !inner.config.enabled {
-            return self.direct(compute).await;
+            return self.direct(keys.kind, compute).await;
         }
         if let Some(tag) = inner.invalidations.blocking(&keys.generation) {
             // An invalidation of this key failed and is pending: the stored entry
             // may predate the write, so compute (`writes` module doc). The retry task may
             // have died with its runtime: make sure one runs.
             inner.invalidations.ensure_retrier(&inner.store);
-            return (self.bypass(format!("{}#pending{tag}", keys.entry), compute)).await;
+            return (self.bypass(keys.kind, format!("{}#pending{tag}", keys.entry), compute)).await;
         }
         // Read before the store call: an invalidation issued after this point must
         // not let this read join a bypass computation that started before it.
         let issued = inner.invalidations.issued();
         let Ok(lookup) = inner.store.read(keys, read).await else {
-            return (self.bypass(format!("{}#bypass{issued}", keys.entry), compute)).await;
+            return (self.bypass(keys.kind, format!("{}#bypass{issued}", keys.entry), compute))
+                .await;
         };
         let generation = lookup.generation;
         let current = lookup.entry.filter(|e| e.generation == generation);
@@ -150,7 +151,7 @@ impl Cache {
             self.refresh_in_background(keys, generation, ttl, compute);
             CacheEvent::Stale
         };
-        inner.metrics.cache(outcome);
+        inner.metrics.cache_of(keys.kind, outcome);
         self.touch(hot, keys, ttl, entry.soft_expiry_ms);
         Served {
             envelope: Arc::new(entry),
@@ -232,7 +233,7 @@ impl Cache {
                 } else {
                     CacheEvent::Coalesced
                 };
-                inner.metrics.cache(outcome);
+                inner.metrics.cache_of(keys.kind, outcome);
                 self.touch(hot, keys, ttl, envelope.soft_expiry_ms);
                 Ok(Served { envelope, outcome })
             }
@@ -241,9 +242,9 @@ impl Cache {
                 Some(e) => Err(e.clone()),
                 // A flight of the same key with another error type (the warmer's):
                 // compute with our own closure.
-                None => self.direct(compute).await,
+                None => self.direct(keys.kind, compute).await,
             },
-            _ => self.direct(compute).await,
+            _ => self.direct(keys.kind, compute).await,
         }
     }
 
@@ -270,13 +271,13 @@ impl Cache {
 
     /// Computes without the cache (the cache is off, or a shared flight could not
     /// serve), counted as a miss.
-    pub(super) async fn direct<E, F, Fut>(&self, compute: F) -> Result<Served, E>
+    pub(super) async fn direct<E, F, Fut>(&self, kind: CacheKind, compute: F) -> Result<Served, E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Bytes, E>>,
     {
         let payload = compute().await?;
-        self.inner.metrics.cache(CacheEvent::Miss);
+        self.inner.metrics.cache_of(kind, CacheEvent::Miss);
         Ok(Served::computed(payload, CacheEvent::Miss))
     }
 
@@ -301,14 +302,19 @@ impl Cache {
     /// The store failed, or the key's invalidation is pending: compute (one
     /// computation per `flight_key` in this process) and serve, without storing;
     /// counted as `Error`, never returned as one.
-    async fn bypass<E, F, Fut>(&self, flight_key: String, compute: F) -> Result<Served, E>
+    async fn bypass<E, F, Fut>(
+        &self,
+        kind: CacheKind,
+        flight_key: String,
+        compute: F,
+    ) -> Result<Served, E>
     where
         E: Display + Clone + Send + Sync + 'static,
         F: FnOnce() -> Fut + Clone + Send + 'static,
         Fut: Future<Output = Result<Bytes, E>> + Send + 'static,
     {
         let inner = &self.inner;
-        inner.metrics.cache(CacheEvent::Error);
+        inner.metrics.cache_of(kind, CacheEvent::Error);
         let thunk = thunk_of(compute.clone());
         let (flight, _) = inner.flights.join_or_start(&flight_key, || {
             async move { compute_only(thunk).await.map_err(FlightError::Compute) }.boxed()

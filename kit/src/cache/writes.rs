@@ -22,7 +22,7 @@
 
 use super::store::StoreError;
 use super::{invalidate, keys, Cache, InvalidationStats, Scope};
-use crate::metrics::CacheEvent;
+use crate::metrics::{CacheEvent, CacheKind, InvalidationOutcome};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
@@ -52,11 +52,15 @@ impl Cache {
         let started = inner.invalidations.begin();
         let Err(e) = inner.store.bump(generation_key, entry_key).await else {
             inner.invalidations.applied(generation_key, started);
+            inner.metrics.invalidation(InvalidationOutcome::Applied);
             return;
         };
-        inner.metrics.cache(CacheEvent::Error);
+        inner
+            .metrics
+            .cache_of(CacheKind::Invalidation, CacheEvent::Error);
         let not_tried = matches!(e, StoreError::BreakerOpen | StoreError::Skipped);
         if inner.invalidations.record(generation_key, entry_key) {
+            inner.metrics.invalidation(InvalidationOutcome::Deferred);
             if not_tried {
                 log::debug!("cache invalidation of {what} deferred to the retrier ({e})");
             } else {
@@ -66,6 +70,7 @@ impl Cache {
                 );
             }
         } else {
+            inner.metrics.invalidation(InvalidationOutcome::Dropped);
             log::error!(
                 "cache invalidation of {what} failed ({e}) and {} are already pending: \
                  dropped; this process bypasses the cache until its entries expire",

@@ -66,19 +66,16 @@ impl Metrics {
     fn reading(&self, elapsed_nanos: u64, t_ms: u64, close: bool) -> Reading {
         let mut routes = Vec::new();
         self.for_each_route(|route, method, stats| {
-            let mut h = stats.hists();
-            if h.interval.is_empty() {
+            let interval = stats.interval(close);
+            if interval.is_empty() {
                 return;
             }
             routes.push(RoutePoint {
                 method,
                 route: Arc::clone(route),
-                count: h.interval.len(),
-                latency: percentiles(&h.interval),
+                count: interval.len(),
+                latency: percentiles(&interval),
             });
-            if close {
-                h.interval.reset();
-            }
         });
         Reading {
             elapsed_nanos,

@@ -4,8 +4,9 @@
 //! page's history.
 
 use super::history::History;
+use super::per_thread::PerThread;
 // Re-exported: `metrics::events::{CacheEvent, LimiterEvent}` was their home.
-pub use super::outcomes::{CacheEvent, LimiterEvent};
+pub use super::outcomes::{CacheEvent, CacheKind, InvalidationOutcome, LimiterEvent};
 use super::pool::{PoolGauges, PoolSample};
 use super::routes::{method_slot, Observation, RouteRegistry, RouteStats};
 use super::settings::{MetricsConfig, DEFAULT_HISTORY, DEFAULT_INTERVAL};
@@ -19,18 +20,24 @@ use std::time::{Duration, Instant};
 /// The outcome counters, one atomic per variant.
 #[derive(Default)]
 pub(super) struct Counters {
-    pub(super) cache: [AtomicU64; 6],
+    /// By [`CacheKind`], then [`CacheEvent`].
+    pub(super) cache: [[AtomicU64; 6]; 3],
     pub(super) limiter: [AtomicU64; 4],
+    pub(super) invalidations: [AtomicU64; 4],
 }
 
 /// Everything behind the `Arc` of [`Metrics`].
 pub(super) struct Inner {
     pub(super) counters: Counters,
     pub(super) routes: RouteRegistry,
-    pub(super) in_flight: AtomicI64,
+    /// Per recording thread (a request ends on the thread it began on, but the sum
+    /// is right either way).
+    pub(super) in_flight: PerThread<AtomicI64>,
     pub(super) pools: RwLock<Vec<(String, Arc<dyn PoolGauges>)>>,
     /// The deployment's settings as `brisk_config_info` labels, once described.
     pub(super) info: OnceLock<Vec<(&'static str, String)>>,
+    /// The limits in force as `brisk_ratelimit_limit_info` series, once described.
+    pub(super) limits: OnceLock<Vec<Vec<(&'static str, String)>>>,
     /// Redis command durations, once the Redis handle is registered.
     pub(super) redis: OnceLock<Arc<CommandTimings>>,
     pub(super) history: Mutex<History>,
@@ -84,10 +91,11 @@ impl Metrics {
             inner: Arc::new(Inner {
                 counters: Counters::default(),
                 routes: RouteRegistry::default(),
-                in_flight: AtomicI64::new(0),
+                in_flight: PerThread::default(),
                 pools: RwLock::new(Vec::new()),
                 redis: OnceLock::new(),
                 info: OnceLock::new(),
+                limits: OnceLock::new(),
                 history: Mutex::new(History::new(capacity.max(1))),
                 actor_restarts: Mutex::default(),
                 next_tick_nanos: AtomicU64::new(interval.as_nanos() as u64),
@@ -98,9 +106,25 @@ impl Metrics {
         }
     }
 
-    /// Counts one cache outcome (one relaxed atomic add).
+    /// Counts one cache outcome of a view (one relaxed atomic add); [`Metrics::cache_of`]
+    /// names the kind.
     pub fn cache(&self, event: CacheEvent) {
-        self.inner.counters.cache[event as usize].fetch_add(1, Ordering::Relaxed);
+        self.cache_of(CacheKind::View, event);
+    }
+
+    /// Counts one cache outcome of an entry of `kind` (one relaxed atomic add).
+    pub fn cache_of(&self, kind: CacheKind, event: CacheEvent) {
+        self.inner.counters.cache[kind as usize][event as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts what became of one invalidation (one relaxed atomic add).
+    pub fn invalidation(&self, outcome: InvalidationOutcome) {
+        self.inner.counters.invalidations[outcome as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Invalidations with this outcome since start.
+    pub fn invalidation_count(&self, outcome: InvalidationOutcome) -> u64 {
+        self.inner.counters.invalidations[outcome as usize].load(Ordering::Relaxed)
     }
 
     /// Counts one limiter decision (one relaxed atomic add).
@@ -108,9 +132,17 @@ impl Metrics {
         self.inner.counters.limiter[event as usize].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Cache outcomes of this kind since start.
+    /// Cache outcomes of this kind since start, over every kind of entry.
     pub fn cache_count(&self, event: CacheEvent) -> u64 {
-        self.inner.counters.cache[event as usize].load(Ordering::Relaxed)
+        CacheKind::ALL
+            .iter()
+            .map(|&kind| self.cache_count_of(kind, event))
+            .sum()
+    }
+
+    /// Cache outcomes `event` of entries of `kind` since start.
+    pub fn cache_count_of(&self, kind: CacheKind, event: CacheEvent) -> u64 {
+        self.inner.counters.cache[kind as usize][event as usize].load(Ordering::Relaxed)
     }
 
     /// Limiter decisions of this kind since start.
@@ -129,7 +161,7 @@ impl Metrics {
 
     /// Counts a request as in flight until the guard drops (a cancelled request included).
     pub fn in_flight_guard(&self) -> InFlight {
-        self.inner.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.inner.in_flight.local().fetch_add(1, Ordering::Relaxed);
         InFlight {
             metrics: self.clone(),
         }
@@ -137,7 +169,9 @@ impl Metrics {
 
     /// Requests being handled right now.
     pub fn in_flight(&self) -> i64 {
-        self.inner.in_flight.load(Ordering::Relaxed)
+        (self.inner.in_flight.iter())
+            .map(|n| n.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Registers a pool under `name` (`"db"`, `"redis"`); sampled only when read.
@@ -159,6 +193,18 @@ impl Metrics {
     /// description stays.
     pub fn describe(&self, labels: Vec<(&'static str, String)>) {
         let _ = self.inner.info.set(labels);
+    }
+
+    /// Exports the limits in force as `brisk_ratelimit_limit_info` series, one label set
+    /// each (what `brisk doctor`'s "defaults and route limits" row reads); the first
+    /// description stays.
+    pub fn describe_limits(&self, series: Vec<Vec<(&'static str, String)>>) {
+        let _ = self.inner.limits.set(series);
+    }
+
+    /// The label sets of `brisk_ratelimit_limit_info`, once described.
+    pub fn limit_series(&self) -> &[Vec<(&'static str, String)>] {
+        self.inner.limits.get().map_or(&[], Vec::as_slice)
     }
 
     /// The labels of `brisk_config_info`, once described.
@@ -238,6 +284,6 @@ pub struct InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.metrics.inner.in_flight.fetch_sub(1, Ordering::Relaxed);
+        (self.metrics.inner.in_flight.local()).fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -7,12 +7,12 @@
 //! The trace id comes from the request's `traceparent` header
 //! (<https://www.w3.org/TR/trace-context/>) when it is valid, so brisk's lines join
 //! the caller's trace; otherwise brisk starts a trace of its own: a random number drawn
-//! once per process and this request's place in its count, written out as hex only
+//! once per process and a per-thread count (from a random start), written out as hex only
 //! when a line is written (most requests write one line, many none).
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
 tokio::task_local! {
@@ -105,8 +105,15 @@ fn trace_id_of(header: &str) -> Option<&str> {
 /// half (64 random bits keep processes apart; the count keeps requests apart).
 fn new_trace_id() -> TraceId {
     static PROCESS: LazyLock<u64> = LazyLock::new(|| rand::random::<u64>() | 1);
-    static COUNT: AtomicU64 = AtomicU64::new(0);
-    let n = COUNT.fetch_add(1, Ordering::Relaxed);
+    thread_local! {
+        // Each thread counts from a random point: no counter shared between workers.
+        static NEXT: Cell<u64> = Cell::new(rand::random());
+    }
+    let n = NEXT.with(|next| {
+        let n = next.get();
+        next.set(n.wrapping_add(1));
+        n
+    });
     TraceId::Own(u128::from(*PROCESS) << 64 | u128::from(n))
 }
 

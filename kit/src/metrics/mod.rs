@@ -35,6 +35,8 @@ pub mod logging;
 pub mod middleware;
 /// The cache and limiter outcome enums.
 pub mod outcomes;
+/// Values kept per recording thread, summed when read.
+pub mod per_thread;
 /// Pool gauges providers.
 pub mod pool;
 /// The Prometheus text exposition.
@@ -53,7 +55,7 @@ pub mod statements;
 pub use events::{InFlight, Metrics};
 pub use handlers::endpoints;
 pub use middleware::{ClientAddrFn, LoggedBody, RequestId, RequestMetrics};
-pub use outcomes::{CacheEvent, LimiterEvent};
+pub use outcomes::{CacheEvent, CacheKind, InvalidationOutcome, LimiterEvent};
 pub use pool::{Bb8Pool, PoolGauges, PoolSample};
 pub use routes::{Observation, UNMATCHED};
 pub use settings::{AccessLogSettings, MetricsConfig};

@@ -76,3 +76,64 @@ impl LimiterEvent {
         }
     }
 }
+
+/// Which kind of cache entry an outcome belongs to (`kind="..."` of
+/// `brisk_cache_events_total`): a cached view, a memoized call, or an invalidation
+/// (whose only outcome is `error`: the bump did not reach the store when issued).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CacheKind {
+    /// `Cache::view`: a whole response body.
+    View,
+    /// `Cache::memoize`, `Cache::memoize_bytes`: a function's value.
+    Memo,
+    /// `Cache::bump_namespace`, `Cache::delete_memo`.
+    Invalidation,
+}
+
+impl CacheKind {
+    /// Every kind, in counter order.
+    pub const ALL: [CacheKind; 3] = [CacheKind::View, CacheKind::Memo, CacheKind::Invalidation];
+
+    /// The label value (`kind="..."`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheKind::View => "view",
+            CacheKind::Memo => "memo",
+            CacheKind::Invalidation => "invalidation",
+        }
+    }
+}
+
+/// What became of one invalidation (a generation bump after a write):
+/// `brisk_cache_invalidations_total{outcome="..."}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InvalidationOutcome {
+    /// The store took the bump when it was issued.
+    Applied,
+    /// It failed (or Redis was known to be failing): kept for the retrier.
+    Deferred,
+    /// The retrier applied a deferred one.
+    Retried,
+    /// Lost: the pending set was full (the process bypasses the cache for a while).
+    Dropped,
+}
+
+impl InvalidationOutcome {
+    /// Every outcome, in counter order.
+    pub const ALL: [InvalidationOutcome; 4] = [
+        InvalidationOutcome::Applied,
+        InvalidationOutcome::Deferred,
+        InvalidationOutcome::Retried,
+        InvalidationOutcome::Dropped,
+    ];
+
+    /// The label value (`outcome="..."`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvalidationOutcome::Applied => "applied",
+            InvalidationOutcome::Deferred => "deferred",
+            InvalidationOutcome::Retried => "retried",
+            InvalidationOutcome::Dropped => "dropped",
+        }
+    }
+}

@@ -14,7 +14,7 @@
 
 use super::events::Metrics;
 use super::histogram::cumulative_buckets;
-use super::outcomes::{CacheEvent, LimiterEvent};
+use super::outcomes::{CacheEvent, CacheKind, InvalidationOutcome, LimiterEvent};
 use super::pool::PoolSample;
 use super::routes::{RouteStats, SIZE_BUCKETS, STATUS_CLASSES};
 use crate::redis::timing::{KindSnapshot, BOUNDS_SECONDS};
@@ -144,6 +144,7 @@ impl Metrics {
         write_pools(&mut out, &self.pool_samples());
         write_redis(&mut out, &self.redis_timings());
         write_info(&mut out, self.info_labels());
+        write_limits(&mut out, self.limit_series());
         self.write_actor_restarts(&mut out);
         write_access_log_dropped(&mut out);
         write_process(
@@ -183,11 +184,33 @@ impl Metrics {
             out,
             "brisk_cache_events_total",
             "counter",
-            "Cache outcomes: hit, stale, miss, coalesced, error, refresh_error.",
+            "Cache outcomes (hit, stale, miss, coalesced, error, refresh_error) by kind of entry: view, memo, invalidation (error only).",
         );
-        for e in CacheEvent::ALL {
-            let (name, n) = (e.as_str(), self.cache_count(e));
-            let _ = writeln!(out, "brisk_cache_events_total{{outcome=\"{name}\"}} {n}");
+        for kind in CacheKind::ALL {
+            for e in CacheEvent::ALL {
+                if kind == CacheKind::Invalidation && e != CacheEvent::Error {
+                    continue;
+                }
+                let n = self.cache_count_of(kind, e);
+                let (kind, name) = (kind.as_str(), e.as_str());
+                let _ = writeln!(
+                    out,
+                    "brisk_cache_events_total{{kind=\"{kind}\",outcome=\"{name}\"}} {n}"
+                );
+            }
+        }
+        family(
+            out,
+            "brisk_cache_invalidations_total",
+            "counter",
+            "Invalidations (generation bumps after writes): applied, deferred to the retrier, retried, dropped.",
+        );
+        for o in InvalidationOutcome::ALL {
+            let (name, n) = (o.as_str(), self.invalidation_count(o));
+            let _ = writeln!(
+                out,
+                "brisk_cache_invalidations_total{{outcome=\"{name}\"}} {n}"
+            );
         }
         family(
             out,
@@ -386,6 +409,27 @@ fn write_info(out: &mut String, labels: &[(&'static str, String)]) {
         .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
         .collect();
     let _ = writeln!(out, "brisk_config_info{{{}}} 1", labels.join(","));
+}
+
+/// `brisk_ratelimit_limit_info`: one series per limit in force, when described.
+fn write_limits(out: &mut String, series: &[Vec<(&'static str, String)>]) {
+    const NAME: &str = "brisk_ratelimit_limit_info";
+    if series.is_empty() {
+        return;
+    }
+    family(
+        out,
+        NAME,
+        "gauge",
+        "The rate limits in force (labels: kind plan, route, auth_failures or exempt; the plan or route; the rate; whose bucket); always 1.",
+    );
+    for labels in series {
+        let labels: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
+            .collect();
+        let _ = writeln!(out, "{NAME}{{{}}} 1", labels.join(","));
+    }
 }
 
 /// The standard `process_*` families, one sample each.

@@ -23,7 +23,24 @@ fn sample_metrics() -> Metrics {
         );
     }
     m.cache(CacheEvent::Hit);
+    m.cache_of(crate::metrics::CacheKind::Memo, CacheEvent::Miss);
+    m.invalidation(crate::metrics::InvalidationOutcome::Applied);
     m.limiter(LimiterEvent::Rejected);
+    m.describe_limits(vec![
+        vec![
+            ("kind", "plan".into()),
+            ("plan", "basic".into()),
+            ("rate", "60 per minute".into()),
+            ("key", "tenant".into()),
+        ],
+        vec![
+            ("kind", "route".into()),
+            ("method", "POST".into()),
+            ("route", "/login \"quoted\"".into()),
+            ("rate", "5 per minute".into()),
+            ("key", "ip".into()),
+        ],
+    ]);
     m.register_pool("db", || PoolSample {
         max_size: 16,
         connections: 4,
@@ -95,7 +112,7 @@ fn the_exposition_carries_counts_and_buckets_by_route_pattern() {
         format!("brisk_http_request_duration_seconds_bucket{{{labels},le=\"0.1\"}} 100"),
         format!("brisk_http_request_statements_bucket{{{labels},le=\"0\"}} 33"),
         format!("brisk_http_request_statements_sum{{{labels}}} 100"),
-        "brisk_cache_events_total{outcome=\"hit\"} 1".to_string(),
+        "brisk_cache_events_total{kind=\"view\",outcome=\"hit\"} 1".to_string(),
         "brisk_ratelimit_decisions_total{outcome=\"rejected\"} 1".to_string(),
         "brisk_pool_in_use_connections{pool=\"db\"} 3".to_string(),
         "brisk_pool_acquire_timeouts_total{pool=\"db\"} 2".to_string(),

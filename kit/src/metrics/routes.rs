@@ -4,6 +4,7 @@
 //! different routes never contend and no lock is global to all requests.
 
 use super::histogram::{latency_histogram, statements_histogram};
+use super::per_thread::PerThread;
 use actix_web::http::Method;
 use hdrhistogram::Histogram;
 use std::collections::HashMap;
@@ -69,7 +70,9 @@ pub struct Observation {
 /// Upper bounds of the response-size buckets, bytes (`brisk_http_response_size_bytes`).
 pub const SIZE_BUCKETS: [u64; 7] = [1_024, 4_096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304];
 
-/// Histograms of one (route, method), behind one mutex held for a few records.
+/// Histograms of one (route, method), behind one mutex per recording thread, held for a
+/// few records.
+#[derive(Clone)]
 pub struct Hists {
     /// Latency since start (µs).
     pub latency: Histogram<u64>,
@@ -79,8 +82,25 @@ pub struct Hists {
     pub statements: Histogram<u64>,
 }
 
-/// Statistics of one (route, method).
-pub struct RouteStats {
+impl Hists {
+    fn new() -> Self {
+        Self {
+            latency: latency_histogram(),
+            interval: latency_histogram(),
+            statements: statements_histogram(),
+        }
+    }
+
+    fn add(&mut self, other: &Hists) {
+        // Same bounds on both sides: adding cannot fail.
+        let _ = self.latency.add(&other.latency);
+        let _ = self.interval.add(&other.interval);
+        let _ = self.statements.add(&other.statements);
+    }
+}
+
+/// What one thread recorded for one (route, method).
+struct Slot {
     hists: Mutex<Hists>,
     status: [AtomicU64; 5],
     latency_sum_nanos: AtomicU64,
@@ -95,14 +115,10 @@ pub struct RouteStats {
     sized_after: AtomicU64,
 }
 
-impl RouteStats {
+impl Slot {
     fn new() -> Self {
         Self {
-            hists: Mutex::new(Hists {
-                latency: latency_histogram(),
-                interval: latency_histogram(),
-                statements: statements_histogram(),
-            }),
+            hists: Mutex::new(Hists::new()),
             status: Default::default(),
             latency_sum_nanos: AtomicU64::new(0),
             statements_sum: AtomicU64::new(0),
@@ -115,6 +131,10 @@ impl RouteStats {
         }
     }
 
+    fn hists(&self) -> MutexGuard<'_, Hists> {
+        self.hists.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn record(&self, o: &Observation) {
         let micros = o.elapsed.as_micros().min(u128::from(u64::MAX)) as u64;
         {
@@ -123,80 +143,118 @@ impl RouteStats {
             h.interval.saturating_record(micros);
             h.statements.saturating_record(o.statements);
         }
-        self.status[status_class(o.status)].fetch_add(1, Ordering::Relaxed);
-        self.latency_sum_nanos.fetch_add(
-            o.elapsed.as_nanos().min(u128::from(u64::MAX)) as u64,
-            Ordering::Relaxed,
-        );
-        self.statements_sum
-            .fetch_add(o.statements, Ordering::Relaxed);
-        self.db_nanos.fetch_add(
-            o.db_time.as_nanos().min(u128::from(u64::MAX)) as u64,
-            Ordering::Relaxed,
-        );
-        let redis = o.redis_time.as_nanos().min(u128::from(u64::MAX)) as u64;
-        self.redis_nanos.fetch_add(redis, Ordering::Relaxed);
+        let nanos = |d: Duration| d.as_nanos().min(u128::from(u64::MAX)) as u64;
+        let add = |a: &AtomicU64, n: u64| a.fetch_add(n, Ordering::Relaxed);
+        add(&self.status[status_class(o.status)], 1);
+        add(&self.latency_sum_nanos, nanos(o.elapsed));
+        add(&self.statements_sum, o.statements);
+        add(&self.db_nanos, nanos(o.db_time));
+        add(&self.redis_nanos, nanos(o.redis_time));
         let bucket = SIZE_BUCKETS
             .iter()
             .position(|&b| o.bytes_out <= b)
             .unwrap_or(SIZE_BUCKETS.len());
-        self.sizes[bucket].fetch_add(1, Ordering::Relaxed);
-        self.bytes_out.fetch_add(o.bytes_out, Ordering::Relaxed);
+        add(&self.sizes[bucket], 1);
+        add(&self.bytes_out, o.bytes_out);
         if let Some(before) = o.bytes_uncompressed {
-            self.sized_before.fetch_add(before, Ordering::Relaxed);
-            self.sized_after.fetch_add(o.bytes_out, Ordering::Relaxed);
+            add(&self.sized_before, before);
+            add(&self.sized_after, o.bytes_out);
         }
+    }
+}
+
+/// Statistics of one (route, method): a slot per recording thread (`per_thread`),
+/// summed when read.
+pub struct RouteStats {
+    slots: PerThread<Slot>,
+}
+
+impl RouteStats {
+    fn new() -> Self {
+        Self {
+            slots: PerThread::new_with(Slot::new),
+        }
+    }
+
+    fn record(&self, o: &Observation) {
+        self.slots.local().record(o);
+    }
+
+    fn sum(&self, field: impl Fn(&Slot) -> &AtomicU64) -> u64 {
+        self.slots
+            .iter()
+            .map(|s| field(s).load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Sum of Redis time over all requests.
     pub fn redis_time(&self) -> Duration {
-        Duration::from_nanos(self.redis_nanos.load(Ordering::Relaxed))
+        Duration::from_nanos(self.sum(|s| &s.redis_nanos))
     }
 
     /// Cumulative response counts at each of [`SIZE_BUCKETS`], and the bytes sent.
     pub fn sizes(&self) -> (Vec<u64>, u64) {
         let mut running = 0;
-        let cumulative = self.sizes[..SIZE_BUCKETS.len()]
-            .iter()
-            .map(|b| {
-                running += b.load(Ordering::Relaxed);
+        let cumulative = (0..SIZE_BUCKETS.len())
+            .map(|i| {
+                running += self.sum(|s| &s.sizes[i]);
                 running
             })
             .collect();
-        (cumulative, self.bytes_out.load(Ordering::Relaxed))
+        (cumulative, self.sum(|s| &s.bytes_out))
     }
 
     /// Of the responses whose size before compression was known: bytes before, bytes sent.
     pub fn compression(&self) -> (u64, u64) {
-        (
-            self.sized_before.load(Ordering::Relaxed),
-            self.sized_after.load(Ordering::Relaxed),
-        )
+        (self.sum(|s| &s.sized_before), self.sum(|s| &s.sized_after))
     }
 
-    /// The histograms, locked (a poisoned lock still holds valid histograms).
-    pub fn hists(&self) -> MutexGuard<'_, Hists> {
-        self.hists.lock().unwrap_or_else(|e| e.into_inner())
+    /// The histograms of every thread, added up (a poisoned lock still holds valid
+    /// histograms).
+    pub fn hists(&self) -> Hists {
+        let mut slots = self.slots.iter();
+        let mut total = slots
+            .next()
+            .map(|s| s.hists().clone())
+            .unwrap_or_else(Hists::new);
+        for s in slots {
+            total.add(&s.hists());
+        }
+        total
+    }
+
+    /// The latency since the last tick, every thread's added up; with `reset`, the
+    /// next interval starts now.
+    pub fn interval(&self, reset: bool) -> Histogram<u64> {
+        let mut total = latency_histogram();
+        for s in self.slots.iter() {
+            let mut h = s.hists();
+            let _ = total.add(&h.interval);
+            if reset {
+                h.interval.reset();
+            }
+        }
+        total
     }
 
     /// Responses per status class, in [`STATUS_CLASSES`] order.
     pub fn status_counts(&self) -> [u64; 5] {
-        std::array::from_fn(|i| self.status[i].load(Ordering::Relaxed))
+        std::array::from_fn(|i| self.sum(|s| &s.status[i]))
     }
 
     /// Sum of all latencies (the Prometheus `_sum`).
     pub fn latency_sum(&self) -> Duration {
-        Duration::from_nanos(self.latency_sum_nanos.load(Ordering::Relaxed))
+        Duration::from_nanos(self.sum(|s| &s.latency_sum_nanos))
     }
 
     /// Sum of statements over all requests.
     pub fn statements_sum(&self) -> u64 {
-        self.statements_sum.load(Ordering::Relaxed)
+        self.sum(|s| &s.statements_sum)
     }
 
     /// Sum of database time over all requests.
     pub fn db_time(&self) -> Duration {
-        Duration::from_nanos(self.db_nanos.load(Ordering::Relaxed))
+        Duration::from_nanos(self.sum(|s| &s.db_nanos))
     }
 }
 

@@ -237,6 +237,67 @@ impl Policy {
         self.routes.values().map(|c| &c.rule)
     }
 
+    /// The limits in force, one label set each (`brisk_ratelimit_limit_info`): every
+    /// plan's rates (`rate="none"` for a plan without one), every route limit, the
+    /// failed-authentication limit, every exempt route; one `kind="disabled"` set
+    /// when limiting is off.
+    pub fn info_series(&self) -> Vec<Vec<(&'static str, String)>> {
+        if self.disabled {
+            return vec![vec![("kind", "disabled".into())]];
+        }
+        let mut series = Vec::new();
+        let mut plans: Vec<_> = self.plans.iter().collect();
+        plans.sort_by_key(|(plan, _)| plan.as_str());
+        for (plan, rates) in plans {
+            let rates: Vec<String> = match rates.is_empty() {
+                true => vec!["none".into()],
+                false => rates.iter().map(Rate::to_string).collect(),
+            };
+            for rate in rates {
+                let plan = ("plan", plan.as_str().to_string());
+                series.push(vec![
+                    ("kind", "plan".into()),
+                    plan,
+                    ("rate", rate),
+                    ("key", "tenant".into()),
+                ]);
+            }
+        }
+        let mut rules: Vec<&RouteRule> = self.rules().collect();
+        rules.sort_by(|a, b| (&a.pattern, a.method.as_str()).cmp(&(&b.pattern, b.method.as_str())));
+        for rule in rules {
+            for rate in &rule.rates {
+                series.push(vec![
+                    ("kind", "route".into()),
+                    ("method", rule.method.to_string()),
+                    ("route", rule.pattern.clone()),
+                    ("rate", rate.to_string()),
+                    ("key", key_name(rule.key).into()),
+                ]);
+            }
+        }
+        for rate in &self.auth_failures {
+            series.push(vec![
+                ("kind", "auth_failures".into()),
+                ("rate", rate.to_string()),
+                ("key", "ip".into()),
+            ]);
+        }
+        let mut exempt: Vec<_> = self.exempt.iter().collect();
+        exempt.sort_by(|a, b| {
+            (&a.1, a.0.as_ref().map(Method::as_str)).cmp(&(&b.1, b.0.as_ref().map(Method::as_str)))
+        });
+        for (method, route) in exempt {
+            let method = method.as_ref().map_or("any", Method::as_str).to_string();
+            series.push(vec![
+                ("kind", "exempt".into()),
+                ("method", method),
+                ("route", route.clone()),
+            ]);
+        }
+        series
+    }
+
     /// The failed-authentication limits of a client address (`None`: not limited).
     /// Keyed by the address as [`limit_key`] counts it (an IPv6 client by its /64),
     /// decided by the IP-keyed failure policy when Redis fails.
@@ -345,18 +406,23 @@ impl Policy {
 /// A route limit as written: `"GET /v1/orders = 10 per minute by user"`.
 pub fn describe(rule: &RouteRule) -> String {
     let rates: Vec<String> = rule.rates.iter().map(Rate::to_string).collect();
-    let key = match rule.key {
-        KeyBy::Ip => "ip",
-        KeyBy::Tenant => "tenant",
-        KeyBy::User => "user",
-        KeyBy::ApiKey => "key",
-    };
+    let key = key_name(rule.key);
     format!(
         "\"{} {} = {} by {key}\"",
         rule.method,
         rule.pattern,
         rates.join("; ")
     )
+}
+
+/// How a route limit names whose bucket it charges.
+fn key_name(key: KeyBy) -> &'static str {
+    match key {
+        KeyBy::Ip => "ip",
+        KeyBy::Tenant => "tenant",
+        KeyBy::User => "user",
+        KeyBy::ApiKey => "key",
+    }
 }
 
 /// A limit's key names its strategy (`moving-window`, the old exact log, keeps its

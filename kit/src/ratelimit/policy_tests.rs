@@ -270,3 +270,47 @@ fn scale_multiplies_every_limit() {
         50
     );
 }
+
+#[test]
+fn the_info_series_name_every_plan_route_limit_and_exempt_route() {
+    let spec = RateLimitConfig {
+        exempt: vec!["GET /api/catalog".into()],
+        ..spec()
+    };
+    let series = Policy::new(&spec).unwrap().info_series();
+    let has = |want: &[(&str, &str)]| {
+        series.iter().any(|s| {
+            s.len() == want.len()
+                && want
+                    .iter()
+                    .all(|(k, v)| s.iter().any(|(sk, sv)| sk == k && sv == v))
+        })
+    };
+    let basic = [
+        ("kind", "plan"),
+        ("plan", "basic"),
+        ("rate", "60 per minute"),
+        ("key", "tenant"),
+    ];
+    assert!(has(&basic), "{series:?}");
+    let login = [
+        ("kind", "route"),
+        ("method", "POST"),
+        ("route", "/api/login"),
+        ("rate", "5 per minute"),
+        ("key", "ip"),
+    ];
+    assert!(has(&login), "{series:?}");
+    let exempt = [
+        ("kind", "exempt"),
+        ("method", "GET"),
+        ("route", "/api/catalog"),
+    ];
+    assert!(has(&exempt), "{series:?}");
+    let off = RateLimitConfig {
+        disabled: true,
+        ..spec
+    };
+    let series = Policy::new(&off).unwrap().info_series();
+    assert_eq!(series, vec![vec![("kind", "disabled".to_string())]]);
+}

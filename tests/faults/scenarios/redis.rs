@@ -89,8 +89,9 @@ pub async fn s01() -> Row {
     row
 }
 
-/// The cache's hit series; its absence must fail the hit-rate line, not read as 0.
-const CACHE_HITS: &str = r#"brisk_cache_events_total{outcome="hit"}"#;
+/// The cache's hit series (summed over the kinds of entry); their absence must fail
+/// the hit-rate line, not read as 0.
+const CACHE_HITS: &str = r#"outcome="hit""#;
 
 /// Cache outcomes so far, (hits, all); `None` when `/metrics` did not answer or
 /// has no [`CACHE_HITS`] sample.
@@ -103,7 +104,7 @@ async fn cache_counts(http: &reqwest::Client, base: &str) -> Option<(f64, f64)> 
         .text()
         .await
         .ok()?;
-    let hits = prometheus::sample(&text, CACHE_HITS)?;
+    let hits = prometheus::sum(&text, "brisk_cache_events_total", CACHE_HITS)?;
     let all = prometheus::sum(&text, "brisk_cache_events_total", "outcome=")?;
     Some((hits, all))
 }

@@ -284,3 +284,56 @@ async fn flush_invalidations_applies_what_is_pending_before_its_deadline() {
     assert_eq!(cache.flush_invalidations(DEADLINE).await, 0);
     assert_eq!(redis_get(&prefix, &generation).await.as_deref(), Some("1"));
 }
+
+#[tokio::test]
+async fn outcomes_are_counted_by_kind_of_entry_and_bumps_as_applied_invalidations() {
+    use crate::metrics::{CacheKind, InvalidationOutcome};
+    let cache = cache_for(&prefix(), config());
+    let counter = Counter::default();
+    let ttl = Duration::from_secs(60);
+    let scope = Scope::Tenant(1);
+    for _ in 0..2 {
+        let compute = counter.compute(Duration::ZERO);
+        cache
+            .view(catalog(scope), ttl, None, compute)
+            .await
+            .unwrap();
+    }
+    let summary = || async {
+        Ok::<_, String>(Summary {
+            product_id: 7,
+            units_sold: 1,
+        })
+    };
+    for _ in 0..3 {
+        let _: Memo<Summary> = cache
+            .memoize("summary", &7, scope, ttl, summary)
+            .await
+            .unwrap();
+    }
+    cache.bump_namespace(scope, "catalog").await;
+    cache.delete_memo("summary", &7, scope).await;
+    let m = cache.metrics();
+    let of = |kind, event| m.cache_count_of(kind, event);
+    assert_eq!(
+        (
+            of(CacheKind::View, CacheEvent::Miss),
+            of(CacheKind::View, CacheEvent::Hit)
+        ),
+        (1, 1)
+    );
+    assert_eq!(
+        (
+            of(CacheKind::Memo, CacheEvent::Miss),
+            of(CacheKind::Memo, CacheEvent::Hit)
+        ),
+        (1, 2)
+    );
+    assert_eq!(
+        m.cache_count(CacheEvent::Hit),
+        3,
+        "the total is over every kind"
+    );
+    assert_eq!(m.invalidation_count(InvalidationOutcome::Applied), 2);
+    assert_eq!(m.invalidation_count(InvalidationOutcome::Deferred), 0);
+}

@@ -34,7 +34,6 @@ use body::Finish;
 use futures_util::future::LocalBoxFuture;
 use shared::Shared;
 use std::future::{ready, Ready};
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -66,7 +65,6 @@ impl RequestMetrics {
                 settings,
                 client_addr: Arc::new(|req: &HttpRequest| req.peer_addr().map(|a| a.ip())),
                 id_prefix: rand::random(),
-                id_counter: AtomicU64::new(0),
                 server_timing: false,
             }),
         }
@@ -89,7 +87,6 @@ impl RequestMetrics {
             settings: s.settings.clone(),
             client_addr: Arc::clone(&s.client_addr),
             id_prefix: s.id_prefix,
-            id_counter: AtomicU64::new(0),
             server_timing: s.server_timing,
         };
         change(&mut shared);
