@@ -4,11 +4,6 @@
 use brisk::config::{parse_cli, Command, ServeArgs};
 use brisk::order_api;
 
-/// mimalloc instead of glibc's malloc: per-thread free lists suit a server whose
-/// workers each allocate and free many small buffers per request (docs/BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() {
     let cli = parse_cli();
     let outcome = match cli.command {
