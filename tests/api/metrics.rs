@@ -302,16 +302,21 @@ fn promtool() -> String {
     std::env::var("BRISK_PROMTOOL").unwrap_or_else(|_| "promtool".into())
 }
 
-#[actix_web::test]
-async fn the_exposition_after_real_traffic_passes_promtool_check_metrics_with_no_findings() {
+/// A fresh server's exposition once [`send_known_traffic`]'s last request is counted.
+async fn scrape_after_known_traffic() -> String {
     let app = spawn_app().await;
     send_known_traffic(&app).await;
-    let text = scrape_until(
+    scrape_until(
         &app,
         r#"brisk_http_requests_total{method="GET",route="/api/products/{id}",status="4xx"}"#,
         1.0,
     )
-    .await;
+    .await
+}
+
+#[actix_web::test]
+async fn the_exposition_after_real_traffic_passes_promtool_check_metrics_with_no_findings() {
+    let text = scrape_after_known_traffic().await;
     assert!(text.contains("brisk_redis_command_duration_seconds_bucket"));
     let mut check = std::process::Command::new(promtool())
         .args(["check", "metrics"])
@@ -414,14 +419,7 @@ async fn every_metric_the_grafana_dashboard_queries_is_served_and_the_scrape_con
     let dashboard = std::fs::read_to_string(root.join("deploy/grafana/brisk.json")).unwrap();
     let names = queried_names(&dashboard);
     assert!(names.len() >= 10, "{names:?}");
-    let app = spawn_app().await;
-    send_known_traffic(&app).await;
-    let text = scrape_until(
-        &app,
-        r#"brisk_http_requests_total{method="GET",route="/api/products/{id}",status="4xx"}"#,
-        1.0,
-    )
-    .await;
+    let text = scrape_after_known_traffic().await;
     let served: std::collections::BTreeSet<&str> = text
         .lines()
         .filter(|l| !l.starts_with('#'))
