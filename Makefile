@@ -8,7 +8,7 @@ SCALE ?= 1
 WORKERS ?= $(shell nproc)
 BRISK := target/release/brisk
 
-.PHONY: contract-cluster doctor promtool test-redis-cluster services build migrate seed run cluster reload stop test test-cluster faults lint bench bench-compare check-budget browser
+.PHONY: contract-cluster doctor nginx promtool test-redis-cluster services build migrate seed run cluster reload stop test test-cluster faults lint bench bench-compare check-budget browser
 PROCS ?= 2
 
 ## services: PostgreSQL, Redis and PgBouncer up (installed from Debian's packages if missing); REDIS=cluster also starts a local Redis Cluster (3 masters, 3 replicas on 127.0.0.1:7001-7006)
@@ -61,8 +61,12 @@ browser:
 promtool:
 	scripts/ensure-promtool.sh
 
-## test: every test against the real services (through PgBouncer), the browser and promtool tests included
-test: services browser promtool
+## nginx: Debian's nginx for the tests with a proxy in front of brisk (once; idempotent)
+nginx:
+	scripts/ensure-nginx.sh
+
+## test: every test against the real services (through PgBouncer), the browser, promtool and nginx tests included
+test: services browser promtool nginx
 	scripts/test.sh
 
 ## test-cluster: the real-process tests through nginx (tests/cluster; installs nginx and chromium if missing);

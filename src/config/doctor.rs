@@ -10,7 +10,9 @@ pub struct DoctorArgs {
     /// The API's front door (one process, or the proxy in front of several).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
-    /// Each process's operations listener (`/metrics`); default: the front door.
+    /// Each process's operations listener (`/metrics`); default: every process the
+    /// deployment's registry in Redis lists as alive (`--redis-url`, `--redis-prefix`),
+    /// else the front door.
     #[arg(long = "ops", value_name = "URL", num_args = 1..)]
     pub ops: Vec<String>,
     /// Direct PostgreSQL URL of the application's database (max_connections,
@@ -20,9 +22,16 @@ pub struct DoctorArgs {
     /// PgBouncer's admin console (`SHOW CONFIG`, `SHOW CLIENTS`).
     #[arg(long, default_value = "postgres://root@127.0.0.1:6432/pgbouncer")]
     pub pgbouncer_admin_url: String,
-    /// Redis (`PING` without a password).
+    /// Redis (`PING` without a password, the process registry); with
+    /// --redis-cluster, the cluster's seed nodes separated by commas.
     #[arg(long, env = "BRISK_REDIS_URL", default_value = brisk_kit::redis::DEFAULT_REDIS_URL)]
     pub redis_url: String,
+    /// The URLs name a Redis Cluster's seed nodes.
+    #[arg(long, env = "BRISK_REDIS_CLUSTER", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub redis_cluster: bool,
+    /// The deployment's Redis key prefix (where its processes register).
+    #[arg(long, env = "BRISK_REDIS_PREFIX", default_value = brisk_kit::redis::DEFAULT_PREFIX)]
+    pub redis_prefix: String,
     /// The login route of the login probe.
     #[arg(long, default_value = "/api/login")]
     pub login_path: String,
@@ -80,15 +89,18 @@ pub struct DoctorArgs {
 }
 
 impl DoctorArgs {
-    /// The operations URLs to scrape, without trailing slashes.
-    pub fn ops_urls(&self) -> Vec<String> {
-        let urls = if self.ops.is_empty() {
-            vec![self.url.clone()]
-        } else {
-            self.ops.clone()
-        };
-        urls.into_iter()
-            .map(|u| u.trim_end_matches('/').to_string())
-            .collect()
+    /// The Redis handle of the deployment (its registry).
+    pub fn redis_config(&self) -> brisk_kit::redis::RedisConfig {
+        brisk_kit::redis::RedisConfig {
+            url: self.redis_url.clone(),
+            cluster: self.redis_cluster,
+            prefix: self.redis_prefix.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// The first Redis URL (a cluster's first seed node).
+    pub fn first_redis_url(&self) -> &str {
+        self.redis_url.split(',').next().unwrap_or("").trim()
     }
 }

@@ -38,9 +38,10 @@ fn histograms(e: &Evidence) -> Row {
         return row(Verdict::Unknown, IDLE.into());
     }
     let evidence = format!(
-        "{} routes with a latency histogram (brisk_http_request_duration_seconds) from {} process(es)",
+        "{} routes with a latency histogram (brisk_http_request_duration_seconds) from {} process(es) (found through {})",
         e.routes.len(),
-        e.scraped
+        e.scraped,
+        e.ops_source
     );
     row(Verdict::Pass, evidence)
 }
@@ -261,6 +262,7 @@ fn budget(e: &Evidence, args: &DoctorArgs) -> Row {
         );
     }
     if server_side > available {
+        let evidence = evidence.replacen(" ≤ max_connections", " > max_connections", 1);
         return row(Verdict::Fail, evidence)
             .fix("lower PgBouncer's pool or raise PostgreSQL's max_connections");
     }

@@ -4,6 +4,7 @@
 //! the probes' answers. A source that cannot be read is kept as its error, so the
 //! rows that need it say `?` and why.
 
+use super::discover;
 use super::probes::{self, Probes};
 use super::services::{self, PgBouncerState, Postgres};
 use super::statements::{self, TopStatement};
@@ -54,6 +55,8 @@ pub struct Evidence {
     pub samples: Vec<Sample>,
     /// Processes whose `/metrics` answered; the errors of the others.
     pub scraped: usize,
+    /// Where the processes' addresses came from (`--ops`, the registry, the front door).
+    pub ops_source: String,
     /// The requests and CPU time of `--window` seconds (two scrapes), when asked.
     pub window: Option<Window>,
     /// Scrape errors, by URL.
@@ -160,9 +163,9 @@ impl Window {
 }
 
 /// Every process's `/metrics`: the samples, how many answered, the others' errors.
-async fn scrape(client: &reqwest::Client, args: &DoctorArgs) -> (Vec<Sample>, usize, Vec<String>) {
+async fn scrape(client: &reqwest::Client, urls: &[String]) -> (Vec<Sample>, usize, Vec<String>) {
     let (mut samples, mut scraped, mut scrape_errors) = (Vec::new(), 0, Vec::new());
-    for url in args.ops_urls() {
+    for url in urls {
         match probes::text(client, &format!("{url}/metrics")).await {
             Ok(text) => {
                 scraped += 1;
@@ -177,13 +180,14 @@ async fn scrape(client: &reqwest::Client, args: &DoctorArgs) -> (Vec<Sample>, us
 /// Reads every source named by `args`.
 pub async fn gather(args: &DoctorArgs) -> Evidence {
     let client = probes::client(None);
-    let (mut samples, mut scraped, mut scrape_errors) = scrape(&client, args).await;
+    let ops = discover::targets(args).await;
+    let (mut samples, mut scraped, mut scrape_errors) = scrape(&client, &ops.urls).await;
     let mut window = None;
     if args.window > 0 {
         let exec_before = statements::exec_ms(&args.database_url).await;
         // The second scrape of the measurement window (the doctor sends no load).
         tokio::time::sleep(std::time::Duration::from_secs(args.window)).await;
-        let (later, answered, errors) = scrape(&client, args).await;
+        let (later, answered, errors) = scrape(&client, &ops.urls).await;
         let exec_after = statements::exec_ms(&args.database_url).await;
         if answered == scraped {
             let mut w = Window::between(&samples, &later, args.window as f64);
@@ -193,6 +197,7 @@ pub async fn gather(args: &DoctorArgs) -> Evidence {
         }
     }
     Evidence {
+        ops_source: ops.source,
         window,
         info: config_info(&samples),
         routes: route_totals(&samples),
@@ -203,7 +208,7 @@ pub async fn gather(args: &DoctorArgs) -> Evidence {
         postgres: services::postgres(&args.database_url).await,
         statements: statements::top(&args.database_url, args.top_statements).await,
         pgbouncer: services::pgbouncer(&args.pgbouncer_admin_url, &args.database_url).await,
-        redis_open: services::redis_without_password(&args.redis_url).await,
+        redis_open: services::redis_without_password(args.first_redis_url()).await,
         probes: probes::run(args).await,
     }
 }

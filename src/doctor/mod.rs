@@ -9,6 +9,7 @@
 
 mod cache_rows;
 mod data_rows;
+mod discover;
 mod evidence;
 mod limit_rows;
 mod probes;

@@ -7,6 +7,7 @@
 //! - [`process`]: child processes killed on drop, free ports, signals;
 //! - [`brisk`]: `brisk serve` as a process of its own (the caller names the binary);
 //! - [`pgbouncer`] and [`redis`]: private PgBouncer and Redis processes to break;
+//! - [`nginx`]: nginx in front of test servers, from a configuration template;
 //! - [`prometheus`]: reading `/metrics` (an absent series is `None`);
 //! - [`raw`]: raw HTTP/1.1 for what a client library hides;
 //! - [`browser`]: headless chromium and the DOM it dumps.
@@ -19,6 +20,7 @@
 
 pub mod brisk;
 pub mod browser;
+pub mod nginx;
 pub mod pgbouncer;
 pub mod process;
 pub mod prometheus;

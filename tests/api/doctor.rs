@@ -3,8 +3,13 @@
 
 use crate::helpers::*;
 use brisk::config::ServeArgs;
+use brisk_kit::peers::registry::Registry;
+use brisk_kit::peers::DEFAULT_RETENTION;
 use brisk_kit::services::Store;
+use brisk_testkit::nginx::Nginx;
+use brisk_testkit::pgbouncer::PgBouncer;
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 /// Runs `brisk doctor --json` against the servers (the first is the front door,
 /// each one's `/metrics` is read) on `db`; the rows and the exit status.
@@ -18,16 +23,28 @@ pub async fn doctor_with(
     db: &str,
     extra: &[&str],
 ) -> (Vec<serde_json::Value>, bool) {
-    let mut args = vec![
-        "doctor".to_string(),
-        "--json".into(),
-        "--url".into(),
-        apps[0].base.clone(),
-    ];
-    args.push("--ops".into());
+    doctor_through(&apps[0].base, apps, db, extra).await
+}
+
+/// [`doctor_with`] probing through the front door `front` (a proxy) instead of the
+/// first server.
+async fn doctor_through(
+    front: &str,
+    apps: &[&TestApp],
+    db: &str,
+    extra: &[&str],
+) -> (Vec<serde_json::Value>, bool) {
+    let mut args = vec!["--url".to_string(), front.to_string(), "--ops".into()];
     args.extend(apps.iter().map(|a| a.base.clone()));
-    args.extend(["--database-url".into(), format!("{DIRECT}/{db}")]);
     args.extend(extra.iter().map(|a| a.to_string()));
+    run_doctor(db, args).await
+}
+
+/// `brisk doctor --json --database-url <db> ARGS`: the rows and whether it exited 0.
+async fn run_doctor(db: &str, args: Vec<String>) -> (Vec<serde_json::Value>, bool) {
+    let mut args = args;
+    args.splice(0..0, ["doctor".to_string(), "--json".into()]);
+    args.extend(["--database-url".into(), format!("{DIRECT}/{db}")]);
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_brisk"))
             .args(&args)
@@ -137,11 +154,128 @@ async fn two_processes_on_the_memory_store_fail_both_store_rows_and_nothing_else
 }
 
 #[actix_web::test]
+async fn without_ops_the_doctor_reads_every_process_registered_in_redis() {
+    let one = spawn_app().await;
+    let prefix = one.redis_prefix.clone();
+    let two = spawn_app_on(&one.db_name, move |a| a.redis.redis_prefix = prefix).await;
+    let registry = Registry::new(one.state.redis.clone(), DEFAULT_RETENTION);
+    let both = brisk_testkit::wait::wait_until(Duration::from_secs(30), || async {
+        registry.entries().await.map(|e| e.len()).unwrap_or(0) == 2
+    })
+    .await;
+    assert!(both.is_some(), "both processes registered");
+    traffic(&one).await;
+    traffic(&two).await;
+    let args = [
+        "--url",
+        one.base.as_str(),
+        "--redis-prefix",
+        one.redis_prefix.as_str(),
+    ];
+    let (rows, _) = run_doctor(&one.db_name, args.map(String::from).to_vec()).await;
+    let histograms = rows
+        .iter()
+        .find(|r| r["row"] == "p95/p99 per route")
+        .unwrap();
+    assert!(
+        histograms["evidence"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("from 2 process(es) (found through the registry in Redis)"),
+        "{histograms}"
+    );
+    assert_eq!(failed(&rows), set(&[]), "{rows:#?}");
+}
+
+#[actix_web::test]
 async fn trusting_a_proxy_hop_without_a_proxy_fails_the_client_address_row_only() {
     let app = spawn_app_with(|a| a.server.trusted_hops = 1).await;
     traffic(&app).await;
     let (rows, _) = doctor(&[&app], &app.db_name).await;
     assert_eq!(failed(&rows), set(&["real client address"]), "{rows:#?}");
+}
+
+#[actix_web::test]
+async fn a_process_behind_nginx_trusting_no_hop_fails_the_client_address_row_only() {
+    let app = spawn_app_with(|a| a.server.trusted_hops = 0).await;
+    traffic(&app).await;
+    let upstream = app.port;
+    let nginx = tokio::task::spawn_blocking(move || {
+        let dir = std::env::temp_dir().join(format!("brisk-doctor-nginx-{upstream}"));
+        let template =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/nginx.conf"))
+                .expect("read deploy/nginx.conf");
+        Nginx::start(&dir, &template, &[upstream])
+    })
+    .await
+    .unwrap();
+    let (rows, _) = doctor_through(&nginx.base(), &[&app], &app.db_name, &[]).await;
+    assert_eq!(failed(&rows), set(&["real client address"]), "{rows:#?}");
+    let address = rows
+        .iter()
+        .find(|r| r["row"] == "real client address")
+        .unwrap();
+    assert!(
+        address["evidence"]
+            .as_str()
+            .unwrap_or("")
+            .contains("brisk sees the proxy's address"),
+        "{address}"
+    );
+}
+
+/// PostgreSQL's `max_connections` on the shared server.
+async fn max_connections() -> u32 {
+    let out = tokio::task::spawn_blocking(|| {
+        std::process::Command::new("psql")
+            .args([
+                &format!("{DIRECT}/postgres"),
+                "-Atc",
+                "show max_connections",
+            ])
+            .output()
+            .expect("run psql")
+    })
+    .await
+    .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("max_connections")
+}
+
+#[actix_web::test]
+async fn a_pgbouncer_pool_over_max_connections_fails_the_budget_row_only() {
+    // A PgBouncer of the test's own whose pool alone is more than PostgreSQL admits.
+    let over = max_connections().await + 1;
+    let logs = std::env::temp_dir();
+    let bouncer = tokio::task::spawn_blocking(move || PgBouncer::start(&logs, over))
+        .await
+        .unwrap();
+    let port = bouncer.port;
+    let app = spawn_app_with(move |a| {
+        a.database.database_url = a
+            .database
+            .database_url
+            .replace(":6432/", &format!(":{port}/"));
+        a.database.pool_size = 4;
+    })
+    .await;
+    traffic(&app).await;
+    let admin = format!("postgres://root@127.0.0.1:{port}/pgbouncer");
+    let flags = ["--pgbouncer-admin-url", admin.as_str()];
+    let (rows, _) = doctor_with(&[&app], &app.db_name, &flags).await;
+    assert_eq!(failed(&rows), set(&["connection budget"]), "{rows:#?}");
+    let budget = rows
+        .iter()
+        .find(|r| r["row"] == "connection budget")
+        .unwrap();
+    let evidence = budget["evidence"].as_str().unwrap_or("");
+    assert!(
+        evidence.contains(&format!("PgBouncer {over} + "))
+            && evidence.contains("> max_connections"),
+        "{budget}"
+    );
 }
 
 #[actix_web::test]

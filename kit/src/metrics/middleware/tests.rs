@@ -146,7 +146,11 @@ async fn the_request_id_is_echoed_when_sane_and_generated_otherwise() {
             .unwrap()
             .to_string();
         assert_ne!(id, bad);
-        assert_eq!(id.len(), 20, "generated id {id}");
+        assert_eq!(id.len(), 24, "generated id {id}");
+        assert!(
+            id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "generated id {id}"
+        );
         ids.push(id);
     }
     ids.dedup();
