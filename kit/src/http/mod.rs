@@ -24,8 +24,8 @@ pub type Routes = dyn Fn(&mut web::ServiceConfig) + Send + Sync;
 
 /// The API application of one worker. Its layers, outermost first (the first is added
 /// by `startup`, around this app): the drain's accounting and the slow-client deadlines
-/// (one `wrap_fn`) → request metrics and access log (`metrics::RequestMetrics`, a
-/// `Condition`) → `HEAD` served as its `GET` and an unsatisfiable `Accept-Encoding`
+/// (one `wrap_fn`) → request metrics and access log (`metrics::RequestMetrics`, off
+/// by its own switch) → `HEAD` served as its `GET` and an unsatisfiable `Accept-Encoding`
 /// dropped (one `wrap_fn`: outside compression, which reads that header, and inside the
 /// metrics, which record the method as sent) → compression → the guard (`middleware::guard`: JSON errors and the
 /// 1 MiB body limit, the Redis budget, authentication, every limit in one limiter call,
@@ -77,8 +77,7 @@ pub fn build_app(
         .wrap_fn(|req, srv| {
             middleware::head::head_as_get(middleware::encoding::drop_unsatisfiable(req), srv)
         })
-        .wrap(Condition::new(
-            metrics_config.middleware,
+        .wrap(
             RequestMetrics::new(services.metrics.clone(), metrics_config.access_log.clone())
                 .with_client_addr(std::sync::Arc::new(move |req: &actix_web::HttpRequest| {
                     // The same trusted-hops resolution as the rate limiter's.
@@ -88,8 +87,9 @@ pub fn build_app(
                         trusted_hops,
                     ))
                 }))
-                .with_server_timing(metrics_config.server_timing),
-        ))
+                .with_server_timing(metrics_config.server_timing)
+                .with_enabled(metrics_config.middleware),
+        )
 }
 
 /// The operations listener's application: `/health` and the `operations`

@@ -22,6 +22,8 @@ pub(super) struct Shared {
     pub(super) id_prefix: u32,
     /// Send `Server-Timing`.
     pub(super) server_timing: bool,
+    /// Measure and log at all (off only to measure the middleware's own cost).
+    pub(super) enabled: bool,
 }
 
 /// Threads that made a request id so far: each counts in its own range.

@@ -265,3 +265,34 @@ async fn sane_request_ids_are_short_and_printable() {
     assert!(!ok("a b"));
     assert!(!ok(&"a".repeat(129)));
 }
+
+#[actix_web::test]
+async fn switched_off_the_middleware_passes_requests_through_unmeasured() {
+    let metrics = Metrics::new();
+    let app = test::init_service(
+        App::new()
+            .wrap(
+                RequestMetrics::new(metrics.clone(), AccessLogSettings::default())
+                    .with_enabled(false),
+            )
+            .route("/api/products/{id}", web::get().to(product)),
+    )
+    .await;
+    let res = test::call_service(
+        &app,
+        test::TestRequest::get().uri("/api/products/7").to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().get("x-request-id").is_none());
+    assert_eq!(test::read_body(res).await, "product 7");
+    let text = metrics.render_prometheus();
+    assert_eq!(
+        line_value(
+            &text,
+            r#"brisk_http_requests_total{method="GET",route="/api/products/{id}",status="2xx"}"#
+        ),
+        None,
+        "{text}"
+    );
+}
