@@ -1,8 +1,10 @@
 //! `report.md` of a `make bench` run: the workloads against the seed's Flask stack, the
-//! worker sweep, the metrics middleware's cost and the stampede, with the plots.
+//! worker sweep, the metrics middleware's cost, the stampede, and the same run's
+//! ceilings, access-log cost, cluster row and doctor check, with the plots.
 
 use crate::plots::{plot_latency, plot_rps, plot_workers};
 use crate::runs::{self, Run, Stampede};
+use crate::{ceilings, doctor};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -20,24 +22,28 @@ const BASELINE: [(&str, f64, f64); 7] = [
 
 /// Writes `report.md` and the plots for the results file into `out`.
 pub fn report(results: &Path, out: &Path) -> Result<(), String> {
-    let (runs, stampedes) = runs::read(results)?;
+    let res = runs::read(results)?;
     std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
-    let variant = |name: &str| -> Vec<&Run> { runs.iter().filter(|r| r.variant == name).collect() };
+    let variant = |name: &str| res.variant(name);
     let (main, sweep) = (variant("main"), variant("sweep"));
 
     let mut md = String::new();
     let _ = writeln!(md, "# brisk benchmark report\n");
     let _ = writeln!(md, "{}\n", machine());
-    let _ = writeln!(md, "wrk, 2 threads, 64 connections, {} s per run; brisk release build, seeded data set (scale 1) through PgBouncer; access log off, metrics on.\n",
+    let _ = writeln!(md, "wrk, 2 threads, 64 connections, {} s per run; brisk release build, seeded data set (scale 1) through PgBouncer; the server as `make run` starts it (access log on, written to a file; RUST_LOG unset: info), metrics on, plan limits raised (`--rate-limit-scale 100000`, the limiter in the path).\n",
         main.first().map_or(15.0, |r| r.duration_s.round()));
     workloads(&mut md, &main);
+    ceilings::ceilings(&mut md, &res);
+    ceilings::access_log(&mut md, &res);
+    ceilings::cluster(&mut md, &res);
+    doctor::doctor(&mut md, &res);
     worker_sweep(&mut md, &sweep);
     middleware_cost(
         &mut md,
         &variant("middleware-on"),
         &variant("no-middleware"),
     );
-    for s in &stampedes {
+    for s in &res.stampedes {
         stampede(&mut md, s);
     }
     let _ = writeln!(
@@ -46,8 +52,10 @@ pub fn report(results: &Path, out: &Path) -> Result<(), String> {
     );
     std::fs::write(out.join("report.md"), md).map_err(|e| e.to_string())?;
 
-    plot_rps(&main, &out.join("rps.svg")).map_err(|e| format!("rps.svg: {e}"))?;
-    plot_latency(&main, &out.join("latency.svg")).map_err(|e| format!("latency.svg: {e}"))?;
+    if !main.is_empty() {
+        plot_rps(&main, &out.join("rps.svg")).map_err(|e| format!("rps.svg: {e}"))?;
+        plot_latency(&main, &out.join("latency.svg")).map_err(|e| format!("latency.svg: {e}"))?;
+    }
     if !sweep.is_empty() {
         plot_workers(&sweep, &out.join("workers.svg")).map_err(|e| format!("workers.svg: {e}"))?;
     }
@@ -57,6 +65,9 @@ pub fn report(results: &Path, out: &Path) -> Result<(), String> {
 
 /// The workload table, each against the Flask baseline and brisk's target factor.
 fn workloads(md: &mut String, main: &[&Run]) {
+    if main.is_empty() {
+        return;
+    }
     let _ = writeln!(md, "## Workloads\n");
     let _ = writeln!(md, "| workload | request | workers | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | non-2xx/3xx | Flask req/s | × Flask (target) |");
     let _ = writeln!(
