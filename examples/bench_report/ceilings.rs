@@ -27,9 +27,17 @@ fn cpu(r: &Run) -> String {
         .map_or("–".into(), |us| format!("{us:.0}"))
 }
 
-/// Per cent `a` is below `b` (positive: `a` is lower).
-fn below(a: f64, b: f64) -> f64 {
-    (1.0 - a / b) * 100.0
+/// `a` against `b` as a signed change in per cent ("−25.5 %": `a` is a quarter lower).
+fn change(a: f64, b: f64) -> String {
+    format!("{:+.1} %", (a / b - 1.0) * 100.0)
+}
+
+/// The change of CPU per request from `b` to `a`, when both were measured.
+fn cpu_change(a: &Run, b: &Run) -> String {
+    match (a.cpu_us_per_request(), b.cpu_us_per_request()) {
+        (Some(x), Some(y)) => change(x, y),
+        _ => "–".into(),
+    }
 }
 
 /// W1, W2, W5, W7 against nginx; W3, W4 against pgbench (brisk's figures: the main runs).
@@ -92,15 +100,15 @@ pub fn access_log(md: &mut String, res: &Results) {
         on[0].duration_s.round()
     );
     let _ = writeln!(md, "On: as `make run` starts the server (one access line per request, RUST_LOG unset: info; the bench sends the server's output to a file). Off: `--access-log false` and RUST_LOG=warn, the configuration earlier reports measured.\n");
-    let _ = writeln!(md, "| workload | on req/s | on p99 ms | on CPU µs/req | off req/s | off p99 ms | off CPU µs/req | on below off |");
-    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(md, "| workload | on req/s | on p99 ms | on CPU µs/req | off req/s | off p99 ms | off CPU µs/req | req/s on against off | CPU/req on against off |");
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for a in &on {
         let Some(b) = off.iter().find(|b| b.name == a.name) else {
             continue;
         };
         let _ = writeln!(
             md,
-            "| {} | {:.0} | {:.2} | {} | {:.0} | {:.2} | {} | {:.1} % |",
+            "| {} | {:.0} | {:.2} | {} | {:.0} | {:.2} | {} | {} | {} |",
             a.name,
             a.rps,
             a.p99_ms,
@@ -108,7 +116,8 @@ pub fn access_log(md: &mut String, res: &Results) {
             b.rps,
             b.p99_ms,
             cpu(b),
-            below(a.rps, b.rps)
+            change(a.rps, b.rps),
+            cpu_change(a, b)
         );
     }
 }
@@ -122,19 +131,16 @@ pub fn cluster(md: &mut String, res: &Results) {
     let _ = writeln!(md, "\n## Cluster row: nginx in front of 2 processes against one process direct ({:.0} s runs)\n",
         proxied[0].duration_s.round());
     let _ = writeln!(md, "Proxied: `deploy/nginx.conf` as `make cluster` runs it (1 nginx worker, upstream keep-alive, its access log on) in front of 2 brisk processes of 1 worker (`--processes 2 --trusted-hops 1`). Direct: one process of 2 workers. Both with make run's log configuration; CPU of the proxied row counts both processes and nginx.\n");
-    let _ = writeln!(md, "| workload | proxied req/s | p50 / p99 ms | CPU µs/req | direct req/s | p50 / p99 ms | CPU µs/req | proxy's overhead (req/s) | (CPU/req) |");
+    let _ = writeln!(md, "| workload | proxied req/s | p50 / p99 ms | CPU µs/req | direct req/s | p50 / p99 ms | CPU µs/req | req/s through the proxy | CPU/req through the proxy |");
     let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut overhead = Vec::new();
     for p in &proxied {
         let Some(d) = direct.iter().find(|d| d.name == p.name) else {
             continue;
         };
-        let cpu_more = match (p.cpu_us_per_request(), d.cpu_us_per_request()) {
-            (Some(a), Some(b)) => format!("{:+.0} %", (a / b - 1.0) * 100.0),
-            _ => "–".into(),
-        };
         let _ = writeln!(
             md,
-            "| {} | {:.0} | {:.2} / {:.2} | {} | {:.0} | {:.2} / {:.2} | {} | {:.1} % fewer | {cpu_more} |",
+            "| {} | {:.0} | {:.2} / {:.2} | {} | {:.0} | {:.2} / {:.2} | {} | {} | {} |",
             p.name,
             p.rps,
             p.p50_ms,
@@ -144,7 +150,19 @@ pub fn cluster(md: &mut String, res: &Results) {
             d.p50_ms,
             d.p99_ms,
             cpu(d),
-            below(p.rps, d.rps)
+            change(p.rps, d.rps),
+            cpu_change(p, d)
         );
+        overhead.push(format!(
+            "{} {} req/s and {} CPU per request",
+            p.name,
+            change(p.rps, d.rps),
+            cpu_change(p, d)
+        ));
     }
+    let _ = writeln!(
+        md,
+        "\nThe proxy's overhead in this run (2 processes behind nginx against 1 process direct, same cores): {}.",
+        overhead.join("; ")
+    );
 }
