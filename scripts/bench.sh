@@ -82,10 +82,13 @@ REPORT=target/release/examples/bench_report
 bench_data "$BIN"
 # The stampede's product: tenant 3's, which no workload touches, so it is cold.
 STAMPEDE_PRODUCT=$(psql "$DIRECT_URL" -Atc "select id from products where tenant_id = 3 order by id limit 1 offset 41")
-cleanup() {
+stop_all() {
   stop_brisk
   stop_cluster_row
   stop_static_nginx
+}
+cleanup() {
+  stop_all
   # The access log of make run's configuration is ~2 MB a second under load: keep the
   # other lines (warnings, errors) and the count of access lines.
   if [[ -f "$OUT/brisk.log" ]]; then
@@ -145,9 +148,28 @@ if want sweep; then
   done
 fi
 
-want ceilings && ceilings "$BIN"
-want cluster && cluster_row "$BIN"
-want doctor && doctor_check "$BIN"
+# The comparisons: each in a subshell with its own clean-up, so that one that fails
+# (nginx not installable, a statement not found) is named, the report is still written
+# and `make bench` then fails.
+FAILED_PARTS=""
+part() {
+  local name=$1; shift
+  want "$name" || return 0
+  local rc
+  # (errexit would be off inside a subshell whose status `if` tests: run it plainly)
+  set +e
+  (set -e; trap stop_all EXIT; "$@")
+  rc=$?
+  set -e
+  if ((rc != 0)); then
+    log "part $name failed (see above); its section of the report is missing or partial"
+    FAILED_PARTS="$FAILED_PARTS $name"
+  fi
+}
+part ceilings ceilings "$BIN"
+part cluster cluster_row "$BIN"
+part doctor doctor_check "$BIN"
 
 "$REPORT" report "$RESULTS" "$OUT"
 cat "$OUT/report.md"
+[[ -z "$FAILED_PARTS" ]] || die "parts failed:$FAILED_PARTS"

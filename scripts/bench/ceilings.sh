@@ -167,7 +167,9 @@ pgbench_run() {
   local files=() f
   for f in "$@"; do files+=(-f "$f@1"); done
   local secs=${EXTRA_DURATION%s}
-  pgbench -n -M prepared -c "$PGBENCH_CLIENTS" -j "$THREADS" -T 2 "${files[@]}" "$BRISK_DATABASE_URL" >/dev/null 2>&1
+  local warm
+  warm=$(pgbench -n -M prepared -c "$PGBENCH_CLIENTS" -j "$THREADS" -T 2 "${files[@]}" "$BRISK_DATABASE_URL" 2>&1) ||
+    die "pgbench (warm-up) failed: $(tail -n 3 <<<"$warm")"
   log "$name ($label) pgbench -c $PGBENCH_CLIENTS, $secs s"
   local out
   out=$(pgbench -n -M prepared -c "$PGBENCH_CLIENTS" -j "$THREADS" -T "$secs" "${files[@]}" "$BRISK_DATABASE_URL" 2>&1) ||
