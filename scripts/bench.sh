@@ -6,7 +6,8 @@
 #   stampede    200 concurrent cold summary requests (SQL statements and cache outcomes)
 #   main        the workloads W1-W7
 #   accesslog   W1 and W7 again with `--access-log false` and RUST_LOG=warn
-#   middleware  /health without and with the metrics middleware, alternated twice
+#   middleware  /health without and with the metrics middleware, alternated twice (both
+#               with the access log off and RUST_LOG=warn)
 #   sweep       1, 2, 4 workers on W1 and W3
 #   ceilings    nginx serving W1's, W2's and W5's bytes and /health as static answers
 #               (wrk, like brisk), and pgbench running W3's and W4's statements
@@ -127,13 +128,15 @@ if want accesslog; then
 fi
 
 # The middleware's cost: /health without and with it, alternated twice so that drift in
-# the machine's load (other processes) falls on both sides alike.
+# the machine's load (other processes) falls on both sides alike. Both sides without the
+# access log and with RUST_LOG=warn (turning the middleware off also turns the access log
+# off; the access log's own cost is the accesslog part's).
 if want middleware; then
   for _ in 1 2; do
-    start_brisk "$BIN" "$WORKERS" --metrics-middleware false
+    RUST_LOG=warn start_brisk "$BIN" "$WORKERS" --metrics-middleware false
     run W7 "GET /health" W7 "$WORKERS" no-middleware
     stop_brisk
-    start_brisk "$BIN" "$WORKERS"
+    RUST_LOG=warn start_brisk "$BIN" "$WORKERS" --access-log false
     run W7 "GET /health" W7 "$WORKERS" middleware-on
     stop_brisk
   done

@@ -87,6 +87,22 @@ pub fn ceilings(md: &mut String, res: &Results) {
     let _ = writeln!(md, "\nCPU µs/req: the server's user + system time during the run (/proc; nginx: its master and workers) over the requests answered.");
 }
 
+/// brisk / ceiling and the target, per workload that has both figures (for the plot).
+pub fn fractions(res: &Results) -> Vec<(String, f64, f64)> {
+    let nginx = res
+        .variant("ceiling-nginx")
+        .into_iter()
+        .map(|n| (n.name.clone(), n.rps));
+    let pgbench = res.pgbench.iter().map(|p| (p.name.clone(), p.tps));
+    nginx
+        .chain(pgbench)
+        .filter_map(|(name, ceiling)| {
+            let brisk = res.find("main", &name)?;
+            (ceiling > 0.0).then(|| (name.clone(), brisk.rps / ceiling, target(&name)))
+        })
+        .collect()
+}
+
 /// make run's configuration (access log on, RUST_LOG unset: info) against the access log
 /// off with RUST_LOG=warn, W1 and W7, adjacent runs.
 pub fn access_log(md: &mut String, res: &Results) {

@@ -2,7 +2,7 @@
 //! worker sweep, the metrics middleware's cost, the stampede, and the same run's
 //! ceilings, access-log cost, cluster row and doctor check, with the plots.
 
-use crate::plots::{plot_latency, plot_rps, plot_workers};
+use crate::plots::{plot_ceilings, plot_latency, plot_rps, plot_workers};
 use crate::runs::{self, Run, Stampede};
 use crate::{ceilings, doctor};
 use std::fmt::Write as _;
@@ -48,13 +48,18 @@ pub fn report(results: &Path, out: &Path) -> Result<(), String> {
     }
     let _ = writeln!(
         md,
-        "\nPlots: `rps.svg`, `latency.svg`, `workers.svg` beside this file."
+        "\nPlots: `rps.svg`, `latency.svg`, `workers.svg`, `ceilings.svg` (each workload as a fraction of its ceiling) beside this file."
     );
     std::fs::write(out.join("report.md"), md).map_err(|e| e.to_string())?;
 
     if !main.is_empty() {
         plot_rps(&main, &out.join("rps.svg")).map_err(|e| format!("rps.svg: {e}"))?;
         plot_latency(&main, &out.join("latency.svg")).map_err(|e| format!("latency.svg: {e}"))?;
+    }
+    let fractions = ceilings::fractions(&res);
+    if !fractions.is_empty() {
+        plot_ceilings(&fractions, &out.join("ceilings.svg"))
+            .map_err(|e| format!("ceilings.svg: {e}"))?;
     }
     if !sweep.is_empty() {
         plot_workers(&sweep, &out.join("workers.svg")).map_err(|e| format!("workers.svg: {e}"))?;
@@ -127,7 +132,7 @@ fn middleware_cost(md: &mut String, on: &[&Run], off: &[&Run]) {
         md,
         "\n## Cost of the metrics middleware (`GET /health`, same run)\n"
     );
-    let _ = writeln!(md, "Runs alternate off, on, off, on (a fresh server each), so load drift falls on both sides.\n");
+    let _ = writeln!(md, "Runs alternate off, on, off, on (a fresh server each), so load drift falls on both sides. Both sides with the access log off and RUST_LOG=warn (`--metrics-middleware false` turns the access log off too; the access log's cost is its own section).\n");
     let _ = writeln!(md, "| middleware | runs (req/s) | mean req/s | mean p50 ms | mean p99 ms |\n|---|---|---:|---:|---:|");
     for (label, rs) in [("on", on), ("off (`--metrics-middleware false`)", off)] {
         let each: Vec<String> = rs.iter().map(|r| format!("{:.0}", r.rps)).collect();
