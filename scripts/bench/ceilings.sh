@@ -197,7 +197,13 @@ ceilings() {
       run "${w%%|*}" "${w#*|}" "${w%%|*}" 2 ceiling-nginx
   done
   stop_static_nginx
-  command -v pgbench >/dev/null || { source scripts/lib/apt.sh; apt_install postgresql-client; }
+  # Debian 12 ships pgbench with the server (postgresql-15, which `make services`
+  # installs and postgresql-contrib depends on), not with postgresql-client.
+  if ! command -v pgbench >/dev/null; then
+    # shellcheck source=../lib/apt.sh
+    source scripts/lib/apt.sh
+    apt_install postgresql-contrib
+  fi
   pgbench_scripts "$bin"
   pgbench_run W3 "page + items (20 pages)" "$STATIC_DIR"/pgbench/w3-page*.sql
   pgbench_run W4 "order + items (10,000 orders at random)" "$STATIC_DIR"/pgbench/w4-ids*.sql
