@@ -87,7 +87,8 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-## bench: the load benchmark and its report (scripts/bench.sh)
+## bench: the load benchmark and its report (scripts/bench.sh): W1-W7 as make run serves, the access log's cost,
+## nginx/pgbench ceilings, the cluster row and the doctor's cost check; BENCH_ONLY/BENCH_SKIP="part ..." for a short run
 bench: services
 	scripts/bench.sh
 

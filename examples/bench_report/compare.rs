@@ -9,7 +9,7 @@ use std::path::Path;
 
 /// Writes `compare.md` for the results file (variants `before` and `after`) into `out`.
 pub fn compare(results: &Path, out: &Path, before: &str, after: &str) -> Result<(), String> {
-    let (runs, _) = runs::read(results)?;
+    let runs = runs::read(results)?.runs;
     let mut names: Vec<&str> = Vec::new();
     for r in &runs {
         if !names.contains(&r.name.as_str()) {

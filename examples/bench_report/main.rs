@@ -8,7 +8,9 @@
 //! - `bench_report compare <results.jsonl> <out-dir> <before-label> <after-label>`: writes
 //!   `compare.md`, the two builds' medians over alternated rounds, their ratio and spread.
 
+mod ceilings;
 mod compare;
+mod doctor;
 mod plots;
 mod report;
 mod runs;

@@ -153,3 +153,56 @@ pub fn plot_workers(runs: &[&Run], path: &Path) -> PlotResult {
     root.present()?;
     Ok(())
 }
+
+/// Each workload as a fraction of its ceiling (bars), with its target (a black tick).
+pub fn plot_ceilings(items: &[(String, f64, f64)], path: &Path) -> PlotResult {
+    let root = SVGBackend::new(path, (900, 460)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let max = items.iter().map(|i| i.1.max(i.2)).fold(1.0, f64::max) * 1.15;
+    let n = items.len().max(1);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "brisk / ceiling (nginx static, pgbench) by workload; tick = target",
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..n as f64, 0f64..max)?;
+    let names: Vec<String> = items.iter().map(|i| i.0.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n * 2 + 1)
+        .x_label_formatter(&|x| {
+            let i = x.floor() as usize;
+            if (x - i as f64 - 0.5).abs() < 1e-6 {
+                names.get(i).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .y_desc("fraction of the ceiling")
+        .draw()?;
+    chart.draw_series(items.iter().enumerate().map(|(i, it)| {
+        Rectangle::new(
+            [(i as f64 + 0.15, 0.0), (i as f64 + 0.85, it.1)],
+            COLORS[0].filled(),
+        )
+    }))?;
+    chart.draw_series(items.iter().enumerate().map(|(i, it)| {
+        PathElement::new(
+            vec![(i as f64 + 0.1, it.2), (i as f64 + 0.9, it.2)],
+            BLACK.stroke_width(3),
+        )
+    }))?;
+    chart.draw_series(items.iter().enumerate().map(|(i, it)| {
+        Text::new(
+            format!("{:.2}", it.1),
+            (i as f64 + 0.3, it.1 + max * 0.02),
+            ("sans-serif", 13),
+        )
+    }))?;
+    root.present()?;
+    Ok(())
+}

@@ -1,8 +1,10 @@
 //! `report.md` of a `make bench` run: the workloads against the seed's Flask stack, the
-//! worker sweep, the metrics middleware's cost and the stampede, with the plots.
+//! worker sweep, the metrics middleware's cost, the stampede, and the same run's
+//! ceilings, access-log cost, cluster row and doctor check, with the plots.
 
-use crate::plots::{plot_latency, plot_rps, plot_workers};
+use crate::plots::{plot_ceilings, plot_latency, plot_rps, plot_workers};
 use crate::runs::{self, Run, Stampede};
+use crate::{ceilings, doctor};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -20,34 +22,45 @@ const BASELINE: [(&str, f64, f64); 7] = [
 
 /// Writes `report.md` and the plots for the results file into `out`.
 pub fn report(results: &Path, out: &Path) -> Result<(), String> {
-    let (runs, stampedes) = runs::read(results)?;
+    let res = runs::read(results)?;
     std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
-    let variant = |name: &str| -> Vec<&Run> { runs.iter().filter(|r| r.variant == name).collect() };
+    let variant = |name: &str| res.variant(name);
     let (main, sweep) = (variant("main"), variant("sweep"));
 
     let mut md = String::new();
     let _ = writeln!(md, "# brisk benchmark report\n");
     let _ = writeln!(md, "{}\n", machine());
-    let _ = writeln!(md, "wrk, 2 threads, 64 connections, {} s per run; brisk release build, seeded data set (scale 1) through PgBouncer; access log off, metrics on.\n",
+    let _ = writeln!(md, "wrk, 2 threads, 64 connections, {} s per run; brisk release build, seeded data set (scale 1) through PgBouncer; the server as `make run` starts it (access log on, written to a file; RUST_LOG unset: info), metrics on, plan limits raised (`--rate-limit-scale 100000`, the limiter in the path).\n",
         main.first().map_or(15.0, |r| r.duration_s.round()));
     workloads(&mut md, &main);
+    ceilings::ceilings(&mut md, &res);
+    ceilings::access_log(&mut md, &res);
+    ceilings::cluster(&mut md, &res);
+    doctor::doctor(&mut md, &res);
     worker_sweep(&mut md, &sweep);
     middleware_cost(
         &mut md,
         &variant("middleware-on"),
         &variant("no-middleware"),
     );
-    for s in &stampedes {
+    for s in &res.stampedes {
         stampede(&mut md, s);
     }
     let _ = writeln!(
         md,
-        "\nPlots: `rps.svg`, `latency.svg`, `workers.svg` beside this file."
+        "\nPlots: `rps.svg`, `latency.svg`, `workers.svg`, `ceilings.svg` (each workload as a fraction of its ceiling) beside this file."
     );
     std::fs::write(out.join("report.md"), md).map_err(|e| e.to_string())?;
 
-    plot_rps(&main, &out.join("rps.svg")).map_err(|e| format!("rps.svg: {e}"))?;
-    plot_latency(&main, &out.join("latency.svg")).map_err(|e| format!("latency.svg: {e}"))?;
+    if !main.is_empty() {
+        plot_rps(&main, &out.join("rps.svg")).map_err(|e| format!("rps.svg: {e}"))?;
+        plot_latency(&main, &out.join("latency.svg")).map_err(|e| format!("latency.svg: {e}"))?;
+    }
+    let fractions = ceilings::fractions(&res);
+    if !fractions.is_empty() {
+        plot_ceilings(&fractions, &out.join("ceilings.svg"))
+            .map_err(|e| format!("ceilings.svg: {e}"))?;
+    }
     if !sweep.is_empty() {
         plot_workers(&sweep, &out.join("workers.svg")).map_err(|e| format!("workers.svg: {e}"))?;
     }
@@ -57,6 +70,9 @@ pub fn report(results: &Path, out: &Path) -> Result<(), String> {
 
 /// The workload table, each against the Flask baseline and brisk's target factor.
 fn workloads(md: &mut String, main: &[&Run]) {
+    if main.is_empty() {
+        return;
+    }
     let _ = writeln!(md, "## Workloads\n");
     let _ = writeln!(md, "| workload | request | workers | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | non-2xx/3xx | Flask req/s | × Flask (target) |");
     let _ = writeln!(
@@ -116,7 +132,7 @@ fn middleware_cost(md: &mut String, on: &[&Run], off: &[&Run]) {
         md,
         "\n## Cost of the metrics middleware (`GET /health`, same run)\n"
     );
-    let _ = writeln!(md, "Runs alternate off, on, off, on (a fresh server each), so load drift falls on both sides.\n");
+    let _ = writeln!(md, "Runs alternate off, on, off, on (a fresh server each), so load drift falls on both sides. Both sides with the access log off and RUST_LOG=warn (`--metrics-middleware false` turns the access log off too; the access log's cost is its own section).\n");
     let _ = writeln!(md, "| middleware | runs (req/s) | mean req/s | mean p50 ms | mean p99 ms |\n|---|---|---:|---:|---:|");
     for (label, rs) in [("on", on), ("off (`--metrics-middleware false`)", off)] {
         let each: Vec<String> = rs.iter().map(|r| format!("{:.0}", r.rps)).collect();

@@ -51,21 +51,72 @@ pub struct Stampede {
     pub wall_ms: f64,
 }
 
-/// The runs and stampedes of a results file, in file order.
-pub fn read(results: &Path) -> Result<(Vec<Run>, Vec<Stampede>), String> {
+/// A pgbench run of a workload's statements (the W3/W4 ceiling).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Pgbench {
+    pub name: String,
+    pub label: String,
+    pub clients: u32,
+    pub duration_s: f64,
+    pub transactions: u64,
+    pub failed: u64,
+    pub tps: f64,
+    pub latency_ms: f64,
+}
+
+/// `brisk doctor --window` during a workload's run, and PostgreSQL's own execution time
+/// of the bench's database over that run (`pg_stat_statements`, before and after).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Doctor {
+    pub name: String,
+    /// The doctor's `--json` output.
+    pub doctor_json: String,
+    pub window_s: f64,
+    pub pg_exec_ms: f64,
+}
+
+/// Every line of a results file, by kind, in file order.
+#[derive(Debug, Default)]
+pub struct Results {
+    pub runs: Vec<Run>,
+    pub stampedes: Vec<Stampede>,
+    pub pgbench: Vec<Pgbench>,
+    pub doctor: Vec<Doctor>,
+}
+
+impl Results {
+    /// The runs of one variant, in file order.
+    pub fn variant(&self, name: &str) -> Vec<&Run> {
+        self.runs.iter().filter(|r| r.variant == name).collect()
+    }
+
+    /// The run of workload `name` in `variant` (the last, if several).
+    pub fn find(&self, variant: &str, name: &str) -> Option<&Run> {
+        self.runs
+            .iter()
+            .rev()
+            .find(|r| r.variant == variant && r.name == name)
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(line: &str) -> Result<T, String> {
+    serde_json::from_str(line).map_err(|e| format!("{line}: {e}"))
+}
+
+/// The lines of a results file.
+pub fn read(results: &Path) -> Result<Results, String> {
     let text =
         std::fs::read_to_string(results).map_err(|e| format!("{}: {e}", results.display()))?;
-    let mut runs = Vec::new();
-    let mut stampedes = Vec::new();
+    let mut out = Results::default();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let value: serde_json::Value =
             serde_json::from_str(line).map_err(|e| format!("{line}: {e}"))?;
-        if value.get("kind").and_then(|k| k.as_str()) == Some("stampede") {
-            stampedes
-                .push(serde_json::from_str::<Stampede>(line).map_err(|e| format!("{line}: {e}"))?);
-        } else {
-            runs.push(serde_json::from_str::<Run>(line).map_err(|e| format!("{line}: {e}"))?);
+        match value.get("kind").and_then(|k| k.as_str()) {
+            Some("stampede") => out.stampedes.push(parse(line)?),
+            Some("pgbench") => out.pgbench.push(parse(line)?),
+            Some("doctor") => out.doctor.push(parse(line)?),
+            _ => out.runs.push(parse(line)?),
         }
     }
-    Ok((runs, stampedes))
+    Ok(out)
 }

@@ -28,42 +28,69 @@ bench_data() {
   [[ -s "$DATA/products.txt" && -s "$DATA/orders.txt" ]] || { echo "bench: no seeded data" >&2; exit 1; }
 }
 
+# The server's log configuration. The defaults here are bench-compare's (no access log,
+# RUST_LOG=warn); scripts/bench.sh sets make run's (access log on, RUST_LOG unset: info).
+read -r -a LOG_FLAGS <<<"${SERVER_LOG_FLAGS---access-log false}"
+SERVER_RUST_LOG=${SERVER_RUST_LOG:-warn}
+
 PID=""
+# The processes whose CPU time a run measures (default: $PID, the server started last).
+CPU_PIDS=""
 stop_brisk() {
   if [[ -n "$PID" ]] && kill -0 "$PID" 2>/dev/null; then
     kill -TERM "$PID" 2>/dev/null || true
     wait "$PID" 2>/dev/null || true
   fi
   PID=""
+  CPU_PIDS=""
+}
+
+# spawn_brisk BIN PORT WORKERS LOG [extra serve flags...]: starts one server on PORT
+# (make run's log configuration unless the flags say otherwise), output appended to
+# LOG; sets SPAWNED to its pid and waits for its /health.
+spawn_brisk() {
+  local bin=$1 port=$2 workers=$3 log=$4; shift 4
+  RUST_LOG=${RUST_LOG:-$SERVER_RUST_LOG} "$bin" serve --bind "127.0.0.1:$port" --workers "$workers" \
+    "${LOG_FLAGS[@]}" "${LIMIT_ARGS[@]}" "$@" >>"$log" 2>&1 &
+  SPAWNED=$!
+  wait_healthy "http://127.0.0.1:$port/health" "$SPAWNED" "$log"
+}
+
+# wait_healthy URL PID LOG: polls URL until it answers 2xx; exits if PID dies or after 60 s.
+wait_healthy() {
+  local url=$1 pid=$2 log=$3 deadline=$((SECONDS + 60))
+  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+    if ! kill -0 "$pid" 2>/dev/null; then echo "bench: $pid exited, see $log" >&2; exit 1; fi
+    if ((SECONDS > deadline)); then echo "bench: $url not healthy after 60 s" >&2; exit 1; fi
+    sleep 0.2
+  done
 }
 
 # start_brisk BIN WORKERS [extra serve flags...]: serves on $PORT and waits for /health.
 start_brisk() {
   local bin=$1 workers=$2; shift 2
-  RUST_LOG=${RUST_LOG:-warn} "$bin" serve --bind "127.0.0.1:$PORT" --workers "$workers" \
-    --access-log false "${LIMIT_ARGS[@]}" "$@" >>"$OUT/brisk.log" 2>&1 &
-  PID=$!
-  local deadline=$((SECONDS + 60))
-  until curl -fsS -o /dev/null "$BASE/health" 2>/dev/null; do
-    if ! kill -0 "$PID" 2>/dev/null; then echo "bench: brisk exited, see $OUT/brisk.log" >&2; exit 1; fi
-    if ((SECONDS > deadline)); then echo "bench: brisk not healthy after 60 s" >&2; exit 1; fi
-    sleep 0.2
-  done
+  spawn_brisk "$bin" "$PORT" "$workers" "$OUT/brisk.log" "$@"
+  PID=$SPAWNED
+  CPU_PIDS=$PID
 }
 
 # run NAME LABEL MODE WORKERS VARIANT [ROUND]: a warm-up, then one measured wrk run whose
-# JSON line (with VARIANT and ROUND) is appended to $RESULTS.
+# JSON line (with VARIANT and ROUND) is appended to $RESULTS. TARGET (default $BASE) is
+# the URL driven, RUN_DURATION (default $DURATION) the measured run's length.
 run() {
   local name=$1 label=$2 mode=$3 workers=$4 variant=$5 round=${6:-0}
+  local target=${TARGET:-$BASE} duration=${RUN_DURATION:-$DURATION}
   export BENCH_MODE=$mode BENCH_NAME=$name BENCH_LABEL=$label BENCH_WORKERS=$workers \
     BENCH_VARIANT=$variant BENCH_ROUND=$round BENCH_DATA=$DATA
   if [[ "$WARMUP" != "0" && "$WARMUP" != "0s" ]]; then
-    wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" -s scripts/bench/workload.lua "$BASE" >/dev/null
+    wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" -s scripts/bench/workload.lua "$target" >/dev/null
   fi
-  echo "bench: $name ($label) workers=$workers $variant ${round:+round $round}" >&2
+  echo "bench: $name ($label) workers=$workers $variant ${round:+round $round} -> $target" >&2
   local before line
   before=$(cpu_ticks)
-  line=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 10s -s scripts/bench/workload.lua "$BASE" \
+  # A hook run once the measured run has started (the doctor's window), in the background.
+  [[ -n "${DURING_RUN:-}" ]] && { "$DURING_RUN" & DURING_PID=$!; }
+  line=$(wrk -t"$THREADS" -c"$CONNS" -d"$duration" --timeout 10s -s scripts/bench/workload.lua "$target" \
     | tee -a "$OUT/wrk.log" | sed -n 's/^BENCHJSON //p')
   [[ -n "$line" ]] || { echo "bench: wrk printed no result, see $OUT/wrk.log" >&2; exit 1; }
   # The server's CPU time during the run (all its threads): with the request count it
@@ -74,13 +101,16 @@ run() {
   tail -n1 "$RESULTS" >&2
 }
 
-# cpu_ticks: user + system clock ticks of the running brisk so far (0 without one).
+# cpu_ticks: user + system clock ticks so far of the processes in CPU_PIDS (0 without).
 cpu_ticks() {
-  if [[ -n "$PID" && -r /proc/$PID/stat ]]; then
-    awk '{ print $14 + $15 }' "/proc/$PID/stat"
-  else
-    echo 0
-  fi
+  local total=0 p t
+  for p in $CPU_PIDS; do
+    if [[ -r /proc/$p/stat ]]; then
+      t=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)
+      total=$((total + ${t:-0}))
+    fi
+  done
+  echo "$total"
 }
 
 # The workloads, NAME|LABEL (the wrk script's BENCH_MODE is NAME).
