@@ -181,10 +181,18 @@ pub fn login_rows(e: &Evidence) -> Vec<Row> {
             kindly(Verdict::Unknown, why),
         ];
     };
-    let login = tightened(
-        Verdict::Pass,
-        format!("429 after {} failed logins from one address", after - 1),
-    );
+    let login = match after {
+        // Refused at once: failed logins from this address within the limit's period
+        // (an earlier doctor run's probe, say) are still counted.
+        0 | 1 => tightened(
+            Verdict::Pass,
+            "429 at the first failed login: this address's earlier failures are still in the limit's window".into(),
+        ),
+        n => tightened(
+            Verdict::Pass,
+            format!("429 after {} failed logins from one address", n - 1),
+        ),
+    };
     let addr = match (probe.spoof_admitted, probe.second_address_refused) {
         (Some(true), _) => address(
             Verdict::Fail,
