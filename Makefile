@@ -70,7 +70,7 @@ test: services browser promtool nginx
 	scripts/test.sh
 
 ## test-cluster: the real-process tests through nginx (tests/cluster; installs nginx and chromium if missing);
-## REDIS=cluster runs them with the processes on the local Redis Cluster, its master-failover test included
+## REDIS=cluster runs them with the processes on the local Redis Cluster, its master-failover test included (.ci/run calls both)
 test-cluster: services
 	REDIS=$(REDIS) scripts/test-cluster.sh
 

@@ -7,7 +7,8 @@
 #   scripts/test-cluster.sh reload        # tests whose name contains "reload"
 #   REDIS=cluster scripts/test-cluster.sh # every test again with the processes on the
 #                                         # local Redis Cluster (scripts/redis-cluster.sh),
-#                                         # the master-failover test included
+#                                         # the master-failover test included (.ci/run
+#                                         # runs both forms)
 # CONTRACT=1 (`make contract-cluster`) runs API.md's contract through nginx instead:
 # schemathesis against 2 processes behind nginx (SCHEMATHESIS_PROCS=2
 # scripts/schemathesis.sh; its output in target/schemathesis-cluster/). Not in .ci/run

@@ -6,11 +6,13 @@
 //! node is exact again. The killed node is restarted (it rejoins as a replica), so
 //! the suites after this one find six healthy nodes.
 
-use crate::harness::load::{self, LoadSpec, Sample};
-use crate::harness::{blocking, key, redis_cluster_seeds, Cluster, Member, WITHIN};
+use crate::harness::load::{self, LoadSpec};
+use crate::harness::{
+    blocking, client, failures, redis_cluster_seeds, w6_mix, Cluster, Member, WITHIN,
+};
 use crate::redis_nodes;
 use brisk_testkit::process::signal;
-use brisk_testkit::prometheus::sample;
+use brisk_testkit::prometheus::sum;
 use brisk_testkit::wait::{poll_until, wait_until};
 use std::cell::Cell;
 use std::net::IpAddr;
@@ -27,27 +29,38 @@ struct RedisUse {
     limiter_failed: f64,
     /// Cache lookups Redis answered (hit + stale + miss + coalesced).
     looked_up: f64,
-    /// Cache lookups Redis failed.
+    /// Cache lookups, refreshes and invalidations Redis failed.
     cache_failed: f64,
 }
 
 impl RedisUse {
     async fn of(members: &[Member]) -> RedisUse {
-        let mut sum = RedisUse::default();
+        let mut total = RedisUse::default();
         for m in members {
             let text = m.metrics().await;
+            // Summed over the other labels (the cache's `kind`: view, memo, invalidation).
             let n = |family: &str, outcome: &str| {
-                sample(&text, &format!("{family}{{outcome=\"{outcome}\"}}")).unwrap_or(0.0)
+                sum(&text, family, &format!("outcome=\"{outcome}\"")).unwrap_or(0.0)
             };
             let limiter = |o| n("brisk_ratelimit_decisions_total", o);
             let cache = |o| n("brisk_cache_events_total", o);
             let by_policy = limiter("decided_without_store");
-            sum.decided += limiter("allowed") + limiter("rejected") - by_policy;
-            sum.limiter_failed += limiter("store_error") + by_policy;
-            sum.looked_up += cache("hit") + cache("stale") + cache("miss") + cache("coalesced");
-            sum.cache_failed += cache("error");
+            total.decided += limiter("allowed") + limiter("rejected") - by_policy;
+            total.limiter_failed += limiter("store_error") + by_policy;
+            total.looked_up += cache("hit") + cache("stale") + cache("miss") + cache("coalesced");
+            total.cache_failed += cache("error") + cache("refresh_error");
         }
-        sum
+        total
+    }
+
+    /// What happened between `base` and `self`.
+    fn since(self, base: RedisUse) -> RedisUse {
+        RedisUse {
+            decided: self.decided - base.decided,
+            limiter_failed: self.limiter_failed - base.limiter_failed,
+            looked_up: self.looked_up - base.looked_up,
+            cache_failed: self.cache_failed - base.cache_failed,
+        }
     }
 }
 
@@ -60,6 +73,33 @@ async fn redis_serves_again(members: &[Member], since: &Cell<RedisUse>) -> bool 
         return false;
     }
     now.decided - base.decided >= 20.0 && now.looked_up - base.looked_up >= 20.0
+}
+
+/// Waits (deadline [`WITHIN`]) until [`redis_serves_again`]; panics with what the
+/// counters did since the call and since the last Redis failure.
+async fn wait_redis_serves_again(members: &[Member]) {
+    let at_start = RedisUse::of(members).await;
+    let since = Cell::new(at_start);
+    let serves = wait_until(WITHIN, || redis_serves_again(members, &since));
+    if serves.await.is_none() {
+        let now = RedisUse::of(members).await;
+        panic!(
+            "Redis never served again: since the promotion {:?}; since the last failure {:?}",
+            now.since(at_start),
+            now.since(since.get())
+        );
+    }
+}
+
+/// Every process's readiness probe reports Redis up (in its body: `/ready` never
+/// answers 503 for Redis).
+async fn assert_ready_reports_redis_up(members: &[Member]) {
+    for m in members {
+        let url = format!("http://127.0.0.1:{}/ready", m.admin);
+        let resp = client().get(url).send().await.expect("/ready answered");
+        let body: serde_json::Value = resp.json().await.expect("a JSON body");
+        assert_eq!(body["redis"], "ok", "/ready of {}: {body}", m.base());
+    }
 }
 
 /// A client address on loopback whose login bucket (`{ip<addr>}`) lives on the
@@ -90,15 +130,6 @@ async fn logins_from(from: IpAddr, url: &str) -> Vec<u16> {
     statuses
 }
 
-/// Failed samples (5xx, connection error, timeout), described.
-fn failures(samples: &[Sample]) -> Vec<String> {
-    samples
-        .iter()
-        .filter(|s| s.failed())
-        .map(|s| format!("{} {} at {:?}", s.route, s.status, s.start))
-        .collect()
-}
-
 #[tokio::test]
 #[ignore = "needs nginx and the local Redis Cluster: make test-cluster REDIS=cluster"]
 async fn a_redis_cluster_master_killed_under_load_fails_no_request_and_its_replica_takes_over() {
@@ -116,12 +147,15 @@ async fn a_redis_cluster_master_killed_under_load_fails_no_request_and_its_repli
     let victim = redis_nodes::master_of(slot).expect("a master serves tenant 2");
     let login_from = address_on(victim);
     let clock = Instant::now();
-    let products = (21..=40).collect();
-    let customers = (21..=40).collect();
-    let mix = load::w6_mix(cluster.public.clone(), key(2), products, customers, 10);
-    let running = load::start(LoadSpec::new(8, Duration::from_secs(90)), clock, true, mix);
+    let spec = LoadSpec::new(8, Duration::from_secs(90));
+    let running = load::start(spec, clock, true, w6_mix(&cluster));
     running.until_answered(300, WITHIN).await;
     let before_kill = RedisUse::of(&cluster.members).await;
+    // The series are read as served (a misnamed one would read 0 forever).
+    assert!(
+        before_kill.decided > 0.0 && before_kill.looked_up > 0.0,
+        "Redis decided and looked up before the kill: {before_kill:?}"
+    );
 
     signal(redis_nodes::pid(victim), "KILL");
     let killed = clock.elapsed();
@@ -136,10 +170,7 @@ async fn a_redis_cluster_master_killed_under_load_fails_no_request_and_its_repli
     let promoted_at = clock.elapsed();
     // The cache and the limiter use the promoted node, brisk not restarted: a window
     // with Redis decisions and lookups and no Redis failure.
-    let since = Cell::new(RedisUse::of(&cluster.members).await);
-    let serves = wait_until(WITHIN, || redis_serves_again(&cluster.members, &since));
-    let last = since.get();
-    assert!(serves.await.is_some(), "Redis never served again: {last:?}");
+    wait_redis_serves_again(&cluster.members).await;
     let recovered = clock.elapsed();
     running.stop();
     let samples = running.finish().await;
@@ -161,6 +192,7 @@ async fn a_redis_cluster_master_killed_under_load_fails_no_request_and_its_repli
     // A limit on the promoted node is exact: 5 logins per minute per address.
     let statuses = logins_from(login_from, &cluster.url("/api/login")).await;
     assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
+    assert_ready_reports_redis_up(&cluster.members).await;
     let after = RedisUse::of(&cluster.members).await;
     eprintln!(
         "{} requests, {during} between the kill ({killed:?}) and the recovery ({recovered:?}; \

@@ -266,6 +266,24 @@ pub fn client() -> reqwest::Client {
         .expect("build a client")
 }
 
+/// The W6 mix of tenant 2 (its products and customers 21..=40 at scale 0.02; one
+/// write in 10: price PUTs and orders) through nginx: the load of the tests that
+/// take processes or Redis nodes away under traffic.
+pub fn w6_mix(cluster: &Cluster) -> load::MakeRequest {
+    let products = (21..=40).collect();
+    let customers = (21..=40).collect();
+    load::w6_mix(cluster.public.clone(), key(2), products, customers, 10)
+}
+
+/// Failed samples (5xx, connection error, timeout), described.
+pub fn failures(samples: &[load::Sample]) -> Vec<String> {
+    samples
+        .iter()
+        .filter(|s| s.failed())
+        .map(|s| format!("{} {} at {:?}", s.route, s.status, s.start))
+        .collect()
+}
+
 /// Runs a blocking closure (process control, psql) off the async workers.
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f)

@@ -2,7 +2,7 @@
 //! around a killed process, and `make reload`'s rolling restart fails no request.
 
 use crate::harness::load::{self, LoadSpec, Sample};
-use crate::harness::{blocking, client, key, Cluster, WITHIN};
+use crate::harness::{blocking, client, failures, key, w6_mix, Cluster, WITHIN};
 use brisk_testkit::process::signal;
 use brisk_testkit::wait::wait_until;
 use std::time::{Duration, Instant};
@@ -42,22 +42,6 @@ async fn a_put_through_one_process_is_seen_by_the_next_read_through_the_other() 
     assert_eq!(read(b.base()).await, price);
 }
 
-/// The W6 mix of tenant 2 (one write in 10: price PUTs and orders) through nginx.
-fn mix(cluster: &Cluster) -> load::MakeRequest {
-    let products = (21..=40).collect();
-    let customers = (21..=40).collect();
-    load::w6_mix(cluster.public.clone(), key(2), products, customers, 10)
-}
-
-/// Failed samples (5xx, connection error, timeout), described.
-fn failures(samples: &[Sample]) -> Vec<String> {
-    samples
-        .iter()
-        .filter(|s| s.failed())
-        .map(|s| format!("{} {} at {:?}", s.route, s.status, s.start))
-        .collect()
-}
-
 /// nginx's access-log lines of requests it answered 5xx, with the process it sent each to.
 fn proxy_failures(cluster: &Cluster) -> Vec<String> {
     let log = std::fs::read_to_string(cluster.dir.join("nginx/access.log")).unwrap_or_default();
@@ -76,7 +60,7 @@ async fn one_process_killed_under_load_fails_only_the_requests_in_flight_on_it()
     let cluster = blocking(|| Cluster::start(2, &HIGH_LIMITS)).await;
     let clock = Instant::now();
     let spec = LoadSpec::new(8, Duration::from_secs(6));
-    let running = load::start(spec, clock, true, mix(&cluster));
+    let running = load::start(spec, clock, true, w6_mix(&cluster));
     running.until_answered(300, WITHIN).await;
     let killed = &cluster.members[0];
     let kill_sent = clock.elapsed();
@@ -118,7 +102,7 @@ async fn a_rolling_reload_under_load_fails_no_request() {
     let before = [cluster.pid(1), cluster.pid(2)];
     let clock = Instant::now();
     let spec = LoadSpec::new(8, Duration::from_secs(60));
-    let running = load::start(spec, clock, true, mix(&cluster));
+    let running = load::start(spec, clock, true, w6_mix(&cluster));
     running.until_answered(200, WITHIN).await;
     // scripts/cluster.sh reload, the one `make reload` runs, on this cluster.
     let mut script = cluster.reload_command();

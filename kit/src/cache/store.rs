@@ -21,7 +21,7 @@ use super::keys::EntryKeys;
 use super::ttl::GENERATION_TTL;
 use crate::breaker::Breaker;
 use crate::clock::Clock;
-use crate::redis::script::ScriptCall;
+use crate::redis::script::{LuaScript, ScriptCall};
 use crate::redis::{budget, Redis};
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -78,8 +78,8 @@ pub struct Lookup {
 // (GETRANGE copies just those bytes), and the caller answers `If-None-Match` from
 // it, or takes the payload from its in-process copy by ETag (`payloads`), or asks
 // for it with a second GET.
-static READ_VIEW: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(&format!(
+static READ_VIEW: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(&format!(
         r"
 local g = redis.call('GET', KEYS[1])
 local n = redis.call('STRLEN', KEYS[2])
@@ -96,8 +96,8 @@ const MAX_HEADER: usize = FIXED_HEADER + 255 - 1;
 // Stores an entry only if its generation is still current (a computation that
 // started before an invalidation must not overwrite it), then releases the lease
 // if this caller holds it.
-static WRITE_AND_RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
+static WRITE_AND_RELEASE: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(
         r"
 local g = redis.call('GET', KEYS[1]) or '0'
 local stored = 0
@@ -114,8 +114,8 @@ return stored
 });
 
 // Token-checked release: only the holder deletes its lease.
-static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
+static RELEASE: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(
         r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -126,8 +126,8 @@ return 0
 // Bumps a generation (namespace or memoized entry); the counter outlives every entry
 // (GENERATION_TTL > MAX_HARD_TTL), so its expiry can never revive an old entry.
 // An optional second key (the entry itself) is deleted to free memory at once.
-static BUMP: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
+static BUMP: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(
         r"
 local g = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[1])

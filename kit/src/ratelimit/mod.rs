@@ -245,12 +245,17 @@ impl Limiter {
     }
 
     /// Without the store the guard is a dry run under its own policy, then the limits.
+    /// One decision: `decided_without_store` counts it once, as `allowed` or `rejected`
+    /// does (a guarded one counted twice made the outcomes disagree).
     fn without_store_guarded(
         &self,
         guard: Option<&RequestLimits>,
         limits: &RequestLimits,
         charge: bool,
     ) -> Decision {
+        self.inner
+            .metrics
+            .limiter(LimiterEvent::DecidedWithoutStore);
         if let Some(guard) = guard {
             let refused = self.without_store(guard, false);
             if !refused.allowed {
@@ -262,7 +267,6 @@ impl Limiter {
 
     fn without_store(&self, limits: &RequestLimits, charge: bool) -> Decision {
         let inner = &self.inner;
-        inner.metrics.limiter(LimiterEvent::DecidedWithoutStore);
         let processes = u64::from(inner.settings.processes);
         // The process's share of the count, counted by the limit's own strategy.
         let share = |c: &Check| Rate {

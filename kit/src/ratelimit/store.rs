@@ -11,9 +11,8 @@ use super::slots;
 use super::state::State;
 use super::window::{self, Status, Window};
 use crate::clock::Clock;
-use crate::redis::script::ScriptCall;
+use crate::redis::script::{LuaScript, ScriptCall};
 use crate::redis::Redis;
-use redis::Script;
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -190,12 +189,12 @@ impl MemoryStore {
 }
 
 /// Redis store: one `EVALSHA` per request on the shared multiplexed connection
-/// (`Script` reloads on NOSCRIPT), no PING, no new connection.
+/// (`ScriptCall` sends it as `EVAL` on NOSCRIPT), no PING, no new connection.
 #[derive(Clone)]
 pub struct RedisStore {
     redis: Redis,
-    script: Arc<Script>,
-    refund: Arc<Script>,
+    script: Arc<LuaScript>,
+    refund: Arc<LuaScript>,
     /// Limits on different hash tags go in separate calls (a Redis Cluster).
     by_slot: bool,
 }
@@ -212,8 +211,8 @@ impl RedisStore {
     pub fn with_slots(redis: Redis, by_slot: bool) -> Self {
         Self {
             redis,
-            script: Arc::new(Script::new(script::DECIDE)),
-            refund: Arc::new(Script::new(script::REFUND)),
+            script: Arc::new(LuaScript::new(script::DECIDE)),
+            refund: Arc::new(LuaScript::new(script::REFUND)),
             by_slot,
         }
     }

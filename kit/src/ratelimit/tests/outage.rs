@@ -153,3 +153,24 @@ async fn redis_is_used_again_within_seconds_after_it_comes_back() {
     assert_eq!(d.source, Source::Store);
     assert!(d.limits[0].remaining < 999);
 }
+
+#[tokio::test]
+async fn a_guarded_decision_without_redis_counts_once_as_decided_without_store() {
+    let proxy = TcpProxy::start().await;
+    let (l, metrics) = limiter(&proxy.url(), &unique_prefix(), spec(FailurePolicy::Allow));
+    let (guard, limits) = (login_limits(&l), plan_limits(&l));
+    assert_eq!(
+        l.decide_guarded(&guard, &limits).await.source,
+        Source::Store
+    );
+    proxy.set(Mode::Refuse);
+    for _ in 0..3 {
+        let d = l.decide_guarded(&guard, &limits).await;
+        assert_eq!(d.source, Source::WithoutStore(FailurePolicy::Allow));
+    }
+    // Every decision is one of allowed or rejected, and at most one without the store.
+    let decided = metrics.limiter_count(LimiterEvent::Allowed)
+        + metrics.limiter_count(LimiterEvent::Rejected);
+    assert_eq!(decided, 4);
+    assert_eq!(metrics.limiter_count(LimiterEvent::DecidedWithoutStore), 3);
+}
