@@ -7,7 +7,6 @@ use brisk_kit::peers::registry::Registry;
 use brisk_kit::peers::DEFAULT_RETENTION;
 use brisk_kit::services::Store;
 use brisk_testkit::nginx::Nginx;
-use brisk_testkit::pgbouncer::PgBouncer;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -248,19 +247,8 @@ async fn max_connections() -> u32 {
 async fn a_pgbouncer_pool_over_max_connections_fails_the_budget_row_only() {
     // A PgBouncer of the test's own whose pool alone is more than PostgreSQL admits.
     let over = max_connections().await + 1;
-    let logs = std::env::temp_dir();
-    let bouncer = tokio::task::spawn_blocking(move || PgBouncer::start(&logs, over))
-        .await
-        .unwrap();
+    let (bouncer, app) = spawn_app_behind_own_pgbouncer(over, 4).await;
     let port = bouncer.port;
-    let app = spawn_app_with(move |a| {
-        a.database.database_url = a
-            .database
-            .database_url
-            .replace(":6432/", &format!(":{port}/"));
-        a.database.pool_size = 4;
-    })
-    .await;
     traffic(&app).await;
     let admin = format!("postgres://root@127.0.0.1:{port}/pgbouncer");
     let flags = ["--pgbouncer-admin-url", admin.as_str()];

@@ -7,6 +7,7 @@ use brisk::db::seed::{self, SeedOptions};
 use brisk::order_api::{self, OrderApiConfig};
 use brisk_kit::startup::Services;
 use brisk_kit::startup::{Application, Mount};
+use brisk_testkit::pgbouncer::PgBouncer;
 use brisk_testkit::template::Template;
 use diesel::prelude::*;
 use diesel::{Connection, PgConnection, RunQueryDsl};
@@ -86,6 +87,28 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
 }
 
 type Started = Result<(u16, Option<u16>, Services, actix_web::dev::ServerHandle), String>;
+
+/// A PgBouncer of the test's own (at most `bouncer_pool` server connections) and a
+/// server on a fresh database whose pool of `pool_size` goes through it.
+pub async fn spawn_app_behind_own_pgbouncer(
+    bouncer_pool: u32,
+    pool_size: u32,
+) -> (PgBouncer, TestApp) {
+    let logs = std::env::temp_dir();
+    let bouncer = tokio::task::spawn_blocking(move || PgBouncer::start(&logs, bouncer_pool))
+        .await
+        .unwrap();
+    let port = bouncer.port;
+    let app = spawn_app_with(move |a| {
+        a.database.database_url = a
+            .database
+            .database_url
+            .replace(":6432/", &format!(":{port}/"));
+        a.database.pool_size = pool_size;
+    })
+    .await;
+    (bouncer, app)
+}
 
 /// Starts a server on an existing database (a second "process" of one deployment).
 pub async fn spawn_app_on(db_name: &str, configure: impl FnOnce(&mut ServeArgs)) -> TestApp {

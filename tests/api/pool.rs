@@ -3,7 +3,6 @@
 
 use crate::helpers::*;
 use brisk_kit::testing::Mode;
-use brisk_testkit::pgbouncer::PgBouncer;
 use diesel::RunQueryDsl;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -114,19 +113,7 @@ async fn an_order_on_a_pooled_connection_found_dead_is_placed_on_a_fresh_one() {
 
 #[actix_web::test]
 async fn reads_recover_after_pgbouncer_restarts() {
-    let logs = std::env::temp_dir();
-    let mut bouncer = tokio::task::spawn_blocking(move || PgBouncer::start(&logs, 20))
-        .await
-        .unwrap();
-    let port = bouncer.port;
-    let app = spawn_app_with(move |a| {
-        a.database.database_url = a
-            .database
-            .database_url
-            .replace(":6432/", &format!(":{port}/"));
-        a.database.pool_size = 2;
-    })
-    .await;
+    let (mut bouncer, app) = spawn_app_behind_own_pgbouncer(20, 2).await;
     let id = product_ids(&mut app.db(), 1)[0];
     for _ in 0..4 {
         assert_eq!(app.get_json(&format!("/api/products/{id}"), 1).await.0, 200);
