@@ -6,9 +6,9 @@
 //! included.
 
 use brisk_testkit::brisk::{Brisk, Target};
-use brisk_testkit::process::{free_port, Proc};
+use brisk_testkit::nginx::Nginx;
+use brisk_testkit::process::free_port;
 use brisk_testkit::template::{self, Template};
-use brisk_testkit::wait::poll_until;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -112,7 +112,8 @@ pub struct Cluster {
     pub db: String,
     /// The test's directory: logs, pid files (for scripts/cluster.sh), nginx's prefix.
     pub dir: PathBuf,
-    nginx: Proc,
+    /// Stopped first when the cluster is dropped.
+    nginx: Option<Nginx>,
 }
 
 impl Cluster {
@@ -139,13 +140,15 @@ impl Cluster {
             .map(|i| start_member(&dir, i, n, &target, &extra))
             .collect();
         let ports: Vec<u16> = members.iter().map(|m| m.brisk.port).collect();
-        let (nginx, port) = start_nginx(&dir.join("nginx"), &ports);
+        let template = std::fs::read_to_string(root().join("deploy/nginx.conf"))
+            .expect("read deploy/nginx.conf");
+        let nginx = Nginx::start(&dir.join("nginx"), &template, &ports);
         Cluster {
             members,
-            public: format!("http://127.0.0.1:{port}"),
+            public: nginx.base(),
             db,
             dir,
-            nginx,
+            nginx: Some(nginx),
         }
     }
 
@@ -171,9 +174,8 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        // nginx's master stops its workers on SIGTERM (a SIGKILL would orphan them).
-        kill(self.nginx.pid(), "TERM");
-        self.nginx.wait_exit(Duration::from_secs(10));
+        // nginx first (SIGTERM: its master stops its workers), then the processes.
+        drop(self.nginx.take());
         // Processes a reload started are not this test's children.
         for (i, member) in self.members.iter().enumerate() {
             let pid = read_pid(&self.dir.join(format!("brisk-{}.pid", i + 1)));
@@ -222,39 +224,6 @@ fn start_member(dir: &Path, i: usize, n: usize, target: &Target, extra: &[&str])
     std::fs::write(dir.join(format!("brisk-{i}.pid")), brisk.pid().to_string())
         .expect("write a pid file");
     Member { brisk, admin }
-}
-
-/// nginx in the foreground on a free port, config rendered from deploy/nginx.conf
-/// into `prefix`; returns it once it accepts connections.
-fn start_nginx(prefix: &Path, upstreams: &[u16]) -> (Proc, u16) {
-    std::fs::create_dir_all(prefix.join("tmp")).expect("create nginx's directory");
-    std::fs::create_dir_all(prefix.join("logs")).expect("create nginx's log directory");
-    let port = free_port();
-    let servers: String = upstreams
-        .iter()
-        .map(|p| format!("server 127.0.0.1:{p} max_fails=0; "))
-        .collect();
-    let template =
-        std::fs::read_to_string(root().join("deploy/nginx.conf")).expect("read deploy/nginx.conf");
-    let config = template
-        .replace("@PREFIX@", &prefix.display().to_string())
-        .replace("@LISTEN@", &format!("127.0.0.1:{port}"))
-        .replace("@UPSTREAMS@", &servers);
-    let conf = prefix.join("nginx.conf");
-    std::fs::write(&conf, config).expect("write nginx.conf");
-    let mut cmd = Command::new("nginx");
-    cmd.arg("-p").arg(prefix).arg("-c").arg(&conf);
-    cmd.args(["-g", "daemon off;"]);
-    let mut proc = Proc::spawn(&mut cmd, prefix.join("nginx.out"));
-    let up = poll_until(WITHIN, || {
-        brisk_testkit::process::port_open(port) || proc.exited().is_some()
-    });
-    assert!(
-        up && proc.exited().is_none(),
-        "nginx did not start: {}",
-        proc.log_text()
-    );
-    (proc, port)
 }
 
 /// A client for one-off requests (no proxy from the environment).
