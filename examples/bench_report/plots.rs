@@ -17,17 +17,38 @@ pub fn plot_rps(runs: &[&Run], path: &Path) -> PlotResult {
     let root = SVGBackend::new(path, (900, 460)).into_drawing_area();
     root.fill(&WHITE)?;
     let max = runs.iter().map(|r| r.rps).fold(1.0, f64::max) * 1.15;
-    let n = runs.len().max(1);
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "Requests per second by workload (64 connections)",
-            ("sans-serif", 20),
-        )
+    let values: Vec<(String, f64)> = runs.iter().map(|r| (r.name.clone(), r.rps)).collect();
+    let title = "Requests per second by workload (64 connections)";
+    bar_chart(&root, title, "req/s", &values, max, |v| format!("{v:.0}"))?;
+    root.present()?;
+    Ok(())
+}
+
+/// One bar per (name, value) on a y axis from 0 to `max`, each value written above
+/// its bar by `label`; the chart, for more series.
+fn bar_chart<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    title: &str,
+    y_desc: &str,
+    values: &[(String, f64)],
+    max: f64,
+    label: impl Fn(f64) -> String,
+) -> Result<
+    ChartContext<
+        'a,
+        SVGBackend<'b>,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    Box<dyn std::error::Error>,
+> {
+    let n = values.len().max(1);
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(70)
         .build_cartesian_2d(0f64..n as f64, 0f64..max)?;
-    let names: Vec<String> = runs.iter().map(|r| r.name.clone()).collect();
+    let names: Vec<String> = values.iter().map(|v| v.0.clone()).collect();
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -40,23 +61,22 @@ pub fn plot_rps(runs: &[&Run], path: &Path) -> PlotResult {
                 String::new()
             }
         })
-        .y_desc("req/s")
+        .y_desc(y_desc)
         .draw()?;
-    chart.draw_series(runs.iter().enumerate().map(|(i, r)| {
+    chart.draw_series(values.iter().enumerate().map(|(i, v)| {
         Rectangle::new(
-            [(i as f64 + 0.15, 0.0), (i as f64 + 0.85, r.rps)],
+            [(i as f64 + 0.15, 0.0), (i as f64 + 0.85, v.1)],
             COLORS[0].filled(),
         )
     }))?;
-    chart.draw_series(runs.iter().enumerate().map(|(i, r)| {
+    chart.draw_series(values.iter().enumerate().map(|(i, v)| {
         Text::new(
-            format!("{:.0}", r.rps),
-            (i as f64 + 0.25, r.rps + max * 0.02),
+            label(v.1),
+            (i as f64 + 0.25, v.1 + max * 0.02),
             ("sans-serif", 13),
         )
     }))?;
-    root.present()?;
-    Ok(())
+    Ok(chart)
 }
 
 pub fn plot_latency(runs: &[&Run], path: &Path) -> PlotResult {
@@ -159,48 +179,15 @@ pub fn plot_ceilings(items: &[(String, f64, f64)], path: &Path) -> PlotResult {
     let root = SVGBackend::new(path, (900, 460)).into_drawing_area();
     root.fill(&WHITE)?;
     let max = items.iter().map(|i| i.1.max(i.2)).fold(1.0, f64::max) * 1.15;
-    let n = items.len().max(1);
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "brisk / ceiling (nginx static, pgbench) by workload; tick = target",
-            ("sans-serif", 20),
-        )
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0f64..n as f64, 0f64..max)?;
-    let names: Vec<String> = items.iter().map(|i| i.0.clone()).collect();
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(n * 2 + 1)
-        .x_label_formatter(&|x| {
-            let i = x.floor() as usize;
-            if (x - i as f64 - 0.5).abs() < 1e-6 {
-                names.get(i).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
-        .y_desc("fraction of the ceiling")
-        .draw()?;
-    chart.draw_series(items.iter().enumerate().map(|(i, it)| {
-        Rectangle::new(
-            [(i as f64 + 0.15, 0.0), (i as f64 + 0.85, it.1)],
-            COLORS[0].filled(),
-        )
-    }))?;
+    let values: Vec<(String, f64)> = items.iter().map(|i| (i.0.clone(), i.1)).collect();
+    let title = "brisk / ceiling (nginx static, pgbench) by workload; tick = target";
+    let mut chart = bar_chart(&root, title, "fraction of the ceiling", &values, max, |v| {
+        format!("{v:.2}")
+    })?;
     chart.draw_series(items.iter().enumerate().map(|(i, it)| {
         PathElement::new(
             vec![(i as f64 + 0.1, it.2), (i as f64 + 0.9, it.2)],
             BLACK.stroke_width(3),
-        )
-    }))?;
-    chart.draw_series(items.iter().enumerate().map(|(i, it)| {
-        Text::new(
-            format!("{:.2}", it.1),
-            (i as f64 + 0.3, it.1 + max * 0.02),
-            ("sans-serif", 13),
         )
     }))?;
     root.present()?;
