@@ -38,16 +38,10 @@ start_static_nginx() {
   health=$(tr -d '\n' <"$STATIC_DIR/health.json" | sed -e 's/[\\'"'"']/\\&/g' -e 's/[\\&#]/\\&/g')
   sed -e "s#@PREFIX@#$prefix#g" -e "s#@LISTEN@#127.0.0.1:$STATIC_PORT#" -e "s#@HEALTH@#$health#" \
     scripts/bench/nginx-static.conf >"$prefix/nginx.conf"
-  nginx -t -q -p "$prefix" -c "$prefix/nginx.conf" || die "nginx refused $prefix/nginx.conf"
-  nginx -p "$prefix" -c "$prefix/nginx.conf"
-  local deadline=$((SECONDS + 30))
-  until [[ -s "$prefix/nginx.pid" ]] && curl -fsS -o /dev/null "http://127.0.0.1:$STATIC_PORT/health"; do
-    ((SECONDS < deadline)) || die "nginx on :$STATIC_PORT not answering (see $prefix/error.log)"
-    sleep 0.2
-  done
-  STATIC_NGINX_PID=$(cat "$prefix/nginx.pid")
   # Its CPU: the master and its workers.
-  CPU_PIDS="$STATIC_NGINX_PID $(cat /proc/"$STATIC_NGINX_PID"/task/*/children)"
+  CPU_PIDS=""
+  start_nginx "$prefix" "$STATIC_PORT"
+  STATIC_NGINX_PID=$NGINX_PID
 }
 
 stop_static_nginx() {

@@ -45,16 +45,10 @@ start_cluster_row() {
   done
   sed -e "s#@PREFIX@#$prefix#g" -e "s#@LISTEN@#127.0.0.1:$CLUSTER_PORT#" \
     -e "s#@UPSTREAMS@#$upstreams#" deploy/nginx.conf >"$prefix/nginx.conf"
-  nginx -t -q -p "$prefix" -c "$prefix/nginx.conf" || die "nginx refused $prefix/nginx.conf"
-  nginx -p "$prefix" -c "$prefix/nginx.conf"
-  local deadline=$((SECONDS + 30))
-  until [[ -s "$prefix/nginx.pid" ]] && curl -fsS -o /dev/null "http://127.0.0.1:$CLUSTER_PORT/health"; do
-    ((SECONDS < deadline)) || die "nginx on :$CLUSTER_PORT not answering (see $prefix/error.log)"
-    sleep 0.2
-  done
-  CLUSTER_NGINX_PID=$(cat "$prefix/nginx.pid")
   # The CPU of the whole row: both processes, nginx's master and its worker.
-  CPU_PIDS="$CLUSTER_PIDS $CLUSTER_NGINX_PID $(cat /proc/"$CLUSTER_NGINX_PID"/task/*/children)"
+  CPU_PIDS="$CLUSTER_PIDS"
+  start_nginx "$prefix" "$CLUSTER_PORT"
+  CLUSTER_NGINX_PID=$NGINX_PID
 }
 
 # cluster_row BIN: the whole part.

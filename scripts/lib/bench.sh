@@ -123,3 +123,20 @@ WORKLOADS=(
   "W6|mix 60% W1/W2/W5, 30% W3/W4, 10% PUT"
   "W7|GET /health"
 )
+
+# start_nginx PREFIX PORT: nginx on PREFIX/nginx.conf (already rendered), once it answers
+# /health on 127.0.0.1:PORT; its master's pid in NGINX_PID, and CPU_PIDS gains the master
+# and its workers (the caller puts its own processes first).
+start_nginx() {
+  local prefix=$1 port=$2
+  nginx -t -q -p "$prefix" -c "$prefix/nginx.conf" || die "nginx refused $prefix/nginx.conf"
+  nginx -p "$prefix" -c "$prefix/nginx.conf"
+  local deadline=$((SECONDS + 30))
+  until [[ -s "$prefix/nginx.pid" ]] && curl -fsS -o /dev/null "http://127.0.0.1:$port/health"; do
+    ((SECONDS < deadline)) || die "nginx on :$port not answering (see $prefix/error.log)"
+    sleep 0.2
+  done
+  NGINX_PID=$(cat "$prefix/nginx.pid")
+  CPU_PIDS="${CPU_PIDS:-} $NGINX_PID $(cat /proc/"$NGINX_PID"/task/*/children)"
+}
+
