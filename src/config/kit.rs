@@ -33,7 +33,10 @@ impl ServeArgs {
             warm: (!self.cache.warm_disabled).then(|| self.cache.warm_config()),
             ratelimit: self.rate_limit_config(),
             metrics: self.metrics.metrics_config(server.log_format),
-            peers: Default::default(),
+            peers: brisk_kit::peers::PeersConfig {
+                advertise: server.advertise.clone(),
+                ..Default::default()
+            },
             info: vec![(
                 "cursor_secret",
                 if self.uses_dev_secret() {

@@ -32,6 +32,12 @@ pub struct ServerArgs {
     /// answers 404; default: they are served on the API listener.
     #[arg(long, env = "BRISK_ADMIN_BIND")]
     pub admin_bind: Option<SocketAddr>,
+    /// `host:port` at which the other processes of the deployment (and `brisk doctor`)
+    /// reach this one's operations endpoints, as registered in Redis; default: the
+    /// operations listener's bound address (loopback when bound to every interface).
+    /// Set it on a deployment of several hosts.
+    #[arg(long, env = "BRISK_ADVERTISE", value_parser = parse_advertise)]
+    pub advertise: Option<String>,
     /// HTTP worker threads in this process (default: the number of cores).
     #[arg(long, env = "BRISK_WORKERS", default_value_t = default_workers(), value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: u16,
@@ -65,4 +71,19 @@ fn default_workers() -> u16 {
     std::thread::available_parallelism()
         .map(|n| n.get().min(1024) as u16)
         .unwrap_or(1)
+}
+
+/// `--advertise`: a `host:port` with a port, the host a name or an address.
+fn parse_advertise(raw: &str) -> Result<String, String> {
+    let (host, port) = raw
+        .rsplit_once(':')
+        .ok_or_else(|| format!("expected host:port, got {raw:?}"))?;
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-[]:".contains(&b));
+    match (host_ok, port.parse::<u16>()) {
+        (true, Ok(p)) if p > 0 => Ok(raw.to_string()),
+        _ => Err(format!("expected host:port, got {raw:?}")),
+    }
 }

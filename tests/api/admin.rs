@@ -122,3 +122,35 @@ async fn with_admin_bind_operations_endpoints_move_to_their_own_listener() {
     let resp = conn.response(Duration::from_secs(10)).await.unwrap();
     assert_eq!(resp.status, 200);
 }
+
+#[actix_web::test]
+async fn an_advertised_address_is_what_the_process_registers_for_the_others() {
+    let app = spawn_app_with(|a| a.server.advertise = Some("ops-a.internal:9091".into())).await;
+    let registry = brisk_kit::peers::registry::Registry::new(
+        app.state.redis.clone(),
+        brisk_kit::peers::DEFAULT_RETENTION,
+    );
+    let registered = brisk_testkit::wait::wait_until(Duration::from_secs(30), || async {
+        registry
+            .entries()
+            .await
+            .map(|e| e.iter().any(|e| e.member.ops == "ops-a.internal:9091"))
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(registered.is_some(), "{:?}", registry.entries().await);
+}
+
+#[test]
+fn an_advertised_address_without_a_port_is_refused_naming_the_flag() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_brisk"))
+        .args(["serve", "--advertise", "ops-a.internal"])
+        .output()
+        .expect("run brisk serve");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--advertise") && err.contains("expected host:port"),
+        "{err}"
+    );
+}
