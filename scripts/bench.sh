@@ -57,6 +57,8 @@ source scripts/bench/ceilings.sh
 source scripts/bench/cluster-row.sh
 # shellcheck source=bench/doctor.sh
 source scripts/bench/doctor.sh
+# shellcheck source=bench/flamegraph.sh
+source scripts/bench/flamegraph.sh
 
 # want PART: true when PART runs (BENCH_ONLY names it, or it is not in BENCH_SKIP).
 want() {
@@ -172,7 +174,11 @@ part() {
 part ceilings ceilings "$BIN"
 part cluster cluster_row "$BIN"
 part doctor doctor_check "$BIN"
+part flamegraph flamegraph "$BIN"
 
 "$REPORT" report "$RESULTS" "$OUT"
+if want flamegraph && [[ -s "$OUT/flame-W1.svg" ]]; then
+  printf '\nFlame graph of W1 (a run of its own, not a measured one): `flame-W1.svg` beside this file.\n' >>"$OUT/report.md"
+fi
 cat "$OUT/report.md"
 [[ -z "$FAILED_PARTS" ]] || die "parts failed:$FAILED_PARTS"
