@@ -6,7 +6,8 @@
 //!
 //! By concern: `flight` (single-flight in and across processes), `swr`
 //! (stale-while-revalidate), `lease` (the cross-process lease), `invalidation`,
-//! `outage` (Redis cut, hung, or refusing invalidations), `entries` (keys, ETags,
+//! `outage` (Redis cut, hung, or refusing invalidations), `prefetch` (a read made
+//! before the handler), `entries` (keys, ETags,
 //! the entry format). The warming scheduler's tests live in `warm`.
 
 mod entries;
@@ -14,6 +15,7 @@ mod flight;
 mod invalidation;
 mod lease;
 mod outage;
+mod prefetch;
 mod swr;
 
 use super::keys::{self, EntryKeys};
