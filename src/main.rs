@@ -4,6 +4,10 @@
 use brisk::config::{parse_cli, Command, ServeArgs};
 use brisk::order_api;
 
+/// jemalloc, not glibc's malloc: measured in docs/BENCHMARKS.md ("Allocator").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     let cli = parse_cli();
     let outcome = match cli.command {

@@ -398,7 +398,7 @@ fn listen(
     let metrics_config = metrics_config.clone();
     let api_operations = admin.is_none().then(|| operations.clone());
     let api_drain = drain.clone();
-    let prefetches = RoutePrefetches::new(services.cache.clone(), &mount.prefetches);
+    let prefetches = RoutePrefetches::new(services.cache.clone(), &mount.prefetches)?;
     builder = builder
         .listen("api", listener, move || {
             let per_request = api_drain.worker();

@@ -30,13 +30,20 @@ async fn a_prefetched_read_is_the_view_calls_read_and_it_sends_no_command_of_its
     let before = commands(&redis);
     let early = cache.prefetch(cache.view_read(key)).await;
     assert!(early.is_some());
-    assert_eq!(commands(&redis), before + 1, "the early read is one command");
+    assert_eq!(
+        commands(&redis),
+        before + 1,
+        "the early read is one command"
+    );
     let served = early
         .scope(cache.view(key, ttl, None, counter.compute(Duration::ZERO)))
         .await
         .unwrap();
     assert_eq!(commands(&redis), before + 1, "the view call read again");
-    assert_eq!((served.outcome, &served.body), (CacheEvent::Hit, &first.body));
+    assert_eq!(
+        (served.outcome, &served.body),
+        (CacheEvent::Hit, &first.body)
+    );
     assert_eq!(counter.get(), 1);
 }
 
@@ -55,7 +62,10 @@ async fn a_prefetched_memo_read_serves_the_memoized_call() {
         .await
         .unwrap();
     assert_eq!(commands(&redis), before + 1);
-    assert_eq!((served.outcome, served.body), (CacheEvent::Hit, first.unwrap().body));
+    assert_eq!(
+        (served.outcome, served.body),
+        (CacheEvent::Hit, first.unwrap().body)
+    );
 }
 
 #[tokio::test]
@@ -98,7 +108,10 @@ async fn the_memory_store_and_a_disabled_cache_read_nothing_early() {
             enabled: false,
             ..config()
         };
-        (Cache::new(Some(redis.clone()), Metrics::new(), config), redis)
+        (
+            Cache::new(Some(redis.clone()), Metrics::new(), config),
+            redis,
+        )
     };
     let read = off.view_read(catalog(Scope::Tenant(1)));
     assert!(!off.prefetch(read).await.is_some());
