@@ -18,6 +18,7 @@ use super::prefetch::RoutePrefetches;
 use crate::cache::prefetch::Prefetch;
 use crate::caller::AuthContext;
 use crate::http::error::ApiError;
+use crate::metrics::RequestStatements;
 use crate::ratelimit::client_ip::client_ip;
 use crate::ratelimit::failures::FailureCheckDue;
 use crate::ratelimit::{Decision, Limiter, Rejection};
@@ -92,7 +93,17 @@ where
     // The route's cached read goes out with the decision: one round trip for both.
     let early = req.app_data::<web::Data<RoutePrefetches>>();
     let (decision, early) = match early.and_then(|p| p.start(&req)) {
-        Some(read) => futures_util::join!(decide, read),
+        Some(read) => {
+            // The handler's read, made early: its Redis time is the request's, as before.
+            let counter = req.extensions().get::<RequestStatements>().cloned();
+            let read = async move {
+                match counter {
+                    Some(counter) => counter.scope(read).await,
+                    None => read.await,
+                }
+            };
+            futures_util::join!(decide, read)
+        }
         None => (decide.await, Prefetch::none()),
     };
     if !decision.allowed {
