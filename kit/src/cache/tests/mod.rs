@@ -7,7 +7,7 @@
 //! By concern: `flight` (single-flight in and across processes), `swr`
 //! (stale-while-revalidate), `lease` (the cross-process lease), `invalidation`,
 //! `outage` (Redis cut, hung, or refusing invalidations), `entries` (keys, ETags,
-//! the entry format). The warming scheduler's tests live in `warm`.
+//! the entry format), `wake` (waiters woken by the holder). The warming scheduler's tests live in `warm`.
 
 mod entries;
 mod flight;
@@ -15,6 +15,7 @@ mod invalidation;
 mod lease;
 mod outage;
 mod swr;
+mod wake;
 
 use super::keys::{self, EntryKeys};
 use super::{Cache, CacheConfig, CachedBody, ManualClock, Scope, ViewKey};
@@ -75,6 +76,7 @@ pub(crate) fn config() -> CacheConfig {
         lease_wait: Duration::from_secs(3),
         breaker: Duration::from_millis(200),
         hot_half_life: Duration::from_secs(5),
+        waiter_connections: crate::cache::DEFAULT_WAITER_CONNECTIONS,
     }
 }
 
