@@ -4,7 +4,7 @@
 //! `main` (and the API tests) hand [`mount`] to the kit's start-up.
 
 use crate::app::{export, OrderApp};
-use crate::routes::{handlers, openapi, CursorKey};
+use crate::routes::{handlers, openapi, prefetch, CursorKey};
 use brisk_kit::http::docs;
 use brisk_kit::startup::{Mount, Services, Store};
 
@@ -49,7 +49,8 @@ pub fn mount(services: &Services, config: OrderApiConfig) -> Mount {
     // `/openapi.json` and `/docs` are operations endpoints: on the operations
     // listener with `--admin-bind`, else on the API listener.
     let documentation = docs::endpoints(openapi::document(PROTECTED_PREFIX, &PUBLIC_ROUTES));
-    Mount::new(handlers(app, config.cursor_key))
+    let mount = Mount::new(handlers(app, config.cursor_key));
+    prefetch::declare(mount, &services.cache)
         .operations(documentation)
         .protect(PROTECTED_PREFIX, &PUBLIC_ROUTES, sessions)
 }

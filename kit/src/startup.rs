@@ -12,11 +12,13 @@
 //! `draining`) until the API server has stopped.
 
 use crate::authenticate::Authenticate;
+use crate::cache::prefetch::CacheRead;
 use crate::cache::CacheConfig;
 use crate::db::budget::{self, BudgetConfig};
 use crate::drain::{self, Drain};
 use crate::http::deadline::{self, ClientDeadlines};
 use crate::http::middleware::auth::Protection;
+use crate::http::middleware::prefetch::{PrefetchFn, PrefetchRequest, RoutePrefetches};
 use crate::http::precompressed::Precompressed;
 use crate::http::Routes;
 use crate::metrics::logging::LineFormat;
@@ -176,6 +178,7 @@ pub struct Mount {
     routes: Arc<Routes>,
     protection: Option<Protection>,
     operations: Vec<Arc<Routes>>,
+    prefetches: Vec<(String, PrefetchFn)>,
 }
 
 impl Mount {
@@ -185,7 +188,22 @@ impl Mount {
             routes: Arc::new(routes),
             protection: None,
             operations: Vec::new(),
+            prefetches: Vec::new(),
         }
+    }
+
+    /// Declares the cache read the handler of the route `pattern` makes (built with
+    /// `Cache::view_read` or `Cache::memo_read` from the same key the handler uses),
+    /// so the guard sends it with the limiter's decision: a cached hit then costs one
+    /// Redis round trip, not two. A read the handler does not make is only wasted.
+    /// Repeatable, one per pattern.
+    pub fn prefetch(
+        mut self,
+        pattern: &str,
+        read: impl Fn(&PrefetchRequest<'_>) -> Option<CacheRead> + Send + Sync + 'static,
+    ) -> Self {
+        self.prefetches.push((pattern.to_string(), Arc::new(read)));
+        self
     }
 
     /// Operations endpoints of the application (e.g. `/openapi.json`, `/docs`),
@@ -380,6 +398,7 @@ fn listen(
     let metrics_config = metrics_config.clone();
     let api_operations = admin.is_none().then(|| operations.clone());
     let api_drain = drain.clone();
+    let prefetches = RoutePrefetches::new(services.cache.clone(), &mount.prefetches);
     builder = builder
         .listen("api", listener, move || {
             let per_request = api_drain.worker();
@@ -389,6 +408,7 @@ fn listen(
                 &*mount.routes,
                 api_operations.as_deref(),
                 mount.protection.clone(),
+                &prefetches,
                 &metrics_config,
             )
             // One outer wrapper: the drain's accounting around the slow-client deadlines.

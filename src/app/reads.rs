@@ -62,9 +62,31 @@ fn tenant_of(scope: Scope) -> Result<i64, ReadError> {
     }
 }
 
+/// The tenant's catalog's cache key (its read, and the route's declared prefetch).
+pub fn catalog_key(tenant_id: i64) -> ViewKey<'static> {
+    ViewKey {
+        namespace: CATALOG_NAMESPACE,
+        route: CATALOG_ROUTE,
+        query: "",
+        only: Some(&[]),
+        scope: Scope::Tenant(tenant_id),
+    }
+}
+
+/// A search's cache key, by its [`search_query`].
+pub fn search_key(tenant_id: i64, query: &str) -> ViewKey<'_> {
+    ViewKey {
+        namespace: SEARCH_NAMESPACE,
+        route: SEARCH_ROUTE,
+        query,
+        only: None,
+        scope: Scope::Tenant(tenant_id),
+    }
+}
+
 /// The search key's query string, built from the parsed values (so
 /// `?q=a&limit=5` ≡ `?limit=5&q=a`, and `limit=500` ≡ `limit=100` after clamping).
-fn search_query(q: &str, limit: i64) -> String {
+pub fn search_query(q: &str, limit: i64) -> String {
     url::form_urlencoded::Serializer::new(String::new())
         .append_pair("limit", &limit.to_string())
         .append_pair("q", q)
@@ -94,19 +116,17 @@ pub async fn catalog(
 ) -> Result<CachedBody, ReadError> {
     let db = db.clone();
     let statements = RequestStatements::current();
-    let key = ViewKey {
-        namespace: CATALOG_NAMESPACE,
-        route: CATALOG_ROUTE,
-        query: "",
-        only: Some(&[]),
-        scope: Scope::Tenant(tenant_id),
-    };
     cache
-        .view(key, CATALOG_TTL, if_none_match, move || {
-            charged(statements, async move {
-                views::catalog_json(&db, tenant_id).await
-            })
-        })
+        .view(
+            catalog_key(tenant_id),
+            CATALOG_TTL,
+            if_none_match,
+            move || {
+                charged(statements, async move {
+                    views::catalog_json(&db, tenant_id).await
+                })
+            },
+        )
         .await
 }
 
@@ -123,19 +143,17 @@ pub async fn search(
     let query = search_query(q, limit);
     let owned_q = q.to_string();
     let statements = RequestStatements::current();
-    let key = ViewKey {
-        namespace: SEARCH_NAMESPACE,
-        route: SEARCH_ROUTE,
-        query: &query,
-        only: None,
-        scope: Scope::Tenant(tenant_id),
-    };
     cache
-        .view(key, SEARCH_TTL, if_none_match, move || {
-            charged(statements, async move {
-                views::search_json(&db, tenant_id, &owned_q, limit).await
-            })
-        })
+        .view(
+            search_key(tenant_id, &query),
+            SEARCH_TTL,
+            if_none_match,
+            move || {
+                charged(statements, async move {
+                    views::search_json(&db, tenant_id, &owned_q, limit).await
+                })
+            },
+        )
         .await
 }
 

@@ -12,6 +12,7 @@ pub mod login;
 pub mod openapi;
 pub mod orders;
 pub mod path;
+pub mod prefetch;
 pub mod products;
 pub mod search;
 

@@ -48,7 +48,19 @@ pub async fn search(
     Caller(caller): Caller,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let params = QueryParams::parse(req.query_string())?;
+    let (q, limit) = search_params(req.query_string())?;
+    let inm = if_none_match_header(&req);
+    let cached = app
+        .reads
+        .search(caller.tenant_id, &q, limit, inm.as_deref())
+        .await?;
+    Ok(respond_cached(&req, &variants, cached, Some(CACHE_CONTROL)))
+}
+
+/// `q` (1 to 100 characters) and `limit` (clamped) from a search's query string: the
+/// handler's validation, and the key the route's cache read is declared with.
+pub fn search_params(query: &str) -> Result<(String, i64), ApiError> {
+    let params = QueryParams::parse(query)?;
     let q = params.get("q").unwrap_or("");
     let len = q.chars().count();
     if !(1..=100).contains(&len) {
@@ -58,10 +70,5 @@ pub async fn search(
         ));
     }
     let limit = params.clamped("limit", DEFAULT_LIMIT, MAX_LIMIT)?;
-    let inm = if_none_match_header(&req);
-    let cached = app
-        .reads
-        .search(caller.tenant_id, q, limit, inm.as_deref())
-        .await?;
-    Ok(respond_cached(&req, &variants, cached, Some(CACHE_CONTROL)))
+    Ok((q.to_string(), limit))
 }

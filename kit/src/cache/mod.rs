@@ -31,6 +31,7 @@ pub mod invalidate;
 pub mod keys;
 mod lease;
 pub mod payloads;
+pub mod prefetch;
 mod recipes;
 mod refresh;
 mod serve;
@@ -262,13 +263,10 @@ impl Cache {
         Fut: Future<Output = Result<Bytes, E>> + Send + 'static,
     {
         let query = keys::normalize_query(key.query, key.only);
-        let prefix = &self.inner.prefix;
-        let entry_keys = keys::view_keys(prefix, key.scope, key.namespace, key.route, &query);
+        let entry_keys = self.view_keys(key, &query);
         let candidates = if_none_match.map(parse_if_none_match);
         let recipe = recipes::view_recipe_id(key.namespace, key.route);
-        let read = Read::View {
-            whole_up_to: payloads::WHOLE_UP_TO,
-        };
+        let read = prefetch::VIEW_READ;
         let hot = Some((recipe.as_str(), key.scope, query.as_str()));
         let served =
             (self.serve(&entry_keys, ttl, read, candidates.as_deref(), compute, hot)).await?;

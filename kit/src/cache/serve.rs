@@ -95,8 +95,15 @@ impl Cache {
         }
         // Read before the store call: an invalidation issued after this point must
         // not let this read join a bypass computation that started before it.
-        let issued = inner.invalidations.issued();
-        let Ok(lookup) = inner.store.read(keys, read).await else {
+        // A read the guard made beside the limiter's decision is used as this one.
+        let (issued, lookup) = match super::prefetch::take(keys, read) {
+            Some(early) => (early.issued, early.result),
+            None => {
+                let issued = inner.invalidations.issued();
+                (issued, inner.store.read(keys, read).await)
+            }
+        };
+        let Ok(lookup) = lookup else {
             return (self.bypass(keys.kind, format!("{}#bypass{issued}", keys.entry), compute))
                 .await;
         };

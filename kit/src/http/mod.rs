@@ -11,6 +11,7 @@ pub mod precompressed;
 
 use crate::http::error::ApiError;
 use crate::http::middleware::auth::Protection;
+use crate::http::middleware::prefetch::RoutePrefetches;
 use crate::http::precompressed::Precompressed;
 use crate::metrics::{MetricsConfig, RequestMetrics};
 use crate::services::Services;
@@ -37,6 +38,7 @@ pub fn build_app(
     routes: &Routes,
     operations: Option<&Routes>,
     protection: Option<Protection>,
+    prefetches: &RoutePrefetches,
     metrics_config: &MetricsConfig,
 ) -> App<
     impl ServiceFactory<
@@ -52,6 +54,7 @@ pub fn build_app(
         .app_data(web::Data::new(services.limiter.clone()))
         .app_data(web::Data::new(services.clone()))
         .app_data(web::Data::new(variants.clone()))
+        .app_data(web::Data::new(prefetches.clone()))
         .app_data(web::PayloadConfig::new(middleware::errors::MAX_BODY_BYTES))
         .app_data(
             web::PathConfig::default()

@@ -6,14 +6,16 @@
 //!
 //! By concern: `flight` (single-flight in and across processes), `swr`
 //! (stale-while-revalidate), `lease` (the cross-process lease), `invalidation`,
-//! `outage` (Redis cut, hung, or refusing invalidations), `entries` (keys, ETags,
-//! the entry format), `wake` (waiters woken by the holder). The warming scheduler's tests live in `warm`.
+//! `outage` (Redis cut, hung, or refusing invalidations), `prefetch` (a read made
+//! before the handler), `entries` (keys, ETags, the entry format), `wake` (waiters
+//! woken by the holder). The warming scheduler's tests live in `warm`.
 
 mod entries;
 mod flight;
 mod invalidation;
 mod lease;
 mod outage;
+mod prefetch;
 mod swr;
 mod wake;
 

@@ -8,4 +8,5 @@ pub mod encoding;
 pub mod errors;
 pub mod guard;
 pub mod head;
+pub mod prefetch;
 pub mod rate_limit;

@@ -5,7 +5,8 @@
 //! Per request: the route the router will run (`route::route_pattern`, never the raw
 //! path text; `None` → an unknown route, not limited, left to 404), the `AuthContext` (absent on `/v1/login`), the client address (trusted hops),
 //! then one limiter decision (with the address's failed-authentication limit as a guard
-//! when the authentication middleware left a `FailureCheckDue`). A refused request gets 429 (`ApiError::RateLimited`, with
+//! when the authentication middleware left a `FailureCheckDue`), sent together with the
+//! cache read the route declared, if any ([`super::prefetch`]). A refused request gets 429 (`ApiError::RateLimited`, with
 //! `Retry-After` and `retry_after` in the body) without reaching the handler; every
 //! response of a limited route, errors included, carries the `X-RateLimit-*` and
 //! `RateLimit`/`RateLimit-Policy` headers.
@@ -13,6 +14,8 @@
 //! The `Limiter` comes from app data: register `web::Data<Limiter>` (or give the App a
 //! `Limiter` through `App::app_data(web::Data::new(limiter))`). Without one, requests pass.
 
+use super::prefetch::RoutePrefetches;
+use crate::cache::prefetch::Prefetch;
 use crate::caller::AuthContext;
 use crate::http::error::ApiError;
 use crate::ratelimit::client_ip::client_ip;
@@ -80,15 +83,23 @@ where
         }
         return inner(req).await.map(ServiceResponse::map_into_left_body);
     };
-    let decision = match due {
-        Some(due) => limiter.decide_after_failures(due.ip, &limits).await,
-        None => limiter.decide(&limits).await,
+    let decide = async {
+        match due {
+            Some(due) => limiter.decide_after_failures(due.ip, &limits).await,
+            None => limiter.decide(&limits).await,
+        }
+    };
+    // The route's cached read goes out with the decision: one round trip for both.
+    let early = req.app_data::<web::Data<RoutePrefetches>>();
+    let (decision, early) = match early.and_then(|p| p.start(&req)) {
+        Some(read) => futures_util::join!(decide, read),
+        None => (decide.await, Prefetch::none()),
     };
     if !decision.allowed {
         return Ok(req.into_response(refusal(&decision)).map_into_right_body());
     }
     // (Cloning the HttpRequest here would break routing: it needs the only reference.)
-    match inner(req).await {
+    match early.scope(inner(req)).await {
         Ok(res) => {
             let mut res = res.map_into_left_body();
             apply_headers(&decision, res.headers_mut());
