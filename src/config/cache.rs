@@ -38,6 +38,11 @@ pub struct CacheArgs {
     /// stale or computing itself.
     #[arg(long, env = "BRISK_CACHE_WAIT_MS", default_value_t = DEFAULT_WAIT_MS, value_parser = clap::value_parser!(u64).range(1..))]
     pub cache_wait_ms: u64,
+    /// Blocking Redis connections (a bb8-redis pool) on which callers waiting for
+    /// another process's computation wait for its wake-up instead of polling; 0: poll.
+    /// Ignored on a Redis Cluster (waiters poll).
+    #[arg(long, env = "BRISK_CACHE_WAITER_CONNECTIONS", default_value_t = cache::DEFAULT_WAITER_CONNECTIONS)]
+    pub cache_waiter_connections: u32,
     /// Milliseconds the cache bypasses Redis after a Redis error or timeout.
     #[arg(long, env = "BRISK_CACHE_BREAKER_MS", default_value_t = DEFAULT_BREAKER_MS)]
     pub cache_breaker_ms: u64,
@@ -69,6 +74,7 @@ impl CacheArgs {
             lease_wait: Duration::from_millis(self.cache_wait_ms),
             breaker: Duration::from_millis(self.cache_breaker_ms),
             hot_half_life: Duration::from_millis(self.warm_half_life_ms),
+            waiter_connections: self.cache_waiter_connections,
         }
     }
 

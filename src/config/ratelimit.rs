@@ -78,7 +78,8 @@ pub struct RateLimitArgs {
     /// Extra or replacing route limit, repeatable:
     /// `"GET /api/search = 10 per second; 100 per minute [by ip|tenant|user|key] [on-failure allow|deny|local]"`.
     /// Every limit flag takes a strategy after a rate: `"60 per minute moving-window"`
-    /// (exact log), `fixed-window`, or `sliding-window-counter` (the default).
+    /// (exact log), `fixed-window`, `gcra` (a burst of N, then N per period: up to
+    /// 2N−1 in a period), or `sliding-window-counter` (the default).
     #[arg(long = "rate-limit-route", env = "BRISK_RATE_LIMIT_ROUTES", value_delimiter = '|', value_parser = parse_route_rule)]
     pub rate_limit_routes: Vec<RouteRule>,
     /// Routes never limited, repeatable: `"GET /api/catalog"` or `"/api/catalog"` (every method).
@@ -211,23 +212,27 @@ mod tests {
             "60 per minute moving-window",
             "--rate-limit-route",
             "GET /api/search = 10 per second fixed-window by key",
+            "--rate-limit-pro",
+            "600 per minute gcra",
         ]);
         let free = spec.plan_rates(PlanName("free")).unwrap();
         assert_eq!(free[0].strategy, Strategy::MovingWindow);
         let search = spec.routes.iter().find(|r| r.pattern == "/api/search");
         assert_eq!(search.unwrap().rates[0].strategy, Strategy::FixedWindow);
         let pro = spec.plan_rates(PlanName("pro")).unwrap();
+        assert_eq!(pro[0].strategy, Strategy::Gcra);
+        let enterprise = spec.plan_rates(PlanName("enterprise")).unwrap();
         assert_eq!(
-            pro[0].strategy,
+            enterprise[0].strategy,
             Strategy::SlidingWindowCounter,
             "the default"
         );
-        let err = Wrapper::try_parse_from(["brisk", "--rate-limit-pro", "600 per minute gcra"])
+        let err = Wrapper::try_parse_from(["brisk", "--rate-limit-pro", "600 per minute leaky"])
             .err()
             .unwrap()
             .to_string();
         assert!(err.contains("--rate-limit-pro"), "{err}");
-        assert!(err.contains("unknown strategy \"gcra\""), "{err}");
+        assert!(err.contains("unknown strategy \"leaky\""), "{err}");
     }
 
     #[test]

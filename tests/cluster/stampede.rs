@@ -53,10 +53,22 @@ async fn summary_requests_then_count(n: usize) -> i64 {
     let http = client();
     let sends = (0..n).map(|_| {
         let req = http.get(&url).bearer_auth(key(2));
-        async move { req.send().await.map_or(0, |r| r.status().as_u16()) }
+        async move {
+            let sent = std::time::Instant::now();
+            let status = req.send().await.map_or(0, |r| r.status().as_u16());
+            (status, sent.elapsed())
+        }
     });
-    let statuses = join_all(sends).await;
+    let (statuses, mut took): (Vec<u16>, Vec<_>) = join_all(sends).await.into_iter().unzip();
     assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
+    took.sort_unstable();
+    let at = |p: f64| took[((took.len() as f64 * p).ceil() as usize).clamp(1, took.len()) - 1];
+    eprintln!(
+        "{n} requests: p50 {:?} p99 {:?} max {:?}",
+        at(0.5),
+        at(0.99),
+        at(1.0)
+    );
     if n > 1 {
         for (i, member) in cluster.members.iter().enumerate() {
             let answered = member.answered("/api/products/{id}/summary").await;

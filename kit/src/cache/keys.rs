@@ -94,6 +94,16 @@ impl EntryKeys {
         self.lease = format!("{}:g{generation}", self.lease);
         self
     }
+
+    /// How many processes wait for this lease's holder (a counter; `super::wake`).
+    pub fn waiters(&self) -> String {
+        format!("{}:n", self.lease)
+    }
+
+    /// Where the lease's holder pushes one wake-up per waiting process.
+    pub fn wake_list(&self) -> String {
+        format!("{}:w", self.lease)
+    }
 }
 
 /// Keys of a cached view: entry `<p>:v1:view:{s}:<ns>:<route>:<query>`, generation

@@ -1,15 +1,18 @@
 //! The cross-process single-flight protocol. A flight's leader (one per key per
 //! process, `flight`) takes the key's Redis lease (`SET NX PX`, one lease per
-//! generation) and computes; the processes that find it held poll with a short
-//! backoff until the value lands, take over if the holder went away without one, or,
-//! after `lease_wait`, serve stale or compute themselves. A background refresh never
-//! waits: it skips the key when another holder has it.
+//! generation) and computes; the processes that find it held wait until the value
+//! lands, take over if the holder went away without one, or, after `lease_wait`, serve
+//! stale or compute themselves. They wait blocked on the holder's wake-up (`wake`) on
+//! one Redis server, or poll with a short backoff (a Redis Cluster, no free blocking
+//! connection). A background refresh never waits: it skips the key when another
+//! holder has it.
 
 use super::envelope::Envelope;
 use super::flight::{FlightError, FlightResult, FlightValue};
 use super::keys::EntryKeys;
-use super::store::Read;
+use super::store::{Lookup, Read, StoreError};
 use super::thunk::{compute_only, Thunk};
+use super::wake::Wake;
 use super::{ttl, Inner};
 use crate::metrics::CacheEvent;
 use bytes::Bytes;
@@ -154,9 +157,10 @@ async fn store_computed(
     }
 }
 
-/// Another process holds the lease: poll (short backoff) until its value lands, the
-/// lease goes away without one (take over), or `lease_wait` passes (serve stale if
-/// any, else compute ourselves).
+/// Another process holds the lease: wait (blocked on its wake-up, or polling with a
+/// short backoff) until its value lands, the lease goes away without one (take over),
+/// or `lease_wait` passes (serve stale if any, else compute ourselves). Every wake-up
+/// is followed by a read whose generation is checked: a token alone proves nothing.
 async fn wait_for_holder(
     inner: &Inner,
     keys: &EntryKeys,
@@ -166,12 +170,11 @@ async fn wait_for_holder(
 ) -> FlightResult {
     // Real time, not the cache's clock: this bounds how long a caller waits.
     let deadline = Instant::now() + inner.config.lease_wait;
-    let mut delay = Duration::from_millis(2);
+    let mut pace = Pace::new(inner.store.waiters_block());
     let mut stale = None;
     loop {
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_millis(50));
-        let Ok(lookup) = inner.store.read(keys, Read::WithLease).await else {
+        pace.wait(inner, keys, deadline).await;
+        let Ok(lookup) = pace.read(inner, keys).await else {
             inner.metrics.cache_of(keys.kind, CacheEvent::Error);
             return compute_only(thunk).await.map_err(FlightError::Compute);
         };
@@ -201,5 +204,59 @@ async fn wait_for_holder(
             return compute_under_lease(inner, keys, generation, ttl, &Mode::Miss, thunk, None)
                 .await;
         }
+    }
+}
+
+/// How a waiter spaces its reads. Blocking: the first read at once, registering the
+/// waiter while the lease is held; then a read after each wake-up (registering again
+/// if a new holder has the lease) or block's end (a plain read: the registration
+/// stands until a holder releases). When it cannot block (polling, or no blocking
+/// connection this time): after a backoff from 2 to 50 ms.
+struct Pace {
+    blocking: bool,
+    registered: bool,
+    delay: Duration,
+}
+
+impl Pace {
+    fn new(blocking: bool) -> Self {
+        Self {
+            blocking,
+            registered: false,
+            delay: Duration::from_millis(2),
+        }
+    }
+
+    async fn wait(&mut self, inner: &Inner, keys: &EntryKeys, deadline: Instant) {
+        if self.blocking {
+            if !self.registered {
+                return;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match inner.store.block(keys, left).await {
+                // The holder released: it reset the registrations.
+                Wake::Woken => self.registered = false,
+                Wake::TimedOut => {}
+                Wake::Unavailable => self.sleep().await,
+            }
+            return;
+        }
+        self.sleep().await;
+    }
+
+    async fn sleep(&mut self) {
+        tokio::time::sleep(self.delay).await;
+        self.delay = (self.delay * 2).min(Duration::from_millis(50));
+    }
+
+    async fn read(&mut self, inner: &Inner, keys: &EntryKeys) -> Result<Lookup, StoreError> {
+        if self.blocking && !self.registered {
+            let lookup = (inner.store)
+                .read_waiting(keys, inner.config.lease_ttl)
+                .await?;
+            self.registered = lookup.lease_held;
+            return Ok(lookup);
+        }
+        inner.store.read(keys, Read::WithLease).await
     }
 }

@@ -38,6 +38,7 @@ mod serve;
 pub mod store;
 mod thunk;
 pub mod ttl;
+pub mod wake;
 mod writes;
 
 #[cfg(test)]
@@ -74,6 +75,8 @@ pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(10);
 pub const DEFAULT_LEASE_WAIT: Duration = Duration::from_secs(3);
 /// Default time Redis is bypassed after an error.
 pub const DEFAULT_BREAKER: Duration = Duration::from_millis(500);
+/// Default number of blocking connections for waiters on another process's lease.
+pub const DEFAULT_WAITER_CONNECTIONS: u32 = 4;
 /// Default half-life of the hot-key access counts.
 pub const DEFAULT_HOT_HALF_LIFE: Duration = Duration::from_secs(60);
 
@@ -95,6 +98,9 @@ pub struct CacheConfig {
     pub breaker: Duration,
     /// Half-life of the hot-key access counts.
     pub hot_half_life: Duration,
+    /// Blocking connections (a bb8-redis pool) on which waiters for another
+    /// process's computation wait for its wake-up (`wake`); 0: they poll.
+    pub waiter_connections: u32,
 }
 
 impl Default for CacheConfig {
@@ -107,6 +113,7 @@ impl Default for CacheConfig {
             lease_wait: DEFAULT_LEASE_WAIT,
             breaker: DEFAULT_BREAKER,
             hot_half_life: DEFAULT_HOT_HALF_LIFE,
+            waiter_connections: DEFAULT_WAITER_CONNECTIONS,
         }
     }
 }
@@ -198,7 +205,8 @@ impl Cache {
         let (store, prefix) = match redis {
             Some(redis) => {
                 let prefix = redis.prefix().to_string();
-                let store = RedisStore::new(redis, config.breaker, clock.clone());
+                let store = RedisStore::new(redis, config.breaker, clock.clone())
+                    .with_waiter_connections(config.waiter_connections);
                 (Store::Redis(Box::new(store)), prefix)
             }
             None => (Store::Memory(MemoryStore::default()), "mem".to_string()),

@@ -19,6 +19,7 @@
 use super::envelope::{Envelope, FIXED_HEADER};
 use super::keys::EntryKeys;
 use super::ttl::GENERATION_TTL;
+use super::wake::{self, Wakeups};
 use crate::breaker::Breaker;
 use crate::clock::Clock;
 use crate::redis::script::{LuaScript, ScriptCall};
@@ -95,9 +96,10 @@ const MAX_HEADER: usize = FIXED_HEADER + 255 - 1;
 
 // Stores an entry only if its generation is still current (a computation that
 // started before an invalidation must not overwrite it), then releases the lease
-// if this caller holds it.
+// if this caller holds it, waking the processes that wait for it (`wake`).
+// KEYS: generation, entry, lease, waiters, wake list.
 static WRITE_AND_RELEASE: LazyLock<LuaScript> = LazyLock::new(|| {
-    LuaScript::new(
+    LuaScript::new(&format!(
         r"
 local g = redis.call('GET', KEYS[1]) or '0'
 local stored = 0
@@ -106,21 +108,27 @@ if g == ARGV[1] then
   stored = 1
 end
 if ARGV[4] ~= '' and redis.call('GET', KEYS[3]) == ARGV[4] then
-  redis.call('DEL', KEYS[3])
+  redis.call('DEL', KEYS[3]){}
 end
 return stored
 ",
-    )
+        wake::wake_lua(4, 5)
+    ))
 });
 
-// Token-checked release: only the holder deletes its lease.
+// Token-checked release: only the holder deletes its lease (and wakes its waiters,
+// who then take over). KEYS: lease, waiters, wake list.
 static RELEASE: LazyLock<LuaScript> = LazyLock::new(|| {
-    LuaScript::new(
+    LuaScript::new(&format!(
         r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1]){}
+  return 1
+end
 return 0
 ",
-    )
+        wake::wake_lua(2, 3)
+    ))
 });
 
 // Bumps a generation (namespace or memoized entry); the counter outlives every entry
@@ -137,15 +145,16 @@ return g
     )
 });
 
-fn parse_generation(raw: Option<Vec<u8>>) -> u64 {
+pub(super) fn parse_generation(raw: Option<Vec<u8>>) -> u64 {
     raw.and_then(|b| std::str::from_utf8(&b).ok()?.parse().ok())
         .unwrap_or(0)
 }
 
-/// The Redis side, with its breaker.
+/// The Redis side, with its breaker and the blocking connections of its waiters.
 pub struct RedisStore {
     redis: Redis,
     breaker: Breaker,
+    pub(super) wakeups: Wakeups,
 }
 
 impl RedisStore {
@@ -153,9 +162,22 @@ impl RedisStore {
     /// timed by `clock`.
     pub fn new(redis: Redis, breaker: Duration, clock: Clock) -> Self {
         Self {
+            wakeups: Wakeups::new(&redis, 0),
             redis,
             breaker: Breaker::new(breaker, clock),
         }
+    }
+
+    /// This store with up to `size` blocking connections for its waiters (`wake`);
+    /// 0, or a Redis Cluster: waiters poll.
+    pub fn with_waiter_connections(mut self, size: u32) -> Self {
+        self.wakeups = Wakeups::new(&self.redis, size);
+        self
+    }
+
+    /// The shared handle (its multiplexed connection, prefix and timeout).
+    pub(super) fn redis(&self) -> &Redis {
+        &self.redis
     }
 
     /// The prefix of every key (the Redis handle's).
@@ -163,7 +185,7 @@ impl RedisStore {
         self.redis.prefix()
     }
 
-    async fn run<T, Fut>(&self, fut: Fut) -> Result<T, StoreError>
+    pub(super) async fn run<T, Fut>(&self, fut: Fut) -> Result<T, StoreError>
     where
         Fut: Future<Output = redis::RedisResult<T>>,
     {
@@ -254,10 +276,12 @@ impl RedisStore {
         token: Option<&str>,
     ) -> Result<bool, StoreError> {
         let mut conn = self.redis.conn();
-        let mut call = ScriptCall::new(&WRITE_AND_RELEASE, 3);
+        let mut call = ScriptCall::new(&WRITE_AND_RELEASE, 5);
         call.key(&keys.generation)
             .key(&keys.entry)
             .key(&keys.lease)
+            .key(keys.waiters())
+            .key(keys.wake_list())
             .arg(envelope.generation.to_string())
             .arg(envelope.encode().as_ref())
             .arg(hard_ttl.as_millis().max(1) as u64)
@@ -285,8 +309,11 @@ impl RedisStore {
 
     async fn release(&self, keys: &EntryKeys, token: &str) -> Result<(), StoreError> {
         let mut conn = self.redis.conn();
-        let mut call = ScriptCall::new(&RELEASE, 1);
-        call.key(&keys.lease).arg(token);
+        let mut call = ScriptCall::new(&RELEASE, 3);
+        call.key(&keys.lease)
+            .key(keys.waiters())
+            .key(keys.wake_list())
+            .arg(token);
         let _: i64 = self.run(call.invoke(&mut conn)).await?;
         Ok(())
     }

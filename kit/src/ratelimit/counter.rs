@@ -36,11 +36,11 @@ pub struct Shape {
 }
 
 impl Shape {
-    /// The geometry of `rate`, `None` for a `moving-window` limit (a log, not buckets).
+    /// The geometry of `rate`, `None` for a `moving-window` (a log) or `gcra` limit.
     pub fn of(rate: Rate) -> Option<Shape> {
         let period = rate.period_ms().max(1);
         match rate.strategy {
-            Strategy::MovingWindow => None,
+            Strategy::MovingWindow | Strategy::Gcra => None,
             Strategy::SlidingWindowCounter => Some(Shape {
                 width: period.div_ceil(SUB_WINDOWS),
                 lookback: period - 1,
@@ -157,7 +157,7 @@ impl Window for Buckets {
         }
     }
 
-    fn refund_at(&mut self, stamp: u64, rate: Rate) {
+    fn refund_at(&mut self, stamp: u64, _now: u64, rate: Rate) {
         let index = shape(rate).index(stamp);
         // The sub-window stays, at zero, until it stops counting (as in Redis).
         if let Some((_, n)) = self.counts.iter_mut().find(|(i, _)| *i == index) {

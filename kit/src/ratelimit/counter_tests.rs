@@ -119,10 +119,10 @@ fn a_refund_takes_back_one_admission_from_its_own_sub_window_and_never_below_zer
     assert!(hit(&mut b, r, 10_000, 1).0);
     assert!(hit(&mut b, r, 20_000, 2).0);
     assert!(!hit(&mut b, r, 20_001, 1).0);
-    b.refund_at(10_500, r); // 10,500 is in 10,000's sub-window (1 s wide)
+    b.refund_at(10_500, 40_000, r); // 10,500 is in 10,000's sub-window (1 s wide)
     assert_eq!(b.total(), 2);
-    b.refund_at(10_000, r);
-    b.refund_at(30_000, r); // nothing was charged there
+    b.refund_at(10_000, 40_000, r);
+    b.refund_at(30_000, 40_000, r); // nothing was charged there
     assert_eq!(b.total(), 2, "never below zero, never another sub-window");
     let (ok, s) = hit(&mut b, r, 20_002, 1);
     assert!(ok);

@@ -8,6 +8,7 @@
 //! plural) and strategy is one of [`Strategy`]'s names (`sliding-window-counter`, the
 //! default, `moving-window` or `fixed-window`): `"60 per minute moving-window"`.
 
+use super::gcra::MAX_UNITS;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -35,14 +36,22 @@ pub enum Strategy {
     /// `count` per window, but **up to `2·count` in a span of one period that straddles
     /// a window boundary**; the cheapest state (one counter).
     FixedWindow,
+    /// GCRA with a burst of `count` and one request per `period/count` after it: one
+    /// theoretical arrival time per key. **At most `2·count − ⌈count/period_ms⌉` in a
+    /// span of one period** (`2·count − 1` when `count ≤ period_ms`), from any state,
+    /// an empty one included; in general at most `count + ⌊(L−1)·count/period⌋` in a
+    /// span of `L` ms. Opt-in: it does not keep API.md's "N in any period" (see
+    /// [`super::gcra`]); `count × period_ms` must be at most [`super::gcra::MAX_UNITS`].
+    Gcra,
 }
 
 impl Strategy {
     /// Every strategy, the default first.
-    pub const ALL: [Strategy; 3] = [
+    pub const ALL: [Strategy; 4] = [
         Strategy::SlidingWindowCounter,
         Strategy::MovingWindow,
         Strategy::FixedWindow,
+        Strategy::Gcra,
     ];
 
     /// The name as written in a limit string (`moving-window`).
@@ -51,6 +60,7 @@ impl Strategy {
             Strategy::SlidingWindowCounter => "sliding-window-counter",
             Strategy::MovingWindow => "moving-window",
             Strategy::FixedWindow => "fixed-window",
+            Strategy::Gcra => "gcra",
         }
     }
 }
@@ -71,7 +81,7 @@ impl FromStr for Strategy {
             .find(|p| p.as_str().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
                 format!(
-                    "unknown strategy {s:?} (expected sliding-window-counter, moving-window or fixed-window)"
+                    "unknown strategy {s:?} (expected sliding-window-counter, moving-window, fixed-window or gcra)"
                 )
             })
     }
@@ -111,8 +121,13 @@ impl Rate {
     /// The same window with `count` multiplied by `factor` (at least 1): for benches.
     pub fn scaled(&self, factor: f64) -> Self {
         let count = ((self.count as f64) * factor).round();
+        let most = match self.strategy {
+            // GCRA's arithmetic must stay exact in Redis's doubles.
+            Strategy::Gcra => (MAX_UNITS / self.period_ms().max(1)).clamp(1, MAX_COUNT),
+            _ => MAX_COUNT,
+        };
         let count = if count.is_finite() {
-            count.clamp(1.0, MAX_COUNT as f64)
+            count.clamp(1.0, most as f64)
         } else {
             1.0
         };
@@ -252,7 +267,13 @@ fn parse_one(part: &str) -> Result<Rate, String> {
         .checked_mul(unit_secs)
         .filter(|s| *s <= 366 * 86_400)
         .ok_or_else(|| "period must be at most a year".to_string())?;
-    Ok(Rate::new(count, Duration::from_secs(secs)).with_strategy(strategy))
+    let rate = Rate::new(count, Duration::from_secs(secs)).with_strategy(strategy);
+    if strategy == Strategy::Gcra && count.saturating_mul(rate.period_ms()) > MAX_UNITS {
+        return Err(format!(
+            "gcra needs count × period (ms) at most {MAX_UNITS}: use a shorter period"
+        ));
+    }
+    Ok(rate)
 }
 
 /// Formats rates back into the string form (`"200 per day; 50 per hour"`).
@@ -341,6 +362,7 @@ mod tests {
             "5 per minute",
             "1 per 2 days",
             "60 per minute moving-window; 1000 per day fixed-window",
+            "100 per second gcra",
         ] {
             let rates = parse_limits(s).unwrap();
             assert_eq!(format_limits(&rates), s);
@@ -364,8 +386,18 @@ mod tests {
             parse_limits("5 per minute sliding-window-counter").unwrap(),
             vec![rate(5, 60)]
         );
-        let err = parse_limits("5 per minute gcra").unwrap_err().to_string();
-        assert!(err.contains("unknown strategy \"gcra\""), "{err}");
+        assert_eq!(
+            parse_limits("5 per minute GCRA").unwrap()[0].strategy,
+            Strategy::Gcra
+        );
+        let err = parse_limits("5 per minute leaky").unwrap_err().to_string();
+        assert!(err.contains("unknown strategy \"leaky\""), "{err}");
+        assert!(parse_limits("10000000 per day gcra").is_ok());
+        let err = parse_limits("10000000 per 366 days gcra").unwrap_err();
+        assert!(
+            err.to_string().contains("gcra needs count × period"),
+            "{err}"
+        );
         assert_eq!(
             rate(60, 60)
                 .with_strategy(Strategy::FixedWindow)

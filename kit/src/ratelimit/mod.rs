@@ -1,7 +1,7 @@
 //! The cluster-wide rate limiter: its settings ([`config`]), limit strings ([`limits`]),
 //! route rules ([`rules`]), the pure algorithms ([`window`]: the exact log and the
 //! trait every strategy implements; [`counter`]: the sliding-window counter, the
-//! default, and fixed windows; [`state`]: either, per limit), their Redis scripts
+//! default, and fixed windows; [`gcra`]: GCRA; [`state`]: any of them, per limit), their Redis scripts
 //! ([`script`]), the Redis and memory stores ([`store`]), the plan and route policy ([`policy`]), the client address
 //! behind proxies ([`client_ip`]) and the answer for one request ([`decision`]). The
 //! actix-web middleware that asks it and renders its answer is
@@ -14,7 +14,9 @@
 //! Redis hash, refusing up to 1/64 of a period early ([`counter`]). `moving-window` is
 //! the exact log (one list entry per admission in the window: exact, but its memory and
 //! Redis time grow with N); `fixed-window` one counter per calendar window (up to 2·N
-//! across a window boundary). Not GCRA: see [`window`] for why.
+//! across a window boundary); `gcra` one theoretical arrival time (a burst of N, then
+//! one per period/N: up to 2N−1 in a span of one period, so opt-in only; see [`gcra`]
+//! for its exact bound and [`window`] for why it is not the default).
 //!
 //! A [`Limiter`] is built once per process (cheap to clone: an Arc) and shared by every
 //! worker. Per request it makes one decision: one Redis round trip (a Lua script that
@@ -31,6 +33,7 @@ pub mod config;
 pub mod counter;
 pub mod decision;
 pub mod failures;
+pub mod gcra;
 pub mod limits;
 pub mod policy;
 pub mod rules;

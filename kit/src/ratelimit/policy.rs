@@ -93,7 +93,7 @@ pub struct Check {
     /// The rate to stay under.
     pub rate: Rate,
     /// Where its state lives:
-    /// `<prefix>:v1:rl:{tag}:<scope>:<id>:<count>/<period_ms>[:swc|:fw]` (the strategy).
+    /// `<prefix>:v1:rl:{tag}:<scope>:<id>:<count>/<period_ms>[:swc|:fw|:gcra]` (the strategy).
     pub key: String,
 }
 
@@ -433,6 +433,7 @@ fn key(prefix: &str, tag: &str, scope: &str, id: &str, rate: &Rate) -> String {
         Strategy::MovingWindow => "",
         Strategy::SlidingWindowCounter => ":swc",
         Strategy::FixedWindow => ":fw",
+        Strategy::Gcra => ":gcra",
     };
     let rest = format!("{scope}:{id}:{}/{}{suffix}", rate.count, rate.period_ms());
     crate::redis::keys::key(prefix, "rl", tag, &rest)

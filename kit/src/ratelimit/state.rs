@@ -1,7 +1,8 @@
-//! The state of one limit whatever its strategy: the memory store's value, and what
+//! The state of one limit whatever its strategy (a log, buckets or a GCRA TAT): the memory store's value, and what
 //! the parity tests run beside the Redis script.
 
 use super::counter::Buckets;
+use super::gcra::Gcra;
 use super::limits::{Rate, Strategy};
 use super::window::{Log, Status, Window};
 
@@ -12,6 +13,8 @@ pub enum State {
     Log(Log),
     /// `sliding-window-counter` and `fixed-window`.
     Buckets(Buckets),
+    /// `gcra`.
+    Gcra(Gcra),
 }
 
 impl State {
@@ -22,6 +25,7 @@ impl State {
             Strategy::SlidingWindowCounter | Strategy::FixedWindow => {
                 State::Buckets(Buckets::new())
             }
+            Strategy::Gcra => State::Gcra(Gcra::new()),
         }
     }
 
@@ -29,6 +33,7 @@ impl State {
         match self {
             State::Log(l) => l,
             State::Buckets(b) => b,
+            State::Gcra(g) => g,
         }
     }
 
@@ -36,6 +41,7 @@ impl State {
         match self {
             State::Log(l) => l,
             State::Buckets(b) => b,
+            State::Gcra(g) => g,
         }
     }
 }
@@ -50,8 +56,8 @@ impl Window for State {
     fn charge_at(&mut self, now: u64, rate: Rate, cost: u64) {
         self.inner_mut().charge_at(now, rate, cost)
     }
-    fn refund_at(&mut self, stamp: u64, rate: Rate) {
-        self.inner_mut().refund_at(stamp, rate)
+    fn refund_at(&mut self, stamp: u64, now: u64, rate: Rate) {
+        self.inner_mut().refund_at(stamp, now, rate)
     }
     fn is_idle(&self) -> bool {
         self.inner().is_idle()

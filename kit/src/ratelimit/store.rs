@@ -102,12 +102,13 @@ impl MemoryStore {
     /// Takes back one admission stamped `stamp_ms` from each check's state (never
     /// below zero).
     pub fn refund(&self, checks: &[Check], stamp_ms: u64) {
+        let now = self.clock.now_ms();
         for c in checks {
             let mut shard = self.shards[self.shard_of(&c.key)]
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
             if let Some(entry) = shard.states.get_mut(&c.key) {
-                entry.state.refund_at(stamp_ms, c.rate);
+                entry.state.refund_at(stamp_ms, now, c.rate);
             }
         }
     }

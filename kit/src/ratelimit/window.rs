@@ -2,7 +2,8 @@
 //! [`decide`] checks and charges several limits of any strategy together. This module
 //! holds the exact sliding-window log (`moving-window`); [`super::counter`] holds the
 //! bucketed strategies (`sliding-window-counter`, the default, and `fixed-window`);
-//! [`super::state::State`] is either, as a rate's strategy says.
+//! [`super::gcra`] holds `gcra`; [`super::state::State`] is any of them, as a rate's
+//! strategy says.
 //!
 //! The log:
 //! For each (limit, identity) the state is the ascending list of the times (ms) at which
@@ -11,9 +12,10 @@
 //! `count` requests pass in any span of `period`**, wherever the span starts: no
 //! fixed-window double burst at window edges, and no GCRA-style refill either.
 //!
-//! Why the default is not GCRA: GCRA with a burst of `count` (the only shape that lets "5 per minute"
+//! Why the default is not GCRA (it is offered opt-in, `gcra`): GCRA with a burst of `count` (the only shape that lets "5 per minute"
 //! pass 5 requests at once) admits `2·count − 1` requests in the worst span of one
-//! `period` (the burst, then one per `period/count`), so it cannot meet "at most the
+//! `period` (the burst, then one per `period/count`; exactly
+//! `2·count − ⌈count/period_ms⌉` with a clock in ms, see [`super::gcra`]), so it cannot meet "at most the
 //! limit in any window-length span" that API.md asks for. The log costs one entry per
 //! admitted request inside the window (bounded by `count`, see
 //! [`super::limits::MAX_COUNT`]), each operation is O(1) amortized (each entry is
@@ -36,8 +38,8 @@ pub trait Window {
     fn status(&self, now: u64, rate: Rate, cost: u64) -> Status;
     /// Records `cost` admissions at `now`.
     fn charge_at(&mut self, now: u64, rate: Rate, cost: u64);
-    /// Takes back one admission charged at `stamp` (never below zero).
-    fn refund_at(&mut self, stamp: u64, rate: Rate);
+    /// Takes back one admission charged at `stamp`, at `now` (never below zero).
+    fn refund_at(&mut self, stamp: u64, now: u64, rate: Rate);
     /// True when nothing is held.
     fn is_idle(&self) -> bool;
     /// The time after which nothing held still counts.
@@ -54,7 +56,7 @@ impl Window for Log {
     fn charge_at(&mut self, now: u64, _rate: Rate, cost: u64) {
         charge(self, now, cost);
     }
-    fn refund_at(&mut self, stamp: u64, _rate: Rate) {
+    fn refund_at(&mut self, stamp: u64, _now: u64, _rate: Rate) {
         self.refund(stamp);
     }
     fn is_idle(&self) -> bool {

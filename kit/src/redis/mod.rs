@@ -93,6 +93,12 @@ impl Redis {
         self.connections.cluster
     }
 
+    /// The URL of the one server this handle talks to; `None` on a Redis Cluster
+    /// (what a pool of single-node connections, e.g. for blocking commands, needs).
+    pub fn node_url(&self) -> Option<&str> {
+        (!self.connections.cluster).then_some(self.connections.url.as_str())
+    }
+
     /// The command durations of every handle of this process, by kind.
     pub fn timings(&self) -> &Arc<CommandTimings> {
         &self.timings

@@ -7,8 +7,8 @@
 //! By concern: `flight` (single-flight in and across processes), `swr`
 //! (stale-while-revalidate), `lease` (the cross-process lease), `invalidation`,
 //! `outage` (Redis cut, hung, or refusing invalidations), `prefetch` (a read made
-//! before the handler), `entries` (keys, ETags,
-//! the entry format). The warming scheduler's tests live in `warm`.
+//! before the handler), `entries` (keys, ETags, the entry format), `wake` (waiters
+//! woken by the holder). The warming scheduler's tests live in `warm`.
 
 mod entries;
 mod flight;
@@ -17,6 +17,7 @@ mod lease;
 mod outage;
 mod prefetch;
 mod swr;
+mod wake;
 
 use super::keys::{self, EntryKeys};
 use super::{Cache, CacheConfig, CachedBody, ManualClock, Scope, ViewKey};
@@ -77,6 +78,7 @@ pub(crate) fn config() -> CacheConfig {
         lease_wait: Duration::from_secs(3),
         breaker: Duration::from_millis(200),
         hot_half_life: Duration::from_secs(5),
+        waiter_connections: crate::cache::DEFAULT_WAITER_CONNECTIONS,
     }
 }
 

@@ -2,6 +2,7 @@
 //! key prefix, so tests never see each other's keys. Outages are made with a TCP proxy
 //! in front of Redis that the test cuts and restores.
 
+mod gcra;
 mod outage;
 mod redis_store;
 mod slots;

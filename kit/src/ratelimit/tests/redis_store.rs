@@ -210,6 +210,8 @@ async fn the_redis_script_decides_exactly_like_the_pure_algorithms_of_every_stra
         (3, 70, Strategy::MovingWindow),
         (40, 2_000, Strategy::SlidingWindowCounter),
         (9, 250, Strategy::FixedWindow),
+        (5, 200, Strategy::Gcra),
+        (1_000, 600, Strategy::Gcra),
     ];
     let checks: Vec<Check> = shapes
         .into_iter()

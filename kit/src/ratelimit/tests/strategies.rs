@@ -249,6 +249,7 @@ async fn the_memory_store_follows_each_limits_strategy() {
         ("3 per minute", Strategy::SlidingWindowCounter),
         ("3 per minute moving-window", Strategy::MovingWindow),
         ("3 per minute fixed-window", Strategy::FixedWindow),
+        ("3 per minute gcra", Strategy::Gcra),
     ] {
         let l = Limiter::new(with_plan(limit), None, Metrics::new()).unwrap();
         let limits = plan_limits(&l, 6);
