@@ -59,7 +59,8 @@ openloop_run() {
   local auth=(-H "Authorization: Bearer demo-key-2")
   [[ $name == W7 ]] && auth=()
   log "openloop: $name ($label) at $rate req/s ($fraction × $sat, $source)"
-  oha --no-tui --output-format json -o "$json" -z "$EXTRA_DURATION" -c "$CONNS" -q "$rate" \
+  # -w: requests in flight at the deadline are waited for, not counted as errors.
+  oha --no-tui --output-format json -o "$json" -z "$EXTRA_DURATION" -w -c "$CONNS" -q "$rate" \
     --latency-correction -t 10s "${auth[@]}" --urls-from-file "$OPENLOOP_DIR/$name.urls"
   jq -c --arg n "$name" --arg l "$label" --argjson f "$fraction" --argjson sat "$sat" \
     --arg src "$source" --argjson rate "$rate" '{
