@@ -40,10 +40,12 @@ ensure_scale_db() {
   cp "$DATA/terms.txt" "$SCALE_DATA/terms.txt"
 }
 
-# scale_runs BIN VARIANT DATA-DIR: W1-W7 against the server just started.
+# scale_runs BIN VARIANT DATA-DIR: W1-W7 (or those of BENCH_SCALE_ONLY, e.g. "W6")
+# against the server just started.
 scale_runs() {
   local w
   for w in "${WORKLOADS[@]}"; do
+    [[ -z "${BENCH_SCALE_ONLY:-}" || " $BENCH_SCALE_ONLY " == *" ${w%%|*} "* ]] || continue
     RUN_DATA=$3 RUN_DURATION=$EXTRA_DURATION run "${w%%|*}" "${w#*|}" "${w%%|*}" "$WORKERS" "$2"
   done
 }
