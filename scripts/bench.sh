@@ -15,6 +15,12 @@
 #               process of 2 workers direct
 #   doctor      W1 and W3 with `brisk doctor --window` during the run: its CPU-ms and
 #               DB-ms per request against the server's /proc CPU and pg_stat_statements
+#   scale       W1-W7 against the scale-1 database and a second one seeded at scale 5
+#               (BENCH_SCALE_DB, default brisk_scale5; seeded once and kept), same server
+#               configuration: scale5/scale1 req/s (W1: bytes/s)
+#   openloop    p50/p99 of W1-W5 and W7 (not W6's PUT mix) with oha sending at a fixed
+#               rate (open loop, latency from the scheduled send) at 50 % and 80 % of the
+#               workload's saturation in this run (main's wrk req/s, or a short wrk run)
 # Writes target/bench/results.jsonl, target/bench/report.md and SVG plots.
 #
 # Settings (environment): BENCH_BIN (the brisk binary; default: this tree's release build),
@@ -22,8 +28,9 @@
 # BENCH_THREADS (2), BENCH_PORT (18080; the bench also uses the ports up to BENCH_PORT+30),
 # BENCH_WORKERS (nproc), BENCH_SWEEP ("1 2 4"), BENCH_ONLY (the parts to run, e.g.
 # "main ceilings"; default all), BENCH_SKIP (parts left out, e.g. "sweep middleware"),
-# BENCH_EXTRA_DURATION (10s: the accesslog, ceilings and cluster runs),
-# BENCH_DOCTOR_DURATION (20s), BENCH_PGBENCH_CLIENTS (16, brisk's pool size),
+# BENCH_EXTRA_DURATION (10s: the accesslog, ceilings, cluster, scale and openloop runs),
+# BENCH_DOCTOR_DURATION (20s), BENCH_SCALE_DB (brisk_scale5), BENCH_OPENLOOP_FRACTIONS
+# ("0.5 0.8"), BENCH_OPENLOOP_SAT_DURATION (5s: the short wrk run without main), BENCH_PGBENCH_CLIENTS (16, brisk's pool size),
 # BENCH_LIMIT_ARGS (`brisk serve` flags that raise the plan limits, default
 # `--rate-limit-scale 100000`; the limiter stays in the path), BRISK_DIRECT_DATABASE_URL,
 # BRISK_DATABASE_URL, BRISK_REDIS_URL.
@@ -59,6 +66,10 @@ source scripts/bench/cluster-row.sh
 source scripts/bench/doctor.sh
 # shellcheck source=bench/flamegraph.sh
 source scripts/bench/flamegraph.sh
+# shellcheck source=bench/scale.sh
+source scripts/bench/scale.sh
+# shellcheck source=bench/openloop.sh
+source scripts/bench/openloop.sh
 
 # want PART: true when PART runs (BENCH_ONLY names it, or it is not in BENCH_SKIP).
 want() {
@@ -175,6 +186,8 @@ part ceilings ceilings "$BIN"
 part cluster cluster_row "$BIN"
 part doctor doctor_check "$BIN"
 part flamegraph flamegraph "$BIN"
+part scale scale "$BIN"
+part openloop openloop "$BIN"
 
 "$REPORT" report "$RESULTS" "$OUT"
 if want flamegraph && [[ -s "$OUT/flame-W1.svg" ]]; then

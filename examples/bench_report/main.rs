@@ -14,6 +14,7 @@ mod doctor;
 mod plots;
 mod report;
 mod runs;
+mod scale;
 mod stampede;
 
 use std::path::Path;

@@ -80,28 +80,48 @@ fn bar_chart<'a, 'b>(
 }
 
 pub fn plot_latency(runs: &[&Run], path: &Path) -> PlotResult {
+    let names: Vec<String> = runs.iter().map(|r| r.name.clone()).collect();
+    let series = [
+        ("p50", runs.iter().map(|r| r.p50_ms).collect()),
+        ("p90", runs.iter().map(|r| r.p90_ms).collect()),
+        ("p99", runs.iter().map(|r| r.p99_ms).collect()),
+    ];
+    let title = "Latency by workload: p50 / p90 / p99 (ms, log scale)";
+    plot_percentiles(&names, &series, title, path)
+}
+
+/// Latency percentiles of the open-loop runs, `(name, p50, p99)` each.
+pub fn plot_openloop(points: &[(String, f64, f64)], path: &Path) -> PlotResult {
+    let names: Vec<String> = points.iter().map(|p| p.0.clone()).collect();
+    let series = [
+        ("p50", points.iter().map(|p| p.1).collect()),
+        ("p99", points.iter().map(|p| p.2).collect()),
+    ];
+    let title = "Open-loop latency (oha) at 50 % / 80 % of saturation: p50 / p99 (ms, log scale)";
+    plot_percentiles(&names, &series, title, path)
+}
+
+/// Grouped bars on a log axis: one group per name, one bar per series (label, values).
+fn plot_percentiles(
+    names: &[String],
+    series: &[(&str, Vec<f64>)],
+    title: &str,
+    path: &Path,
+) -> PlotResult {
     let root = SVGBackend::new(path, (900, 460)).into_drawing_area();
     root.fill(&WHITE)?;
     // A log axis: p99s differ by two orders of magnitude between /health and the
     // orders page, and one slow workload would flatten every other on a linear one.
-    let max = runs.iter().map(|r| r.p99_ms).fold(0.1, f64::max) * 1.5;
-    let min = runs
-        .iter()
-        .map(|r| r.p50_ms)
-        .fold(f64::INFINITY, f64::min)
-        .clamp(0.01, 1.0)
-        / 2.0;
-    let n = runs.len().max(1);
+    let all = || series.iter().flat_map(|s| s.1.iter().copied());
+    let max = all().fold(0.1, f64::max) * 1.5;
+    let min = all().fold(f64::INFINITY, f64::min).clamp(0.01, 1.0) / 2.0;
+    let n = names.len().max(1);
     let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "Latency by workload: p50 / p90 / p99 (ms, log scale)",
-            ("sans-serif", 20),
-        )
+        .caption(title, ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(70)
         .build_cartesian_2d(0f64..n as f64, (min..max).log_scale())?;
-    let names: Vec<String> = runs.iter().map(|r| r.name.clone()).collect();
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -116,18 +136,15 @@ pub fn plot_latency(runs: &[&Run], path: &Path) -> PlotResult {
         })
         .y_desc("ms")
         .draw()?;
-    for (k, (label, pick)) in [("p50", 0usize), ("p90", 1), ("p99", 2)]
-        .into_iter()
-        .enumerate()
-    {
-        let color = COLORS[k];
+    let width = 0.8 / series.len().max(1) as f64;
+    for (k, (label, values)) in series.iter().enumerate() {
+        let color = COLORS[k % COLORS.len()];
         chart
-            .draw_series(runs.iter().enumerate().map(move |(i, r)| {
-                let v = [r.p50_ms, r.p90_ms, r.p99_ms][pick];
-                let x0 = i as f64 + 0.1 + k as f64 * 0.27;
-                Rectangle::new([(x0, min), (x0 + 0.25, v.max(min))], color.filled())
+            .draw_series(values.iter().enumerate().map(move |(i, v)| {
+                let x0 = i as f64 + 0.1 + k as f64 * width;
+                Rectangle::new([(x0, min), (x0 + width * 0.92, v.max(min))], color.filled())
             }))?
-            .label(label)
+            .label(*label)
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
     }
     chart
@@ -185,14 +202,28 @@ pub fn plot_workers(runs: &[&Run], path: &Path) -> PlotResult {
 
 /// Each workload as a fraction of its ceiling (bars), with its target (a black tick).
 pub fn plot_ceilings(items: &[(String, f64, f64)], path: &Path) -> PlotResult {
+    let title = "brisk / ceiling (nginx static, pgbench) by workload; tick = target";
+    plot_fractions(items, title, "fraction of the ceiling", path)
+}
+
+/// Scale 5 over scale 1 by workload (W1: bytes/s), with its target (a black tick).
+pub fn plot_scale(items: &[(String, f64, f64)], path: &Path) -> PlotResult {
+    let title = "scale 5 / scale 1 by workload (req/s; W1: bytes/s); tick = target";
+    plot_fractions(items, title, "scale 5 / scale 1", path)
+}
+
+/// One bar per (name, fraction, target), the target drawn as a black tick.
+fn plot_fractions(
+    items: &[(String, f64, f64)],
+    title: &str,
+    y_desc: &str,
+    path: &Path,
+) -> PlotResult {
     let root = SVGBackend::new(path, (900, 460)).into_drawing_area();
     root.fill(&WHITE)?;
     let max = items.iter().map(|i| i.1.max(i.2)).fold(1.0, f64::max) * 1.15;
     let values: Vec<(String, f64)> = items.iter().map(|i| (i.0.clone(), i.1)).collect();
-    let title = "brisk / ceiling (nginx static, pgbench) by workload; tick = target";
-    let mut chart = bar_chart(&root, title, "fraction of the ceiling", &values, max, |v| {
-        format!("{v:.2}")
-    })?;
+    let mut chart = bar_chart(&root, title, y_desc, &values, max, |v| format!("{v:.2}"))?;
     chart.draw_series(items.iter().enumerate().map(|(i, it)| {
         PathElement::new(
             vec![(i as f64 + 0.1, it.2), (i as f64 + 0.9, it.2)],

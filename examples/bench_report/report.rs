@@ -2,9 +2,11 @@
 //! worker sweep, the metrics middleware's cost, the stampede, and the same run's
 //! ceilings, access-log cost, cluster row and doctor check, with the plots.
 
-use crate::plots::{plot_ceilings, plot_latency, plot_rps, plot_workers};
+use crate::plots::{
+    plot_ceilings, plot_latency, plot_openloop, plot_rps, plot_scale, plot_workers,
+};
 use crate::runs::{self, Run, Stampede};
-use crate::{ceilings, doctor};
+use crate::{ceilings, doctor, scale};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -37,6 +39,8 @@ pub fn report(results: &Path, out: &Path) -> Result<(), String> {
     ceilings::access_log(&mut md, &res);
     ceilings::cluster(&mut md, &res);
     doctor::doctor(&mut md, &res);
+    scale::scale(&mut md, &res);
+    scale::openloop(&mut md, &res);
     worker_sweep(&mut md, &sweep);
     middleware_cost(
         &mut md,
@@ -48,7 +52,7 @@ pub fn report(results: &Path, out: &Path) -> Result<(), String> {
     }
     let _ = writeln!(
         md,
-        "\nPlots: `rps.svg`, `latency.svg`, `workers.svg`, `ceilings.svg` (each workload as a fraction of its ceiling) beside this file."
+        "\nPlots: `rps.svg`, `latency.svg`, `workers.svg`, `ceilings.svg` (each workload as a fraction of its ceiling), `scale.svg` (scale 5 / scale 1), `openloop.svg` (open-loop p50 / p99) beside this file."
     );
     std::fs::write(out.join("report.md"), md).map_err(|e| e.to_string())?;
 
@@ -60,6 +64,17 @@ pub fn report(results: &Path, out: &Path) -> Result<(), String> {
     if !fractions.is_empty() {
         plot_ceilings(&fractions, &out.join("ceilings.svg"))
             .map_err(|e| format!("ceilings.svg: {e}"))?;
+    }
+    let ratios = scale::scale_ratios(&res);
+    if !ratios.is_empty() {
+        plot_scale(&ratios, &out.join("scale.svg")).map_err(|e| format!("scale.svg: {e}"))?;
+    }
+    if !res.openloop.is_empty() {
+        plot_openloop(
+            &scale::openloop_points(&res.openloop),
+            &out.join("openloop.svg"),
+        )
+        .map_err(|e| format!("openloop.svg: {e}"))?;
     }
     if !sweep.is_empty() {
         plot_workers(&sweep, &out.join("workers.svg")).map_err(|e| format!("workers.svg: {e}"))?;

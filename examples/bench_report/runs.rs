@@ -27,6 +27,9 @@ pub struct Run {
     /// The server's CPU seconds (user + system, every thread) during the run.
     #[serde(default)]
     pub server_cpu_s: Option<f64>,
+    /// Bytes read by wrk (headers and bodies; 0 in results written before it was kept).
+    #[serde(default)]
+    pub bytes: u64,
 }
 
 impl Run {
@@ -75,6 +78,28 @@ pub struct Doctor {
     pub pg_exec_ms: f64,
 }
 
+/// An open-loop run (oha at a fixed rate, latency from the scheduled send time).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Openloop {
+    pub name: String,
+    pub label: String,
+    /// The rate as a fraction of the saturation rate.
+    pub fraction: f64,
+    pub saturation_rps: f64,
+    /// Where the saturation rate came from: "main" or "short-wrk".
+    pub saturation_source: String,
+    pub target_rps: f64,
+    pub achieved_rps: f64,
+    pub requests: u64,
+    pub non_2xx: u64,
+    pub errors: u64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
 /// Every line of a results file, by kind, in file order.
 #[derive(Debug, Default)]
 pub struct Results {
@@ -82,6 +107,7 @@ pub struct Results {
     pub stampedes: Vec<Stampede>,
     pub pgbench: Vec<Pgbench>,
     pub doctor: Vec<Doctor>,
+    pub openloop: Vec<Openloop>,
 }
 
 impl Results {
@@ -115,6 +141,7 @@ pub fn read(results: &Path) -> Result<Results, String> {
             Some("stampede") => out.stampedes.push(parse(line)?),
             Some("pgbench") => out.pgbench.push(parse(line)?),
             Some("doctor") => out.doctor.push(parse(line)?),
+            Some("openloop") => out.openloop.push(parse(line)?),
             _ => out.runs.push(parse(line)?),
         }
     }

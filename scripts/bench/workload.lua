@@ -65,9 +65,9 @@ function done(summary, latency, requests)
   local secs = summary.duration / 1e6
   io.write(string.format(
     'BENCHJSON {"name":"%s","label":"%s","workers":%d,"variant":"%s","round":%d,"requests":%d,"duration_s":%.3f,"rps":%.2f,' ..
-    '"p50_ms":%.3f,"p90_ms":%.3f,"p99_ms":%.3f,"max_ms":%.3f,"errors":%d,"non_2xx_3xx":%d}\n',
+    '"p50_ms":%.3f,"p90_ms":%.3f,"p99_ms":%.3f,"max_ms":%.3f,"errors":%d,"non_2xx_3xx":%d,"bytes":%d}\n',
     os.getenv("BENCH_NAME") or mode, os.getenv("BENCH_LABEL") or mode, tonumber(os.getenv("BENCH_WORKERS") or "0"),
     os.getenv("BENCH_VARIANT") or "main", tonumber(os.getenv("BENCH_ROUND") or "0"), summary.requests, secs, summary.requests / secs,
     latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000, latency.max / 1000,
-    e.connect + e.read + e.write + e.timeout, e.status))
+    e.connect + e.read + e.write + e.timeout, e.status, summary.bytes))
 end

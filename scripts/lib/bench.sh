@@ -76,12 +76,13 @@ start_brisk() {
 
 # run NAME LABEL MODE WORKERS VARIANT [ROUND]: a warm-up, then one measured wrk run whose
 # JSON line (with VARIANT and ROUND) is appended to $RESULTS. TARGET (default $BASE) is
-# the URL driven, RUN_DURATION (default $DURATION) the measured run's length.
+# the URL driven, RUN_DURATION (default $DURATION) the measured run's length, RUN_DATA
+# (default $DATA) the directory of the ids and terms the workload picks from.
 run() {
   local name=$1 label=$2 mode=$3 workers=$4 variant=$5 round=${6:-0}
   local target=${TARGET:-$BASE} duration=${RUN_DURATION:-$DURATION}
   export BENCH_MODE=$mode BENCH_NAME=$name BENCH_LABEL=$label BENCH_WORKERS=$workers \
-    BENCH_VARIANT=$variant BENCH_ROUND=$round BENCH_DATA=$DATA
+    BENCH_VARIANT=$variant BENCH_ROUND=$round BENCH_DATA=${RUN_DATA:-$DATA}
   if [[ "$WARMUP" != "0" && "$WARMUP" != "0s" ]]; then
     wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" -s scripts/bench/workload.lua "$target" >/dev/null
   fi

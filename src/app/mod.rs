@@ -3,6 +3,7 @@
 //! error enum. Nothing here knows actix; the handlers in `routes` extract,
 //! call one use case and map its answer.
 
+pub mod catalog;
 pub mod dashboard;
 pub mod export;
 pub mod ordering;
@@ -47,11 +48,13 @@ impl OrderApp {
     /// `max_concurrent_exports` exports at once; registers its cache recipes
     /// (warming, preload) with the cache.
     pub fn new(db: DbPool, cache: Cache, max_concurrent_exports: usize) -> Self {
-        reads::register(&cache, &db);
+        let fragments = catalog::CatalogFragments::default();
+        reads::register(&cache, &db, &fragments);
         Self {
             reads: Reads {
                 cache: cache.clone(),
                 db: db.clone(),
+                fragments,
             },
             products: products::Products::new(db.clone(), cache.clone()),
             orders: orders::Orders::new(db.clone(), cache.clone()),
@@ -102,6 +105,7 @@ impl OrderApp {
 pub struct Reads {
     cache: Cache,
     db: DbPool,
+    fragments: catalog::CatalogFragments,
 }
 
 impl Reads {
@@ -111,7 +115,14 @@ impl Reads {
         tenant_id: i64,
         if_none_match: Option<&str>,
     ) -> Result<CachedBody, ReadError> {
-        reads::catalog(&self.cache, &self.db, tenant_id, if_none_match).await
+        reads::catalog(
+            &self.cache,
+            &self.db,
+            &self.fragments,
+            tenant_id,
+            if_none_match,
+        )
+        .await
     }
 
     /// `GET /api/search` for a validated `q` and a clamped `limit`.

@@ -10,6 +10,7 @@
 //! | `GET /api/products/{id}/summary` | memoized per (tenant, product), warmed | tenant | 300 s ± 10 % |
 //! | order count (offset pages' `total`) | memoized per (tenant, status) | tenant | 300 s ± 10 % |
 
+use super::catalog::CatalogFragments;
 use super::read_error::ReadError;
 use super::views;
 use crate::db::queries;
@@ -107,14 +108,16 @@ fn parse_search_query(query: &str) -> Option<(String, i64)> {
 }
 
 /// `GET /api/catalog` body for the tenant (`body` is `None` when `If-None-Match`
-/// matched the stored ETag).
+/// matched the stored ETag), rebuilt from the process's `fragments` on a miss.
 pub async fn catalog(
     cache: &Cache,
     db: &DbPool,
+    fragments: &CatalogFragments,
     tenant_id: i64,
     if_none_match: Option<&str>,
 ) -> Result<CachedBody, ReadError> {
     let db = db.clone();
+    let fragments = fragments.clone();
     let statements = RequestStatements::current();
     cache
         .view(
@@ -123,7 +126,7 @@ pub async fn catalog(
             if_none_match,
             move || {
                 charged(statements, async move {
-                    views::catalog_json(&db, tenant_id).await
+                    fragments.catalog_json(&db, tenant_id).await
                 })
             },
         )
@@ -243,16 +246,18 @@ pub async fn after_order_created(cache: &Cache, tenant_id: i64, product_ids: &[i
 }
 
 /// Registers the recipes the warming scheduler recomputes, and the start-up preload
-/// of every tenant's catalog.
-pub fn register(cache: &Cache, db: &DbPool) {
+/// of every tenant's catalog (built from the same `fragments` as requests).
+pub fn register(cache: &Cache, db: &DbPool, fragments: &CatalogFragments) {
     let pool = db.clone();
+    let fragments = fragments.clone();
     cache.register_view(
         CATALOG_NAMESPACE,
         CATALOG_ROUTE,
         CATALOG_TTL,
         move |scope, _query| {
             let db = pool.clone();
-            async move { views::catalog_json(&db, tenant_of(scope)?).await }
+            let fragments = fragments.clone();
+            async move { fragments.catalog_json(&db, tenant_of(scope)?).await }
         },
     );
     let pool = db.clone();

@@ -22,7 +22,8 @@ pub struct Catalog<'a> {
     pub products: &'a [ProductBrief],
 }
 
-/// `GET /api/catalog` body.
+/// `GET /api/catalog` body with every product read and serialized: the reference the
+/// served body ([`super::catalog::CatalogFragments`], built from fragments) equals.
 pub async fn catalog_json(db: &DbPool, tenant_id: i64) -> Result<Bytes, ReadError> {
     let products = db
         .read(move |c| Box::pin(queries::products::all(c, tenant_id)))

@@ -19,7 +19,15 @@ fn serialize_opt_ts<S: Serializer>(ts: &Option<DateTime<Utc>>, s: S) -> Result<S
 
 /// A product as the catalog, lists and search show it.
 #[derive(
-    Debug, Clone, Queryable, Selectable, Serialize, serde::Deserialize, PartialEq, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Queryable,
+    QueryableByName,
+    Selectable,
+    Serialize,
+    serde::Deserialize,
+    PartialEq,
+    utoipa::ToSchema,
 )]
 #[diesel(table_name = products, check_for_backend(diesel::pg::Pg))]
 pub struct ProductBrief {

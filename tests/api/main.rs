@@ -6,6 +6,7 @@ mod access_log;
 mod admin;
 mod basics;
 mod cache;
+mod catalog;
 mod claims;
 mod client_ip;
 mod docs;
