@@ -38,6 +38,7 @@ mod serve;
 pub mod store;
 mod thunk;
 pub mod ttl;
+mod waiting;
 pub mod wake;
 mod writes;
 
@@ -266,7 +267,7 @@ impl Cache {
         let entry_keys = self.view_keys(key, &query);
         let candidates = if_none_match.map(parse_if_none_match);
         let recipe = recipes::view_recipe_id(key.namespace, key.route);
-        let read = prefetch::VIEW_READ;
+        let read = payloads::VIEW_READ;
         let hot = Some((recipe.as_str(), key.scope, query.as_str()));
         let served =
             (self.serve(&entry_keys, ttl, read, candidates.as_deref(), compute, hot)).await?;

@@ -4,6 +4,7 @@
 //! and freshness and generation still come from Redis on every read. Bounded by
 //! bytes; when full it is emptied (old ETags are never asked for again).
 
+use super::store::Read;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -11,6 +12,11 @@ use std::sync::{Arc, RwLock};
 /// Payloads up to this size come back whole from a view read; larger ones go
 /// through this copy.
 pub const WHOLE_UP_TO: usize = 8 * 1024;
+/// How a view reads (`Cache::view`, and the guard's early read of one): whole up to
+/// [`WHOLE_UP_TO`], else its header, the payload then coming from this copy.
+pub const VIEW_READ: Read = Read::View {
+    whole_up_to: WHOLE_UP_TO,
+};
 const MAX_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Default)]

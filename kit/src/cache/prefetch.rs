@@ -84,7 +84,7 @@ impl Cache {
         let query = keys::normalize_query(key.query, key.only);
         CacheRead {
             keys: self.view_keys(key, &query),
-            read: VIEW_READ,
+            read: payloads::VIEW_READ,
         }
     }
 
@@ -133,8 +133,3 @@ impl Cache {
         )
     }
 }
-
-/// How a view reads: whole up to the in-process payload copy's threshold.
-pub(super) const VIEW_READ: Read = Read::View {
-    whole_up_to: payloads::WHOLE_UP_TO,
-};

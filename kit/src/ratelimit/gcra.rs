@@ -5,7 +5,7 @@
 //! `cost` at `now` is admitted iff `max(TAT, now) + cost·T ≤ now + P`, and then
 //! `TAT = max(TAT, now) + cost·T`. Arithmetic is exact in integers: the TAT is held in
 //! units of `1/N` ms (so `T` is `P` units), which is why a `gcra` limit needs
-//! `N · P_ms ≤ 2^52` ([`MAX_UNITS`]; "10000000 per day gcra" fits).
+//! `N · P_ms ≤ 2^52` ([`super::limits::MAX_UNITS`]; "10000000 per day gcra" fits).
 //!
 //! **What it promises** (times in whole ms, as the store's clock gives them): for any
 //! admitted requests `i ≤ j` at `t_i ≤ t_j`, the units admitted from `i` to `j`
@@ -29,11 +29,6 @@
 
 use super::limits::Rate;
 use super::window::{Status, Window};
-
-/// The largest `count × period_ms` of a `gcra` limit: every number the script computes
-/// (`count × period_ms` plus one request's `cost × period_ms`) stays exact in the
-/// doubles of Redis's Lua.
-pub const MAX_UNITS: u64 = 1 << 52;
 
 /// One key's GCRA state: the TAT in `1/count` ms and the time (ms) of the last
 /// admission that found less than one emission interval of backlog.

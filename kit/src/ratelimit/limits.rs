@@ -8,10 +8,14 @@
 //! plural) and strategy is one of [`Strategy`]'s names (`sliding-window-counter`, the
 //! default, `moving-window` or `fixed-window`): `"60 per minute moving-window"`.
 
-use super::gcra::MAX_UNITS;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
+
+/// The largest `count × period_ms` of a `gcra` limit (`super::gcra`): every number the script computes
+/// (`count × period_ms` plus one request's `cost × period_ms`) stays exact in the
+/// doubles of Redis's Lua.
+pub const MAX_UNITS: u64 = 1 << 52;
 
 /// The largest count accepted in one rate. A `moving-window` limit keeps one entry per
 /// admitted request inside the window, so a count bounds the memory of one key.
@@ -41,7 +45,7 @@ pub enum Strategy {
     /// span of one period** (`2·count − 1` when `count ≤ period_ms`), from any state,
     /// an empty one included; in general at most `count + ⌊(L−1)·count/period⌋` in a
     /// span of `L` ms. Opt-in: it does not keep API.md's "N in any period" (see
-    /// [`super::gcra`]); `count × period_ms` must be at most [`super::gcra::MAX_UNITS`].
+    /// [`super::gcra`]); `count × period_ms` must be at most [`MAX_UNITS`].
     Gcra,
 }
 
