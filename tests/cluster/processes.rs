@@ -42,16 +42,28 @@ async fn a_put_through_one_process_is_seen_by_the_next_read_through_the_other() 
     assert_eq!(read(b.base()).await, price);
 }
 
-/// nginx's access-log lines of requests it answered 5xx, with the process it sent each to.
+/// nginx's lines of requests that failed, each naming the process nginx sent it to:
+/// the access log's 5xx answers, and the error log's answers cut short (the process
+/// died while its body was on the way: nginx had passed on the status line, logged
+/// the request as answered, and could not retry it elsewhere).
 fn proxy_failures(cluster: &Cluster) -> Vec<String> {
-    let log = std::fs::read_to_string(cluster.dir.join("nginx/access.log")).unwrap_or_default();
-    log.lines()
+    let read = |name: &str| {
+        std::fs::read_to_string(cluster.dir.join("nginx").join(name)).unwrap_or_default()
+    };
+    let answered_5xx = read("access.log")
+        .lines()
         .filter(|l| {
             let status = l.split("\" ").nth(1).and_then(|r| r.split(' ').next());
             status.is_some_and(|s| s.starts_with('5'))
         })
         .map(String::from)
-        .collect()
+        .collect::<Vec<_>>();
+    let cut_short = read("error.log")
+        .lines()
+        .filter(|l| l.contains("upstream prematurely closed connection while reading upstream"))
+        .map(String::from)
+        .collect::<Vec<_>>();
+    answered_5xx.into_iter().chain(cut_short).collect()
 }
 
 #[tokio::test]
@@ -73,9 +85,14 @@ async fn one_process_killed_under_load_fails_only_the_requests_in_flight_on_it()
     // names the process of each 5xx; every one is the killed process.
     let failed: Vec<&Sample> = samples.iter().filter(|s| s.failed()).collect();
     let proxied = proxy_failures(&cluster);
-    let port = format!("upstream=127.0.0.1:{} ", killed.brisk.port);
+    // The access log's `upstream=…` or the error log's `upstream: "http://…/…"`.
+    let (logged, errored) = (
+        format!("upstream=127.0.0.1:{} ", killed.brisk.port),
+        format!("upstream: \"http://127.0.0.1:{}/", killed.brisk.port),
+    );
     assert_eq!(proxied.len(), failed.len(), "{proxied:?} {failed:?}");
-    assert!(proxied.iter().all(|l| l.contains(&port)), "{proxied:?}");
+    let on_killed = |l: &String| l.contains(&logged) || l.contains(&errored);
+    assert!(proxied.iter().all(on_killed), "{proxied:?}");
     for s in &failed {
         // Not before the kill, and not long after: once nginx has seen the process's
         // connections close (they close with it) it no longer sends it anything.
