@@ -74,6 +74,22 @@ pub struct Lookup {
     pub lease_held: bool,
 }
 
+impl Lookup {
+    /// The answer of a generation + entry (+ lease) read, in that order (missing ones
+    /// count as absent): the `MGET`, or the waiter's registering script.
+    pub(super) fn from_values(mut values: Vec<Option<Vec<u8>>>) -> Self {
+        values.resize(3, None);
+        let lease = values.pop().flatten();
+        let entry = values.pop().flatten();
+        let generation = values.pop().flatten();
+        Lookup {
+            generation: parse_generation(generation),
+            entry: entry.and_then(|v| Envelope::decode(&v, false)),
+            lease_held: lease.is_some(),
+        }
+    }
+}
+
 // View read: one round trip that never moves a large payload. A value up to
 // ARGV[1] bytes comes back whole; a larger one comes back as its header only
 // (GETRANGE copies just those bytes), and the caller answers `If-None-Match` from
@@ -246,16 +262,8 @@ impl RedisStore {
                 if read == Read::WithLease {
                     cmd.arg(&keys.lease);
                 }
-                let mut values: Vec<Option<Vec<u8>>> = self.run(cmd.query_async(&mut conn)).await?;
-                values.resize(3, None);
-                let lease = values.pop().flatten();
-                let entry = values.pop().flatten();
-                let generation = values.pop().flatten();
-                Ok(Lookup {
-                    generation: parse_generation(generation),
-                    entry: entry.and_then(|v| Envelope::decode(&v, false)),
-                    lease_held: lease.is_some(),
-                })
+                let values: Vec<Option<Vec<u8>>> = self.run(cmd.query_async(&mut conn)).await?;
+                Ok(Lookup::from_values(values))
             }
         }
     }

@@ -2,9 +2,8 @@
 //! wake-up protocol and its pool): the waiter's registering read, and the blocking
 //! wait, for the store's Redis or memory variant.
 
-use super::envelope::Envelope;
 use super::keys::EntryKeys;
-use super::store::{parse_generation, Lookup, Read, RedisStore, Store, StoreError};
+use super::store::{Lookup, Read, RedisStore, Store, StoreError};
 use super::wake::{Wake, REGISTER_READ};
 use crate::redis::script::ScriptCall;
 use std::time::Duration;
@@ -23,16 +22,8 @@ impl RedisStore {
             .key(&keys.lease)
             .key(keys.waiters())
             .arg(lease_ttl.as_millis().max(1) as u64);
-        let mut values: Vec<Option<Vec<u8>>> = self.run(call.invoke(&mut conn)).await?;
-        values.resize(3, None);
-        let lease = values.pop().flatten();
-        let entry = values.pop().flatten();
-        let generation = values.pop().flatten();
-        Ok(Lookup {
-            generation: parse_generation(generation),
-            entry: entry.and_then(|v| Envelope::decode(&v, false)),
-            lease_held: lease.is_some(),
-        })
+        let values: Vec<Option<Vec<u8>>> = self.run(call.invoke(&mut conn)).await?;
+        Ok(Lookup::from_values(values))
     }
 }
 
